@@ -1,0 +1,164 @@
+// gqa-lab-cli run: prefill + decode on a backend, with per-op timings, tokens/s and memory.
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+
+#include "cli_common.h"
+#include "gqa/npy.h"
+
+namespace gqa::cli {
+namespace {
+
+struct RunArgs {
+    ModelArgs model;
+    ShapeArgs shape;
+    std::string backend = "cpu";
+    std::string weights = "structured";
+    uint64_t seed = 1234;
+    std::optional<int64_t> maps_layer;
+    std::string maps_out;
+    bool json = false;
+    bool no_fit = false;
+};
+
+nlohmann::json phaseJson(const PhaseProfile& p) {
+    nlohmann::json ops = nlohmann::json::object();
+    for (const auto& o : p.ops)
+        ops[opName(o.op)] = {{"measured_ms", o.measured_ms}, {"predicted_ms", o.predicted_ms}, {"flops", o.flops},
+                             {"bytes", o.bytes}};
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& l : p.layer_ms) {
+        nlohmann::json lj = nlohmann::json::object();
+        for (int i = 0; i < kNumOps; ++i) lj[opName(static_cast<Op>(i))] = l[static_cast<size_t>(i)];
+        layers.push_back(lj);
+    }
+    return {{"total_ms", p.total_ms}, {"predicted_ms", p.predicted_ms}, {"tokens_per_s", p.tokens_per_s},
+            {"ops", ops}, {"layers_ms", layers}};
+}
+
+void printPhase(const char* name, const PhaseProfile& p) {
+    std::printf("\n%s: %.3f ms, %.1f tokens/s (roofline prediction %.3f ms)\n", name, p.total_ms, p.tokens_per_s,
+                p.predicted_ms);
+    std::printf("  %-10s %12s %12s %14s %14s\n", "op", "measured ms", "roofline ms", "GFLOP", "MB moved");
+    for (const auto& o : p.ops)
+        std::printf("  %-10s %12.3f %12.3f %14.4f %14.3f\n", opName(o.op), o.measured_ms, o.predicted_ms, o.flops * 1e-9,
+                    o.bytes * 1e-6);
+}
+
+int runRun(const RunArgs& a) {
+    auto cfg = resolveModel(a.model);
+    if (!cfg) return reportError(cfg.error());
+    RunRequest req;
+    req.config = *cfg;
+    req.shape = resolveShape(a.shape, *cfg);
+    req.seed = a.seed;
+    req.fit_layers = !a.no_fit;
+    if (a.weights == "structured")
+        req.weights = WeightsMode::Structured;
+    else if (a.weights == "random")
+        req.weights = WeightsMode::Random;
+    else
+        return reportError(makeError(ErrorCode::InvalidArgument, "--weights must be structured or random"));
+    if (!a.maps_out.empty() && !a.maps_layer)
+        return reportError(makeError(ErrorCode::InvalidArgument, "--maps-out needs --maps-layer"));
+    if (a.maps_layer) {
+        if (*a.maps_layer < 0 || *a.maps_layer >= cfg->n_layers)
+            return reportError(makeError(ErrorCode::InvalidArgument,
+                                         "--maps-layer " + std::to_string(*a.maps_layer) + " is outside 0.." +
+                                             std::to_string(cfg->n_layers - 1)));
+        if (a.maps_out.empty())
+            return reportError(makeError(ErrorCode::InvalidArgument, "--maps-layer needs --maps-out FILE.npy"));
+        req.prompt_maps.layers = {*a.maps_layer};
+    }
+    auto backend = openBackend(a.backend);
+    if (!backend) return reportError(backend.error());
+    auto res = runModel(**backend, req);
+    if (!res) return reportError(res.error());
+    const RunResult& r = *res;
+    if (a.maps_layer) {
+        const auto& m = r.prompt_maps.at(0);
+        auto st = writeNpy(a.maps_out, {m.batch, static_cast<int64_t>(m.heads.size()), m.q_len, m.kv_len}, m.probs.data());
+        if (!st) return reportError(st.error());
+    }
+    if (a.json) {
+        nlohmann::json roles = nlohmann::json::array();
+        for (const auto& layer : r.head_roles) {
+            nlohmann::json lr = nlohmann::json::array();
+            for (auto role : layer) lr.push_back(headRoleName(role));
+            roles.push_back(lr);
+        }
+        nlohmann::json j = {
+            {"model", toJson(r.config)},
+            {"layers_run", r.layers_run},
+            {"batch", r.shape.batch},
+            {"seq", r.shape.prompt_len},
+            {"decode_steps", r.shape.decode_steps},
+            {"backend", r.backend},
+            {"device", r.device.name},
+            {"weights", a.weights},
+            {"seed", a.seed},
+            {"notes", r.notes},
+            {"prefill", phaseJson(r.prefill)},
+            {"decode", phaseJson(r.decode)},
+            {"ceilings", {{"mem_bw_bytes_per_s", r.ceilings.mem_bw_bytes_per_s},
+                          {"gemm_flops_per_s", r.ceilings.gemm_flops_per_s}, {"note", r.ceilings.note}}},
+            {"memory", {{"weight_bytes", r.memory.weight_bytes}, {"kv_cache_bytes", r.memory.kv_cache_bytes},
+                        {"kv_bytes_per_token", r.memory.kv_bytes_per_token},
+                        {"activation_bytes", r.memory.activation_bytes}, {"total_bytes", r.memory.total_bytes}}},
+            {"memory_run", {{"kv_cache_bytes", r.memory_run.kv_cache_bytes},
+                            {"activation_bytes", r.memory_run.activation_bytes}}},
+            {"allocated", {{"weight_bytes", r.allocated.weight_bytes}, {"kv_cache_bytes", r.allocated.kv_cache_bytes},
+                           {"activation_bytes", r.allocated.activation_bytes}}},
+            {"head_roles", roles}};
+        if (a.maps_layer) j["maps"] = {{"layer", *a.maps_layer}, {"file", a.maps_out}};
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("%s (%s) on %s — %lld of %lld layers, batch %lld, prompt %lld, decode %lld, %s storage\n",
+                r.config.name.c_str(), r.config.attentionKind().c_str(), r.device.name.c_str(), (long long)r.layers_run,
+                (long long)r.config.n_layers, (long long)r.shape.batch, (long long)r.shape.prompt_len,
+                (long long)r.shape.decode_steps, dtypeName(r.config.dtype));
+    for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
+    printPhase("prefill", r.prefill);
+    if (r.shape.decode_steps > 0) printPhase("decode", r.decode);
+    std::printf("\nmemory (full model, analytic): weights %s, KV cache %s (%lld bytes/token), activations %s\n",
+                formatBytes(r.memory.weight_bytes).c_str(), formatBytes(r.memory.kv_cache_bytes).c_str(),
+                (long long)r.memory.kv_bytes_per_token, formatBytes(r.memory.activation_bytes).c_str());
+    std::printf("allocated by this run: weights %s (fp32 compute copy on the CPU), KV cache %s (analytic %s), "
+                "activations %s\n",
+                formatBytes(r.allocated.weight_bytes).c_str(), formatBytes(r.allocated.kv_cache_bytes).c_str(),
+                formatBytes(r.memory_run.kv_cache_bytes).c_str(), formatBytes(r.allocated.activation_bytes).c_str());
+    std::printf("ceilings: %.1f GB/s memory, %.1f GFLOP/s GEMM (%s)\n", r.ceilings.mem_bw_bytes_per_s * 1e-9,
+                r.ceilings.gemm_flops_per_s * 1e-9, r.ceilings.note.c_str());
+    if (!r.head_roles.empty()) {
+        std::printf("head roles, layer 0 (KV group: roles):");
+        const int64_t g = r.config.groupSize();
+        for (int64_t h = 0; h < r.config.n_q_heads; ++h) {
+            if (h % g == 0) std::printf("\n  kv %lld:", (long long)(h / g));
+            std::printf(" q%lld=%s", (long long)h, headRoleName(r.head_roles[0][static_cast<size_t>(h)]));
+        }
+        std::printf("\n");
+    }
+    if (a.maps_layer) std::printf("wrote layer %lld prompt maps to %s\n", (long long)*a.maps_layer, a.maps_out.c_str());
+    return 0;
+}
+
+const CommandRegistrar reg("run", [](CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<RunArgs>();
+    auto* cmd = app.add_subcommand("run", "Run prefill + decode and print per-op timings, tokens/s and memory");
+    addModelOptions(cmd, args->model);
+    addShapeOptions(cmd, args->shape);
+    cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
+    cmd->add_option("--weights", args->weights, "structured (heads built to show known patterns) or random")
+        ->capture_default_str();
+    cmd->add_option("--seed", args->seed, "Seed of the synthetic weights and tokens")->capture_default_str();
+    cmd->add_option("--maps-layer", args->maps_layer, "Layer whose prompt attention maps are written");
+    cmd->add_option("--maps-out", args->maps_out, "Output .npy: (B, Hq, T, T) float32 softmax probabilities");
+    cmd->add_flag("--no-fit", args->no_fit, "Refuse a model that does not fit instead of running fewer layers");
+    cmd->add_flag("--json", args->json, "Print JSON");
+    cmd->callback([args, &exit_code] { exit_code = runRun(*args); });
+    return cmd;
+});
+
+}  // namespace
+}  // namespace gqa::cli

@@ -1,0 +1,28 @@
+// Counted FLOPs and bytes per op, and the roofline prediction built from them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "gqa/backend.h"
+#include "gqa/config.h"
+
+namespace gqa {
+
+struct OpCost {
+    double flops = 0.0;  // floating-point operations (an FMA counts 2)
+    double bytes = 0.0;  // minimum bytes moved through memory: inputs read once, outputs written once
+};
+
+// Score positions (i, j) a causal-or-not attention of q_len queries over kv_len keys evaluates.
+int64_t attentionPairs(int64_t q_len, int64_t kv_len, bool causal);
+
+// Costs of one layer for one step: `batch` sequences, `q_len` new tokens each, attending over `kv_len`
+// cached positions (including the new ones). weight_bytes_per_element: what the backend stores.
+std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& cfg, int64_t batch, int64_t q_len, int64_t kv_len,
+                                         double weight_bytes_per_element);
+
+// max(flops / gemm rate, bytes / bandwidth), in milliseconds.
+double rooflineMs(const OpCost& c, const Ceilings& ceil);
+
+}  // namespace gqa

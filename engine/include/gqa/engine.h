@@ -1,0 +1,72 @@
+// One run of the decoder: validation, fit prediction, weights, prefill + decode, profile.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gqa/backend.h"
+#include "gqa/config.h"
+#include "gqa/cost_model.h"
+#include "gqa/memory_model.h"
+#include "gqa/weights.h"
+
+namespace gqa {
+
+struct RunRequest {
+    ModelConfig config;
+    RunShape shape;
+    WeightsMode weights = WeightsMode::Structured;
+    uint64_t seed = 1234;
+    // Layers to instantiate: 0 = all of config.n_layers, or as many as fit if fit_layers is set.
+    int64_t layers = 0;
+    bool fit_layers = true;          // shrink depth to what fits instead of refusing
+    MapRequest prompt_maps;          // maps of the prefill (T x T per head)
+    MapRequest decode_maps;          // maps of every decode step (1 x T_cur per head)
+    bool capture_layers = false;
+    const std::atomic<bool>* cancel = nullptr;
+    std::atomic<int64_t>* layers_done = nullptr;  // progress: layers finished across prefill and decode
+};
+
+struct OpProfile {
+    Op op = Op::Norm;
+    double measured_ms = 0.0;   // summed over the layers run
+    double predicted_ms = 0.0;  // roofline, same layers
+    double flops = 0.0;
+    double bytes = 0.0;
+};
+
+struct PhaseProfile {
+    double total_ms = 0.0;               // wall time of the phase
+    double tokens_per_s = 0.0;           // batch * tokens / seconds
+    std::vector<OpTimes> layer_ms;       // per layer (decode: summed over steps)
+    std::array<OpProfile, kNumOps> ops;  // per op across layers
+    double predicted_ms = 0.0;           // roofline total
+};
+
+struct RunResult {
+    ModelConfig config;         // as requested (full depth)
+    int64_t layers_run = 0;
+    RunShape shape;
+    std::string backend;
+    DeviceInfo device;
+    std::vector<std::string> notes;   // e.g. "ran 4 of 95 layers: the full model needs 1.2 TiB"
+    MemoryEstimate memory;            // analytic, full model at batch x (prompt + decode)
+    MemoryEstimate memory_run;        // analytic, the layers actually run
+    Allocation allocated;             // what the backend really allocated
+    Ceilings ceilings;
+    PhaseProfile prefill;
+    PhaseProfile decode;              // all decode steps together; tokens_per_s = batch * steps / s
+    std::vector<LayerMaps> prompt_maps;
+    std::vector<std::vector<LayerMaps>> decode_maps;  // [step][requested layer]
+    std::vector<std::vector<HeadRole>> head_roles;    // [layer][q_head] for the layers run
+    std::vector<float> final_hidden;                  // (B, d_model): last position after decode
+};
+
+// Measured once per process and backend name, then cached (ceilings are slow to measure).
+Expected<Ceilings> cachedCeilings(Backend& backend);
+
+Expected<RunResult> runModel(Backend& backend, const RunRequest& req);
+
+}  // namespace gqa

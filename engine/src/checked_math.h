@@ -1,0 +1,28 @@
+// Overflow-checked products for byte counts.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+
+namespace gqa {
+
+inline std::optional<int64_t> checkedProduct(std::initializer_list<int64_t> factors) {
+    int64_t acc = 1;
+    for (int64_t f : factors) {
+        if (f < 0) return std::nullopt;
+        if (__builtin_mul_overflow(acc, f, &acc)) return std::nullopt;
+    }
+    return acc;
+}
+
+inline std::optional<int64_t> checkedSum(std::initializer_list<std::optional<int64_t>> terms) {
+    int64_t acc = 0;
+    for (const auto& t : terms) {
+        if (!t) return std::nullopt;
+        if (__builtin_add_overflow(acc, *t, &acc)) return std::nullopt;
+    }
+    return acc;
+}
+
+}  // namespace gqa

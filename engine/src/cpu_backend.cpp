@@ -1,0 +1,522 @@
+// The CPU backend: OpenBLAS for the projections, our group-aware kernels for attention, OpenMP threads.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <string>
+
+#include "cpu_kernels.h"
+#include "gqa/backend.h"
+#include "gqa/memory_model.h"
+#include "rng.h"
+
+namespace gqa {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// y = x W for row-major x (m x k, leading dim lda) and W (k x n).
+// OpenBLAS runs single-threaded inside our OpenMP threads: two thread pools spinning on 2 cores would
+// fight each other. Each thread takes a block of W's columns (decode) or of x's rows (prefill).
+void gemm(const float* x, int64_t lda, const float* w, float* y, int64_t m, int64_t k, int64_t n) {
+    const int threads = omp_get_max_threads();
+    const bool big = static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) > 2e5;
+    const int parts = big ? threads : 1;
+    const bool split_rows = m >= 4 * parts;
+#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+    for (int t = 0; t < parts; ++t) {
+        if (split_rows) {
+            const int64_t r0 = m * t / parts, r1 = m * (t + 1) / parts;
+            if (r1 > r0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(r1 - r0), static_cast<int>(n),
+                            static_cast<int>(k), 1.0f, x + r0 * lda, static_cast<int>(lda), w, static_cast<int>(n),
+                            0.0f, y + r0 * n, static_cast<int>(n));
+        } else {
+            const int64_t c0 = (n * t / parts) / 16 * 16, c1 = t + 1 == parts ? n : (n * (t + 1) / parts) / 16 * 16;
+            if (c1 > c0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(c1 - c0),
+                            static_cast<int>(k), 1.0f, x, static_cast<int>(lda), w + c0, static_cast<int>(n), 0.0f,
+                            y + c0, static_cast<int>(n));
+        }
+    }
+}
+
+void rmsNorm(const float* x, const float* gamma, int64_t rows, int64_t d, double eps, float* y) {
+#pragma omp parallel for schedule(static) if (rows > 4)
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * d;
+        float* yr = y + r * d;
+        double ss = 0.0;
+        for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+        const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
+        for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * gamma[i];
+    }
+}
+
+void addInPlace(float* x, const float* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void storeKv(const float* src, void* dst, DType t, int64_t n) {
+    switch (t) {
+        case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case DType::BF16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) d[i] = floatToBf16(src[i]);
+            return;
+        }
+        case DType::F16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) d[i] = floatToF16(src[i]);
+            return;
+        }
+    }
+}
+
+float loadKv(const void* src, DType t, int64_t i) {
+    switch (t) {
+        case DType::F32: return static_cast<const float*>(src)[i];
+        case DType::BF16: return bf16ToFloat(static_cast<const uint16_t*>(src)[i]);
+        case DType::F16: return f16ToFloat(static_cast<const uint16_t*>(src)[i]);
+    }
+    return 0.0f;
+}
+
+int64_t memInfoBytes(const char* key) {
+    std::ifstream f("/proc/meminfo");
+    std::string k;
+    int64_t v = 0;
+    std::string unit;
+    while (f >> k >> v >> unit)
+        if (k == key) return v * 1024;
+    return 0;
+}
+
+std::string cpuModelName() {
+    std::ifstream f("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("model name", 0) == 0) {
+            auto pos = line.find(':');
+            if (pos != std::string::npos) {
+                auto s = line.substr(pos + 1);
+                s.erase(0, s.find_first_not_of(' '));
+                return s;
+            }
+        }
+    return "CPU";
+}
+
+class CpuModel final : public ModelInstance {
+public:
+    CpuModel(const ModelWeights& w, int64_t batch, int64_t max_seq) : m_cfg(w.config), m_batch(batch), m_max_seq(max_seq) {
+        const auto& c = m_cfg;
+        m_layers = w.layers;  // fp32 compute copy
+        m_embedding = w.embedding;
+        m_vocab_rows = w.vocab_rows;
+        m_final_norm = w.final_norm;
+        m_qkv_cols = (c.n_q_heads + 2 * c.n_kv_heads) * c.head_dim;
+        const int64_t n = batch * max_seq;
+        m_x.resize(static_cast<size_t>(n * c.d_model));
+        m_xn.resize(static_cast<size_t>(n * c.d_model));
+        m_qkv.resize(static_cast<size_t>(n * m_qkv_cols));
+        m_attn.resize(static_cast<size_t>(n * c.n_q_heads * c.head_dim));
+        m_ffn.resize(static_cast<size_t>(n * 2 * c.ffn_dim));
+        const int64_t kv_elems = batch * c.n_kv_heads * max_seq * c.head_dim;
+        const size_t kv_bytes = static_cast<size_t>(kv_elems) * bytesPerElement(c.dtype);
+        m_k.resize(static_cast<size_t>(c.n_layers));
+        m_v.resize(static_cast<size_t>(c.n_layers));
+        for (int64_t l = 0; l < c.n_layers; ++l) {
+            m_k[static_cast<size_t>(l)].resize(kv_bytes);
+            m_v[static_cast<size_t>(l)].resize(kv_bytes);
+        }
+    }
+
+    Status prefill(const int32_t* tokens, int64_t T, const StepRequest& req, StepOutput& out) override {
+        return step(tokens, T, req, out);
+    }
+    Status decode(const int32_t* tokens, const StepRequest& req, StepOutput& out) override {
+        return step(tokens, 1, req, out);
+    }
+    int64_t position() const override { return m_pos; }
+    void reset() override { m_pos = 0; }
+
+    Status readKvCache(int64_t layer, std::vector<float>& k, std::vector<float>& v) const override {
+        if (layer < 0 || layer >= m_cfg.n_layers)
+            return makeError(ErrorCode::InvalidArgument, "layer " + std::to_string(layer) + " out of range");
+        const int64_t D = m_cfg.head_dim, H = m_cfg.n_kv_heads;
+        k.resize(static_cast<size_t>(m_batch * H * m_pos * D));
+        v.resize(k.size());
+        for (int64_t b = 0; b < m_batch; ++b)
+            for (int64_t h = 0; h < H; ++h)
+                for (int64_t t = 0; t < m_pos; ++t)
+                    for (int64_t e = 0; e < D; ++e) {
+                        const int64_t src = ((b * H + h) * m_max_seq + t) * D + e;
+                        const auto dst = static_cast<size_t>(((b * H + h) * m_pos + t) * D + e);
+                        k[dst] = loadKv(m_k[static_cast<size_t>(layer)].data(), m_cfg.dtype, src);
+                        v[dst] = loadKv(m_v[static_cast<size_t>(layer)].data(), m_cfg.dtype, src);
+                    }
+        return Status::ok();
+    }
+
+    Allocation allocation() const override {
+        Allocation a;
+        int64_t w = static_cast<int64_t>(m_embedding.size() + m_final_norm.size());
+        for (const auto& l : m_layers)
+            w += static_cast<int64_t>(l.attn_norm.size() + l.wqkv.size() + l.wo.size() + l.ffn_norm.size() +
+                                      l.w_gate_up.size() + l.w_down.size());
+        a.weight_bytes = 4 * w;
+        for (size_t l = 0; l < m_k.size(); ++l) a.kv_cache_bytes += static_cast<int64_t>(m_k[l].size() + m_v[l].size());
+        a.activation_bytes =
+            4 * static_cast<int64_t>(m_x.size() + m_xn.size() + m_qkv.size() + m_attn.size() + m_ffn.size());
+        return a;
+    }
+
+private:
+    Status step(const int32_t* tokens, int64_t T, const StepRequest& req, StepOutput& out) {
+        const auto& c = m_cfg;
+        if (T <= 0) return makeError(ErrorCode::InvalidArgument, "a step needs at least one token");
+        if (m_pos + T > m_max_seq)
+            return makeError(ErrorCode::InvalidArgument, "the KV cache holds " + std::to_string(m_max_seq) +
+                                                             " positions; " + std::to_string(m_pos + T) + " requested");
+        for (int64_t i = 0; i < m_batch * T; ++i)
+            if (tokens[i] < 0 || tokens[i] >= m_vocab_rows)
+                return makeError(ErrorCode::InvalidArgument, "token id " + std::to_string(tokens[i]) +
+                                                                 " outside the synthetic vocabulary of " +
+                                                                 std::to_string(m_vocab_rows));
+        for (int64_t l : req.maps.layers)
+            if (l < 0 || l >= c.n_layers)
+                return makeError(ErrorCode::InvalidArgument, "map layer " + std::to_string(l) + " out of range (0.." +
+                                                                 std::to_string(c.n_layers - 1) + ")");
+        for (int64_t h : req.maps.heads)
+            if (h < 0 || h >= c.n_q_heads)
+                return makeError(ErrorCode::InvalidArgument, "map head " + std::to_string(h) + " out of range");
+
+        const auto t_step = Clock::now();
+        const int64_t B = m_batch, d = c.d_model, D = c.head_dim, hq = c.n_q_heads, hkv = c.n_kv_heads;
+        const int64_t N = B * T, F = c.ffn_dim, half = D / 2;
+        out = StepOutput{};
+        out.layer_ms.assign(static_cast<size_t>(c.n_layers), OpTimes{});
+
+        // Embedding gather.
+        for (int64_t i = 0; i < N; ++i)
+            std::memcpy(m_x.data() + i * d, m_embedding.data() + static_cast<int64_t>(tokens[i]) * d,
+                        static_cast<size_t>(d) * 4);
+        // RoPE angles of this step's positions, shared by every layer: (T, D/2).
+        std::vector<float> cs(static_cast<size_t>(T * half)), sn(cs.size());
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t i = 0; i < half; ++i) {
+                const double ang = static_cast<double>(m_pos + t) *
+                                   std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+                cs[static_cast<size_t>(t * half + i)] = static_cast<float>(std::cos(ang));
+                sn[static_cast<size_t>(t * half + i)] = static_cast<float>(std::sin(ang));
+            }
+        const int64_t kv_len = m_pos + T;
+        const size_t kvb = bytesPerElement(c.dtype);
+
+        for (int64_t l = 0; l < c.n_layers; ++l) {
+            if (req.cancel && req.cancel->load(std::memory_order_relaxed))
+                return makeError(ErrorCode::Cancelled, "cancelled");
+            const auto& w = m_layers[static_cast<size_t>(l)];
+            OpTimes& ms = out.layer_ms[static_cast<size_t>(l)];
+            auto t0 = Clock::now();
+            rmsNorm(m_x.data(), w.attn_norm.data(), N, d, c.norm_eps, m_xn.data());
+            ms[int(Op::Norm)] += msSince(t0);
+
+            t0 = Clock::now();
+            gemm(m_xn.data(), d, w.wqkv.data(), m_qkv.data(), N, d, m_qkv_cols);  // qkv: (B, T, Hq+2Hkv, D)
+            ms[int(Op::Qkv)] += msSince(t0);
+
+            t0 = Clock::now();
+#pragma omp parallel for schedule(static) if (N > 1)
+            for (int64_t n = 0; n < N; ++n) {
+                const int64_t t = n % T;
+                const float* cr = cs.data() + t * half;
+                const float* sr = sn.data() + t * half;
+                float* row = m_qkv.data() + n * m_qkv_cols;
+                for (int64_t h = 0; h < hq + hkv; ++h) {  // Q heads then K heads
+                    float* x = row + h * D;
+                    for (int64_t i = 0; i < half; ++i) {
+                        const float a = x[i], b = x[i + half];
+                        x[i] = a * cr[i] - b * sr[i];
+                        x[i + half] = a * sr[i] + b * cr[i];
+                    }
+                }
+            }
+            ms[int(Op::Rope)] += msSince(t0);
+
+            t0 = Clock::now();
+            // Append K and V (storage dtype) at positions m_pos .. m_pos + T - 1. Cache: (B, Hkv, max_seq, D).
+            auto* kc = m_k[static_cast<size_t>(l)].data();
+            auto* vc = m_v[static_cast<size_t>(l)].data();
+#pragma omp parallel for collapse(2) schedule(static) if (N * hkv > 8)
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t h = 0; h < hkv; ++h) {
+                    const int64_t b = n / T, t = n % T;
+                    const float* row = m_qkv.data() + n * m_qkv_cols;
+                    const int64_t dst = ((b * hkv + h) * m_max_seq + m_pos + t) * D;
+                    storeKv(row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, c.dtype, D);
+                    storeKv(row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, c.dtype, D);
+                }
+            cpu::AttnParams p;
+            p.q = m_qkv.data();
+            p.q_sb = T * m_qkv_cols;
+            p.q_sh = D;
+            p.q_si = m_qkv_cols;
+            p.k = kc;
+            p.v = vc;
+            p.kv_sb = hkv * m_max_seq * D;
+            p.kv_sh = m_max_seq * D;
+            p.kv_si = D;
+            p.kv_dtype = c.dtype;
+            p.out = m_attn.data();  // (B, T, Hq, D)
+            p.o_sb = T * hq * D;
+            p.o_sh = D;
+            p.o_si = hq * D;
+            p.batch = B;
+            p.n_q_heads = hq;
+            p.n_kv_heads = hkv;
+            p.q_len = T;
+            p.kv_len = kv_len;
+            p.head_dim = D;
+            p.causal = true;
+            cpu::kernels().attention(p);
+            ms[int(Op::Attention)] += msSince(t0);
+
+            // Maps are not part of the timed path.
+            if (std::find(req.maps.layers.begin(), req.maps.layers.end(), l) != req.maps.layers.end()) {
+                LayerMaps lm;
+                lm.layer = l;
+                lm.heads = req.maps.heads;
+                if (lm.heads.empty()) {
+                    lm.heads.resize(static_cast<size_t>(hq));
+                    std::iota(lm.heads.begin(), lm.heads.end(), 0);
+                }
+                lm.batch = B;
+                lm.q_len = T;
+                lm.kv_len = kv_len;
+                lm.probs.resize(static_cast<size_t>(B * static_cast<int64_t>(lm.heads.size()) * T * kv_len));
+                cpu::kernels().probabilities(p, lm.heads.data(), static_cast<int64_t>(lm.heads.size()), lm.probs.data());
+                out.maps.push_back(std::move(lm));
+            }
+            if (req.capture_layers) out.layer_attn_out.emplace_back(m_attn.begin(), m_attn.begin() + N * hq * D);
+
+            t0 = Clock::now();
+            gemm(m_attn.data(), hq * D, w.wo.data(), m_xn.data(), N, hq * D, d);
+            addInPlace(m_x.data(), m_xn.data(), N * d);
+            ms[int(Op::OProj)] += msSince(t0);
+
+            t0 = Clock::now();
+            rmsNorm(m_x.data(), w.ffn_norm.data(), N, d, c.norm_eps, m_xn.data());
+            ms[int(Op::Norm)] += msSince(t0);
+
+            t0 = Clock::now();
+            gemm(m_xn.data(), d, w.w_gate_up.data(), m_ffn.data(), N, d, 2 * F);  // (N, [gate | up])
+#pragma omp parallel for schedule(static) if (N * F > 65536)
+            for (int64_t n = 0; n < N; ++n) {
+                float* row = m_ffn.data() + n * 2 * F;
+                for (int64_t f = 0; f < F; ++f) {
+                    const float gte = row[f];
+                    row[f] = gte / (1.0f + std::exp(-gte)) * row[F + f];  // silu(gate) * up
+                }
+            }
+            gemm(m_ffn.data(), 2 * F, w.w_down.data(), m_xn.data(), N, F, d);
+            addInPlace(m_x.data(), m_xn.data(), N * d);
+            ms[int(Op::Ffn)] += msSince(t0);
+
+            if (req.capture_layers) out.layer_hidden.emplace_back(m_x.begin(), m_x.begin() + N * d);
+            if (req.layers_done) req.layers_done->fetch_add(1, std::memory_order_relaxed);
+        }
+        const auto t0 = Clock::now();
+        out.hidden.resize(static_cast<size_t>(N * d));
+        rmsNorm(m_x.data(), m_final_norm.data(), N, d, c.norm_eps, out.hidden.data());
+        out.final_norm_ms = msSince(t0);
+        m_pos += T;
+        out.total_ms = msSince(t_step);
+        return Status::ok();
+    }
+
+    ModelConfig m_cfg;
+    int64_t m_batch, m_max_seq, m_pos = 0, m_vocab_rows = 0, m_qkv_cols = 0;
+    std::vector<LayerWeights> m_layers;
+    std::vector<float> m_embedding, m_final_norm;
+    std::vector<float> m_x, m_xn, m_qkv, m_attn, m_ffn;  // activations, fp32
+    std::vector<std::vector<unsigned char>> m_k, m_v;    // per layer (B, Hkv, max_seq, D), storage dtype
+};
+
+class CpuBackend final : public Backend {
+public:
+    CpuBackend() { openblas_set_num_threads(1); }
+    std::string name() const override { return "cpu"; }
+    DeviceInfo deviceInfo() const override {
+        DeviceInfo d;
+        d.backend = "cpu";
+        d.threads = omp_get_max_threads();
+        d.name = cpuModelName() + " (" + std::to_string(d.threads) + " threads, " + cpu::kernels().isa + ")";
+        d.total_bytes = memInfoBytes("MemTotal:");
+        d.available_bytes = memInfoBytes("MemAvailable:");
+        return d;
+    }
+    bool fp32WeightCopy() const override { return true; }
+
+    Expected<std::unique_ptr<ModelInstance>> createModel(const ModelWeights& w, int64_t batch, int64_t max_seq) override {
+        GQA_TRY(w.config.validate());
+        if (batch <= 0 || max_seq <= 0 || max_seq > w.config.max_seq)
+            return makeError(ErrorCode::InvalidArgument, "batch and cache length must be positive and within max_seq");
+        if (static_cast<int64_t>(w.layers.size()) != w.config.n_layers)
+            return makeError(ErrorCode::InvalidArgument, "weights hold " + std::to_string(w.layers.size()) +
+                                                             " layers but the config says " +
+                                                             std::to_string(w.config.n_layers));
+        // Predict before allocating.
+        const auto fit = predictFit(w.config, batch, max_seq, deviceInfo().available_bytes, true, 0.9, false);
+        if (!fit.fits) return makeError(ErrorCode::OutOfMemory, "the model does not fit in host memory: " + fit.message);
+        try {
+            return std::unique_ptr<ModelInstance>(std::make_unique<CpuModel>(w, batch, max_seq));
+        } catch (const std::bad_alloc&) {
+            return makeError(ErrorCode::OutOfMemory, "allocation failed while creating the model");
+        }
+    }
+
+    Status attention(const AttentionShape& s, const float* q, const void* k, const void* v, DType kv_dtype, float* out,
+                     float* probs) override {
+        GQA_TRY(s.validate());
+        const cpu::AttnParams p = contiguous(s, q, k, v, kv_dtype, out);
+        cpu::kernels().attention(p);
+        if (probs) {
+            std::vector<int64_t> heads(static_cast<size_t>(s.n_q_heads));
+            std::iota(heads.begin(), heads.end(), 0);
+            cpu::kernels().probabilities(p, heads.data(), s.n_q_heads, probs);
+        }
+        return Status::ok();
+    }
+
+    Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) override {
+        GQA_TRY(s.validate());
+        const int64_t kv_elems = s.batch * s.n_kv_heads * s.kv_len * s.head_dim;
+        const int64_t kv_bytes = 2 * kv_elems * static_cast<int64_t>(bytesPerElement(kv_dtype));
+        // Enough copies that the rotation does not fit in a 32 MiB L3 several times over.
+        const int64_t copies = std::clamp<int64_t>((256ll << 20) / std::max<int64_t>(kv_bytes, 1), 1, 16);
+        try {
+            std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.head_dim));
+            std::vector<float> o(q.size());
+            Rng rng(42);
+            for (auto& x : q) x = static_cast<float>(rng.normal());
+            const size_t eb = bytesPerElement(kv_dtype);
+            std::vector<std::vector<unsigned char>> ks(static_cast<size_t>(copies)), vs(static_cast<size_t>(copies));
+            std::vector<float> tmp(static_cast<size_t>(kv_elems));
+            for (int64_t c = 0; c < copies; ++c) {
+                for (auto& x : tmp) x = static_cast<float>(rng.normal());
+                ks[static_cast<size_t>(c)].resize(static_cast<size_t>(kv_elems) * eb);
+                storeKv(tmp.data(), ks[static_cast<size_t>(c)].data(), kv_dtype, kv_elems);
+                for (auto& x : tmp) x = static_cast<float>(rng.normal());
+                vs[static_cast<size_t>(c)].resize(static_cast<size_t>(kv_elems) * eb);
+                storeKv(tmp.data(), vs[static_cast<size_t>(c)].data(), kv_dtype, kv_elems);
+            }
+            std::vector<double> times;
+            const int warmup = 2;
+            for (int it = 0; it < warmup + std::max(iterations, 1); ++it) {
+                const auto c = static_cast<size_t>(it % copies);
+                const auto p = contiguous(s, q.data(), ks[c].data(), vs[c].data(), kv_dtype, o.data());
+                const auto t0 = Clock::now();
+                cpu::kernels().attention(p);
+                const double ms = msSince(t0);
+                if (it >= warmup) times.push_back(ms);
+            }
+            std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+            return times[times.size() / 2];
+        } catch (const std::bad_alloc&) {
+            return makeError(ErrorCode::OutOfMemory, "not enough memory to time this attention shape");
+        }
+    }
+
+    Expected<Ceilings> measureCeilings() override {
+        Ceilings c;
+        try {
+            // Read bandwidth: a 512 MiB buffer, 16x the L3, best of 5 passes.
+            const int64_t n = (512ll << 20) / 4;
+            std::vector<float> buf(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < n; ++i) buf[static_cast<size_t>(i)] = static_cast<float>(i & 1023) * 1e-3f;
+            double best = 1e30, sink = 0.0;
+            for (int r = 0; r < 5; ++r) {
+                const auto t0 = Clock::now();
+                sink += cpu::kernels().readBandwidthProbe(buf.data(), n);
+                best = std::min(best, msSince(t0));
+            }
+            c.mem_bw_bytes_per_s = static_cast<double>(n) * 4.0 / (best * 1e-3);
+            // GEMM rate: fp32 1024^3 through OpenBLAS, best of 5.
+            const int64_t m = 1024;
+            std::vector<float> a(static_cast<size_t>(m * m), 0.5f), b(a.size(), 0.25f), y(a.size());
+            gemm(a.data(), m, b.data(), y.data(), m, m, m);
+            best = 1e30;
+            for (int r = 0; r < 5; ++r) {
+                const auto t0 = Clock::now();
+                gemm(a.data(), m, b.data(), y.data(), m, m, m);
+                best = std::min(best, msSince(t0));
+            }
+            c.gemm_flops_per_s = 2.0 * static_cast<double>(m * m * m) / (best * 1e-3);
+            c.note = "read bandwidth of a 512 MiB buffer (" + std::to_string(omp_get_max_threads()) +
+                     " threads) and OpenBLAS fp32 GEMM 1024^3" + (sink == 42.0 ? "" : "");
+        } catch (const std::bad_alloc&) {
+            return makeError(ErrorCode::OutOfMemory, "not enough memory to measure the ceilings");
+        }
+        return c;
+    }
+
+private:
+    static cpu::AttnParams contiguous(const AttentionShape& s, const float* q, const void* k, const void* v,
+                                      DType kv_dtype, float* out) {
+        cpu::AttnParams p;
+        p.q = q;
+        p.q_si = s.head_dim;
+        p.q_sh = s.q_len * s.head_dim;
+        p.q_sb = s.n_q_heads * p.q_sh;
+        p.k = k;
+        p.v = v;
+        p.kv_si = s.head_dim;
+        p.kv_sh = s.kv_len * s.head_dim;
+        p.kv_sb = s.n_kv_heads * p.kv_sh;
+        p.kv_dtype = kv_dtype;
+        p.out = out;
+        p.o_si = p.q_si;
+        p.o_sh = p.q_sh;
+        p.o_sb = p.q_sb;
+        p.batch = s.batch;
+        p.n_q_heads = s.n_q_heads;
+        p.n_kv_heads = s.n_kv_heads;
+        p.q_len = s.q_len;
+        p.kv_len = s.kv_len;
+        p.head_dim = s.head_dim;
+        p.causal = s.causal;
+        return p;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> createCpuBackend() { return std::make_unique<CpuBackend>(); }
+
+Status AttentionShape::validate() const {
+    auto bad = [](std::string m) { return Status(makeError(ErrorCode::InvalidArgument, std::move(m))); };
+    if (batch <= 0 || n_q_heads <= 0 || n_kv_heads <= 0 || q_len <= 0 || kv_len <= 0 || head_dim <= 0)
+        return bad("attention sizes must be positive");
+    if (n_q_heads % n_kv_heads != 0)
+        return bad("n_q_heads (" + std::to_string(n_q_heads) + ") is not a multiple of n_kv_heads (" +
+                   std::to_string(n_kv_heads) + ")");
+    if (causal && q_len > kv_len)
+        return bad("causal attention needs q_len (" + std::to_string(q_len) + ") <= kv_len (" +
+                   std::to_string(kv_len) + ")");
+    if (head_dim > 1024) return bad("head_dim above 1024 is not supported");
+    return Status::ok();
+}
+
+}  // namespace gqa

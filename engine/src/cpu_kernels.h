@@ -1,0 +1,44 @@
+// CPU attention kernels. One source (cpu_kernels_impl.h) is compiled per instruction set; the best one the
+// CPU supports is chosen at run time (cpuKernels()).
+#pragma once
+
+#include <cstdint>
+
+#include "gqa/dtype.h"
+
+namespace gqa::cpu {
+
+// Strided views so the kernels read Q straight from the fused QKV buffer and K/V straight from the cache.
+struct AttnParams {
+    const float* q = nullptr;  // element (b, h, i, e) at q[b*q_sb + h*q_sh + i*q_si + e], fp32
+    int64_t q_sb = 0, q_sh = 0, q_si = 0;
+    const void* k = nullptr;   // element (b, kvh, j, e) at k[b*kv_sb + kvh*kv_sh + j*kv_si + e], kv_dtype
+    const void* v = nullptr;   // same strides as k
+    int64_t kv_sb = 0, kv_sh = 0, kv_si = 0;
+    DType kv_dtype = DType::F32;
+    float* out = nullptr;      // element (b, h, i, e) at out[b*o_sb + h*o_sh + i*o_si + e], fp32
+    int64_t o_sb = 0, o_sh = 0, o_si = 0;
+    int64_t batch = 1, n_q_heads = 1, n_kv_heads = 1, q_len = 1, kv_len = 1, head_dim = 64;
+    bool causal = false;       // bottom-right aligned: query i sees keys j <= i + kv_len - q_len
+};
+
+struct Kernels {
+    const char* isa;
+    // Flash-style attention: each work item owns one KV head and all of its group's query heads, so every
+    // K/V element is loaded (and converted) once per group and query tile. OpenMP-parallel inside.
+    void (*attention)(const AttnParams& p);
+    // Exact softmax probabilities for the selected query heads: probs (B, n_heads, Tq, Tk).
+    void (*probabilities)(const AttnParams& p, const int64_t* heads, int64_t n_heads, float* probs);
+    // Streaming read of `bytes` bytes (the memory-bandwidth ceiling); returns a checksum.
+    double (*readBandwidthProbe)(const float* data, int64_t n);
+};
+
+const Kernels& kernels();               // the best for this CPU
+const Kernels& kernelsFor(const char* isa);  // "generic", "avx2", "avx512" (falls back to generic)
+
+// Implementations, one per ISA translation unit.
+const Kernels& kernelsGeneric();
+const Kernels& kernelsAvx2();
+const Kernels& kernelsAvx512();
+
+}  // namespace gqa::cpu

@@ -1,0 +1,27 @@
+#define GQA_KERNEL_NS generic
+#define GQA_VW 4
+#include "cpu_kernels_impl.h"
+
+namespace gqa::cpu {
+const Kernels& kernelsGeneric() { return generic::table("generic"); }
+
+const Kernels& kernels() {
+    static const Kernels& best = [] () -> const Kernels& {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+            return kernelsAvx512();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernelsAvx2();
+        return kernelsGeneric();
+    }();
+    return best;
+}
+
+const Kernels& kernelsFor(const char* isa) {
+    const std::string s(isa);
+    __builtin_cpu_init();
+    if (s == "avx512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return kernelsAvx512();
+    if (s == "avx2" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernelsAvx2();
+    return kernelsGeneric();
+}
+}  // namespace gqa::cpu

@@ -1,0 +1,187 @@
+#include "gqa/engine.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+namespace gqa {
+
+namespace {
+
+std::string cacheFile() {
+    std::string dir;
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+        dir = x;
+    else if (const char* h = std::getenv("HOME"); h && *h)
+        dir = std::string(h) + "/.cache";
+    else
+        return {};
+    return dir + "/gqa-lab-ceilings.tsv";
+}
+
+// Disk cache of measured ceilings, one line per device: name \t bytes/s \t flops/s.
+bool loadCached(const std::string& device, Ceilings& c) {
+    const auto path = cacheFile();
+    if (path.empty() || std::getenv("GQA_NO_CEILING_CACHE")) return false;
+    std::ifstream f(path);
+    std::string line;
+    while (std::getline(f, line)) {
+        std::istringstream ss(line);
+        std::string name, bw, fl;
+        if (std::getline(ss, name, '\t') && std::getline(ss, bw, '\t') && std::getline(ss, fl, '\t') && name == device) {
+            try {
+                c.mem_bw_bytes_per_s = std::stod(bw);
+                c.gemm_flops_per_s = std::stod(fl);
+            } catch (...) {
+                return false;
+            }
+            c.note = "measured earlier on this device (cached in " + path + ")";
+            return c.mem_bw_bytes_per_s > 0 && c.gemm_flops_per_s > 0;
+        }
+    }
+    return false;
+}
+
+void storeCached(const std::string& device, const Ceilings& c) {
+    const auto path = cacheFile();
+    if (path.empty()) return;
+    std::ofstream f(path, std::ios::app);
+    if (f) f << device << '\t' << c.mem_bw_bytes_per_s << '\t' << c.gemm_flops_per_s << '\n';
+}
+
+void addCosts(PhaseProfile& ph, const ModelConfig& c, int64_t layers, int64_t batch, int64_t q_len, int64_t kv_len,
+              double wb, const Ceilings& ceil) {
+    const auto costs = layerOpCosts(c, batch, q_len, kv_len, wb);
+    for (int i = 0; i < kNumOps; ++i) {
+        auto& op = ph.ops[static_cast<size_t>(i)];
+        op.op = static_cast<Op>(i);
+        op.flops += costs[static_cast<size_t>(i)].flops * static_cast<double>(layers);
+        op.bytes += costs[static_cast<size_t>(i)].bytes * static_cast<double>(layers);
+        const double ms = rooflineMs(costs[static_cast<size_t>(i)], ceil) * static_cast<double>(layers);
+        op.predicted_ms += ms;
+        ph.predicted_ms += ms;
+    }
+}
+
+void addTimes(PhaseProfile& ph, const StepOutput& s) {
+    if (ph.layer_ms.size() < s.layer_ms.size()) ph.layer_ms.resize(s.layer_ms.size(), OpTimes{});
+    for (size_t l = 0; l < s.layer_ms.size(); ++l)
+        for (int i = 0; i < kNumOps; ++i) {
+            ph.layer_ms[l][static_cast<size_t>(i)] += s.layer_ms[l][static_cast<size_t>(i)];
+            ph.ops[static_cast<size_t>(i)].measured_ms += s.layer_ms[l][static_cast<size_t>(i)];
+        }
+    ph.ops[static_cast<size_t>(Op::Norm)].measured_ms += s.final_norm_ms;
+    ph.total_ms += s.total_ms;
+}
+
+}  // namespace
+
+Expected<Ceilings> cachedCeilings(Backend& backend) {
+    static std::mutex mu;
+    static std::map<std::string, Ceilings> cache;
+    const std::string key = backend.name() + ":" + backend.deviceInfo().name;
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+    Ceilings c;
+    if (!loadCached(key, c)) {
+        auto m = backend.measureCeilings();
+        if (!m) return m.error();
+        c = *m;
+        storeCached(key, c);
+    }
+    cache[key] = c;
+    return c;
+}
+
+Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
+    const ModelConfig& cfg = req.config;
+    GQA_TRY(cfg.validate());
+    GQA_TRY(req.shape.validate(cfg));
+    const int64_t B = req.shape.batch, T = req.shape.prompt_len, steps = req.shape.decode_steps;
+    const int64_t seq = req.shape.totalTokens();
+    if (req.layers < 0 || req.layers > cfg.n_layers)
+        return makeError(ErrorCode::InvalidArgument, "layers to run (" + std::to_string(req.layers) +
+                                                         ") must be between 1 and the model's " +
+                                                         std::to_string(cfg.n_layers));
+    RunResult res;
+    res.config = cfg;
+    res.shape = req.shape;
+    res.backend = backend.name();
+    res.device = backend.deviceInfo();
+    res.memory = estimateMemory(cfg, B, seq);
+
+    // Depth: what was asked, or as many layers as fit — predicted before anything is allocated.
+    ModelConfig run_cfg = cfg;
+    run_cfg.n_layers = req.layers > 0 ? req.layers : cfg.n_layers;
+    const bool fp32 = backend.fp32WeightCopy();
+    const auto fit = predictFit(run_cfg, B, seq, res.device.available_bytes, fp32, 0.9, /*staging=*/fp32);
+    if (!fit.fits) {
+        if (!req.fit_layers || fit.max_layers_that_fit < 1)
+            return makeError(ErrorCode::OutOfMemory, "predicted not to fit on " + res.device.name + ": " + fit.message);
+        res.notes.push_back("ran " + std::to_string(fit.max_layers_that_fit) + " of " + std::to_string(run_cfg.n_layers) +
+                            " layers: " + fit.message);
+        run_cfg.n_layers = fit.max_layers_that_fit;
+    } else if (run_cfg.n_layers < cfg.n_layers) {
+        res.notes.push_back("ran " + std::to_string(run_cfg.n_layers) + " of " + std::to_string(cfg.n_layers) +
+                            " layers (as requested); memory and latency predictions cover the whole model");
+    }
+    for (int64_t l : req.prompt_maps.layers)
+        if (l < 0 || l >= run_cfg.n_layers)
+            return makeError(ErrorCode::InvalidArgument, "map layer " + std::to_string(l) + " is outside the " +
+                                                             std::to_string(run_cfg.n_layers) + " layers run");
+    res.layers_run = run_cfg.n_layers;
+    res.memory_run = estimateMemory(run_cfg, B, seq);
+
+    auto ceil = cachedCeilings(backend);
+    if (!ceil) return ceil.error();
+    res.ceilings = *ceil;
+
+    auto weights = makeWeights(run_cfg, req.seed, req.weights, run_cfg.n_layers);
+    if (!weights) return weights.error();
+    res.head_roles = weights->head_roles;
+    const int64_t vocab_rows = weights->vocab_rows;
+    auto model = backend.createModel(*weights, B, seq);
+    if (!model) return model.error();
+    weights = Error{};  // free the host copy before running
+    res.allocated = (*model)->allocation();
+
+    const double wb = fp32 ? 4.0 : static_cast<double>(bytesPerElement(cfg.dtype));
+    StepRequest sreq;
+    sreq.cancel = req.cancel;
+    sreq.layers_done = req.layers_done;
+    sreq.capture_layers = false;
+
+    // Prefill.
+    {
+        const auto tokens = makeTokens(B, T, vocab_rows, req.seed);
+        sreq.maps = req.prompt_maps;
+        StepOutput out;
+        GQA_TRY((*model)->prefill(tokens.data(), T, sreq, out));
+        addTimes(res.prefill, out);
+        addCosts(res.prefill, run_cfg, run_cfg.n_layers, B, T, T, wb, res.ceilings);
+        res.prefill.tokens_per_s = static_cast<double>(B * T) / (res.prefill.total_ms * 1e-3);
+        res.prompt_maps = std::move(out.maps);
+        res.final_hidden.resize(static_cast<size_t>(B * cfg.d_model));
+        for (int64_t b = 0; b < B; ++b)
+            std::copy_n(out.hidden.begin() + ((b * T + T - 1) * cfg.d_model), cfg.d_model,
+                        res.final_hidden.begin() + b * cfg.d_model);
+    }
+    // Decode, one token per sequence per step.
+    sreq.maps = req.decode_maps;
+    for (int64_t s = 0; s < steps; ++s) {
+        const auto tokens = makeTokens(B, 1, vocab_rows, req.seed, T + s);
+        StepOutput out;
+        GQA_TRY((*model)->decode(tokens.data(), sreq, out));
+        addTimes(res.decode, out);
+        addCosts(res.decode, run_cfg, run_cfg.n_layers, B, 1, T + s + 1, wb, res.ceilings);
+        if (!req.decode_maps.empty()) res.decode_maps.push_back(std::move(out.maps));
+        res.final_hidden = std::move(out.hidden);
+    }
+    if (steps > 0) res.decode.tokens_per_s = static_cast<double>(B * steps) / (res.decode.total_ms * 1e-3);
+    return res;
+}
+
+}  // namespace gqa

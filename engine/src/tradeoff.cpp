@@ -1,0 +1,190 @@
+#include "gqa/tradeoff.h"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "gqa/memory_model.h"
+
+namespace gqa {
+
+namespace {
+
+Error invalid(std::string msg) { return makeError(ErrorCode::InvalidArgument, std::move(msg)); }
+std::string num(int64_t v) { return std::to_string(v); }
+
+// Everything the sweep measures by running one grouping's model.
+struct RunMeasure {
+    StepOutput prefill;  // captured prompt: per-layer outputs and maps
+    double decode_tokens_per_s = 0.0;
+};
+
+// prompt: (B, T), decode: (B, S) row-major.
+Expected<RunMeasure> measureRun(Backend& backend, const ModelWeights& w, const RunShape& shape,
+                                const std::vector<int32_t>& prompt, const std::vector<int32_t>& decode) {
+    const int64_t B = shape.batch, T = shape.prompt_len, S = shape.decode_steps;
+    auto inst = backend.createModel(w, B, shape.totalTokens());
+    if (!inst) return inst.error();
+    ModelInstance& m = **inst;
+    RunMeasure r;
+    GQA_TRY(m.prefill(prompt.data(), T, qualityCaptureRequest(static_cast<int64_t>(w.layers.size())), r.prefill));
+    if (S > 0) {
+        const StepRequest plain;
+        StepOutput out;
+        std::vector<int32_t> step(static_cast<size_t>(B));  // (B)
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int64_t s = 0; s < S; ++s) {
+            for (int64_t b = 0; b < B; ++b) step[static_cast<size_t>(b)] = decode[static_cast<size_t>(b * S + s)];
+            GQA_TRY(m.decode(step.data(), plain, out));
+        }
+        const double s_elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.decode_tokens_per_s = s_elapsed > 0.0 ? static_cast<double>(B * S) / s_elapsed : 0.0;
+    }
+    return r;
+}
+
+}  // namespace
+
+double efficiencyGain(double cost_base, double cost_point, double quality_loss) {
+    if (!(quality_loss > 0.0) || !std::isfinite(quality_loss)) return std::numeric_limits<double>::quiet_NaN();
+    return (cost_base - cost_point) / quality_loss;
+}
+
+Expected<TradeoffResult> runTradeoff(Backend& backend, const ModelWeights& original, const TradeoffRequest& req) {
+    const ModelConfig& full = req.config;
+    GQA_TRY(full.validate());
+    GQA_TRY(req.shape.validate(full));
+    {
+        ModelConfig a = full, b = original.config;
+        a.n_layers = b.n_layers = 0;
+        a.name = b.name;
+        a.source = b.source;
+        if (a.d_model != b.d_model || a.n_q_heads != b.n_q_heads || a.n_kv_heads != b.n_kv_heads ||
+            a.head_dim != b.head_dim || a.ffn_dim != b.ffn_dim || a.dtype != b.dtype)
+            return invalid("the weights do not match the requested model config");
+    }
+    const int64_t layers_run = static_cast<int64_t>(original.layers.size());
+    if (layers_run <= 0 || layers_run > full.n_layers)
+        return invalid("the weights hold " + num(layers_run) + " layers; the model has " + num(full.n_layers));
+    if (req.attention_iterations <= 0)
+        return invalid("attention iterations must be positive (got " + num(req.attention_iterations) + ")");
+
+    const RunShape& shape = req.shape;
+    const int64_t B = shape.batch, T = shape.prompt_len, S = shape.decode_steps;
+    const int64_t context = shape.totalTokens();
+
+    TradeoffResult res;
+    res.config = full;
+    res.layers_run = layers_run;
+    res.shape = shape;
+    res.method = req.method;
+    res.weights = original.mode;
+    res.seed = req.seed;
+    res.backend = backend.name();
+    res.device = backend.deviceInfo();
+    if (layers_run < full.n_layers)
+        res.notes.push_back("ran " + num(layers_run) + " of " + num(full.n_layers) +
+                            " layers: quality and decode tokens/s are for those layers; KV-cache bytes are for "
+                            "the full model");
+
+    // Tokens (B, T + S): the prompt both models see, then the decode inputs.
+    const std::vector<int32_t> all = makeTokens(B, context, original.vocab_rows, req.seed);
+    std::vector<int32_t> prompt(static_cast<size_t>(B * T)), decode(static_cast<size_t>(B * S));
+    for (int64_t b = 0; b < B; ++b) {
+        for (int64_t t = 0; t < T; ++t) prompt[static_cast<size_t>(b * T + t)] = all[static_cast<size_t>(b * context + t)];
+        for (int64_t s = 0; s < S; ++s)
+            decode[static_cast<size_t>(b * S + s)] = all[static_cast<size_t>(b * context + T + s)];
+    }
+
+    auto cancelled = [&] { return req.cancel && req.cancel->load(); };
+    auto efficiency = [&](TradeoffPoint& p) -> Status {
+        ModelConfig cfg = full;
+        cfg.n_kv_heads = p.kv_heads;
+        p.group_size = cfg.groupSize();
+        p.kv_cache_bytes = estimateMemory(cfg, B, context).kv_cache_bytes;
+        AttentionShape as;
+        as.batch = B;
+        as.n_q_heads = cfg.n_q_heads;
+        as.n_kv_heads = p.kv_heads;
+        as.q_len = 1;
+        as.kv_len = context;
+        as.head_dim = cfg.head_dim;
+        as.causal = false;  // one query row sees the whole cache
+        auto ms = backend.timeAttention(as, cfg.dtype, req.attention_iterations);
+        if (!ms) return ms.error();
+        p.decode_attention_ms = *ms;
+        return Status::ok();
+    };
+
+    // The base point: the starting model against itself.
+    TradeoffPoint base;
+    base.kv_heads = full.n_kv_heads;
+    GQA_TRY(efficiency(base));
+    auto base_run = measureRun(backend, original, shape, prompt, decode);
+    if (!base_run) return base_run.error();
+    base.decode_tokens_per_s = base_run->decode_tokens_per_s;
+    {
+        auto q = compareOutputs(base_run->prefill, base_run->prefill);
+        if (!q) return q.error();
+        base.quality = std::move(*q);
+    }
+    if (req.points_done) req.points_done->fetch_add(1);
+
+    for (int64_t g : full.validKvHeadCounts()) {
+        if (full.n_kv_heads % g != 0) continue;  // only coarser groupings of the starting model
+        if (g == full.n_kv_heads) {
+            res.points.push_back(base);
+            continue;
+        }
+        if (cancelled()) return makeError(ErrorCode::Cancelled, "trade-off sweep cancelled");
+        TradeoffPoint p;
+        p.kv_heads = g;
+        GQA_TRY(efficiency(p));
+        auto converted = convertKvHeads(original, g, req.method);
+        if (!converted) return converted.error();
+        auto run = measureRun(backend, *converted, shape, prompt, decode);
+        if (!run) return run.error();
+        p.decode_tokens_per_s = run->decode_tokens_per_s;
+        auto q = compareOutputs(run->prefill, base_run->prefill);
+        if (!q) return q.error();
+        p.quality = std::move(*q);
+        res.points.push_back(std::move(p));
+        if (req.points_done) req.points_done->fetch_add(1);
+    }
+
+    for (TradeoffPoint& p : res.points) {
+        p.output_rel_error = p.quality.final_hidden_rel_error;
+        p.memory_gain = efficiencyGain(static_cast<double>(base.kv_cache_bytes), static_cast<double>(p.kv_cache_bytes),
+                                       p.output_rel_error);
+        p.latency_gain = efficiencyGain(base.decode_attention_ms, p.decode_attention_ms, p.output_rel_error);
+    }
+    return res;
+}
+
+Expected<TradeoffResult> runTradeoff(Backend& backend, const TradeoffRequest& req) {
+    GQA_TRY(req.config.validate());
+    GQA_TRY(req.shape.validate(req.config));
+    if (req.layers < 0 || req.layers > req.config.n_layers)
+        return invalid("layers (" + num(req.layers) + ") must be between 1 and the model's " +
+                       num(req.config.n_layers) + " (0 = all)");
+    const int64_t layers = req.layers == 0 ? req.config.n_layers : req.layers;
+
+    // Refuse before allocating: the sweep holds the starting weights, one converted copy and one model
+    // instance at a time.
+    const DeviceInfo dev = backend.deviceInfo();
+    if (dev.available_bytes > 0) {
+        ModelConfig run_cfg = req.config;
+        run_cfg.n_layers = layers;
+        const FitReport fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), dev.available_bytes,
+                                         backend.fp32WeightCopy());
+        if (!fit.fits)
+            return makeError(ErrorCode::OutOfMemory,
+                             fit.message + " (at most " + num(fit.max_layers_that_fit) + " layers fit: use fewer layers)");
+    }
+
+    auto w = makeWeights(req.config, req.seed, req.weights, layers);
+    if (!w) return w.error();
+    return runTradeoff(backend, *w, req);
+}
+
+}  // namespace gqa

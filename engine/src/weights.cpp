@@ -1,0 +1,270 @@
+// Synthetic weights. In Structured mode every attention head is built to show one pattern that real
+// models show (see headRoleDescription), and the query heads of one KV group share their keys.
+//
+// How: the embedding carries a constant feature (dimension 0) and a BOS flag (dimension 1). Each K head
+// maps the constant feature to the same vector kc in every RoPE pair, and the BOS flag to an extra ks in
+// the lowest-frequency pair. A query built from the constant feature alone then scores key j from query
+// i with a function of i - j only (RoPE makes q·k depend on the relative angle), and that function is
+// linear in the query's coefficients: f(Δ) = kc/√D · Σ_p (α_p cos Δθ_p − β_p sin Δθ_p). We fit α, β by
+// least squares to a target logit profile (a spike at Δ = 1, a window, ...). A sink head puts its whole
+// query in the lowest-frequency pair, which barely rotates, so only the BOS bonus ks matters.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "gqa/weights.h"
+#include "rng.h"
+
+namespace gqa {
+
+const char* headRoleName(HeadRole r) {
+    switch (r) {
+        case HeadRole::PreviousToken: return "previous-token";
+        case HeadRole::Sink: return "sink";
+        case HeadRole::LocalWindow: return "local-window";
+        case HeadRole::Broad: return "broad";
+        case HeadRole::Content: return "content";
+    }
+    return "?";
+}
+
+const char* headRoleDescription(HeadRole r) {
+    switch (r) {
+        case HeadRole::PreviousToken:
+            return "attends to the token just before the query (the copy/induction building block)";
+        case HeadRole::Sink:
+            return "parks its attention on the first token (an attention sink), as many heads of real models do";
+        case HeadRole::LocalWindow: return "spreads attention over the last few tokens (a local window)";
+        case HeadRole::Broad: return "attends almost uniformly to everything before it (a bag-of-words average)";
+        case HeadRole::Content: return "random query and key weights: attention follows token content";
+    }
+    return "";
+}
+
+int64_t ModelWeights::hostBytes() const {
+    int64_t n = static_cast<int64_t>(embedding.size() + final_norm.size());
+    for (const auto& l : layers)
+        n += static_cast<int64_t>(l.attn_norm.size() + l.wqkv.size() + l.wo.size() + l.ffn_norm.size() +
+                                  l.w_gate_up.size() + l.w_down.size());
+    return 4 * n;
+}
+
+namespace {
+
+constexpr double kConstFeature = 2.0;  // embedding dimension 0 (after RMSNorm it stays close to this)
+constexpr double kBosFeature = 2.0;    // embedding dimension 1, BOS token only
+constexpr double kKeyConst = 1.0;      // kc: constant key component per RoPE pair
+constexpr double kKeyBos = 4.0;        // ks: BOS bonus in the lowest-frequency pair
+
+void fillNormal(std::vector<float>& v, size_t n, Rng& rng, double stddev) {
+    v.resize(n);
+    for (auto& x : v) x = static_cast<float>(rng.normal() * stddev);
+}
+
+// Solves (A^T A + λI) c = A^T t for a small dense system by Cholesky, in double.
+std::vector<double> ridgeSolve(const std::vector<std::vector<double>>& rows, const std::vector<double>& t,
+                               const std::vector<double>& w, double lambda) {
+    const size_t n = rows.empty() ? 0 : rows[0].size();
+    std::vector<double> m(n * n, 0.0), rhs(n, 0.0);
+    for (size_t r = 0; r < rows.size(); ++r)
+        for (size_t i = 0; i < n; ++i) {
+            rhs[i] += w[r] * rows[r][i] * t[r];
+            for (size_t j = 0; j <= i; ++j) m[i * n + j] += w[r] * rows[r][i] * rows[r][j];
+        }
+    for (size_t i = 0; i < n; ++i) m[i * n + i] += lambda;
+    // Cholesky: m = L L^T (lower triangle in place).
+    for (size_t j = 0; j < n; ++j) {
+        double s = m[j * n + j];
+        for (size_t k = 0; k < j; ++k) s -= m[j * n + k] * m[j * n + k];
+        m[j * n + j] = std::sqrt(std::max(s, 1e-12));
+        for (size_t i = j + 1; i < n; ++i) {
+            double a = m[i * n + j];
+            for (size_t k = 0; k < j; ++k) a -= m[i * n + k] * m[j * n + k];
+            m[i * n + j] = a / m[j * n + j];
+        }
+    }
+    std::vector<double> y(n), c(n);
+    for (size_t i = 0; i < n; ++i) {
+        double a = rhs[i];
+        for (size_t k = 0; k < i; ++k) a -= m[i * n + k] * y[k];
+        y[i] = a / m[i * n + i];
+    }
+    for (size_t i = n; i-- > 0;) {
+        double a = y[i];
+        for (size_t k = i + 1; k < n; ++k) a -= m[k * n + i] * c[k];
+        c[i] = a / m[i * n + i];
+    }
+    return c;
+}
+
+// Query coefficients q (head_dim values, half-split layout) whose relative-position logit profile
+// approximates `target(Δ)` over Δ in [0, span), using every RoPE pair but the lowest-frequency one.
+template <class Target>
+std::vector<double> fitQuery(const ModelConfig& c, int64_t span, Target target) {
+    const int64_t half = c.head_dim / 2;
+    const int64_t pairs = half - 1;  // the lowest-frequency pair is reserved for the sink
+    const double scale = kKeyConst / std::sqrt(static_cast<double>(c.head_dim));
+    std::vector<std::vector<double>> rows;
+    std::vector<double> t, w;
+    for (int64_t d = 0; d < span; ++d) {
+        std::vector<double> row(static_cast<size_t>(2 * pairs));
+        for (int64_t p = 0; p < pairs; ++p) {
+            const double th = std::pow(c.rope_theta, -2.0 * static_cast<double>(p) / static_cast<double>(c.head_dim));
+            row[static_cast<size_t>(2 * p)] = scale * std::cos(static_cast<double>(d) * th);
+            row[static_cast<size_t>(2 * p + 1)] = -scale * std::sin(static_cast<double>(d) * th);
+        }
+        rows.push_back(std::move(row));
+        t.push_back(target(d));
+        w.push_back(d < 16 ? 4.0 : 1.0);
+    }
+    const auto coef = ridgeSolve(rows, t, w, 1e-2);
+    std::vector<double> q(static_cast<size_t>(c.head_dim), 0.0);
+    for (int64_t p = 0; p < pairs; ++p) {
+        q[static_cast<size_t>(p)] = coef[static_cast<size_t>(2 * p)];
+        q[static_cast<size_t>(p + half)] = coef[static_cast<size_t>(2 * p + 1)];
+    }
+    return q;
+}
+
+HeadRole roleFor(int64_t layer, int64_t q_head, int64_t group_size) {
+    static constexpr HeadRole cycle[] = {HeadRole::PreviousToken, HeadRole::Sink, HeadRole::LocalWindow,
+                                         HeadRole::Broad, HeadRole::Content};
+    const int64_t kv = q_head / group_size, r = q_head % group_size;
+    return cycle[static_cast<size_t>((r + layer + kv) % 5)];
+}
+
+}  // namespace
+
+Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, WeightsMode mode, int64_t n_layers,
+                                   int64_t vocab_rows) {
+    GQA_TRY(cfg.validate());
+    if (n_layers < 0 || n_layers > cfg.n_layers)
+        return makeError(ErrorCode::InvalidArgument, "layers to build (" + std::to_string(n_layers) +
+                                                         ") must be between 1 and n_layers (" +
+                                                         std::to_string(cfg.n_layers) + ")");
+    if (vocab_rows <= 0) return makeError(ErrorCode::InvalidArgument, "vocabulary rows must be positive");
+    if (cfg.d_model < 4 && mode == WeightsMode::Structured)
+        return makeError(ErrorCode::InvalidArgument, "structured weights need d_model >= 4");
+    const int64_t L = n_layers == 0 ? cfg.n_layers : n_layers;
+    ModelWeights w;
+    w.config = cfg;
+    w.config.n_layers = L;
+    w.mode = mode;
+    w.seed = seed;
+    w.vocab_rows = std::min(vocab_rows, cfg.vocab_size);
+    const int64_t d = cfg.d_model, D = cfg.head_dim, hq = cfg.n_q_heads, hkv = cfg.n_kv_heads, F = cfg.ffn_dim;
+    const int64_t g = cfg.groupSize();
+    const int64_t qkv_cols = (hq + 2 * hkv) * D;
+    const bool structured = mode == WeightsMode::Structured;
+    // Residual branches are scaled by 1/sqrt(2L) so the stream's norm stays O(1) through deep stacks.
+    const double branch = 1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers));
+
+    try {
+        {
+            Rng rng(mixSeed(seed, 0xE11B));
+            fillNormal(w.embedding, static_cast<size_t>(w.vocab_rows * d), rng, 1.0);
+            if (structured)
+                for (int64_t t = 0; t < w.vocab_rows; ++t) {
+                    w.embedding[static_cast<size_t>(t * d)] = static_cast<float>(kConstFeature);
+                    w.embedding[static_cast<size_t>(t * d + 1)] = t == 0 ? static_cast<float>(kBosFeature) : 0.0f;
+                }
+        }
+        w.final_norm.assign(static_cast<size_t>(d), 1.0f);
+
+        // Fitted query profiles, shared by every layer (they depend only on head_dim and rope_theta).
+        const int64_t span = std::min<int64_t>(cfg.max_seq, 256);
+        std::vector<double> q_prev, q_local;
+        if (structured) {
+            q_prev = fitQuery(cfg, span, [](int64_t dl) { return dl == 1 ? 12.0 : 0.0; });
+            // A window of the last 6 tokens: flat inside, falling to -6 nats by 12 tokens back.
+            q_local = fitQuery(cfg, span, [](int64_t dl) {
+                return dl < 6 ? 6.0 : std::max(-6.0, 6.0 - 2.0 * static_cast<double>(dl - 6));
+            });
+        }
+        const double sink_q = 8.0 * std::sqrt(static_cast<double>(D)) / kKeyBos;
+
+        w.layers.resize(static_cast<size_t>(L));
+        w.head_roles.resize(static_cast<size_t>(L));
+        for (int64_t l = 0; l < L; ++l) {
+            auto& lw = w.layers[static_cast<size_t>(l)];
+            Rng rng(mixSeed(seed, 0x1000 + static_cast<uint64_t>(l)));
+            lw.attn_norm.assign(static_cast<size_t>(d), 1.0f);
+            lw.ffn_norm.assign(static_cast<size_t>(d), 1.0f);
+            const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(d));
+            fillNormal(lw.wqkv, static_cast<size_t>(d * qkv_cols), rng, inv_sqrt_d);
+            fillNormal(lw.wo, static_cast<size_t>(hq * D * d), rng, branch / std::sqrt(static_cast<double>(hq * D)));
+            fillNormal(lw.w_gate_up, static_cast<size_t>(d * 2 * F), rng, inv_sqrt_d);
+            fillNormal(lw.w_down, static_cast<size_t>(F * d), rng, 2.0 * branch / std::sqrt(static_cast<double>(F)));
+            auto& roles = w.head_roles[static_cast<size_t>(l)];
+            roles.assign(static_cast<size_t>(hq), HeadRole::Content);
+            if (!structured) continue;
+
+            auto at = [&](int64_t row, int64_t col) -> float& {
+                return lw.wqkv[static_cast<size_t>(row * qkv_cols + col)];
+            };
+            // Keys: constant kc in the first element of every pair, BOS bonus in the lowest pair, and a
+            // little content so the maps are not perfectly clean.
+            for (int64_t kv = 0; kv < hkv; ++kv) {
+                const int64_t base = (hq + kv) * D;
+                for (int64_t r = 0; r < d; ++r)
+                    for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.15f;
+                for (int64_t e = 0; e < D; ++e) {
+                    at(0, base + e) = e < D / 2 ? static_cast<float>(kKeyConst / kConstFeature) : 0.0f;
+                    at(1, base + e) = e == D / 2 - 1 ? static_cast<float>(kKeyBos / kBosFeature) : 0.0f;
+                }
+            }
+            for (int64_t h = 0; h < hq; ++h) {
+                const HeadRole role = roleFor(l, h, g);
+                roles[static_cast<size_t>(h)] = role;
+                const int64_t base = h * D;
+                if (role == HeadRole::Content) {
+                    for (int64_t r = 0; r < d; ++r)
+                        for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 6.0f;
+                    continue;
+                }
+                for (int64_t r = 0; r < d; ++r)
+                    for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.2f;
+                std::vector<double> q(static_cast<size_t>(D), 0.0);
+                if (role == HeadRole::PreviousToken) q = q_prev;
+                if (role == HeadRole::LocalWindow) q = q_local;
+                if (role == HeadRole::Sink) q[static_cast<size_t>(D / 2 - 1)] = sink_q;
+                for (int64_t e = 0; e < D; ++e) {
+                    at(0, base + e) = static_cast<float>(q[static_cast<size_t>(e)] / kConstFeature);
+                    at(1, base + e) = 0.0f;
+                }
+            }
+        }
+        // Everything the model holds is representable in its storage dtype.
+        auto round = [&](std::vector<float>& v) {
+            for (auto& x : v) x = roundTo(cfg.dtype, x);
+        };
+        round(w.embedding);
+        for (auto& lw : w.layers) {
+            round(lw.wqkv);
+            round(lw.wo);
+            round(lw.w_gate_up);
+            round(lw.w_down);
+        }
+    } catch (const std::bad_alloc&) {
+        return makeError(ErrorCode::OutOfMemory, "not enough host memory for the synthetic weights");
+    }
+    return w;
+}
+
+std::vector<int32_t> makeTokens(int64_t batch, int64_t len, int64_t vocab_rows, uint64_t seed, int64_t offset) {
+    std::vector<int32_t> t(static_cast<size_t>(batch * len));
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t i = 0; i < len; ++i) {
+            const int64_t pos = offset + i;
+            int32_t id = 0;
+            if (pos > 0) {
+                uint64_t s = mixSeed(mixSeed(seed, static_cast<uint64_t>(b)), static_cast<uint64_t>(pos));
+                id = static_cast<int32_t>(1 + splitmix64(s) % static_cast<uint64_t>(std::max<int64_t>(vocab_rows - 1, 1)));
+                if (vocab_rows <= 1) id = 0;
+            }
+            t[static_cast<size_t>(b * len + i)] = id;
+        }
+    return t;
+}
+
+}  // namespace gqa
