@@ -206,6 +206,10 @@ CLI::App* addTradeoff(CLI::App& app, int& exit_code) {
         "time and tokens/s it saves against the output error and attention-map divergence it costs");
     addModelOptions(cmd, args->model);
     addShapeOptions(cmd, args->shape);
+    // Here --layers picks the layers built and run, not the model's depth.
+    cmd->get_option("--layers")->description(
+        "Layers to build and run (default: all, or the first few of a big preset); KV-cache bytes always count "
+        "the model's full depth");
     cmd->add_option("--method", args->method, "How a group's K/V heads become one: meanpool (the paper) or first")
         ->check(CLI::IsMember({"meanpool", "first"}))
         ->capture_default_str();

@@ -4,6 +4,7 @@
 // attention(): work item = (batch b, KV head, query tile, key split). Its rows are the g query heads of the
 // group times the tile's queries, so each K/V tile is converted to fp32 once and used by all g heads.
 // Online softmax (running max m and sum l per row) means no T x T matrix is ever held.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -23,8 +24,13 @@ constexpr int VW = GQA_VW;
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int vi __attribute__((vector_size(VW * 4)));
 
-constexpr int64_t kKeyTile = 64;   // keys per tile (a multiple of VW)
+constexpr int64_t kKeyTile = 64;   // keys per tile at most (a multiple of VW)
+// Keys per tile so that the fp32 K and V tiles (2 x keys x dp x 4 bytes) stay within 32 KiB of L1.
+inline int64_t keyTile(int64_t dp) { return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile); }
 constexpr int64_t kRowTarget = 64; // query rows (heads x queries) per prefill work item
+// Register block of the score computation: kRB rows x kKB keys = VW dot products per transpose-reduce.
+constexpr int kKB = VW >= 8 ? 4 : 2;
+constexpr int kRB = VW / kKB;
 
 inline vf vload(const float* p) {
     vf v;
@@ -40,8 +46,8 @@ inline vf vexp(vf x) {
     const vf lo = vbcast(-87.0f);
     x = x < lo ? lo : x;
     const vf t = x * 1.44269504088896341f;  // log2(e)
-    vf n = t;
-    for (int i = 0; i < VW; ++i) n[i] = __builtin_floorf(t[i] + 0.5f);
+    // Round to nearest with the 1.5 * 2^23 trick: pure vector arithmetic, no libm call per lane.
+    const vf n = (t + 12582912.0f) - 12582912.0f;
     const vf f = (t - n) * 0.693147180559945309f;  // f in [-ln2/2, ln2/2]
     vf p = vbcast(1.0f / 5040.0f);
     p = p * f + 1.0f / 720.0f;
@@ -113,12 +119,41 @@ inline vf transposeReduce(vf* acc) {
 }
 
 // ---- conversion of K/V rows to fp32 --------------------------------------------------------------------
+typedef uint16_t vu16 __attribute__((vector_size(VW * 2)));
+#if defined(GQA_HAVE_F16C)
+typedef _Float16 vh __attribute__((vector_size(VW * 2)));
+#endif
+
+// VW bf16 values -> VW floats: zero-extend to 32 bits and shift into the high half.
+inline vf bf16Chunk(const uint16_t* src) {
+#if GQA_VW == 16
+    const __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))), 16);
+    vf r;
+    std::memcpy(&r, &w, sizeof r);
+    return r;
+#elif GQA_VW == 8
+    const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))), 16);
+    vf r;
+    std::memcpy(&r, &w, sizeof r);
+    return r;
+#else
+    vu16 h;
+    std::memcpy(&h, src, sizeof h);
+    const vi w = __builtin_convertvector(h, vi) << 16;
+    vf r;
+    std::memcpy(&r, &w, sizeof r);
+    return r;
+#endif
+}
+
 inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
     switch (t) {
         case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
         case DType::BF16: {
             const auto* s = static_cast<const uint16_t*>(src);
-            for (int64_t e = 0; e < n; ++e) {
+            int64_t e = 0;
+            for (; e + VW <= n; e += VW) vstore(dst + e, bf16Chunk(s + e));  // bf16 -> fp32 is a 16-bit shift
+            for (; e < n; ++e) {
                 const uint32_t u = static_cast<uint32_t>(s[e]) << 16;
                 float f;
                 std::memcpy(&f, &u, 4);
@@ -129,7 +164,13 @@ inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
         case DType::F16: {
 #if defined(GQA_HAVE_F16C)
             const auto* s = static_cast<const _Float16*>(src);
-            for (int64_t e = 0; e < n; ++e) dst[e] = static_cast<float>(s[e]);
+            int64_t e = 0;
+            for (; e + VW <= n; e += VW) {
+                vh h;
+                std::memcpy(&h, s + e, sizeof h);
+                vstore(dst + e, __builtin_convertvector(h, vf));
+            }
+            for (; e < n; ++e) dst[e] = static_cast<float>(s[e]);
 #else
             const auto* s = static_cast<const uint16_t*>(src);
             for (int64_t e = 0; e < n; ++e) dst[e] = f16ToFloat(s[e]);
@@ -143,8 +184,46 @@ inline const void* kvRow(const void* base, DType t, int64_t elem_offset) {
     return static_cast<const char*>(base) + elem_offset * static_cast<int64_t>(bytesPerElement(t));
 }
 
+// o[0 .. U*VW) = o * corr + sum_j p[j] * v[j * dp + (0 .. U*VW)], with the U accumulators in registers.
+template <int U>
+inline void accumulatePV(float* o, float corr, const float* p, int64_t n, const float* v, int64_t dp) {
+    vf a[U];
+    for (int u = 0; u < U; ++u) a[u] = vload(o + u * VW) * corr;
+    for (int64_t j = 0; j < n; ++j) {
+        const vf pj = vbcast(p[j]);
+        const float* vr = v + j * dp;
+        for (int u = 0; u < U; ++u) a[u] += pj * vload(vr + u * VW);
+    }
+    for (int u = 0; u < U; ++u) vstore(o + u * VW, a[u]);
+}
+
+// The same for two rows that share the V loads.
+template <int U>
+inline void accumulatePV2(float* o0, float* o1, float c0, float c1, const float* p0, const float* p1, int64_t n,
+                          const float* v, int64_t dp) {
+    vf a[U], b[U];
+    for (int u = 0; u < U; ++u) {
+        a[u] = vload(o0 + u * VW) * c0;
+        b[u] = vload(o1 + u * VW) * c1;
+    }
+    for (int64_t j = 0; j < n; ++j) {
+        const vf pa = vbcast(p0[j]), pb = vbcast(p1[j]);
+        const float* vr = v + j * dp;
+        for (int u = 0; u < U; ++u) {
+            const vf x = vload(vr + u * VW);
+            a[u] += pa * x;
+            b[u] += pb * x;
+        }
+    }
+    for (int u = 0; u < U; ++u) {
+        vstore(o0 + u * VW, a[u]);
+        vstore(o1 + u * VW, b[u]);
+    }
+}
+
 struct Scratch {
-    std::vector<float> q, s, o, kf, vf_, m, l;
+    std::vector<float> q, s, o, kf, vf_, m, l, corr;
+    std::vector<int64_t> valid;
 };
 
 // One work item: rows = g heads x nq queries (row r = qi * g + hi), keys [k_begin, k_end).
@@ -158,8 +237,10 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     sc.q.assign(static_cast<size_t>(R * dp), 0.0f);
     sc.s.resize(static_cast<size_t>(R * kKeyTile));
+    sc.corr.resize(static_cast<size_t>(R));
+    sc.valid.resize(static_cast<size_t>(R));
     sc.kf.assign(static_cast<size_t>(kKeyTile * dp), 0.0f);
-    sc.vf_.assign(static_cast<size_t>(kKeyTile * dp), 0.0f);
+    sc.vf_.assign(static_cast<size_t>((kKeyTile + 1) * dp), 0.0f);
     for (int64_t qi = 0; qi < nq; ++qi)
         for (int64_t hi = 0; hi < g; ++hi) {
             const float* src = p.q + b * p.q_sb + (kvh * g + hi) * p.q_sh + (i0 + qi) * p.q_si;
@@ -174,28 +255,77 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     if (p.causal) k_last = std::min(k_end, i0 + nq - 1 + off + 1);
     const auto kv_base = b * p.kv_sb + kvh * p.kv_sh;
 
-    for (int64_t j0 = k_begin; j0 < k_last; j0 += kKeyTile) {
-        const int64_t kt = std::min(kKeyTile, k_last - j0);
+    const int64_t tile = keyTile(dp);
+    for (int64_t j0 = k_begin; j0 < k_last; j0 += tile) {
+        const int64_t kt = std::min(tile, k_last - j0);
         const int64_t ktp = (kt + VW - 1) / VW * VW;
+        // K tile in chunk-major layout, kf[(c * tile + j) * VW + lane], so the VW keys of one block sit at
+        // constant offsets; V tile row-major, vf_[j * dp + e].
+        // Software prefetch of the K/V rows two tiles ahead: the conversion below would otherwise stall on
+        // DRAM with nothing else in flight (decode attention is a stream over the cache).
+        {
+            const int64_t pf0 = j0 + 2 * tile, pf1 = std::min(k_last, pf0 + tile);
+            const int64_t row_bytes = D * static_cast<int64_t>(bytesPerElement(p.kv_dtype));
+            for (int64_t j = pf0; j < pf1; ++j) {
+                const char* kr = static_cast<const char*>(kvRow(p.k, p.kv_dtype, kv_base + j * p.kv_si));
+                const char* vr = static_cast<const char*>(kvRow(p.v, p.kv_dtype, kv_base + j * p.kv_si));
+                for (int64_t off = 0; off < row_bytes; off += 64) {
+                    __builtin_prefetch(kr + off, 0, 3);
+                    __builtin_prefetch(vr + off, 0, 3);
+                }
+            }
+        }
+        float* row = sc.vf_.data() + kKeyTile * dp;  // one spare row for the K conversion
         for (int64_t j = 0; j < kt; ++j) {
-            toFloat(kvRow(p.k, p.kv_dtype, kv_base + (j0 + j) * p.kv_si), p.kv_dtype, D, sc.kf.data() + j * dp);
+            const void* krow = kvRow(p.k, p.kv_dtype, kv_base + (j0 + j) * p.kv_si);
+            if (D == dp && p.kv_dtype == DType::BF16) {  // the common case: convert straight into place
+                const auto* s16 = static_cast<const uint16_t*>(krow);
+                for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, bf16Chunk(s16 + c * VW));
+            } else {
+                toFloat(krow, p.kv_dtype, D, row);
+                for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, vload(row + c * VW));
+            }
             toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si), p.kv_dtype, D, sc.vf_.data() + j * dp);
         }
         for (int64_t j = kt; j < ktp; ++j) {  // padded keys: zeros, masked below
-            std::fill(sc.kf.data() + j * dp, sc.kf.data() + (j + 1) * dp, 0.0f);
+            for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, vf{});
             std::fill(sc.vf_.data() + j * dp, sc.vf_.data() + (j + 1) * dp, 0.0f);
         }
-        // S = Q K^T for this tile.
-        for (int64_t r = 0; r < R; ++r) {
+        // S = Q K^T for this tile. Blocks of kRB rows x kKB keys share one transpose-reduce, so each
+        // loaded K chunk feeds kRB rows and each Q chunk kKB keys.
+        int64_t r_blocked = 0;
+        if (R % kRB == 0) {
+            r_blocked = R;
+            alignas(64) float tmp[VW];
+            for (int64_t jb = 0; jb < ktp; jb += kKB)
+                for (int64_t r0 = 0; r0 < R; r0 += kRB) {
+                    vf acc[VW];
+                    for (int i = 0; i < VW; ++i) acc[i] = vf{};
+                    const float* kb = sc.kf.data() + jb * VW;
+                    const float* qb = sc.q.data() + r0 * dp;
+                    for (int64_t c = 0; c < nc; ++c, kb += tile * VW) {
+                        vf qv[kRB], kv[kKB];
+                        for (int rr = 0; rr < kRB; ++rr) qv[rr] = vload(qb + rr * dp + c * VW);
+                        for (int jj = 0; jj < kKB; ++jj) kv[jj] = vload(kb + jj * VW);
+#pragma GCC unroll 16
+                        for (int i = 0; i < VW; ++i) acc[bitrev(i)] += qv[i / kKB] * kv[i % kKB];
+                    }
+                    vstore(tmp, transposeReduce(acc));
+                    for (int rr = 0; rr < kRB; ++rr)
+                        std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
+                }
+        }
+        for (int64_t r = r_blocked; r < R; ++r) {
             const float* qr = sc.q.data() + r * dp;
             float* sr = sc.s.data() + r * kKeyTile;
             for (int64_t jb = 0; jb < ktp; jb += VW) {
                 vf acc[VW];
                 for (int j = 0; j < VW; ++j) acc[j] = vf{};
-                for (int64_t c = 0; c < nc; ++c) {
+                const float* kb = sc.kf.data() + jb * VW;
+                for (int64_t c = 0; c < nc; ++c, kb += tile * VW) {
                     const vf qv = vload(qr + c * VW);
 #pragma GCC unroll 16
-                    for (int j = 0; j < VW; ++j) acc[bitrev(j)] += qv * vload(sc.kf.data() + (jb + j) * dp + c * VW);
+                    for (int j = 0; j < VW; ++j) acc[bitrev(j)] += qv * vload(kb + j * VW);
                 }
                 vstore(sr + jb, transposeReduce(acc));
             }
@@ -207,6 +337,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             int64_t valid = kt;
             if (p.causal) valid = std::clamp<int64_t>(i0 + qi + off + 1 - j0, 0, kt);
             for (int64_t j = valid; j < ktp; ++j) sr[j] = -std::numeric_limits<float>::infinity();
+            sc.valid[static_cast<size_t>(r)] = valid;
+            sc.corr[static_cast<size_t>(r)] = 1.0f;
             if (valid == 0) continue;
             vf mx = vbcast(-std::numeric_limits<float>::infinity());
             for (int64_t jb = 0; jb < ktp; jb += VW) mx = vmax(mx, vload(sr + jb));
@@ -220,18 +352,28 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             }
             l[r] = l[r] * corr + hsum(sum);
             m[r] = m_new;
-            float* orow = o + r * dp;
-            for (int64_t c = 0; c < nc; c += 4) {
-                const int64_t cn = std::min<int64_t>(4, nc - c);
-                vf a[4];
-                for (int64_t u = 0; u < cn; ++u) a[u] = vload(orow + (c + u) * VW) * corr;
-                for (int64_t j = 0; j < valid; ++j) {
-                    const vf pj = vbcast(sr[j]);
-                    const float* vrow = sc.vf_.data() + j * dp + c * VW;
-                    for (int64_t u = 0; u < cn; ++u) a[u] += pj * vload(vrow + u * VW);
-                }
-                for (int64_t u = 0; u < cn; ++u) vstore(orow + (c + u) * VW, a[u]);
+            sc.corr[static_cast<size_t>(r)] = corr;
+        }
+        for (int64_t r = 0; r < R;) {
+            const int64_t valid = sc.valid[static_cast<size_t>(r)];
+            const float* vb = sc.vf_.data();
+            if (r + 1 < R && sc.valid[static_cast<size_t>(r + 1)] == valid && nc % 4 == 0) {
+                // Two rows share every V chunk load.
+                for (int64_t c = 0; c < nc; c += 4)
+                    accumulatePV2<4>(o + r * dp + c * VW, o + (r + 1) * dp + c * VW, sc.corr[static_cast<size_t>(r)],
+                                     sc.corr[static_cast<size_t>(r + 1)], sc.s.data() + r * kKeyTile,
+                                     sc.s.data() + (r + 1) * kKeyTile, valid, vb + c * VW, dp);
+                r += 2;
+                continue;
             }
+            float* orow = o + r * dp;
+            const float* sr = sc.s.data() + r * kKeyTile;
+            const float corr = sc.corr[static_cast<size_t>(r)];
+            int64_t c = 0;
+            for (; c + 8 <= nc; c += 8) accumulatePV<8>(orow + c * VW, corr, sr, valid, vb + c * VW, dp);
+            for (; c + 4 <= nc; c += 4) accumulatePV<4>(orow + c * VW, corr, sr, valid, vb + c * VW, dp);
+            for (; c < nc; ++c) accumulatePV<1>(orow + c * VW, corr, sr, valid, vb + c * VW, dp);
+            ++r;
         }
     }
 }

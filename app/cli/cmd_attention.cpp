@@ -1,0 +1,83 @@
+// gqa-lab-cli attention: the attention op on NumPy arrays.
+#include <iostream>
+
+#include "cli_common.h"
+#include "gqa/npy.h"
+
+namespace gqa::cli {
+namespace {
+
+struct AttentionArgs {
+    std::string q, k, v, out, probs;
+    bool causal = false;
+    std::string backend = "cpu";
+};
+
+std::string shapeStr(const std::vector<int64_t>& s) {
+    std::string r = "(";
+    for (size_t i = 0; i < s.size(); ++i) r += std::to_string(s[i]) + (i + 1 < s.size() ? ", " : "");
+    return r + ")";
+}
+
+int runAttention(const AttentionArgs& a) {
+    auto q = readNpy(a.q);
+    if (!q) return reportError(q.error());
+    auto k = readNpy(a.k);
+    if (!k) return reportError(k.error());
+    auto v = readNpy(a.v);
+    if (!v) return reportError(v.error());
+    auto bad = [](std::string m) { return reportError(makeError(ErrorCode::InvalidArgument, std::move(m))); };
+    if (q->shape.size() != 4) return bad(a.q + ": q must have shape (B, Hq, Tq, D), got " + shapeStr(q->shape));
+    if (k->shape.size() != 4) return bad(a.k + ": k must have shape (B, Hkv, Tk, D), got " + shapeStr(k->shape));
+    if (v->shape != k->shape)
+        return bad("v " + shapeStr(v->shape) + " must have the same shape as k " + shapeStr(k->shape));
+    AttentionShape s;
+    s.batch = q->shape[0];
+    s.n_q_heads = q->shape[1];
+    s.q_len = q->shape[2];
+    s.head_dim = q->shape[3];
+    s.n_kv_heads = k->shape[1];
+    s.kv_len = k->shape[2];
+    s.causal = a.causal;
+    if (k->shape[0] != s.batch)
+        return bad("batch of q (" + std::to_string(s.batch) + ") and k (" + std::to_string(k->shape[0]) + ") differ");
+    if (k->shape[3] != s.head_dim)
+        return bad("head_dim of q (" + std::to_string(s.head_dim) + ") and k (" + std::to_string(k->shape[3]) +
+                   ") differ");
+    if (auto st = s.validate(); !st) return reportError(st.error());
+    auto backend = openBackend(a.backend);
+    if (!backend) return reportError(backend.error());
+    std::vector<float> out(q->data.size());
+    std::vector<float> probs;
+    if (!a.probs.empty()) probs.resize(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len));
+    auto st = (*backend)->attention(s, q->data.data(), k->data.data(), v->data.data(), DType::F32, out.data(),
+                                    probs.empty() ? nullptr : probs.data());
+    if (!st) return reportError(st.error());
+    if (auto w = writeNpy(a.out, q->shape, out.data()); !w) return reportError(w.error());
+    if (!a.probs.empty())
+        if (auto w = writeNpy(a.probs, {s.batch, s.n_q_heads, s.q_len, s.kv_len}, probs.data()); !w)
+            return reportError(w.error());
+    std::cerr << "attention " << shapeStr(q->shape) << " x " << shapeStr(k->shape) << " (g = " << s.groupSize()
+              << (a.causal ? ", causal" : "") << ") on " << (*backend)->name() << " -> " << a.out << "\n";
+    return 0;
+}
+
+const CommandRegistrar reg("attention", [](CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<AttentionArgs>();
+    auto* cmd = app.add_subcommand(
+        "attention",
+        "Grouped-query attention on .npy arrays: q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D), float32 or float16, "
+        "C order; scale 1/sqrt(D). --causal masks bottom-right aligned (query i sees keys <= i + Tk - Tq).");
+    cmd->add_option("--q", args->q, "Queries (B, Hq, Tq, D)")->required();
+    cmd->add_option("--k", args->k, "Keys (B, Hkv, Tk, D)")->required();
+    cmd->add_option("--v", args->v, "Values (B, Hkv, Tk, D)")->required();
+    cmd->add_option("--out", args->out, "Output .npy (B, Hq, Tq, D) float32")->required();
+    cmd->add_option("--probs", args->probs, "Also write softmax probabilities (B, Hq, Tq, Tk) float32");
+    cmd->add_flag("--causal", args->causal, "Causal mask, bottom-right aligned");
+    cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
+    cmd->callback([args, &exit_code] { exit_code = runAttention(*args); });
+    return cmd;
+});
+
+}  // namespace
+}  // namespace gqa::cli

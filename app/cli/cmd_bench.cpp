@@ -1,0 +1,182 @@
+// gqa-lab-cli bench: attention and full-layer benchmarks with GQA-vs-MHA ratios, measured in one run
+// next to the device's own ceilings (read bandwidth, GEMM rate).
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "cli_common.h"
+#include "gqa/cost_model.h"
+#include "gqa/memory_model.h"
+
+namespace gqa::cli {
+namespace {
+
+struct BenchArgs {
+    std::string backend = "cpu";
+    bool json = false;
+    bool quick = false;
+    int iterations = 20;
+    std::string dtype = "bf16";
+};
+
+struct AttnRow {
+    std::string phase;
+    int64_t batch, hq, hkv, q_len, kv_len, d;
+    double ms = 0, kv_bytes = 0, flops = 0;
+    double gbps = 0, bw_fraction = 0, tflops = 0, speedup_vs_mha = 0;
+};
+
+int runBench(const BenchArgs& a) {
+    auto dt = parseDType(a.dtype);
+    if (!dt) return reportError(makeError(ErrorCode::InvalidArgument, "unknown dtype '" + a.dtype + "'"));
+    auto be = openBackend(a.backend);
+    if (!be) return reportError(be.error());
+    Backend& b = **be;
+    auto ceil = b.measureCeilings();  // fresh, in this run
+    if (!ceil) return reportError(ceil.error());
+    const double bw = ceil->mem_bw_bytes_per_s;
+    const int iters = std::max(3, a.iterations);
+    const int64_t ctx = a.quick ? 1024 : 4096;
+
+    std::vector<AttnRow> rows;
+    auto attn = [&](const char* phase, int64_t B, int64_t hq, int64_t hkv, int64_t tq, int64_t tk, int64_t D,
+                    bool causal) -> Status {
+        AttentionShape s{B, hq, hkv, tq, tk, D, causal};
+        auto ms = b.timeAttention(s, *dt, iters);
+        if (!ms) return ms.error();
+        AttnRow r{phase, B, hq, hkv, tq, tk, D};
+        r.ms = *ms;
+        r.kv_bytes = 2.0 * static_cast<double>(B * hkv * tk * D) * static_cast<double>(bytesPerElement(*dt));
+        r.flops = 4.0 * static_cast<double>(B * hq * D) * static_cast<double>(attentionPairs(tq, tk, causal));
+        r.gbps = r.kv_bytes / (r.ms * 1e-3) * 1e-9;
+        r.bw_fraction = r.kv_bytes / (r.ms * 1e-3) / bw;
+        r.tflops = r.flops / (r.ms * 1e-3) * 1e-12;
+        rows.push_back(r);
+        return Status::ok();
+    };
+    // Decode: DeepSeek LLM 67B's attention shape (64 query heads, head_dim 128) at 4k context, batch 1.
+    for (int64_t hkv : {64, 8, 1})
+        if (auto st = attn("decode", 1, 64, hkv, 1, ctx, 128, true); !st) return reportError(st.error());
+    for (int64_t hkv : {32, 8})
+        if (auto st = attn("decode", a.quick ? 2 : 8, 32, hkv, 1, ctx, 128, true); !st) return reportError(st.error());
+    // Causal prefill.
+    for (int64_t hkv : {32, 8})
+        if (auto st = attn("prefill", 1, 32, hkv, a.quick ? 256 : 1024, a.quick ? 256 : 1024, 128, true); !st)
+            return reportError(st.error());
+    // Speedups against the MHA row of the same phase, batch and query heads.
+    for (auto& r : rows)
+        for (const auto& m : rows)
+            if (m.phase == r.phase && m.batch == r.batch && m.hq == r.hq && m.hkv == m.hq) r.speedup_vs_mha = m.ms / r.ms;
+
+    // Full decoder layer, one decode step: MHA vs GQA of the same model (TinyLlama-like widths).
+    struct LayerRow {
+        std::string kind;
+        int64_t hkv = 0, ctx = 0;
+        double step_ms = 0, attention_ms = 0, floor_ms = 0, bytes = 0, speedup_vs_mha = 0;
+    };
+    std::vector<LayerRow> lrows;
+    const int64_t lctx = a.quick ? 256 : 1024;
+    for (int64_t hkv : {32, 4}) {
+        ModelConfig c;
+        c.name = "bench-layer";
+        c.d_model = 2048;
+        c.n_layers = 1;
+        c.n_q_heads = 32;
+        c.n_kv_heads = hkv;
+        c.head_dim = 64;
+        c.ffn_dim = 5632;
+        c.vocab_size = 512;
+        c.max_seq = lctx + 16;
+        c.dtype = *dt;
+        auto w = makeWeights(c, 5, WeightsMode::Random);
+        if (!w) return reportError(w.error());
+        auto model = b.createModel(*w, 1, lctx + 16);
+        if (!model) return reportError(model.error());
+        auto prompt = makeTokens(1, lctx, w->vocab_rows, 3);
+        StepRequest req;
+        StepOutput out;
+        if (auto st = (*model)->prefill(prompt.data(), lctx, req, out); !st) return reportError(st.error());
+        std::vector<double> steps, attn;
+        for (int s = 0; s < 12; ++s) {
+            auto tok = makeTokens(1, 1, w->vocab_rows, 3, lctx + s);
+            if (auto st = (*model)->decode(tok.data(), req, out); !st) return reportError(st.error());
+            if (s >= 2) {
+                steps.push_back(out.total_ms);
+                attn.push_back(out.layer_ms[0][static_cast<size_t>(Op::Attention)]);
+            }
+        }
+        std::sort(steps.begin(), steps.end());
+        std::sort(attn.begin(), attn.end());
+        LayerRow r;
+        r.kind = hkv == 32 ? "MHA" : "GQA g=8";
+        r.hkv = hkv;
+        r.ctx = lctx;
+        r.step_ms = steps[steps.size() / 2];
+        r.attention_ms = attn[attn.size() / 2];
+        const double wb = b.fp32WeightCopy() ? 4.0 : static_cast<double>(bytesPerElement(*dt));
+        r.bytes = static_cast<double>(backendWeightBytes(c, b.fp32WeightCopy(), 0)) / 4.0 * wb +
+                  static_cast<double>(estimateMemory(c, 1, lctx).kv_cache_bytes);
+        r.floor_ms = r.bytes / bw * 1e3;
+        lrows.push_back(r);
+    }
+    for (auto& r : lrows) r.speedup_vs_mha = lrows[0].step_ms / r.step_ms;
+
+    const auto dev = b.deviceInfo();
+    if (a.json) {
+        nlohmann::json j;
+        j["device"] = dev.name;
+        j["backend"] = b.name();
+        j["kv_dtype"] = dtypeName(*dt);
+        j["ceilings"] = {{"mem_read_bw_gb_per_s", bw * 1e-9}, {"gemm_gflop_per_s", ceil->gemm_flops_per_s * 1e-9},
+                         {"note", ceil->note}};
+        for (const auto& r : rows)
+            j["attention"].push_back({{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq}, {"kv_heads", r.hkv},
+                                      {"group_size", r.hq / r.hkv}, {"q_len", r.q_len}, {"kv_len", r.kv_len},
+                                      {"head_dim", r.d}, {"ms", r.ms}, {"kv_bytes", r.kv_bytes}, {"gb_per_s", r.gbps},
+                                      {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
+                                      {"speedup_vs_mha", r.speedup_vs_mha}});
+        for (const auto& r : lrows)
+            j["layer_decode"].push_back({{"kind", r.kind}, {"kv_heads", r.hkv}, {"context", r.ctx}, {"step_ms", r.step_ms},
+                                         {"attention_ms", r.attention_ms}, {"bytes_floor_ms", r.floor_ms},
+                                         {"step_over_floor", r.step_ms / r.floor_ms},
+                                         {"speedup_vs_mha", r.speedup_vs_mha}});
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("Device: %s — backend %s, KV cache %s\n", dev.name.c_str(), b.name().c_str(), dtypeName(*dt));
+    std::printf("Ceilings measured in this run: read bandwidth %.1f GB/s, GEMM %.1f GFLOP/s\n\n", bw * 1e-9,
+                ceil->gemm_flops_per_s * 1e-9);
+    std::printf("| phase | B | Hq/Hkv | g | Tq | Tk | D | ms (median) | KV GB/s | %% of read BW | TFLOP/s | vs MHA |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (const auto& r : rows)
+        std::printf("| %s | %lld | %lld/%lld | %lld | %lld | %lld | %lld | %.3f | %.1f | %.0f%% | %.3f | %.2fx |\n",
+                    r.phase.c_str(), (long long)r.batch, (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv),
+                    (long long)r.q_len, (long long)r.kv_len, (long long)r.d, r.ms, r.gbps, 100 * r.bw_fraction,
+                    r.tflops, r.speedup_vs_mha);
+    std::printf("\nOne decoder layer (d_model 2048, 32 query heads, head_dim 64, FFN 5632), one decode step at "
+                "context %lld:\n\n",
+                (long long)lctx);
+    std::printf("| attention | KV heads | step ms | attention ms | weights+KV floor ms | step/floor | vs MHA |\n");
+    std::printf("|---|---|---|---|---|---|---|\n");
+    for (const auto& r : lrows)
+        std::printf("| %s | %lld | %.3f | %.3f | %.3f | %.2f | %.2fx |\n", r.kind.c_str(), (long long)r.hkv, r.step_ms,
+                    r.attention_ms, r.floor_ms, r.step_ms / r.floor_ms, r.speedup_vs_mha);
+    return 0;
+}
+
+const CommandRegistrar reg("bench", [](CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<BenchArgs>();
+    auto* cmd = app.add_subcommand("bench", "Attention and full-layer benchmarks with GQA-vs-MHA ratios and the "
+                                            "device's measured ceilings (markdown table or JSON)");
+    cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
+    cmd->add_option("--dtype", args->dtype, "KV-cache dtype: fp32, fp16, bf16")->capture_default_str();
+    cmd->add_option("--iterations", args->iterations, "Timed iterations per shape (median reported)")
+        ->capture_default_str();
+    cmd->add_flag("--quick", args->quick, "Smaller contexts (a smoke run)");
+    cmd->add_flag("--json", args->json, "Print JSON");
+    cmd->callback([args, &exit_code] { exit_code = runBench(*args); });
+    return cmd;
+});
+
+}  // namespace
+}  // namespace gqa::cli

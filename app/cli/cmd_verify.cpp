@@ -1,0 +1,310 @@
+// gqa-lab-cli verify: every available backend against the double-precision reference.
+// Pass criterion per element: |x - ref| <= atol + rtol * |ref| (tolerances per backend and dtype, printed).
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "../../engine/src/rng.h"
+#include "cli_common.h"
+#include "gqa/reference.h"
+
+namespace gqa::cli {
+namespace {
+
+struct VerifyArgs {
+    std::string backend = "all";
+    bool json = false;
+};
+
+struct Tol {
+    double atol, rtol;
+};
+
+// The CPU computes in fp32 from the same stored values as the reference, so its tolerance is fp32
+// rounding. The CUDA kernels feed bf16/fp16 tensor cores (probabilities rounded to 16 bits before P·V).
+// Where the engine rounds a value to 16-bit storage (the KV cache) that the reference computed in double,
+// the two may round to neighbouring values: one storage ulp (bf16 2^-7, fp16 2^-10 relative) is allowed
+// there and is carried into the layers after it.
+Tol tolerance(const std::string& backend, DType t, bool full_model) {
+    if (backend == "cpu") {
+        if (t == DType::F32) return full_model ? Tol{2e-4, 2e-3} : Tol{2e-5, 2e-4};
+        const double ulp = t == DType::BF16 ? 0x1p-7 : 0x1p-10;
+        return full_model ? Tol{4 * ulp, 4 * ulp} : Tol{2e-5, 2e-4};
+    }
+    switch (t) {
+        case DType::F32: return full_model ? Tol{1e-3, 5e-3} : Tol{1e-4, 1e-3};
+        case DType::F16: return full_model ? Tol{2e-2, 3e-2} : Tol{3e-3, 1e-2};
+        case DType::BF16: return full_model ? Tol{5e-2, 6e-2} : Tol{2e-2, 3e-2};
+    }
+    return {1e-3, 1e-3};
+}
+
+struct Row {
+    std::string backend, test, shape, dtype;
+    double max_abs = 0, worst_ratio = 0;  // worst |err| / (atol + rtol |ref|)
+    Tol tol{};
+    bool pass = true;
+    std::string note;
+};
+
+void compare(Row& r, const float* x, const double* ref, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        const double err = std::fabs(static_cast<double>(x[i]) - ref[i]);
+        if (!std::isfinite(x[i])) {
+            r.pass = false;
+            r.note = "non-finite output";
+            r.worst_ratio = INFINITY;
+            continue;
+        }
+        r.max_abs = std::max(r.max_abs, err);
+        const double ratio = err / (r.tol.atol + r.tol.rtol * std::fabs(ref[i]));
+        r.worst_ratio = std::max(r.worst_ratio, ratio);
+        if (ratio > 1.0) r.pass = false;
+    }
+}
+
+std::vector<uint16_t> encode(const std::vector<float>& x, DType t) {
+    std::vector<uint16_t> o(x.size());
+    for (size_t i = 0; i < x.size(); ++i) o[i] = t == DType::BF16 ? floatToBf16(x[i]) : floatToF16(x[i]);
+    return o;
+}
+
+void attentionGrid(Backend& be, std::vector<Row>& rows) {
+    struct Heads {
+        int64_t hq, hkv;
+        const char* kind;
+    };
+    const Heads heads[] = {{16, 16, "MHA"}, {16, 8, "GQA g=2"}, {16, 4, "GQA g=4"}, {16, 2, "GQA g=8"}, {16, 1, "MQA"}};
+    struct Len {
+        int64_t tq, tk;
+        const char* phase;
+    };
+    const Len lens[] = {{77, 77, "prefill"}, {1, 300, "decode"}, {19, 140, "chunk"}};
+    Rng rng(2024);
+    for (DType t : {DType::F32, DType::F16, DType::BF16})
+        for (int64_t D : {64, 128})
+            for (const auto& h : heads)
+                for (const auto& L : lens)
+                    for (bool causal : {false, true}) {
+                        AttentionShape s{2, h.hq, h.hkv, L.tq, L.tk, D, causal};
+                        std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * D));
+                        std::vector<float> k(static_cast<size_t>(s.batch * s.n_kv_heads * s.kv_len * D)), v(k.size());
+                        for (auto& x : q) x = static_cast<float>(rng.normal());
+                        for (auto& x : k) x = roundTo(t, static_cast<float>(rng.normal()));
+                        for (auto& x : v) x = roundTo(t, static_cast<float>(rng.normal()));
+                        std::vector<float> out(q.size(), NAN), probs(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len), NAN);
+                        Status st;
+                        if (t == DType::F32) {
+                            st = be.attention(s, q.data(), k.data(), v.data(), t, out.data(), probs.data());
+                        } else {
+                            const auto k16 = encode(k, t), v16 = encode(v, t);
+                            st = be.attention(s, q.data(), k16.data(), v16.data(), t, out.data(), probs.data());
+                        }
+                        std::vector<double> ro(out.size()), rp(probs.size());
+                        ref::attention(s, q.data(), k.data(), v.data(), ro.data(), rp.data());
+                        char shape[96];
+                        std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld%s", (long long)h.hq,
+                                      (long long)h.hkv, (long long)L.tq, (long long)L.tk, (long long)D,
+                                      causal ? " causal" : "");
+                        Row r{be.name(), std::string("attention ") + L.phase + " " + h.kind, shape, dtypeName(t)};
+                        r.tol = tolerance(be.name(), t, false);
+                        if (!st) {
+                            r.pass = false;
+                            r.note = st.message();
+                        } else {
+                            compare(r, out.data(), ro.data(), out.size());
+                            Row pr = r;
+                            compare(pr, probs.data(), rp.data(), probs.size());
+                            r.pass = r.pass && pr.pass;
+                            r.worst_ratio = std::max(r.worst_ratio, pr.worst_ratio);
+                            r.note = "out + probs";
+                        }
+                        rows.push_back(r);
+                    }
+}
+
+// Layer-0 reference K, V (after RoPE, rounded to storage) and causal probabilities for one sequence.
+void layer0Reference(const ModelWeights& w, const int32_t* tokens, int64_t T, std::vector<float>& k,
+                     std::vector<float>& v, std::vector<double>& probs) {
+    const auto& c = w.config;
+    const int64_t d = c.d_model, D = c.head_dim, hq = c.n_q_heads, hkv = c.n_kv_heads;
+    const int64_t cols = (hq + 2 * hkv) * D;
+    const auto& lw = w.layers[0];
+    std::vector<float> q(static_cast<size_t>(hq * T * D));
+    k.assign(static_cast<size_t>(hkv * T * D), 0.f);
+    v.assign(k.size(), 0.f);
+    std::vector<double> x(static_cast<size_t>(d)), xn(static_cast<size_t>(d)), row(static_cast<size_t>(cols));
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t i = 0; i < d; ++i) x[static_cast<size_t>(i)] = w.embedding[static_cast<size_t>(tokens[t] * d + i)];
+        ref::rmsNorm(x.data(), lw.attn_norm.data(), d, c.norm_eps, xn.data());
+        for (int64_t j = 0; j < cols; ++j) {
+            double acc = 0;
+            for (int64_t i = 0; i < d; ++i) acc += xn[static_cast<size_t>(i)] * lw.wqkv[static_cast<size_t>(i * cols + j)];
+            row[static_cast<size_t>(j)] = acc;
+        }
+        for (int64_t h = 0; h < hq + hkv; ++h) ref::rope(&row[static_cast<size_t>(h * D)], D, t, c.rope_theta);
+        for (int64_t h = 0; h < hq; ++h)
+            for (int64_t e = 0; e < D; ++e) q[static_cast<size_t>((h * T + t) * D + e)] = static_cast<float>(row[static_cast<size_t>(h * D + e)]);
+        for (int64_t h = 0; h < hkv; ++h)
+            for (int64_t e = 0; e < D; ++e) {
+                k[static_cast<size_t>((h * T + t) * D + e)] = roundTo(c.dtype, static_cast<float>(row[static_cast<size_t>((hq + h) * D + e)]));
+                v[static_cast<size_t>((h * T + t) * D + e)] = roundTo(c.dtype, static_cast<float>(row[static_cast<size_t>((hq + hkv + h) * D + e)]));
+            }
+    }
+    AttentionShape s{1, hq, hkv, T, T, D, true};
+    std::vector<double> out(q.size());
+    probs.resize(static_cast<size_t>(hq * T * T));
+    ref::attention(s, q.data(), k.data(), v.data(), out.data(), probs.data());
+}
+
+void modelGrid(Backend& be, std::vector<Row>& rows) {
+    for (DType t : {DType::F32, DType::F16, DType::BF16})
+        for (int64_t D : {64, 128})
+            for (int64_t hkv : {8, 4, 2, 1}) {
+                ModelConfig c;
+                c.name = "verify";
+                c.d_model = 256;
+                c.n_layers = 2;
+                c.n_q_heads = 8;
+                c.n_kv_heads = hkv;
+                c.head_dim = D;
+                c.ffn_dim = 384;
+                c.vocab_size = 512;
+                c.max_seq = 64;
+                c.dtype = t;
+                const int64_t B = 2, T = 21, steps = 3;
+                auto w = makeWeights(c, 7 + static_cast<uint64_t>(hkv), WeightsMode::Random);
+                char shape[96];
+                std::snprintf(shape, sizeof shape, "B2 L2 8/%lld D%lld T%lld+%lld", (long long)hkv, (long long)D,
+                              (long long)T, (long long)steps);
+                const char* kind = hkv == 8 ? "MHA" : hkv == 1 ? "MQA" : hkv == 4 ? "GQA g=2" : "GQA g=4";
+                Row prefill{be.name(), std::string("model prefill ") + kind, shape, dtypeName(t)};
+                Row decode{be.name(), std::string("model decode ") + kind, shape, dtypeName(t)};
+                Row cache{be.name(), std::string("kv cache + maps ") + kind, shape, dtypeName(t)};
+                prefill.tol = decode.tol = tolerance(be.name(), t, true);
+                cache.tol = tolerance(be.name(), t, false);
+                if (t != DType::F32) cache.tol.rtol = std::max(cache.tol.rtol, t == DType::BF16 ? 0x1p-7 : 0x1p-10);
+                auto model = w ? be.createModel(*w, B, T + steps) : Expected<std::unique_ptr<ModelInstance>>(w.error());
+                if (!model) {
+                    prefill.pass = decode.pass = cache.pass = false;
+                    prefill.note = model.error().message;
+                    rows.push_back(prefill);
+                    continue;
+                }
+                const auto all_tokens = makeTokens(B, T + steps, w->vocab_rows, 99);
+                std::vector<int32_t> prompt(static_cast<size_t>(B * T));
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t i = 0; i < T; ++i) prompt[static_cast<size_t>(b * T + i)] = all_tokens[static_cast<size_t>(b * (T + steps) + i)];
+                StepRequest req;
+                req.maps.layers = {0};
+                StepOutput out;
+                auto st = (*model)->prefill(prompt.data(), T, req, out);
+                const auto ref_prompt = ref::forward(*w, prompt, B, T, t);
+                if (!st) {
+                    prefill.pass = false;
+                    prefill.note = st.message();
+                } else {
+                    compare(prefill, out.hidden.data(), ref_prompt.data(), ref_prompt.size());
+                    // Maps and cache of layer 0 against the reference, sequence by sequence.
+                    for (int64_t b = 0; b < B; ++b) {
+                        std::vector<float> rk, rv;
+                        std::vector<double> rp;
+                        layer0Reference(*w, prompt.data() + b * T, T, rk, rv, rp);
+                        const auto& m = out.maps.at(0);
+                        compare(cache, m.probs.data() + b * 8 * T * T, rp.data(), rp.size());
+                        std::vector<float> ck, cv;
+                        if (auto s2 = (*model)->readKvCache(0, ck, cv); !s2) {
+                            cache.pass = false;
+                            cache.note = s2.message();
+                            break;
+                        }
+                        std::vector<double> dk(rk.begin(), rk.end()), dv(rv.begin(), rv.end());
+                        compare(cache, ck.data() + b * hkv * T * D, dk.data(), dk.size());
+                        compare(cache, cv.data() + b * hkv * T * D, dv.data(), dv.size());
+                    }
+                    cache.note = "layer 0 K, V, maps";
+                }
+                // Decode with the cache equals a full recompute of the longer sequence.
+                for (int64_t s = 0; s < steps && decode.pass; ++s) {
+                    std::vector<int32_t> tok(static_cast<size_t>(B));
+                    for (int64_t b = 0; b < B; ++b) tok[static_cast<size_t>(b)] = all_tokens[static_cast<size_t>(b * (T + steps) + T + s)];
+                    StepOutput dout;
+                    StepRequest dreq;
+                    if (auto s2 = (*model)->decode(tok.data(), dreq, dout); !s2) {
+                        decode.pass = false;
+                        decode.note = s2.message();
+                        break;
+                    }
+                    const int64_t len = T + s + 1;
+                    std::vector<int32_t> seq(static_cast<size_t>(B * len));
+                    for (int64_t b = 0; b < B; ++b)
+                        for (int64_t i = 0; i < len; ++i) seq[static_cast<size_t>(b * len + i)] = all_tokens[static_cast<size_t>(b * (T + steps) + i)];
+                    const auto full = ref::forward(*w, seq, B, len, t);
+                    std::vector<double> last(static_cast<size_t>(B * c.d_model));
+                    for (int64_t b = 0; b < B; ++b)
+                        for (int64_t i = 0; i < c.d_model; ++i)
+                            last[static_cast<size_t>(b * c.d_model + i)] = full[static_cast<size_t>((b * len + len - 1) * c.d_model + i)];
+                    compare(decode, dout.hidden.data(), last.data(), last.size());
+                }
+                decode.note = "vs full recompute";
+                rows.push_back(prefill);
+                rows.push_back(decode);
+                rows.push_back(cache);
+            }
+}
+
+int runVerify(const VerifyArgs& a) {
+    std::vector<std::string> names;
+    if (a.backend == "all") {
+        for (const auto& b : probeBackends()) {
+            if (b.available)
+                names.push_back(b.name);
+            else
+                std::cerr << "skipping " << b.name << ": " << b.reason << "\n";
+        }
+    } else {
+        names.push_back(a.backend);
+    }
+    std::vector<Row> rows;
+    for (const auto& n : names) {
+        auto be = openBackend(n);
+        if (!be) return reportError(be.error());
+        attentionGrid(**be, rows);
+        modelGrid(**be, rows);
+    }
+    int failed = 0;
+    for (const auto& r : rows) failed += r.pass ? 0 : 1;
+    if (a.json) {
+        nlohmann::json j = nlohmann::json::array();
+        for (const auto& r : rows)
+            j.push_back({{"backend", r.backend}, {"test", r.test}, {"shape", r.shape}, {"dtype", r.dtype},
+                         {"max_abs_err", r.max_abs}, {"worst_err_over_tol", r.worst_ratio}, {"atol", r.tol.atol},
+                         {"rtol", r.tol.rtol}, {"pass", r.pass}, {"note", r.note}});
+        std::cout << nlohmann::json{{"cases", j}, {"passed", rows.size() - failed}, {"failed", failed}}.dump(2) << "\n";
+    } else {
+        std::printf("| backend | test | shape | dtype | max abs err | err/tol | atol | rtol | result |\n");
+        std::printf("|---|---|---|---|---|---|---|---|---|\n");
+        for (const auto& r : rows)
+            std::printf("| %s | %s | %s | %s | %.2e | %.3f | %.0e | %.0e | %s%s%s |\n", r.backend.c_str(), r.test.c_str(),
+                        r.shape.c_str(), r.dtype.c_str(), r.max_abs, r.worst_ratio, r.tol.atol, r.tol.rtol,
+                        r.pass ? "PASS" : "FAIL", r.note.empty() ? "" : " — ", r.note.c_str());
+        std::printf("\n%zu passed, %d failed\n", rows.size() - failed, failed);
+    }
+    if (rows.empty()) return reportError(makeError(ErrorCode::Unavailable, "no backend to verify"));
+    return failed == 0 ? 0 : 1;
+}
+
+const CommandRegistrar reg("verify", [](CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<VerifyArgs>();
+    auto* cmd = app.add_subcommand(
+        "verify", "Check backends against a double-precision reference: MHA, GQA g=2/4/8, MQA; head_dim 64 and 128; "
+                  "causal and not; prefill, decode and chunked; fp32/fp16/bf16; full layers, KV cache and maps. "
+                  "Exits non-zero on any mismatch.");
+    cmd->add_option("--backend", args->backend, "cpu, cuda or all (every available backend)")->capture_default_str();
+    cmd->add_flag("--json", args->json, "Print JSON");
+    cmd->callback([args, &exit_code] { exit_code = runVerify(*args); });
+    return cmd;
+});
+
+}  // namespace
+}  // namespace gqa::cli
