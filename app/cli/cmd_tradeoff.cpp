@@ -30,7 +30,10 @@ struct TradeoffArgs {
     bool csv = false;
 };
 
-nlohmann::json numberOrNull(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+// Key order kept as written (kv_heads first), which reads better than sorted keys.
+using Json = nlohmann::ordered_json;
+
+Json numberOrNull(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
 // The layers to build and run: --layers, or as many as fit the default budget (at least one).
 int64_t layersToRun(const ModelConfig& cfg, const std::optional<int64_t>& requested) {
@@ -45,10 +48,10 @@ int64_t layersToRun(const ModelConfig& cfg, const std::optional<int64_t>& reques
     return std::clamp<int64_t>(kDefaultLayerBudgetBytes / per_layer, 1, cfg.n_layers);
 }
 
-nlohmann::json tradeoffJson(const TradeoffResult& r) {
-    using nlohmann::json;
+Json tradeoffJson(const TradeoffResult& r) {
+    using json = Json;
     json j;
-    j["model"] = toJson(r.config);
+    j["model"] = Json(toJson(r.config));
     j["attention_kind"] = r.config.attentionKind();
     j["layers_run"] = r.layers_run;
     j["batch"] = r.shape.batch;
@@ -185,8 +188,9 @@ int runTradeoffCommand(const TradeoffArgs& a) {
     auto res = runTradeoff(**backend, req);
     if (!res) return reportError(res.error());
     if (!a.model.layers && res->layers_run < cfg->n_layers)
-        res->notes.push_back("ran the first " + std::to_string(res->layers_run) +
-                             " layers by default to stay fast; pass --layers N to run more");
+        res->notes.push_back("--layers not given: a big preset runs only its first " +
+                             std::to_string(res->layers_run) + (res->layers_run == 1 ? " layer" : " layers") +
+                             " so the sweep takes seconds; pass --layers N to run more");
 
     if (a.json)
         std::cout << tradeoffJson(*res).dump(2) << "\n";

@@ -147,7 +147,6 @@ Status CudaModel::uploadTensor(DeviceBuffer& dst, const std::vector<float>& src,
         for (std::size_t i = 0; i < n; ++i) staging[i] = floatToF16(src[i]);
     // From pageable memory the copy is staged before the call returns, so `staging` may go away.
     GQA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), staging.data(), n * 2, cudaMemcpyHostToDevice, m_ctx->stream()));
-    GQA_CUDA_CHECK(cudaStreamSynchronize(m_ctx->stream()));
     return Status::ok();
 }
 
@@ -418,8 +417,8 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
         lm.q_len = T;
         lm.kv_len = Tk;
         lm.probs.resize(map_floats);
-        GQA_CUDA_CHECK(cudaMemcpy(lm.probs.data(), d_maps.as<float>() + i * map_floats, map_floats * 4,
-                                  cudaMemcpyDeviceToHost));
+        GQA_CUDA_CHECK(cudaMemcpyAsync(lm.probs.data(), d_maps.as<float>() + i * map_floats, map_floats * 4,
+                                       cudaMemcpyDeviceToHost, s));  // pageable destination: returns when done
         out.maps.push_back(std::move(lm));
     }
     out.layer_attn_out.clear();

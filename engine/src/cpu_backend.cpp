@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cpu_kernels.h"
+#include "cpu_ops.h"
 #include "gqa/backend.h"
 #include "gqa/memory_model.h"
 #include "rng.h"
@@ -28,7 +29,7 @@ double msSince(Clock::time_point t0) { return std::chrono::duration<double, std:
 // fight each other. Each thread takes a block of W's columns (decode) or of x's rows (prefill).
 void gemm(const float* x, int64_t lda, const float* w, float* y, int64_t m, int64_t k, int64_t n) {
     const int threads = omp_get_max_threads();
-    const bool big = static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) > 2e5;
+    const bool big = static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) > 2e6;
     const int parts = big ? threads : 1;
     const bool split_rows = m >= 4 * parts;
 #pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
@@ -49,20 +50,8 @@ void gemm(const float* x, int64_t lda, const float* w, float* y, int64_t m, int6
     }
 }
 
-void rmsNorm(const float* x, const float* gamma, int64_t rows, int64_t d, double eps, float* y) {
-#pragma omp parallel for schedule(static) if (rows > 4)
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x + r * d;
-        float* yr = y + r * d;
-        double ss = 0.0;
-        for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-        const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
-        for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * gamma[i];
-    }
-}
-
 void addInPlace(float* x, const float* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > (1 << 20))
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
@@ -213,13 +202,7 @@ private:
                         static_cast<size_t>(d) * 4);
         // RoPE angles of this step's positions, shared by every layer: (T, D/2).
         std::vector<float> cs(static_cast<size_t>(T * half)), sn(cs.size());
-        for (int64_t t = 0; t < T; ++t)
-            for (int64_t i = 0; i < half; ++i) {
-                const double ang = static_cast<double>(m_pos + t) *
-                                   std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
-                cs[static_cast<size_t>(t * half + i)] = static_cast<float>(std::cos(ang));
-                sn[static_cast<size_t>(t * half + i)] = static_cast<float>(std::sin(ang));
-            }
+        for (int64_t t = 0; t < T; ++t) cpu::ropeAngles(m_pos + t, D, c.rope_theta, cs.data() + t * half, sn.data() + t * half);
         const int64_t kv_len = m_pos + T;
         const size_t kvb = bytesPerElement(c.dtype);
 
@@ -229,7 +212,7 @@ private:
             const auto& w = m_layers[static_cast<size_t>(l)];
             OpTimes& ms = out.layer_ms[static_cast<size_t>(l)];
             auto t0 = Clock::now();
-            rmsNorm(m_x.data(), w.attn_norm.data(), N, d, c.norm_eps, m_xn.data());
+            cpu::rmsNorm(m_x.data(), w.attn_norm.data(), N, d, c.norm_eps, m_xn.data());
             ms[int(Op::Norm)] += msSince(t0);
 
             t0 = Clock::now();
@@ -237,20 +220,13 @@ private:
             ms[int(Op::Qkv)] += msSince(t0);
 
             t0 = Clock::now();
-#pragma omp parallel for schedule(static) if (N > 1)
+#pragma omp parallel for schedule(static) if (N * (hq + hkv) * D > (1 << 18))
             for (int64_t n = 0; n < N; ++n) {
                 const int64_t t = n % T;
                 const float* cr = cs.data() + t * half;
                 const float* sr = sn.data() + t * half;
                 float* row = m_qkv.data() + n * m_qkv_cols;
-                for (int64_t h = 0; h < hq + hkv; ++h) {  // Q heads then K heads
-                    float* x = row + h * D;
-                    for (int64_t i = 0; i < half; ++i) {
-                        const float a = x[i], b = x[i + half];
-                        x[i] = a * cr[i] - b * sr[i];
-                        x[i + half] = a * sr[i] + b * cr[i];
-                    }
-                }
+                for (int64_t h = 0; h < hq + hkv; ++h) cpu::ropeRotate(row + h * D, D, cr, sr);  // Q heads, K heads
             }
             ms[int(Op::Rope)] += msSince(t0);
 
@@ -258,7 +234,7 @@ private:
             // Append K and V (storage dtype) at positions m_pos .. m_pos + T - 1. Cache: (B, Hkv, max_seq, D).
             auto* kc = m_k[static_cast<size_t>(l)].data();
             auto* vc = m_v[static_cast<size_t>(l)].data();
-#pragma omp parallel for collapse(2) schedule(static) if (N * hkv > 8)
+#pragma omp parallel for collapse(2) schedule(static) if (N * hkv * D > (1 << 18))
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t h = 0; h < hkv; ++h) {
                     const int64_t b = n / T, t = n % T;
@@ -316,19 +292,12 @@ private:
             ms[int(Op::OProj)] += msSince(t0);
 
             t0 = Clock::now();
-            rmsNorm(m_x.data(), w.ffn_norm.data(), N, d, c.norm_eps, m_xn.data());
+            cpu::rmsNorm(m_x.data(), w.ffn_norm.data(), N, d, c.norm_eps, m_xn.data());
             ms[int(Op::Norm)] += msSince(t0);
 
             t0 = Clock::now();
             gemm(m_xn.data(), d, w.w_gate_up.data(), m_ffn.data(), N, d, 2 * F);  // (N, [gate | up])
-#pragma omp parallel for schedule(static) if (N * F > 65536)
-            for (int64_t n = 0; n < N; ++n) {
-                float* row = m_ffn.data() + n * 2 * F;
-                for (int64_t f = 0; f < F; ++f) {
-                    const float gte = row[f];
-                    row[f] = gte / (1.0f + std::exp(-gte)) * row[F + f];  // silu(gate) * up
-                }
-            }
+            cpu::swiglu(m_ffn.data(), N, F);
             gemm(m_ffn.data(), 2 * F, w.w_down.data(), m_xn.data(), N, F, d);
             addInPlace(m_x.data(), m_xn.data(), N * d);
             ms[int(Op::Ffn)] += msSince(t0);
@@ -338,7 +307,7 @@ private:
         }
         const auto t0 = Clock::now();
         out.hidden.resize(static_cast<size_t>(N * d));
-        rmsNorm(m_x.data(), m_final_norm.data(), N, d, c.norm_eps, out.hidden.data());
+        cpu::rmsNorm(m_x.data(), m_final_norm.data(), N, d, c.norm_eps, out.hidden.data());
         out.final_norm_ms = msSince(t0);
         m_pos += T;
         out.total_ms = msSince(t_step);

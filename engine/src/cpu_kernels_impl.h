@@ -386,8 +386,13 @@ void attention(const AttnParams& p) {
     const int threads = omp_get_max_threads();
     // Split the keys when there are too few (batch, head, tile) items to fill the cores, as in decode.
     const int64_t base_items = p.batch * p.n_kv_heads * n_qtiles;
+    // Small problems stay on one thread: a parallel region costs more than it saves there, and far more on
+    // a loaded machine where a descheduled thread holds up the barrier.
+    const double work = static_cast<double>(p.batch * p.n_q_heads) * static_cast<double>(p.q_len) *
+                        static_cast<double>(p.kv_len) * static_cast<double>(D);
+    const bool parallel = threads > 1 && work > static_cast<double>(1 << 20);
     int64_t splits = 1;
-    if (base_items < 4 * threads && p.kv_len >= 2 * kKeyTile)
+    if (parallel && base_items < 4 * threads && p.kv_len >= 2 * kKeyTile)
         splits = std::min<int64_t>((4 * threads + base_items - 1) / base_items, p.kv_len / kKeyTile);
     const int64_t chunk = ((p.kv_len + splits - 1) / splits + kKeyTile - 1) / kKeyTile * kKeyTile;
     splits = (p.kv_len + chunk - 1) / chunk;
@@ -400,7 +405,7 @@ void attention(const AttnParams& p) {
         part_m.resize(static_cast<size_t>(items * rows_max));
         part_l.resize(static_cast<size_t>(items * rows_max));
     }
-#pragma omp parallel
+#pragma omp parallel if (parallel)
     {
         Scratch sc;
         std::vector<float> o_local, m_local, l_local;

@@ -117,7 +117,9 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     ModelConfig run_cfg = cfg;
     run_cfg.n_layers = req.layers > 0 ? req.layers : cfg.n_layers;
     const bool fp32 = backend.fp32WeightCopy();
-    const auto fit = predictFit(run_cfg, B, seq, res.device.available_bytes, fp32, 0.9, /*staging=*/fp32);
+    const int64_t available = req.memory_limit_bytes > 0 ? std::min(req.memory_limit_bytes, res.device.available_bytes)
+                                                         : res.device.available_bytes;
+    const auto fit = predictFit(run_cfg, B, seq, available, fp32, 0.9, /*staging=*/fp32);
     if (!fit.fits) {
         if (!req.fit_layers || fit.max_layers_that_fit < 1)
             return makeError(ErrorCode::OutOfMemory, "predicted not to fit on " + res.device.name + ": " + fit.message);

@@ -28,19 +28,38 @@ Expected<RunMeasure> measureRun(Backend& backend, const ModelWeights& w, const R
     ModelInstance& m = **inst;
     RunMeasure r;
     GQA_TRY(m.prefill(prompt.data(), T, qualityCaptureRequest(static_cast<int64_t>(w.layers.size())), r.prefill));
-    if (S > 0) {
-        const StepRequest plain;
-        StepOutput out;
-        std::vector<int32_t> step(static_cast<size_t>(B));  // (B)
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int64_t s = 0; s < S; ++s) {
-            for (int64_t b = 0; b < B; ++b) step[static_cast<size_t>(b)] = decode[static_cast<size_t>(b * S + s)];
-            GQA_TRY(m.decode(step.data(), plain, out));
-        }
-        const double s_elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        r.decode_tokens_per_s = s_elapsed > 0.0 ? static_cast<double>(B * S) / s_elapsed : 0.0;
+    // The first decode step warms up (first touch of the decode buffers) and is not timed, unless it is
+    // the only one.
+    const int64_t warmup = S > 1 ? 1 : 0;
+    const StepRequest plain;
+    StepOutput out;
+    std::vector<int32_t> step(static_cast<size_t>(B));  // (B)
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t s = 0; s < S; ++s) {
+        if (s == warmup) t0 = std::chrono::steady_clock::now();
+        for (int64_t b = 0; b < B; ++b) step[static_cast<size_t>(b)] = decode[static_cast<size_t>(b * S + s)];
+        GQA_TRY(m.decode(step.data(), plain, out));
     }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (S > 0 && seconds > 0.0) r.decode_tokens_per_s = static_cast<double>(B * (S - warmup)) / seconds;
     return r;
+}
+
+// The base capture and one converted capture are held together: per layer the maps (B, Hq, T, T), the
+// attention output (B, T, Hq*D) and the hidden state (B, T, d), fp32. The maps grow as T^2.
+Status checkCaptureFits(Backend& backend, const ModelConfig& cfg, int64_t layers, const RunShape& shape) {
+    const int64_t B = shape.batch, T = shape.prompt_len;
+    const double capture_bytes =
+        2.0 * static_cast<double>(layers) * static_cast<double>(B) * static_cast<double>(T) *
+        static_cast<double>(cfg.n_q_heads * T + cfg.n_q_heads * cfg.head_dim + cfg.d_model) * 4.0;
+    const int64_t available = backend.deviceInfo().available_bytes;
+    if (available > 0 && capture_bytes > 0.5 * static_cast<double>(available))
+        return makeError(ErrorCode::OutOfMemory,
+                         "comparing the attention maps of " + num(layers) + " layers at batch " + num(B) + " and " +
+                             num(T) + " prompt tokens needs " + formatBytes(static_cast<int64_t>(capture_bytes)) +
+                             " of the " + formatBytes(available) +
+                             " available; use a shorter prompt, a smaller batch or fewer layers");
+    return Status::ok();
 }
 
 }  // namespace
@@ -54,15 +73,10 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const ModelWeights& origi
     const ModelConfig& full = req.config;
     GQA_TRY(full.validate());
     GQA_TRY(req.shape.validate(full));
-    {
-        ModelConfig a = full, b = original.config;
-        a.n_layers = b.n_layers = 0;
-        a.name = b.name;
-        a.source = b.source;
-        if (a.d_model != b.d_model || a.n_q_heads != b.n_q_heads || a.n_kv_heads != b.n_kv_heads ||
-            a.head_dim != b.head_dim || a.ffn_dim != b.ffn_dim || a.dtype != b.dtype)
-            return invalid("the weights do not match the requested model config");
-    }
+    const ModelConfig& wc = original.config;
+    if (wc.d_model != full.d_model || wc.n_q_heads != full.n_q_heads || wc.n_kv_heads != full.n_kv_heads ||
+        wc.head_dim != full.head_dim || wc.ffn_dim != full.ffn_dim || wc.dtype != full.dtype)
+        return invalid("the weights do not match the requested model config");
     const int64_t layers_run = static_cast<int64_t>(original.layers.size());
     if (layers_run <= 0 || layers_run > full.n_layers)
         return invalid("the weights hold " + num(layers_run) + " layers; the model has " + num(full.n_layers));
@@ -72,6 +86,8 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const ModelWeights& origi
     const RunShape& shape = req.shape;
     const int64_t B = shape.batch, T = shape.prompt_len, S = shape.decode_steps;
     const int64_t context = shape.totalTokens();
+
+    GQA_TRY(checkCaptureFits(backend, full, layers_run, shape));
 
     TradeoffResult res;
     res.config = full;
@@ -169,6 +185,7 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const TradeoffRequest& re
                        num(req.config.n_layers) + " (0 = all)");
     const int64_t layers = req.layers == 0 ? req.config.n_layers : req.layers;
 
+    GQA_TRY(checkCaptureFits(backend, req.config, layers, req.shape));
     // Refuse before allocating: the sweep holds the starting weights, one converted copy and one model
     // instance at a time.
     const DeviceInfo dev = backend.deviceInfo();

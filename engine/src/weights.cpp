@@ -5,8 +5,9 @@
 // maps the constant feature to the same vector kc in every RoPE pair, and the BOS flag to an extra ks in
 // the lowest-frequency pair. A query built from the constant feature alone then scores key j from query
 // i with a function of i - j only (RoPE makes q·k depend on the relative angle), and that function is
-// linear in the query's coefficients: f(Δ) = kc/√D · Σ_p (α_p cos Δθ_p − β_p sin Δθ_p). We fit α, β by
-// least squares to a target logit profile (a spike at Δ = 1, a window, ...). A sink head puts its whole
+// linear in the query's coefficients: f(Δ) = kc/√D · Σ_p (α_p cos Δθ_p − β_p sin Δθ_p). We choose α, β so
+// that the fast pairs peak together at Δ = 1 (previous token) or the middle ones around Δ = 2 (a local
+// window), plus a slow pair that fades distant tokens. A sink head puts its whole
 // query in the lowest-frequency pair, which barely rotates, so only the BOS bonus ks matters.
 #include <algorithm>
 #include <cmath>
@@ -36,7 +37,7 @@ const char* headRoleDescription(HeadRole r) {
             return "parks its attention on the first token (an attention sink), as many heads of real models do";
         case HeadRole::LocalWindow: return "spreads attention over the last few tokens (a local window)";
         case HeadRole::Broad: return "attends almost uniformly to everything before it (a bag-of-words average)";
-        case HeadRole::Content: return "random query and key weights: attention follows token content";
+        case HeadRole::Content: return "random query weights: a mix of content and position, like an untrained head";
     }
     return "";
 }
@@ -61,69 +62,61 @@ void fillNormal(std::vector<float>& v, size_t n, Rng& rng, double stddev) {
     for (auto& x : v) x = static_cast<float>(rng.normal() * stddev);
 }
 
-// Solves (A^T A + λI) c = A^T t for a small dense system by Cholesky, in double.
-std::vector<double> ridgeSolve(const std::vector<std::vector<double>>& rows, const std::vector<double>& t,
-                               const std::vector<double>& w, double lambda) {
-    const size_t n = rows.empty() ? 0 : rows[0].size();
-    std::vector<double> m(n * n, 0.0), rhs(n, 0.0);
-    for (size_t r = 0; r < rows.size(); ++r)
-        for (size_t i = 0; i < n; ++i) {
-            rhs[i] += w[r] * rows[r][i] * t[r];
-            for (size_t j = 0; j <= i; ++j) m[i * n + j] += w[r] * rows[r][i] * rows[r][j];
-        }
-    for (size_t i = 0; i < n; ++i) m[i * n + i] += lambda;
-    // Cholesky: m = L L^T (lower triangle in place).
-    for (size_t j = 0; j < n; ++j) {
-        double s = m[j * n + j];
-        for (size_t k = 0; k < j; ++k) s -= m[j * n + k] * m[j * n + k];
-        m[j * n + j] = std::sqrt(std::max(s, 1e-12));
-        for (size_t i = j + 1; i < n; ++i) {
-            double a = m[i * n + j];
-            for (size_t k = 0; k < j; ++k) a -= m[i * n + k] * m[j * n + k];
-            m[i * n + j] = a / m[j * n + j];
-        }
+// Adds a term A cos((Δ - δ) θ_p) to the relative-position logit profile of a query, for each selected
+// RoPE pair p. With the key (kc, 0) in every pair, pair p contributes kc/√D (α cos Δθ − β sin Δθ), so the
+// term needs α = A cos(δθ) √D / kc and β = −A sin(δθ) √D / kc.
+void addPeak(std::vector<double>& q, const std::vector<double>& th, const std::vector<int64_t>& pairs, double amplitude,
+             double delta) {
+    const int64_t half = static_cast<int64_t>(q.size()) / 2;
+    const double s = std::sqrt(static_cast<double>(q.size())) / kKeyConst;
+    for (int64_t p : pairs) {
+        q[static_cast<size_t>(p)] += amplitude * std::cos(delta * th[static_cast<size_t>(p)]) * s;
+        q[static_cast<size_t>(p + half)] += -amplitude * std::sin(delta * th[static_cast<size_t>(p)]) * s;
     }
-    std::vector<double> y(n), c(n);
-    for (size_t i = 0; i < n; ++i) {
-        double a = rhs[i];
-        for (size_t k = 0; k < i; ++k) a -= m[i * n + k] * y[k];
-        y[i] = a / m[i * n + i];
-    }
-    for (size_t i = n; i-- > 0;) {
-        double a = y[i];
-        for (size_t k = i + 1; k < n; ++k) a -= m[k * n + i] * c[k];
-        c[i] = a / m[i * n + i];
-    }
-    return c;
 }
 
-// Query coefficients q (head_dim values, half-split layout) whose relative-position logit profile
-// approximates `target(Δ)` over Δ in [0, span), using every RoPE pair but the lowest-frequency one.
-template <class Target>
-std::vector<double> fitQuery(const ModelConfig& c, int64_t span, Target target) {
-    const int64_t half = c.head_dim / 2;
-    const int64_t pairs = half - 1;  // the lowest-frequency pair is reserved for the sink
-    const double scale = kKeyConst / std::sqrt(static_cast<double>(c.head_dim));
-    std::vector<std::vector<double>> rows;
-    std::vector<double> t, w;
-    for (int64_t d = 0; d < span; ++d) {
-        std::vector<double> row(static_cast<size_t>(2 * pairs));
-        for (int64_t p = 0; p < pairs; ++p) {
-            const double th = std::pow(c.rope_theta, -2.0 * static_cast<double>(p) / static_cast<double>(c.head_dim));
-            row[static_cast<size_t>(2 * p)] = scale * std::cos(static_cast<double>(d) * th);
-            row[static_cast<size_t>(2 * p + 1)] = -scale * std::sin(static_cast<double>(d) * th);
-        }
-        rows.push_back(std::move(row));
-        t.push_back(target(d));
-        w.push_back(d < 16 ? 4.0 : 1.0);
+// Query coefficients (half-split layout) of the positional roles. Every RoPE pair but the lowest-frequency
+// one (kept for the sink) may be used.
+struct PositionalQueries {
+    std::vector<double> previous, local;
+};
+
+PositionalQueries buildPositionalQueries(const ModelConfig& c) {
+    const int64_t D = c.head_dim, half = D / 2;
+    std::vector<double> th(static_cast<size_t>(half));
+    for (int64_t p = 0; p < half; ++p)
+        th[static_cast<size_t>(p)] = std::pow(c.rope_theta, -2.0 * static_cast<double>(p) / static_cast<double>(D));
+    auto select = [&](double lo, double hi) {
+        std::vector<int64_t> out;
+        for (int64_t p = 0; p + 1 < half; ++p)
+            if (th[static_cast<size_t>(p)] >= lo && th[static_cast<size_t>(p)] <= hi) out.push_back(p);
+        if (out.empty()) out.push_back(0);
+        return out;
+    };
+    // Recency: one slow pair whose cosine falls over the first ~256 positions, so far tokens fade.
+    const double span = static_cast<double>(std::min<int64_t>(c.max_seq, 256));
+    int64_t slow = 0;
+    for (int64_t p = 0; p + 1 < half; ++p)
+        if (std::fabs(th[static_cast<size_t>(p)] - 1.5 / span) < std::fabs(th[static_cast<size_t>(slow)] - 1.5 / span)) slow = p;
+    PositionalQueries pq;
+    pq.previous.assign(static_cast<size_t>(D), 0.0);
+    pq.local.assign(static_cast<size_t>(D), 0.0);
+    // Previous token: the fast pairs all peak at Δ = 1, 14 nats above Δ = 0 and Δ = 2.
+    const auto fast = select(0.15, 10.0);
+    double gap = 0.0;
+    for (int64_t p : fast) gap += 1.0 - std::cos(th[static_cast<size_t>(p)]);
+    addPeak(pq.previous, th, fast, 14.0 / std::max(gap, 1e-3), 1.0);
+    addPeak(pq.previous, th, {slow}, 8.0, 0.0);
+    // Local window: middle frequencies peak around Δ = 2, 8 nats above Δ = 12.
+    const auto mid = select(0.02, 0.35);
+    double near = 0.0, far = 0.0;
+    for (int64_t p : mid) {
+        near += 1.0;
+        far += std::cos(10.0 * th[static_cast<size_t>(p)]);
     }
-    const auto coef = ridgeSolve(rows, t, w, 1e-2);
-    std::vector<double> q(static_cast<size_t>(c.head_dim), 0.0);
-    for (int64_t p = 0; p < pairs; ++p) {
-        q[static_cast<size_t>(p)] = coef[static_cast<size_t>(2 * p)];
-        q[static_cast<size_t>(p + half)] = coef[static_cast<size_t>(2 * p + 1)];
-    }
-    return q;
+    addPeak(pq.local, th, mid, 8.0 / std::max(near - far, 1e-3), 2.0);
+    addPeak(pq.local, th, {slow}, 8.0, 0.0);
+    return pq;
 }
 
 HeadRole roleFor(int64_t layer, int64_t q_head, int64_t group_size) {
@@ -156,8 +149,8 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
     const int64_t g = cfg.groupSize();
     const int64_t qkv_cols = (hq + 2 * hkv) * D;
     const bool structured = mode == WeightsMode::Structured;
-    // Residual branches are scaled by 1/sqrt(2L) so the stream's norm stays O(1) through deep stacks.
-    const double branch = 1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers));
+    // Residual branches are scaled by 0.5/sqrt(2L) so the stream's norm stays O(1) through deep stacks.
+    const double branch = 0.5 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers));
 
     try {
         {
@@ -171,16 +164,9 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
         }
         w.final_norm.assign(static_cast<size_t>(d), 1.0f);
 
-        // Fitted query profiles, shared by every layer (they depend only on head_dim and rope_theta).
-        const int64_t span = std::min<int64_t>(cfg.max_seq, 256);
-        std::vector<double> q_prev, q_local;
-        if (structured) {
-            q_prev = fitQuery(cfg, span, [](int64_t dl) { return dl == 1 ? 12.0 : 0.0; });
-            // A window of the last 6 tokens: flat inside, falling to -6 nats by 12 tokens back.
-            q_local = fitQuery(cfg, span, [](int64_t dl) {
-                return dl < 6 ? 6.0 : std::max(-6.0, 6.0 - 2.0 * static_cast<double>(dl - 6));
-            });
-        }
+        // Positional query profiles, shared by every layer (they depend only on head_dim and rope_theta).
+        PositionalQueries pq;
+        if (structured) pq = buildPositionalQueries(cfg);
         const double sink_q = 8.0 * std::sqrt(static_cast<double>(D)) / kKeyBos;
 
         w.layers.resize(static_cast<size_t>(L));
@@ -207,7 +193,7 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
             for (int64_t kv = 0; kv < hkv; ++kv) {
                 const int64_t base = (hq + kv) * D;
                 for (int64_t r = 0; r < d; ++r)
-                    for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.15f;
+                    for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.02f;
                 for (int64_t e = 0; e < D; ++e) {
                     at(0, base + e) = e < D / 2 ? static_cast<float>(kKeyConst / kConstFeature) : 0.0f;
                     at(1, base + e) = e == D / 2 - 1 ? static_cast<float>(kKeyBos / kBosFeature) : 0.0f;
@@ -219,14 +205,14 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
                 const int64_t base = h * D;
                 if (role == HeadRole::Content) {
                     for (int64_t r = 0; r < d; ++r)
-                        for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 6.0f;
+                        for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 3.0f;
                     continue;
                 }
                 for (int64_t r = 0; r < d; ++r)
                     for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.2f;
                 std::vector<double> q(static_cast<size_t>(D), 0.0);
-                if (role == HeadRole::PreviousToken) q = q_prev;
-                if (role == HeadRole::LocalWindow) q = q_local;
+                if (role == HeadRole::PreviousToken) q = pq.previous;
+                if (role == HeadRole::LocalWindow) q = pq.local;
                 if (role == HeadRole::Sink) q[static_cast<size_t>(D / 2 - 1)] = sink_q;
                 for (int64_t e = 0; e < D; ++e) {
                     at(0, base + e) = static_cast<float>(q[static_cast<size_t>(e)] / kConstFeature);

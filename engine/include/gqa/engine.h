@@ -22,6 +22,7 @@ struct RunRequest {
     // Layers to instantiate: 0 = all of config.n_layers, or as many as fit if fit_layers is set.
     int64_t layers = 0;
     bool fit_layers = true;          // shrink depth to what fits instead of refusing
+    int64_t memory_limit_bytes = 0;  // > 0: plan against this much memory instead of the device's available
     MapRequest prompt_maps;          // maps of the prefill (T x T per head)
     MapRequest decode_maps;          // maps of every decode step (1 x T_cur per head)
     bool capture_layers = false;

@@ -57,7 +57,8 @@ struct TradeoffPoint {
     // ---- efficiency of this grouping
     int64_t kv_cache_bytes = 0;        // estimateMemory: full model, batch x (prompt + decode)
     double decode_attention_ms = 0.0;  // timeAttention, one layer, one decode step (median)
-    double decode_tokens_per_s = 0.0;  // batch * decode_steps / s, the layers run, after the prompt
+    double decode_tokens_per_s = 0.0;  // batch * steps / s over the layers run, after the prompt; the first
+                                       // of >= 2 decode steps is an untimed warm-up
     // ---- quality against the starting model (zero at the base point)
     ConversionQuality quality;
     double output_rel_error = 0.0;     // = quality.final_hidden_rel_error: the quality loss of the gains
