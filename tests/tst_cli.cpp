@@ -1,0 +1,176 @@
+// gqa-lab-cli as a user drives it: exit codes, JSON fields, files, refusals.
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QtTest>
+#include <fstream>
+
+#include "gqa/npy.h"
+#include "gqa/reference.h"
+#include "test_util.h"
+
+using namespace gqa;
+
+namespace {
+struct Run {
+    int code = -1;
+    QByteArray out, err;
+};
+Run cli(const QStringList& args, int timeout_ms = 300000) {
+    QProcess p;
+    p.start(QStringLiteral(GQA_CLI_PATH), args);
+    p.waitForFinished(timeout_ms);
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
+}
+}  // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+private slots:
+    void helpOnEverySubcommand() {
+        for (const char* sub : {"info", "run", "memory", "attention", "verify", "bench"}) {
+            auto r = cli({sub, "--help"});
+            QCOMPARE(r.code, 0);
+            QVERIFY(r.out.contains("Usage") || r.out.contains("usage") || r.out.contains("Options"));
+        }
+    }
+
+    void info() {
+        auto r = cli({"info", "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = QJsonDocument::fromJson(r.out).object();
+        const auto b = j["backends"].toArray();
+        QCOMPARE(b.size(), 2);
+        QCOMPARE(b[0].toObject()["name"].toString(), QString("cpu"));
+        QVERIFY(b[0].toObject()["available"].toBool());
+        if (!b[1].toObject()["available"].toBool()) QVERIFY(!b[1].toObject()["reason"].toString().isEmpty());
+    }
+
+    void memoryJson() {
+        auto r = cli({"memory", "--preset", "deepseek-llm-67b", "--seq", "4096", "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = QJsonDocument::fromJson(r.out).object();
+        QCOMPARE(j["kv_bytes_per_token"].toInteger(), 389120ll);
+        QCOMPARE(j["kv_cache_bytes"].toInteger(), 389120ll * 4096);
+        QVERIFY(j["weight_bytes"].toInteger() > 130ll * 1000 * 1000 * 1000);
+        QCOMPARE(j["kv_cache_bytes_mha"].toInteger(), 8 * 389120ll * 4096);
+        // Overrides: the same model as MHA.
+        auto m = cli({"memory", "--preset", "deepseek-llm-67b", "--kv-heads", "64", "--seq", "1", "--json"});
+        QCOMPARE(QJsonDocument::fromJson(m.out).object()["kv_bytes_per_token"].toInteger(), 8 * 389120ll);
+    }
+
+    void refusesBadInput() {
+        auto r = cli({"memory", "--kv-heads", "3"});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("n_q_heads (8) is not a multiple of n_kv_heads (3)"));
+        r = cli({"run", "--preset", "no-such-model"});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("unknown preset"));
+        r = cli({"run", "--head-dim", "31"});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("even"));
+        r = cli({"run", "--dtype", "int4"});
+        QCOMPARE(r.code, 2);
+        r = cli({"run", "--preset", "deepseek-llm-67b", "--batch", "64", "--seq", "4000", "--no-fit"});
+        QCOMPARE(r.code, 4);
+        QVERIFY(r.err.contains("fit"));
+    }
+
+    void runWritesMaps() {
+        QTemporaryDir dir;
+        const QString maps = dir.path() + "/maps.npy";
+        auto r = cli({"run", "--seq", "40", "--decode", "4", "--batch", "2", "--maps-layer", "1", "--maps-out", maps, "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = QJsonDocument::fromJson(r.out).object();
+        QVERIFY(j["prefill"].toObject()["tokens_per_s"].toDouble() > 0);
+        QVERIFY(j["decode"].toObject()["ops"].toObject()["attention"].toObject()["measured_ms"].toDouble() > 0);
+        QCOMPARE(j["allocated"].toObject()["kv_cache_bytes"].toInteger(), j["memory"].toObject()["kv_cache_bytes"].toInteger());
+        auto a = readNpy(maps.toStdString());
+        QVERIFY(a.isOk());
+        QCOMPARE(a->shape, (std::vector<int64_t>{2, 8, 40, 40}));
+        for (int64_t row = 0; row < 2 * 8 * 40; ++row) {
+            double s = 0;
+            for (int64_t k = 0; k < 40; ++k) s += a->data[size_t(row * 40 + k)];
+            QVERIFY(std::fabs(s - 1.0) < 1e-4);
+        }
+    }
+
+    void attentionOnNpy() {
+        QTemporaryDir dir;
+        auto path = [&](const char* n) { return (dir.path() + "/" + n).toStdString(); };
+        const AttentionShape s{2, 8, 2, 5, 12, 16, true};
+        auto q = test::randomVector(size_t(2 * 8 * 5 * 16), 1);
+        auto k = test::randomVector(size_t(2 * 2 * 12 * 16), 2);
+        auto v = test::randomVector(size_t(2 * 2 * 12 * 16), 3);
+        QVERIFY(writeNpy(path("q.npy"), {2, 8, 5, 16}, q.data()).isOk());
+        QVERIFY(writeNpy(path("k.npy"), {2, 2, 12, 16}, k.data()).isOk());
+        QVERIFY(writeNpy(path("v.npy"), {2, 2, 12, 16}, v.data()).isOk());
+        auto r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k.npy")),
+                      "--v", QString::fromStdString(path("v.npy")), "--causal", "--out", QString::fromStdString(path("o.npy")),
+                      "--probs", QString::fromStdString(path("p.npy"))});
+        QCOMPARE(r.code, 0);
+        auto o = readNpy(path("o.npy"));
+        auto p = readNpy(path("p.npy"));
+        QVERIFY(o.isOk() && p.isOk());
+        QCOMPARE(p->shape, (std::vector<int64_t>{2, 8, 5, 12}));
+        std::vector<double> ro(q.size()), rp(size_t(2 * 8 * 5 * 12));
+        ref::attention(s, q.data(), k.data(), v.data(), ro.data(), rp.data());
+        QVERIFY(test::worstRatio(o->data, ro, 1e-5, 1e-4) <= 1.0);
+        QVERIFY(test::worstRatio(p->data, rp, 1e-6, 1e-4) <= 1.0);
+        // Bottom-right alignment: query 0 of 5 over 12 keys sees keys 0..7.
+        QCOMPARE(p->data[8], 0.0f);
+        QVERIFY(p->data[7] > 0.0f);
+
+        // Refusals name the problem.
+        QVERIFY(writeNpy(path("bad_k.npy"), {2, 3, 12, 16}, k.data()).isOk());
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("bad_k.npy")),
+                 "--v", QString::fromStdString(path("bad_k.npy")), "--out", QString::fromStdString(path("x.npy"))});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("not a multiple"));
+        QVERIFY(writeNpy(path("k3.npy"), {2, 2, 12}, k.data()).isOk());
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k3.npy")),
+                 "--v", QString::fromStdString(path("k3.npy")), "--out", QString::fromStdString(path("x.npy"))});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("(B, Hkv, Tk, D)"));
+        {
+            std::ofstream f(path("trunc.npy"), std::ios::binary);
+            std::ifstream in(path("k.npy"), std::ios::binary);
+            std::string all((std::istreambuf_iterator<char>(in)), {});
+            f << all.substr(0, all.size() - 100);
+        }
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("trunc.npy")),
+                 "--v", QString::fromStdString(path("v.npy")), "--out", QString::fromStdString(path("x.npy"))});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("truncated"));
+        QVERIFY(!QFile::exists(QString::fromStdString(path("x.npy"))));
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k.npy")),
+                 "--v", QString::fromStdString(path("v.npy")), "--backend", "cuda", "--out", QString::fromStdString(path("x.npy"))});
+        if (r.code != 0) {
+            QCOMPARE(r.code, 3);
+            QVERIFY(r.err.contains("CUDA"));
+        }
+    }
+
+    void verifyPasses() {
+        auto r = cli({"verify", "--backend", "cpu"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains("0 failed"));
+        QVERIFY(r.out.contains("GQA g=8"));
+        QVERIFY(r.out.contains("MQA"));
+    }
+
+    void benchJson() {
+        auto r = cli({"bench", "--quick", "--iterations", "3", "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = QJsonDocument::fromJson(r.out).object();
+        QVERIFY(j["ceilings"].toObject()["mem_read_bw_gb_per_s"].toDouble() > 0);
+        const auto rows = j["attention"].toArray();
+        QVERIFY(rows.size() >= 5);
+        for (const auto& row : rows) QVERIFY(row.toObject()["speedup_vs_mha"].toDouble() > 0);
+        QCOMPARE(j["layer_decode"].toArray().size(), 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"
