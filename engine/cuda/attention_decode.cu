@@ -22,11 +22,15 @@ constexpr int kSplitThreads = 128;
 constexpr int kSplitWarps = kSplitThreads / 32;
 constexpr int kSplitRows = 16;         // packed rows per block
 constexpr int kMaxChunks = 1024;       // bounds the combine kernel's shared memory
-constexpr int kSplitBlocksPerSm = 4;   // planning target: about this many resident blocks per SM
+constexpr int kSplitBlocksPerSm = 2;   // planning target: resident blocks per SM (82 KiB of smem each)
+constexpr int kMinChunkTiles = 2;      // a chunk spans at least this many tiles, so the pipeline has work
 constexpr int kCombineWarps = 4;
 
-// Keys per shared-memory tile: 64 for the specialised head dims, 32 otherwise (keeps D = 256 fp32 < 99 KiB).
-__host__ __device__ constexpr int splitTileKeys(int d_template) { return (d_template == 64 || d_template == 128) ? 64 : 32; }
+// Keys per shared-memory tile, so that double-buffered K/V stay under ~68 KiB and a block fits the 99 KiB
+// of sm_86/89: 64 (16-bit) / 32 (fp32) for the specialised head dims, 32 / 16 for head_dim <= 256 at run time.
+__host__ __device__ constexpr int splitTileKeys(int d_template, int elem_bytes) {
+    return (d_template == 64 || d_template == 128) ? (elem_bytes == 2 ? 64 : 32) : (elem_bytes == 2 ? 32 : 16);
+}
 
 struct SplitKernelParams {
     AttentionParams a;
@@ -44,7 +48,7 @@ __host__ __device__ constexpr int kvRowPad() {
 
 std::size_t splitSmemBytes(int d, int tile_keys, std::size_t elem_bytes) {
     const std::size_t floats = std::size_t(kSplitRows) * d + std::size_t(kSplitRows) * tile_keys + 3 * kSplitRows;
-    return floats * 4 + 2 * std::size_t(tile_keys) * (d + 16 / elem_bytes) * elem_bytes;
+    return floats * 4 + 4 * std::size_t(tile_keys) * (d + 16 / elem_bytes) * elem_bytes;  // K, V x 2 stages
 }
 
 template <int N>
@@ -67,7 +71,7 @@ template <class T, int D_, int G_>
 __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const SplitKernelParams sp) {
     // q: (B, Hq, Tq, D) fp32 strided; k, v: (B, Hkv, Tk, D) T strided; out: (B, Hq, Tq, D) fp32 strided
     const AttentionParams& p = sp.a;
-    constexpr int KT = splitTileKeys(D_);
+    constexpr int KT = splitTileKeys(D_, static_cast<int>(sizeof(T)));
     constexpr int VEC = D_ > 0 ? static_cast<int>(16 / sizeof(T)) : 2;  // K elements per shared-memory read
     constexpr int CPY = D_ > 0 ? 16 : 4;                                // bytes per cp.async
     constexpr int RS = kSplitThreads / KT;                              // row slots in the score phase
@@ -93,8 +97,8 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
     float* row_m = ss + kSplitRows * KT;              // row_m: (kSplitRows) running max, log2 domain
     float* row_l = row_m + kSplitRows;                // row_l: (kSplitRows) running sum
     float* row_alpha = row_l + kSplitRows;            // row_alpha: (kSplitRows) rescale of this tile
-    T* ks = reinterpret_cast<T*>(row_alpha + kSplitRows);  // ks: (KT, ldk)
-    T* vs = ks + KT * ldk;                                  // vs: (KT, ldk)
+    T* ks = reinterpret_cast<T*>(row_alpha + kSplitRows);  // ks: (2, KT, ldk) double-buffered
+    T* vs = ks + 2 * KT * ldk;                              // vs: (2, KT, ldk)
 
     // This block's keys: its chunk, cut at the last key its last row may see.
     const int j_begin = chunk * sp.chunk_len;
@@ -127,30 +131,44 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
 #pragma unroll
     for (int i = 0; i < MAXR; ++i) o[i] = make_float2(0.f, 0.f);
 
-    for (int j0 = j_begin; j0 < j_end; j0 += KT) {
+    // K and V rows j0 .. j0+n-1 into stage `buf`; rows n .. KT-1 zero-filled (so V never holds garbage
+    // that 0 * NaN would spread).
+    auto load_tile = [&](int j0, int buf) {
+        constexpr int EPC = CPY / static_cast<int>(sizeof(T));
         const int n = min(KT, j_end - j0);
-        // K and V rows j0 .. j0+n-1; rows n .. KT-1 zero-filled (V must not hold garbage: 0 * NaN = NaN).
-        {
-            constexpr int EPC = CPY / static_cast<int>(sizeof(T));
-            const int cpr = D / EPC;
-            for (int c = tid; c < KT * cpr; c += kSplitThreads) {
-                const int r = c / cpr, col = (c % cpr) * EPC;
-                const bool ok = r < n;
-                const int64_t off = ok ? int64_t(j0 + r) * p.kv_si + col : 0;
-                cpAsync<CPY>(ks + r * ldk + col, kbase + off, ok);
-                cpAsync<CPY>(vs + r * ldk + col, vbase + off, ok);
-            }
-            cpAsyncCommit();
-            cpAsyncWaitAll();
+        const int cpr = D / EPC;
+        T* kd = ks + buf * KT * ldk;
+        T* vd = vs + buf * KT * ldk;
+        for (int c = tid; c < KT * cpr; c += kSplitThreads) {
+            const int r = c / cpr, col = (c % cpr) * EPC;
+            const bool ok = r < n;
+            const int64_t off = ok ? int64_t(j0 + r) * p.kv_si + col : 0;
+            cpAsync<CPY>(kd + r * ldk + col, kbase + off, ok);
+            cpAsync<CPY>(vd + r * ldk + col, vbase + off, ok);
         }
-        __syncthreads();
+    };
+    if (j_begin < j_end) load_tile(j_begin, 0);
+    cpAsyncCommit();
+
+    for (int it = 0, j0 = j_begin; j0 < j_end; ++it, j0 += KT) {
+        const int buf = it & 1;
+        const int n = min(KT, j_end - j0);
+        cpAsyncWaitAll();  // this tile has landed (this thread's copies) ...
+        __syncthreads();   // ... for all threads; and all are done with the previous tile, its stage, ss, alpha
+        if (j0 + KT < j_end) load_tile(j0 + KT, buf ^ 1);  // overlaps with the compute below
+        cpAsyncCommit();
+        const T* kt_s = ks + buf * KT * ldk;
+        const T* vt_s = vs + buf * KT * ldk;
 
         // Scores, scaled to the log2 domain; masked (causal or past the chunk) = -inf.
         {
             float acc[MAXRS];
 #pragma unroll
             for (int i = 0; i < MAXRS; ++i) acc[i] = 0.f;
-            const T* krow = ks + sj * ldk;
+            const T* krow = kt_s + sj * ldk;
+            // Unroll depths chosen with ptxas -v: no spills for any instantiation on sm_80 / sm_90.
+            constexpr int kUnroll = D_ > 0 ? 4 : 2;
+#pragma unroll kUnroll
             for (int e = 0; e < D; e += VEC) {
                 float kf[VEC];
                 loadAsFloat<T, VEC>(krow + e, kf);
@@ -215,7 +233,7 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
             }
             for (int jj = 0; jj < n; ++jj) {
                 float vv[2];
-                loadAsFloat<T, 2>(vs + jj * ldk + 2 * d2, vv);
+                loadAsFloat<T, 2>(vt_s + jj * ldk + 2 * d2, vv);
 #pragma unroll
                 for (int i = 0; i < MAXR; ++i) {
                     const int r = rg + i * rg_count;
@@ -227,7 +245,7 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
                 }
             }
         }
-        __syncthreads();  // before the next tile overwrites ks, vs, ss
+        // No barrier here: the next iteration's barrier orders these reads before ss / this stage change.
     }
 
     if (!pv_active) return;
@@ -317,7 +335,8 @@ Status launchSplitKernel(const SplitKernelParams& sp, const SplitPlan& plan, cud
         int dev = 0, max_optin = 0;
         GQA_CUDA_CHECK(cudaGetDevice(&dev));
         GQA_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-        const std::size_t need = splitSmemBytes(D > 0 ? D : 256, splitTileKeys(D), sizeof(T));
+        const std::size_t need =
+            splitSmemBytes(D > 0 ? D : 256, splitTileKeys(D, static_cast<int>(sizeof(T))), sizeof(T));
         GQA_CUDA_CHECK(cudaFuncSetAttribute(splitAttentionKernel<T, D, G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(std::min<std::size_t>(need, max_optin))));
         return Status::ok();
@@ -341,7 +360,7 @@ Status launchSplitKernel(const SplitKernelParams& sp, const SplitPlan& plan, cud
 
 SplitPlan planSplit(const AttentionParams& p, int num_sms) {
     SplitPlan plan;
-    plan.tile_keys = splitTileKeys(splitTemplateHeadDim(p));
+    plan.tile_keys = splitTileKeys(splitTemplateHeadDim(p), static_cast<int>(bytesPerElement(p.kv_dtype)));
     const int64_t g = p.n_q_heads / p.n_kv_heads;
     const int64_t rows_total = p.q_len * g;
     plan.row_blocks = static_cast<int>((rows_total + kSplitRows - 1) / kSplitRows);
@@ -349,7 +368,7 @@ SplitPlan planSplit(const AttentionParams& p, int num_sms) {
     const int64_t target = int64_t(std::max(num_sms, 1)) * kSplitBlocksPerSm;
     const int64_t want = std::max<int64_t>(1, (target + base_blocks - 1) / base_blocks);
     const int64_t kt = plan.tile_keys;
-    int64_t chunk = ((p.kv_len + want - 1) / want + kt - 1) / kt * kt;
+    int64_t chunk = std::max<int64_t>(((p.kv_len + want - 1) / want + kt - 1) / kt * kt, kMinChunkTiles * kt);
     int64_t chunks = (p.kv_len + chunk - 1) / chunk;
     if (chunks > kMaxChunks) {
         chunk = ((p.kv_len + kMaxChunks - 1) / kMaxChunks + kt - 1) / kt * kt;
@@ -364,11 +383,12 @@ SplitPlan planSplit(const AttentionParams& p, int num_sms) {
 
 std::size_t attentionWorkspaceBoundFloats(int64_t batch, int64_t n_q_heads, int64_t n_kv_heads, int64_t head_dim,
                                           int64_t max_q_len, int64_t max_kv_len, int num_sms) {
-    // planSplit gives num_chunks <= min(want, ceil(kv_len / tile_keys)) with tile_keys >= 32, and `want`
-    // falls as q_len grows; past the q_len where want == 1 no scratch is needed.
+    // planSplit gives num_chunks <= min(want, ceil(kv_len / chunk_len)) with chunk_len >= kMinChunkTiles * 16,
+    // and `want` falls as q_len grows; past the q_len where want == 1 no scratch is needed.
     const int64_t g = n_q_heads / n_kv_heads;
     const int64_t target = int64_t(std::max(num_sms, 1)) * kSplitBlocksPerSm;
-    const int64_t max_chunks = std::min<int64_t>(kMaxChunks, (max_kv_len + 31) / 32);
+    const int64_t min_chunk = kMinChunkTiles * splitTileKeys(0, 4);  // the smallest chunk_len planSplit makes
+    const int64_t max_chunks = std::min<int64_t>(kMaxChunks, (max_kv_len + min_chunk - 1) / min_chunk);
     std::size_t bound = 0;
     for (int64_t tq = 1; tq <= max_q_len; ++tq) {
         const int64_t rows_total = tq * g;

@@ -221,6 +221,26 @@ inline void accumulatePV2(float* o0, float* o1, float c0, float c1, const float*
     }
 }
 
+// The same for four rows (o rows `ostride` apart, probabilities rows `pstride` apart).
+template <int U>
+inline void accumulatePV4(float* o, int64_t ostride, const float* corr, const float* p, int64_t pstride, int64_t n,
+                          const float* v, int64_t dp) {
+    vf a[4][U];
+    for (int r = 0; r < 4; ++r)
+        for (int u = 0; u < U; ++u) a[r][u] = vload(o + r * ostride + u * VW) * corr[r];
+    for (int64_t j = 0; j < n; ++j) {
+        const float* vr = v + j * dp;
+        vf pr[4];
+        for (int r = 0; r < 4; ++r) pr[r] = vbcast(p[r * pstride + j]);
+        for (int u = 0; u < U; ++u) {
+            const vf x = vload(vr + u * VW);
+            for (int r = 0; r < 4; ++r) a[r][u] += pr[r] * x;
+        }
+    }
+    for (int r = 0; r < 4; ++r)
+        for (int u = 0; u < U; ++u) vstore(o + r * ostride + u * VW, a[r][u]);
+}
+
 struct Scratch {
     std::vector<float> q, s, o, kf, vf_, m, l, corr;
     std::vector<int64_t> valid;
@@ -285,8 +305,10 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 toFloat(krow, p.kv_dtype, D, row);
                 for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, vload(row + c * VW));
             }
-            toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si), p.kv_dtype, D, sc.vf_.data() + j * dp);
         }
+        // V after K: one sequential stream at a time is what the hardware prefetcher follows best.
+        for (int64_t j = 0; j < kt; ++j)
+            toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si), p.kv_dtype, D, sc.vf_.data() + j * dp);
         for (int64_t j = kt; j < ktp; ++j) {  // padded keys: zeros, masked below
             for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, vf{});
             std::fill(sc.vf_.data() + j * dp, sc.vf_.data() + (j + 1) * dp, 0.0f);
@@ -357,6 +379,15 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         for (int64_t r = 0; r < R;) {
             const int64_t valid = sc.valid[static_cast<size_t>(r)];
             const float* vb = sc.vf_.data();
+            if (r + 3 < R && sc.valid[static_cast<size_t>(r + 3)] == valid && sc.valid[static_cast<size_t>(r + 1)] == valid &&
+                sc.valid[static_cast<size_t>(r + 2)] == valid && nc % 4 == 0) {
+                // Four rows share every V chunk load.
+                for (int64_t c = 0; c < nc; c += 4)
+                    accumulatePV4<4>(o + r * dp + c * VW, dp, &sc.corr[static_cast<size_t>(r)], sc.s.data() + r * kKeyTile,
+                                     kKeyTile, valid, vb + c * VW, dp);
+                r += 4;
+                continue;
+            }
             if (r + 1 < R && sc.valid[static_cast<size_t>(r + 1)] == valid && nc % 4 == 0) {
                 // Two rows share every V chunk load.
                 for (int64_t c = 0; c < nc; c += 4)
