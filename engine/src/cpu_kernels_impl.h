@@ -25,6 +25,7 @@ typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int vi __attribute__((vector_size(VW * 4)));
 
 constexpr int64_t kKeyTile = 64;   // keys per tile at most (a multiple of VW)
+constexpr int64_t kBlockTiles = 8; // tiles converted per burst
 // Keys per tile so that the fp32 K and V tiles (2 x keys x dp x 4 bytes) stay within 32 KiB of L1.
 inline int64_t keyTile(int64_t dp) { return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile); }
 constexpr int64_t kRowTarget = 64; // query rows (heads x queries) per prefill work item
@@ -259,8 +260,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     sc.s.resize(static_cast<size_t>(R * kKeyTile));
     sc.corr.resize(static_cast<size_t>(R));
     sc.valid.resize(static_cast<size_t>(R));
-    sc.kf.assign(static_cast<size_t>(kKeyTile * dp), 0.0f);
-    sc.vf_.assign(static_cast<size_t>((kKeyTile + 1) * dp), 0.0f);
+    sc.kf.resize(static_cast<size_t>(kKeyTile * kBlockTiles * dp));
+    sc.vf_.resize(static_cast<size_t>((kKeyTile * kBlockTiles + 1) * dp));
     for (int64_t qi = 0; qi < nq; ++qi)
         for (int64_t hi = 0; hi < g; ++hi) {
             const float* src = p.q + b * p.q_sb + (kvh * g + hi) * p.q_sh + (i0 + qi) * p.q_si;
@@ -279,39 +280,34 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     for (int64_t j0 = k_begin; j0 < k_last; j0 += tile) {
         const int64_t kt = std::min(tile, k_last - j0);
         const int64_t ktp = (kt + VW - 1) / VW * VW;
-        // K tile in chunk-major layout, kf[(c * tile + j) * VW + lane], so the VW keys of one block sit at
-        // constant offsets; V tile row-major, vf_[j * dp + e].
-        // Software prefetch of the K/V rows two tiles ahead: the conversion below would otherwise stall on
-        // DRAM with nothing else in flight (decode attention is a stream over the cache).
-        {
-            const int64_t pf0 = j0 + 2 * tile, pf1 = std::min(k_last, pf0 + tile);
-            const int64_t row_bytes = D * static_cast<int64_t>(bytesPerElement(p.kv_dtype));
-            for (int64_t j = pf0; j < pf1; ++j) {
-                const char* kr = static_cast<const char*>(kvRow(p.k, p.kv_dtype, kv_base + j * p.kv_si));
-                const char* vr = static_cast<const char*>(kvRow(p.v, p.kv_dtype, kv_base + j * p.kv_si));
-                for (int64_t off = 0; off < row_bytes; off += 64) {
-                    __builtin_prefetch(kr + off, 0, 3);
-                    __builtin_prefetch(vr + off, 0, 3);
+        // K and V are converted a block of kBlockTiles tiles at a time: a long sequential burst per stream,
+        // which the hardware prefetcher follows at full speed, then compute on the fp32 copies in L2.
+        // K in chunk-major layout per tile, kf[sub * tile * dp + (c * tile + j) * VW + lane], so the VW keys of
+        // one block sit at constant offsets; V row-major, vf_[(sub * tile + j) * dp + e].
+        const int64_t sub = ((j0 - k_begin) / tile) % kBlockTiles;
+        if (sub == 0) {
+            const int64_t kb_rows = std::min(tile * kBlockTiles, k_last - j0);
+            float* row = sc.vf_.data() + tile * kBlockTiles * dp;  // one spare row for the K conversion
+            for (int64_t jr = 0; jr < kb_rows; ++jr) {
+                float* dst = sc.kf.data() + (jr / tile) * tile * dp + (jr % tile) * VW;
+                const void* krow = kvRow(p.k, p.kv_dtype, kv_base + (j0 + jr) * p.kv_si);
+                if (D == dp && p.kv_dtype == DType::BF16) {  // the common case: convert straight into place
+                    const auto* s16 = static_cast<const uint16_t*>(krow);
+                    for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, bf16Chunk(s16 + c * VW));
+                } else {
+                    toFloat(krow, p.kv_dtype, D, row);
+                    for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, vload(row + c * VW));
                 }
             }
+            // V after K: one sequential stream at a time.
+            for (int64_t jr = 0; jr < kb_rows; ++jr)
+                toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + jr) * p.kv_si), p.kv_dtype, D, sc.vf_.data() + jr * dp);
         }
-        float* row = sc.vf_.data() + kKeyTile * dp;  // one spare row for the K conversion
-        for (int64_t j = 0; j < kt; ++j) {
-            const void* krow = kvRow(p.k, p.kv_dtype, kv_base + (j0 + j) * p.kv_si);
-            if (D == dp && p.kv_dtype == DType::BF16) {  // the common case: convert straight into place
-                const auto* s16 = static_cast<const uint16_t*>(krow);
-                for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, bf16Chunk(s16 + c * VW));
-            } else {
-                toFloat(krow, p.kv_dtype, D, row);
-                for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, vload(row + c * VW));
-            }
-        }
-        // V after K: one sequential stream at a time is what the hardware prefetcher follows best.
-        for (int64_t j = 0; j < kt; ++j)
-            toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si), p.kv_dtype, D, sc.vf_.data() + j * dp);
+        float* const kfs = sc.kf.data() + sub * tile * dp;
+        float* const vfs = sc.vf_.data() + sub * tile * dp;
         for (int64_t j = kt; j < ktp; ++j) {  // padded keys: zeros, masked below
-            for (int64_t c = 0; c < nc; ++c) vstore(sc.kf.data() + (c * tile + j) * VW, vf{});
-            std::fill(sc.vf_.data() + j * dp, sc.vf_.data() + (j + 1) * dp, 0.0f);
+            for (int64_t c = 0; c < nc; ++c) vstore(kfs + (c * tile + j) * VW, vf{});
+            std::fill(vfs + j * dp, vfs + (j + 1) * dp, 0.0f);
         }
         // S = Q K^T for this tile. Blocks of kRB rows x kKB keys share one transpose-reduce, so each
         // loaded K chunk feeds kRB rows and each Q chunk kKB keys.
@@ -323,7 +319,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 for (int64_t r0 = 0; r0 < R; r0 += kRB) {
                     vf acc[VW];
                     for (int i = 0; i < VW; ++i) acc[i] = vf{};
-                    const float* kb = sc.kf.data() + jb * VW;
+                    const float* kb = kfs + jb * VW;
                     const float* qb = sc.q.data() + r0 * dp;
                     for (int64_t c = 0; c < nc; ++c, kb += tile * VW) {
                         vf qv[kRB], kv[kKB];
@@ -343,7 +339,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             for (int64_t jb = 0; jb < ktp; jb += VW) {
                 vf acc[VW];
                 for (int j = 0; j < VW; ++j) acc[j] = vf{};
-                const float* kb = sc.kf.data() + jb * VW;
+                const float* kb = kfs + jb * VW;
                 for (int64_t c = 0; c < nc; ++c, kb += tile * VW) {
                     const vf qv = vload(qr + c * VW);
 #pragma GCC unroll 16
@@ -378,7 +374,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         }
         for (int64_t r = 0; r < R;) {
             const int64_t valid = sc.valid[static_cast<size_t>(r)];
-            const float* vb = sc.vf_.data();
+            const float* vb = vfs;
             if (r + 3 < R && sc.valid[static_cast<size_t>(r + 3)] == valid && sc.valid[static_cast<size_t>(r + 1)] == valid &&
                 sc.valid[static_cast<size_t>(r + 2)] == valid && nc % 4 == 0) {
                 // Four rows share every V chunk load.
