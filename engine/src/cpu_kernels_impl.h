@@ -25,7 +25,8 @@ typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int vi __attribute__((vector_size(VW * 4)));
 
 constexpr int64_t kKeyTile = 64;   // keys per tile at most (a multiple of VW)
-constexpr int64_t kBlockTiles = 8; // tiles converted per burst
+constexpr int64_t kBlockTiles = 1;      // tiles converted per burst (1: each tile's K/V stays in L1)
+constexpr int64_t kPrefetchBlocks = 2;  // how many blocks ahead the software prefetch runs
 // Keys per tile so that the fp32 K and V tiles (2 x keys x dp x 4 bytes) stay within 32 KiB of L1.
 inline int64_t keyTile(int64_t dp) { return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile); }
 constexpr int64_t kRowTarget = 64; // query rows (heads x queries) per prefill work item
@@ -67,14 +68,26 @@ inline vf vexp(vf x) {
 }
 
 inline float hmax(vf v) {
+#if GQA_VW == 16
+    __m512 x;
+    std::memcpy(&x, &v, sizeof x);
+    return _mm512_reduce_max_ps(x);
+#else
     float m = v[0];
     for (int i = 1; i < VW; ++i) m = std::max(m, v[i]);
     return m;
+#endif
 }
 inline float hsum(vf v) {
+#if GQA_VW == 16
+    __m512 x;
+    std::memcpy(&x, &v, sizeof x);
+    return _mm512_reduce_add_ps(x);
+#else
     float s = 0.f;
     for (int i = 0; i < VW; ++i) s += v[i];
     return s;
+#endif
 }
 
 // ---- transpose-reduce: VW accumulators (one per key) -> one vector of VW dot products ------------------
@@ -242,6 +255,27 @@ inline void accumulatePV4(float* o, int64_t ostride, const float* corr, const fl
         for (int u = 0; u < U; ++u) vstore(o + r * ostride + u * VW, a[r][u]);
 }
 
+// Spreads software prefetches (into L2) of the next conversion block over the compute of the current one,
+// a few cache lines at a time, so DRAM streams while the cores do arithmetic. A burst of hundreds of
+// prefetches would instead fill the miss buffers and stall.
+struct Prefetcher {
+    const char* k = nullptr;
+    const char* v = nullptr;
+    int64_t offset = 0, bytes = 0;
+    void start(const char* k_begin, const char* v_begin, int64_t n_bytes) {
+        k = k_begin;
+        v = v_begin;
+        offset = 0;
+        bytes = n_bytes;
+    }
+    void pump(int lines) {
+        for (int i = 0; i < lines && offset < bytes; ++i, offset += 64) {
+            _mm_prefetch(k + offset, _MM_HINT_T1);
+            _mm_prefetch(v + offset, _MM_HINT_T1);
+        }
+    }
+};
+
 struct Scratch {
     std::vector<float> q, s, o, kf, vf_, m, l, corr;
     std::vector<int64_t> valid;
@@ -258,7 +292,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     sc.q.assign(static_cast<size_t>(R * dp), 0.0f);
     sc.s.resize(static_cast<size_t>(R * kKeyTile));
-    sc.corr.resize(static_cast<size_t>(R));
+    sc.corr.resize(static_cast<size_t>(2 * R + VW));
     sc.valid.resize(static_cast<size_t>(R));
     sc.kf.resize(static_cast<size_t>(kKeyTile * kBlockTiles * dp));
     sc.vf_.resize(static_cast<size_t>((kKeyTile * kBlockTiles + 1) * dp));
@@ -277,16 +311,28 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const auto kv_base = b * p.kv_sb + kvh * p.kv_sh;
 
     const int64_t tile = keyTile(dp);
+    Prefetcher pf;
+    int pf_per_tile = 0;
     for (int64_t j0 = k_begin; j0 < k_last; j0 += tile) {
         const int64_t kt = std::min(tile, k_last - j0);
         const int64_t ktp = (kt + VW - 1) / VW * VW;
-        // K and V are converted a block of kBlockTiles tiles at a time: a long sequential burst per stream,
-        // which the hardware prefetcher follows at full speed, then compute on the fp32 copies in L2.
+        // K and V are converted a block of kBlockTiles tiles at a time (measured best: one tile, so the fp32
+        // copies stay in L1), while the Prefetcher brings the block kPrefetchBlocks ahead into L2.
         // K in chunk-major layout per tile, kf[sub * tile * dp + (c * tile + j) * VW + lane], so the VW keys of
         // one block sit at constant offsets; V row-major, vf_[(sub * tile + j) * dp + e].
         const int64_t sub = ((j0 - k_begin) / tile) % kBlockTiles;
         if (sub == 0) {
             const int64_t kb_rows = std::min(tile * kBlockTiles, k_last - j0);
+            // The next block streams in while this one is computed (rows of one head are contiguous).
+            const int64_t next0 = j0 + kPrefetchBlocks * tile * kBlockTiles, next_rows = std::min(tile * kBlockTiles, k_last - next0);
+            if (next_rows > 0 && p.kv_si == D) {
+                const int64_t eb = static_cast<int64_t>(bytesPerElement(p.kv_dtype));
+                pf.start(static_cast<const char*>(kvRow(p.k, p.kv_dtype, kv_base + next0 * p.kv_si)),
+                         static_cast<const char*>(kvRow(p.v, p.kv_dtype, kv_base + next0 * p.kv_si)), next_rows * D * eb);
+                pf_per_tile = static_cast<int>((next_rows * D * eb / 64 + kBlockTiles - 1) / kBlockTiles);
+            } else {
+                pf.start(nullptr, nullptr, 0);
+            }
             float* row = sc.vf_.data() + tile * kBlockTiles * dp;  // one spare row for the K conversion
             for (int64_t jr = 0; jr < kb_rows; ++jr) {
                 float* dst = sc.kf.data() + (jr / tile) * tile * dp + (jr % tile) * VW;
@@ -315,8 +361,10 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         if (R % kRB == 0) {
             r_blocked = R;
             alignas(64) float tmp[VW];
+            const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / kKB) * (R / kRB))));
             for (int64_t jb = 0; jb < ktp; jb += kKB)
                 for (int64_t r0 = 0; r0 < R; r0 += kRB) {
+                    pf.pump(pf_step);
                     vf acc[VW];
                     for (int i = 0; i < VW; ++i) acc[i] = vf{};
                     const float* kb = kfs + jb * VW;
@@ -333,6 +381,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                         std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
                 }
         }
+        if (r_blocked == 0) pf.pump(pf_per_tile / 2);
         for (int64_t r = r_blocked; r < R; ++r) {
             const float* qr = sc.q.data() + r * dp;
             float* sr = sc.s.data() + r * kKeyTile;
@@ -348,7 +397,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 vstore(sr + jb, transposeReduce(acc));
             }
         }
-        // Mask, online softmax, P V.
+        // Mask and row maxima; then the rescale factors exp(m_old - m_new) of all rows in one vector pass;
+        // then probabilities and row sums.
+        float* mnew = sc.corr.data() + R;  // scratch: new maxima
         for (int64_t r = 0; r < R; ++r) {
             float* sr = sc.s.data() + r * kKeyTile;
             const int64_t qi = r / g;
@@ -356,22 +407,36 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             if (p.causal) valid = std::clamp<int64_t>(i0 + qi + off + 1 - j0, 0, kt);
             for (int64_t j = valid; j < ktp; ++j) sr[j] = -std::numeric_limits<float>::infinity();
             sc.valid[static_cast<size_t>(r)] = valid;
-            sc.corr[static_cast<size_t>(r)] = 1.0f;
-            if (valid == 0) continue;
             vf mx = vbcast(-std::numeric_limits<float>::infinity());
             for (int64_t jb = 0; jb < ktp; jb += VW) mx = vmax(mx, vload(sr + jb));
-            const float m_new = std::max(m[r], hmax(mx));
-            const float corr = std::exp(m[r] - m_new);  // exp(-inf) = 0 on the first tile
+            mnew[r] = valid == 0 ? m[r] : std::max(m[r], hmax(mx));
+            // exp(-inf - finite) on the first tile is exp(-inf) = 0; a row with no keys yet keeps 1.
+            sc.corr[static_cast<size_t>(r)] = std::isinf(m[r]) ? (std::isinf(mnew[r]) ? 0.0f : -INFINITY) : m[r] - mnew[r];
+        }
+        for (int64_t r = 0; r < R; r += VW) {
+            vf x = vbcast(-INFINITY);
+            const int64_t n = std::min<int64_t>(VW, R - r);
+            std::memcpy(&x, sc.corr.data() + r, static_cast<size_t>(n) * 4);
+            const vf e = vexp(x);
+            std::memcpy(sc.corr.data() + r, &e, static_cast<size_t>(n) * 4);
+        }
+        for (int64_t r = 0; r < R; ++r) {
+            if (sc.valid[static_cast<size_t>(r)] == 0) {
+                sc.corr[static_cast<size_t>(r)] = 1.0f;
+                continue;
+            }
+            float* sr = sc.s.data() + r * kKeyTile;
+            const float m_new = mnew[r];
             vf sum = vf{};
             for (int64_t jb = 0; jb < ktp; jb += VW) {
                 const vf e = vexp(vload(sr + jb) - m_new);
                 vstore(sr + jb, e);
                 sum += e;
             }
-            l[r] = l[r] * corr + hsum(sum);
+            l[r] = l[r] * sc.corr[static_cast<size_t>(r)] + hsum(sum);
             m[r] = m_new;
-            sc.corr[static_cast<size_t>(r)] = corr;
         }
+        pf.pump(pf_per_tile);  // whatever is left of this tile's share
         for (int64_t r = 0; r < R;) {
             const int64_t valid = sc.valid[static_cast<size_t>(r)];
             const float* vb = vfs;
