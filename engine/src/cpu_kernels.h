@@ -34,11 +34,12 @@ struct Kernels {
 };
 
 const Kernels& kernels();               // the best for this CPU
-const Kernels& kernelsFor(const char* isa);  // "generic", "avx2", "avx512" (falls back to generic)
+const Kernels& kernelsFor(const char* isa);  // "generic", "avx2", "avx512", "avx512-bf16" (else generic)
 
 // Implementations, one per ISA translation unit.
 const Kernels& kernelsGeneric();
 const Kernels& kernelsAvx2();
 const Kernels& kernelsAvx512();
+const Kernels& kernelsAvx512Bf16();  // AVX-512 + AVX512-BF16: bf16 K/V used in place by vdpbf16ps
 
 }  // namespace gqa::cpu

@@ -8,6 +8,9 @@ const Kernels& kernelsGeneric() { return generic::table("generic"); }
 const Kernels& kernels() {
     static const Kernels& best = [] () -> const Kernels& {
         __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+            return kernelsAvx512Bf16();
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
             return kernelsAvx512();
@@ -20,6 +23,7 @@ const Kernels& kernels() {
 const Kernels& kernelsFor(const char* isa) {
     const std::string s(isa);
     __builtin_cpu_init();
+    if (s == "avx512-bf16" && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")) return kernelsAvx512Bf16();
     if (s == "avx512" && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return kernelsAvx512();
     if (s == "avx2" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernelsAvx2();
     return kernelsGeneric();

@@ -279,10 +279,68 @@ struct Prefetcher {
 struct Scratch {
     std::vector<float> q, s, o, kf, vf_, m, l, corr;
     std::vector<int64_t> valid;
+    std::vector<uint16_t> qh, ql, zero_row;  // bf16 dot-product path
+    std::vector<uint32_t> ph, pl;
 };
 
 // One work item: rows = g heads x nq queries (row r = qi * g + hi), keys [k_begin, k_end).
 // Writes unnormalized O and (m, l) to the given row-major buffers (stride dp for o).
+#if defined(GQA_HAVE_BF16DP)
+// ---- bf16 K/V read in place by the AVX512-BF16 dot-product instruction (no conversion pass) --------------
+// vdpbf16ps multiplies pairs of bf16 values exactly and accumulates in fp32. The fp32 side of each product
+// (q, or a probability p) is split into hi + lo bf16 parts, x = hi + lo to 2^-18 relative, so the result keeps
+// fp32 accuracy while K and V stay 16-bit and are loaded once per group.
+inline __m512bh asBh(__m512i x) { return reinterpret_cast<__m512bh&>(x); }
+
+inline void splitBf16(float x, uint16_t& hi, uint16_t& lo) {
+    hi = floatToBf16(x);
+    lo = floatToBf16(x - bf16ToFloat(hi));
+}
+
+// Index that interleaves two 16-element bf16 rows a (lanes 0..15) and b (16..31) as a0 b0 a1 b1 ...
+inline __m512i interleaveIndex() {
+    alignas(64) uint16_t idx[32];
+    for (int i = 0; i < 16; ++i) {
+        idx[2 * i] = static_cast<uint16_t>(i);
+        idx[2 * i + 1] = static_cast<uint16_t>(16 + i);
+    }
+    return _mm512_load_si512(idx);
+}
+
+// o[r][u*16 .. u*16+16) for NR rows and U chunks of 16 outputs: o = o * corr + sum over key pairs of
+// V_j p_j + V_{j+1} p_{j+1}. vrows[j]: bf16 V rows (zero row past the valid keys); ph/pl: per row, per key
+// pair, the (p_j, p_{j+1}) bf16 pair packed in 32 bits (hi and lo parts).
+template <int NR, int U>
+inline void pvBf16(float* o, int64_t ostride, const float* corr, const uint32_t* ph, const uint32_t* pl,
+                   int64_t pstride, int64_t pairs, const uint16_t* const* vrows, int64_t e0) {
+    const __m512i idx = interleaveIndex();
+    __m512 a[NR][U];
+    for (int r = 0; r < NR; ++r)
+        for (int u = 0; u < U; ++u) a[r][u] = _mm512_mul_ps(_mm512_loadu_ps(o + r * ostride + u * 16), _mm512_set1_ps(corr[r]));
+    for (int64_t jp = 0; jp < pairs; ++jp) {
+        const uint16_t* v0 = vrows[2 * jp] + e0;
+        const uint16_t* v1 = vrows[2 * jp + 1] + e0;
+        __m512i vi[U];
+        for (int u = 0; u < U; ++u) {
+            const __m512i both = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v0 + u * 16))),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v1 + u * 16)), 1);
+            vi[u] = _mm512_permutexvar_epi16(idx, both);
+        }
+        for (int r = 0; r < NR; ++r) {
+            const __m512bh h = asBh(_mm512_set1_epi32(static_cast<int>(ph[r * pstride + jp])));
+            const __m512bh lo = asBh(_mm512_set1_epi32(static_cast<int>(pl[r * pstride + jp])));
+            for (int u = 0; u < U; ++u) {
+                a[r][u] = _mm512_dpbf16_ps(a[r][u], asBh(vi[u]), h);
+                a[r][u] = _mm512_dpbf16_ps(a[r][u], asBh(vi[u]), lo);
+            }
+        }
+    }
+    for (int r = 0; r < NR; ++r)
+        for (int u = 0; u < U; ++u) _mm512_storeu_ps(o + r * ostride + u * 16, a[r][u]);
+}
+#endif
+
 void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t nq, int64_t k_begin, int64_t k_end,
                 Scratch& sc, float* o, float* m, float* l) {
     const int64_t g = p.n_q_heads / p.n_kv_heads, D = p.head_dim;
@@ -305,6 +363,19 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     std::fill(o, o + R * dp, 0.0f);
     std::fill(m, m + R, -std::numeric_limits<float>::infinity());
     std::fill(l, l + R, 0.0f);
+#if defined(GQA_HAVE_BF16DP)
+    const bool dpath = p.kv_dtype == DType::BF16 && D % 32 == 0 && D == dp;
+    if (dpath) {
+        sc.qh.resize(static_cast<size_t>(R * D));
+        sc.ql.resize(static_cast<size_t>(R * D));
+        for (int64_t i = 0; i < R * D; ++i) splitBf16(sc.q[static_cast<size_t>(i)], sc.qh[static_cast<size_t>(i)], sc.ql[static_cast<size_t>(i)]);
+        sc.zero_row.assign(static_cast<size_t>(D), 0);
+        sc.ph.resize(static_cast<size_t>(R * kKeyTile / 2));
+        sc.pl.resize(static_cast<size_t>(R * kKeyTile / 2));
+    }
+#else
+    constexpr bool dpath = false;
+#endif
     // Keys visible to the last query of the tile bound the loop.
     int64_t k_last = k_end;
     if (p.causal) k_last = std::min(k_end, i0 + nq - 1 + off + 1);
@@ -321,6 +392,17 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         // K in chunk-major layout per tile, kf[sub * tile * dp + (c * tile + j) * VW + lane], so the VW keys of
         // one block sit at constant offsets; V row-major, vf_[(sub * tile + j) * dp + e].
         const int64_t sub = ((j0 - k_begin) / tile) % kBlockTiles;
+#if defined(GQA_HAVE_BF16DP)
+        const uint16_t* krows[kKeyTile];
+        const uint16_t* vrows[kKeyTile + 1];
+        if (dpath) {
+            for (int64_t j = 0; j < ktp + 1 && j <= kKeyTile; ++j) {
+                const bool in = j < kt;
+                if (j < kKeyTile) krows[j] = in ? static_cast<const uint16_t*>(kvRow(p.k, p.kv_dtype, kv_base + (j0 + j) * p.kv_si)) : sc.zero_row.data();
+                vrows[j] = in ? static_cast<const uint16_t*>(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si)) : sc.zero_row.data();
+            }
+        }
+#endif
         if (sub == 0) {
             const int64_t kb_rows = std::min(tile * kBlockTiles, k_last - j0);
             // The next block streams in while this one is computed (rows of one head are contiguous).
@@ -334,7 +416,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 pf.start(nullptr, nullptr, 0);
             }
             float* row = sc.vf_.data() + tile * kBlockTiles * dp;  // one spare row for the K conversion
-            for (int64_t jr = 0; jr < kb_rows; ++jr) {
+            for (int64_t jr = 0; jr < (dpath ? 0 : kb_rows); ++jr) {
                 float* dst = sc.kf.data() + (jr / tile) * tile * dp + (jr % tile) * VW;
                 const void* krow = kvRow(p.k, p.kv_dtype, kv_base + (j0 + jr) * p.kv_si);
                 if (D == dp && p.kv_dtype == DType::BF16) {  // the common case: convert straight into place
@@ -346,19 +428,77 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 }
             }
             // V after K: one sequential stream at a time.
-            for (int64_t jr = 0; jr < kb_rows; ++jr)
+            for (int64_t jr = 0; jr < (dpath ? 0 : kb_rows); ++jr)
                 toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + jr) * p.kv_si), p.kv_dtype, D, sc.vf_.data() + jr * dp);
         }
         float* const kfs = sc.kf.data() + sub * tile * dp;
         float* const vfs = sc.vf_.data() + sub * tile * dp;
-        for (int64_t j = kt; j < ktp; ++j) {  // padded keys: zeros, masked below
+        for (int64_t j = kt; j < (dpath ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
             for (int64_t c = 0; c < nc; ++c) vstore(kfs + (c * tile + j) * VW, vf{});
             std::fill(vfs + j * dp, vfs + (j + 1) * dp, 0.0f);
         }
         // S = Q K^T for this tile. Blocks of kRB rows x kKB keys share one transpose-reduce, so each
         // loaded K chunk feeds kRB rows and each Q chunk kKB keys.
         int64_t r_blocked = 0;
-        if (R % kRB == 0) {
+#if defined(GQA_HAVE_BF16DP)
+        if (dpath) {
+            const int64_t ncd = D / 32;  // 32 bf16 per dot-product instruction
+            const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / 4) * std::max<int64_t>(1, R / 4))));
+            alignas(64) float tmp[16];
+            if (R % 4 == 0) {
+                r_blocked = R;
+                for (int64_t jb = 0; jb < ktp; jb += 4)
+                    for (int64_t r0 = 0; r0 < R; r0 += 4) {
+                        pf.pump(pf_step);
+                        vf acc[16];
+                        for (int i = 0; i < 16; ++i) acc[i] = vf{};
+                        for (int64_t c = 0; c < ncd; ++c) {
+                            __m512i kv[4], qh[4], ql[4];
+                            for (int jj = 0; jj < 4; ++jj) kv[jj] = _mm512_loadu_si512(krows[jb + jj] + c * 32);
+                            for (int rr = 0; rr < 4; ++rr) {
+                                qh[rr] = _mm512_loadu_si512(sc.qh.data() + (r0 + rr) * D + c * 32);
+                                ql[rr] = _mm512_loadu_si512(sc.ql.data() + (r0 + rr) * D + c * 32);
+                            }
+#pragma GCC unroll 16
+                            for (int i = 0; i < 16; ++i) {
+                                __m512 a;
+                                std::memcpy(&a, &acc[bitrev(i)], sizeof a);
+                                a = _mm512_dpbf16_ps(a, asBh(qh[i / 4]), asBh(kv[i % 4]));
+                                a = _mm512_dpbf16_ps(a, asBh(ql[i / 4]), asBh(kv[i % 4]));
+                                std::memcpy(&acc[bitrev(i)], &a, sizeof a);
+                            }
+                        }
+                        vstore(tmp, transposeReduce(acc));
+                        for (int rr = 0; rr < 4; ++rr)
+                            std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * 4, sizeof(float) * 4);
+                    }
+            } else {
+                r_blocked = R;
+                for (int64_t r = 0; r < R; ++r) {
+                    pf.pump(static_cast<int>(pf_per_tile / std::max<int64_t>(1, R)));
+                    for (int64_t jb = 0; jb < ktp; jb += 16) {
+                        vf acc[16];
+                        for (int i = 0; i < 16; ++i) acc[i] = vf{};
+                        for (int64_t c = 0; c < ncd; ++c) {
+                            const __m512i qh = _mm512_loadu_si512(sc.qh.data() + r * D + c * 32);
+                            const __m512i ql = _mm512_loadu_si512(sc.ql.data() + r * D + c * 32);
+#pragma GCC unroll 16
+                            for (int j = 0; j < 16; ++j) {
+                                const __m512i kv = _mm512_loadu_si512(krows[jb + j] + c * 32);
+                                __m512 a;
+                                std::memcpy(&a, &acc[bitrev(j)], sizeof a);
+                                a = _mm512_dpbf16_ps(a, asBh(qh), asBh(kv));
+                                a = _mm512_dpbf16_ps(a, asBh(ql), asBh(kv));
+                                std::memcpy(&acc[bitrev(j)], &a, sizeof a);
+                            }
+                        }
+                        vstore(sc.s.data() + r * kKeyTile + jb, transposeReduce(acc));
+                    }
+                }
+            }
+        }
+#endif
+        if (!dpath && R % kRB == 0) {
             r_blocked = R;
             alignas(64) float tmp[VW];
             const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / kKB) * (R / kRB))));
@@ -381,7 +521,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                         std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
                 }
         }
-        if (r_blocked == 0) pf.pump(pf_per_tile / 2);
+        if (r_blocked == 0 && !dpath) pf.pump(pf_per_tile / 2);
         for (int64_t r = r_blocked; r < R; ++r) {
             const float* qr = sc.q.data() + r * dp;
             float* sr = sc.s.data() + r * kKeyTile;
@@ -437,6 +577,46 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             m[r] = m_new;
         }
         pf.pump(pf_per_tile);  // whatever is left of this tile's share
+#if defined(GQA_HAVE_BF16DP)
+        if (dpath) {
+            // Probabilities as packed (p_j, p_{j+1}) bf16 pairs, hi and lo; the padded key is zero.
+            const int64_t pairs_max = (kt + 1) / 2;
+            for (int64_t r = 0; r < R; ++r) {
+                const float* sr = sc.s.data() + r * kKeyTile;
+                const int64_t valid = sc.valid[static_cast<size_t>(r)];
+                for (int64_t jp = 0; jp < pairs_max; ++jp) {
+                    uint16_t h0, l0, h1 = 0, l1 = 0;
+                    splitBf16(2 * jp < valid ? sr[2 * jp] : 0.0f, h0, l0);
+                    if (2 * jp + 1 < valid) splitBf16(sr[2 * jp + 1], h1, l1);
+                    sc.ph[static_cast<size_t>(r * (kKeyTile / 2) + jp)] = static_cast<uint32_t>(h0) | (static_cast<uint32_t>(h1) << 16);
+                    sc.pl[static_cast<size_t>(r * (kKeyTile / 2) + jp)] = static_cast<uint32_t>(l0) | (static_cast<uint32_t>(l1) << 16);
+                }
+            }
+            const int64_t ps = kKeyTile / 2;
+            for (int64_t r = 0; r < R;) {
+                const int64_t pairs = (sc.valid[static_cast<size_t>(r)] + 1) / 2;
+                const bool four = r + 3 < R && (sc.valid[static_cast<size_t>(r + 3)] + 1) / 2 == pairs &&
+                                  (sc.valid[static_cast<size_t>(r + 1)] + 1) / 2 == pairs &&
+                                  (sc.valid[static_cast<size_t>(r + 2)] + 1) / 2 == pairs;
+                for (int64_t e0 = 0; e0 < D; e0 += 64) {
+                    if (four && D - e0 >= 64)
+                        pvBf16<4, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
+                                     pairs, vrows, e0);
+                    else if (four)
+                        pvBf16<4, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
+                                     pairs, vrows, e0);
+                    else if (D - e0 >= 64)
+                        pvBf16<1, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
+                                     (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
+                    else
+                        pvBf16<1, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
+                                     (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
+                }
+                r += four ? 4 : 1;
+            }
+            continue;
+        }
+#endif
         for (int64_t r = 0; r < R;) {
             const int64_t valid = sc.valid[static_cast<size_t>(r)];
             const float* vb = vfs;
