@@ -1,5 +1,7 @@
 // The CPU backend: OpenBLAS for the projections, our group-aware kernels for attention, OpenMP threads.
+#if defined(GQA_HAVE_OPENBLAS)
 #include <cblas.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
@@ -23,6 +25,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+#if !defined(GQA_HAVE_OPENBLAS)
+// Without OpenBLAS (only on machines that lack it, e.g. a GPU box where the CPU backend is just the
+// reference): a plain cache-blocked row-major sgemm, y = alpha x W + beta y with beta = 0.
+enum { CblasRowMajor, CblasNoTrans };
+void cblas_sgemm(int, int, int, int m, int n, int k, float, const float* x, int lda, const float* w, int ldw, float,
+                 float* y, int ldy) {
+    for (int i = 0; i < m; ++i) std::fill(y + static_cast<int64_t>(i) * ldy, y + static_cast<int64_t>(i) * ldy + n, 0.0f);
+    constexpr int kb = 256;
+    for (int k0 = 0; k0 < k; k0 += kb)
+        for (int i = 0; i < m; ++i) {
+            float* yr = y + static_cast<int64_t>(i) * ldy;
+            for (int kk = k0; kk < std::min(k, k0 + kb); ++kk) {
+                const float a = x[static_cast<int64_t>(i) * lda + kk];
+                const float* wr = w + static_cast<int64_t>(kk) * ldw;
+                for (int j = 0; j < n; ++j) yr[j] += a * wr[j];
+            }
+        }
+}
+void openblas_set_num_threads(int) {}
+#endif
 
 // y = x W for row-major x (m x k, leading dim lda) and W (k x n).
 // OpenBLAS runs single-threaded inside our OpenMP threads: two thread pools spinning on 2 cores would
