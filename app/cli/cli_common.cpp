@@ -26,6 +26,9 @@ void addModelOptions(CLI::App* cmd, ModelArgs& a) {
     cmd->add_option("--d-model", a.d_model, "Override d_model");
     cmd->add_option("--ffn-dim", a.ffn_dim, "Override the FFN hidden size");
     cmd->add_option("--max-seq", a.max_seq, "Override the model's context length");
+    cmd->add_option("--vocab", a.vocab, "Override the vocabulary size");
+    cmd->add_option("--rope-theta", a.rope_theta, "Override the RoPE base");
+    cmd->add_option("--norm-eps", a.norm_eps, "Override the RMSNorm epsilon");
     cmd->add_option("--dtype", a.dtype, "Storage dtype of weights and KV cache: fp32, fp16 or bf16");
 }
 
@@ -40,6 +43,9 @@ Expected<ModelConfig> resolveModel(const ModelArgs& a) {
     o.d_model = a.d_model;
     o.ffn_dim = a.ffn_dim;
     o.max_seq = a.max_seq;
+    o.vocab_size = a.vocab;
+    o.rope_theta = a.rope_theta;
+    o.norm_eps = a.norm_eps;
     if (a.dtype) {
         auto t = parseDType(*a.dtype);
         if (!t) return makeError(ErrorCode::InvalidArgument, "unknown dtype '" + *a.dtype + "' (fp32, fp16 or bf16)");

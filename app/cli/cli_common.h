@@ -30,7 +30,8 @@ struct CommandRegistrar {
 // --preset and the per-field overrides, shared by run / memory / tradeoff.
 struct ModelArgs {
     std::string preset = "teaching";
-    std::optional<int64_t> layers, q_heads, kv_heads, head_dim, d_model, ffn_dim, max_seq;
+    std::optional<int64_t> layers, q_heads, kv_heads, head_dim, d_model, ffn_dim, max_seq, vocab;
+    std::optional<double> rope_theta, norm_eps;
     std::optional<std::string> dtype;
 };
 void addModelOptions(CLI::App* cmd, ModelArgs& a);

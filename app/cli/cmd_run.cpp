@@ -19,6 +19,7 @@ struct RunArgs {
     std::string maps_out;
     bool json = false;
     bool no_fit = false;
+    bool per_layer = false;
 };
 
 nlohmann::json phaseJson(const PhaseProfile& p) {
@@ -36,13 +37,22 @@ nlohmann::json phaseJson(const PhaseProfile& p) {
             {"ops", ops}, {"layers_ms", layers}};
 }
 
-void printPhase(const char* name, const PhaseProfile& p) {
+void printPhase(const char* name, const PhaseProfile& p, bool per_layer) {
     std::printf("\n%s: %.3f ms, %.1f tokens/s (roofline prediction %.3f ms)\n", name, p.total_ms, p.tokens_per_s,
                 p.predicted_ms);
     std::printf("  %-10s %12s %12s %14s %14s\n", "op", "measured ms", "roofline ms", "GFLOP", "MB moved");
     for (const auto& o : p.ops)
         std::printf("  %-10s %12.3f %12.3f %14.4f %14.3f\n", opName(o.op), o.measured_ms, o.predicted_ms, o.flops * 1e-9,
                     o.bytes * 1e-6);
+    if (!per_layer) return;
+    std::printf("  per layer (ms):  layer");
+    for (int i = 0; i < kNumOps; ++i) std::printf(" %10s", opName(static_cast<Op>(i)));
+    std::printf("\n");
+    for (size_t l = 0; l < p.layer_ms.size(); ++l) {
+        std::printf("                   %5zu", l);
+        for (int i = 0; i < kNumOps; ++i) std::printf(" %10.3f", p.layer_ms[l][static_cast<size_t>(i)]);
+        std::printf("\n");
+    }
 }
 
 int runRun(const RunArgs& a) {
@@ -119,8 +129,8 @@ int runRun(const RunArgs& a) {
                 (long long)r.config.n_layers, (long long)r.shape.batch, (long long)r.shape.prompt_len,
                 (long long)r.shape.decode_steps, dtypeName(r.config.dtype));
     for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
-    printPhase("prefill", r.prefill);
-    if (r.shape.decode_steps > 0) printPhase("decode", r.decode);
+    printPhase("prefill", r.prefill, a.per_layer);
+    if (r.shape.decode_steps > 0) printPhase("decode", r.decode, a.per_layer);
     std::printf("\nmemory (full model, analytic): weights %s, KV cache %s (%lld bytes/token), activations %s\n",
                 formatBytes(r.memory.weight_bytes).c_str(), formatBytes(r.memory.kv_cache_bytes).c_str(),
                 (long long)r.memory.kv_bytes_per_token, formatBytes(r.memory.activation_bytes).c_str());
@@ -154,6 +164,7 @@ const CommandRegistrar reg("run", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--seed", args->seed, "Seed of the synthetic weights and tokens")->capture_default_str();
     cmd->add_option("--maps-layer", args->maps_layer, "Layer whose prompt attention maps are written");
     cmd->add_option("--maps-out", args->maps_out, "Output .npy: (B, Hq, T, T) float32 softmax probabilities");
+    cmd->add_flag("--per-layer", args->per_layer, "Also print per-layer, per-op timings");
     cmd->add_flag("--no-fit", args->no_fit, "Refuse a model that does not fit instead of running fewer layers");
     cmd->add_flag("--json", args->json, "Print JSON");
     cmd->callback([args, &exit_code] { exit_code = runRun(*args); });
