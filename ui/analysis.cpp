@@ -1,0 +1,106 @@
+#include "analysis.h"
+
+#include <algorithm>
+
+#include "gqa/cost_model.h"
+
+namespace gqa::ui {
+
+namespace {
+
+constexpr int kCurvePoints = 96;
+
+ModelConfig withKvHeads(ModelConfig cfg, int64_t n_kv) {
+    cfg.n_kv_heads = n_kv;
+    return cfg;
+}
+
+}  // namespace
+
+MapRequest mapLayersFor(const RunParams& params, int64_t layers_planned) {
+    MapRequest req;
+    if (!params.want_maps || layers_planned <= 0) return req;
+    const int64_t T = params.shape.prompt_len;
+    int64_t cells_per_layer = T * T;
+    for (int64_t s = 0; s < params.shape.decode_steps; ++s) cells_per_layer += T + s + 1;
+    const int64_t bytes_per_layer = cells_per_layer * params.shape.batch * params.config.n_q_heads * 4;
+    if (bytes_per_layer * layers_planned <= params.maps_budget_bytes) {
+        for (int64_t l = 0; l < layers_planned; ++l) req.layers.push_back(l);
+    } else {
+        req.layers.push_back(std::clamp<int64_t>(params.map_layer, 0, layers_planned - 1));
+    }
+    return req;
+}
+
+Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, bool fp32_weight_copy,
+                         const Ceilings& ceilings, bool ceilings_measured) {
+    Analysis a;
+    const ModelConfig& cfg = params.config;
+    const int64_t B = params.shape.batch;
+    const int64_t T = params.shape.prompt_len;
+    const int64_t steps = params.shape.decode_steps;
+    const int64_t S = params.shape.totalTokens();
+    a.config = cfg;
+    a.shape = params.shape;
+    a.backend = params.backend;
+    a.device = device;
+    a.ceilings = ceilings;
+    a.ceilings_measured = ceilings_measured;
+    a.fp32_weight_copy = fp32_weight_copy;
+
+    a.memory = estimateMemory(cfg, B, S);
+    a.memory_mha = estimateMemory(withKvHeads(cfg, cfg.n_q_heads), B, S);
+    a.memory_mqa = estimateMemory(withKvHeads(cfg, 1), B, S);
+    a.fit = predictFit(cfg, B, S, device.available_bytes, fp32_weight_copy, 0.9, fp32_weight_copy);
+    a.max_context_tokens = maxContextThatFits(cfg, B, device.available_bytes, fp32_weight_copy);
+    a.max_batch = maxBatchThatFits(cfg, S, device.available_bytes, fp32_weight_copy);
+
+    const int64_t seq_max = std::max<int64_t>({cfg.max_seq, S, 2});
+    const ModelConfig mha = withKvHeads(cfg, cfg.n_q_heads);
+    const ModelConfig mqa = withKvHeads(cfg, 1);
+    for (int i = 0; i <= kCurvePoints; ++i) {
+        const int64_t seq = std::max<int64_t>(1, seq_max * i / kCurvePoints);
+        a.curve_seq.push_back(static_cast<double>(seq));
+        a.curve_kv_mha.push_back(static_cast<double>(estimateMemory(mha, B, seq).kv_cache_bytes));
+        a.curve_kv_current.push_back(static_cast<double>(estimateMemory(cfg, B, seq).kv_cache_bytes));
+        a.curve_kv_mqa.push_back(static_cast<double>(estimateMemory(mqa, B, seq).kv_cache_bytes));
+    }
+
+    const double weight_bpe = fp32_weight_copy ? 4.0 : static_cast<double>(bytesPerElement(cfg.dtype));
+    const bool have_ceilings = ceilings.gemm_flops_per_s > 0 && ceilings.mem_bw_bytes_per_s > 0;
+    const auto prefill = layerOpCosts(cfg, B, T, T, weight_bpe);
+    double prefill_layer_ms = 0.0, decode_layer_ms = 0.0;
+    for (int k = 0; k < kNumOps; ++k) {
+        const double ms = have_ceilings ? rooflineMs(prefill[k], ceilings) : 0.0;
+        a.prefill_pred_ms[k] = ms * static_cast<double>(cfg.n_layers);
+        prefill_layer_ms += ms;
+    }
+    a.attention_score_flops = prefill[static_cast<int>(Op::Attention)].flops * static_cast<double>(cfg.n_layers);
+    for (int64_t s = 0; s < steps; ++s) {
+        const auto dec = layerOpCosts(cfg, B, 1, T + s + 1, weight_bpe);
+        for (int k = 0; k < kNumOps; ++k) {
+            const double ms = have_ceilings ? rooflineMs(dec[k], ceilings) : 0.0;
+            a.decode_pred_ms[k] += ms * static_cast<double>(cfg.n_layers);
+            decode_layer_ms += ms;
+        }
+    }
+    for (int k = 0; k < kNumOps; ++k) {
+        a.prefill_pred_total_ms += a.prefill_pred_ms[k];
+        a.decode_pred_total_ms += a.decode_pred_ms[k];
+    }
+
+    // The depth runModel will use (engine.cpp): what was asked, shrunk to what fits, predicted the same way
+    // (0.9 headroom, plus the fp32 staging copy when the backend keeps one). Map layers must lie inside it.
+    ModelConfig run_cfg = cfg;
+    run_cfg.n_layers = params.run_layers > 0 ? std::min(params.run_layers, cfg.n_layers) : cfg.n_layers;
+    const FitReport run_fit = predictFit(run_cfg, B, S, device.available_bytes, fp32_weight_copy, 0.9, fp32_weight_copy);
+    const int64_t planned = run_fit.fits ? run_cfg.n_layers : run_fit.max_layers_that_fit;
+    a.layers_planned = std::max<int64_t>(planned, 0);
+    a.run_pred_ms = (prefill_layer_ms + decode_layer_ms) * static_cast<double>(a.layers_planned);
+    a.progress_total = a.layers_planned * (1 + steps);
+    a.prompt_maps = mapLayersFor(params, a.layers_planned);
+    a.decode_maps = steps > 0 ? a.prompt_maps : MapRequest{};
+    return a;
+}
+
+}  // namespace gqa::ui

@@ -1,0 +1,470 @@
+#include "attention_view.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QSignalBlocker>
+#include <QSlider>
+#include <QSpinBox>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include <cmath>
+
+#include "plot_export.h"
+#include "plot_style.h"
+#include "teaching_text.h"
+
+namespace gqa::ui {
+
+namespace {
+
+// Columns of the head grid: close to a 3:2 screen, and a multiple of the group size when that keeps
+// every KV group on one row.
+int gridColumns(int n, int64_t g) {
+    int ideal = std::max(1, static_cast<int>(std::ceil(std::sqrt(n * 1.6))));
+    int cols = ideal;
+    if (g > 1 && g <= ideal * 2) cols = static_cast<int>(g * std::max<int64_t>(1, std::llround(static_cast<double>(ideal) / static_cast<double>(g))));
+    return std::clamp(cols, 1, n);
+}
+
+}  // namespace
+
+AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    auto* bar = new QHBoxLayout;
+    layout->addLayout(bar);
+
+    m_layer = new QSpinBox(this);
+    m_layer->setRange(0, 0);
+    m_layer->setPrefix(tr("layer "));
+    m_layer->setToolTip(tr("Which decoder layer's attention to show."));
+    bar->addWidget(m_layer);
+
+    m_mode = new QComboBox(this);
+    m_mode->addItems({tr("All query heads"), tr("One head (zoom & pan)")});
+    m_mode->setToolTip(tr("A grid of every query head, framed in the colour of the KV group it reads, or one head "
+                          "large: drag to pan, wheel to zoom."));
+    bar->addWidget(m_mode);
+
+    m_head = new QSpinBox(this);
+    m_head->setPrefix(tr("head Q"));
+    m_head->setRange(0, 0);
+    bar->addWidget(m_head);
+
+    m_sequence = new QSpinBox(this);
+    m_sequence->setPrefix(tr("sequence "));
+    m_sequence->setRange(0, 0);
+    m_sequence->setToolTip(tr("Which prompt of the batch."));
+    bar->addWidget(m_sequence);
+
+    m_scale = new QComboBox(this);
+    m_scale->addItems({tr("Linear scale"), tr("Log scale")});
+    m_scale->setToolTip(tr("Log scale reveals the small weights that softmax leaves on every visible key."));
+    bar->addWidget(m_scale);
+
+    m_phase = new QComboBox(this);
+    m_phase->addItems({tr("Prompt (prefill)"), tr("Decode steps")});
+    m_phase->setToolTip(tr("Prefill: every prompt token attends to the ones before it (a T × T triangle). Decode: "
+                           "each new token adds one row that reads the whole KV cache."));
+    bar->addWidget(m_phase);
+
+    m_step = new QSlider(Qt::Horizontal, this);
+    m_step->setRange(0, 0);
+    m_step->setMinimumWidth(140);
+    m_step->setToolTip(tr("Decode step: the rows up to this step are shown, the current one outlined."));
+    bar->addWidget(m_step, 1);
+    m_stepLabel = new QLabel(this);
+    m_stepLabel->setMinimumWidth(90);
+    bar->addWidget(m_stepLabel);
+
+    m_resetZoom = new QPushButton(tr("Reset zoom"), this);
+    bar->addWidget(m_resetZoom);
+
+    m_info = new QLabel(this);
+    m_info->setWordWrap(true);
+    m_info->setTextFormat(Qt::RichText);
+    layout->addWidget(m_info);
+
+    m_plot = new QCustomPlot(this);
+    stylePlot(m_plot);
+    m_plot->setMinimumSize(400, 300);
+    m_plot->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
+    m_plot->setToolTip(QString());
+    layout->addWidget(m_plot, 1);
+    installExportMenu(m_plot, QStringLiteral("attention"));
+
+    m_hover = new QLabel(tr("Hover a map to read query position, key position and weight."), this);
+    m_hover->setObjectName(QStringLiteral("hoverLabel"));
+    layout->addWidget(m_hover);
+
+    auto changed = [this] {
+        updateControls();
+        refresh();
+        emit viewStateChanged();
+    };
+    connect(m_layer, &QSpinBox::valueChanged, this, changed);
+    connect(m_mode, &QComboBox::currentIndexChanged, this, changed);
+    connect(m_head, &QSpinBox::valueChanged, this, changed);
+    connect(m_sequence, &QSpinBox::valueChanged, this, changed);
+    connect(m_scale, &QComboBox::currentIndexChanged, this, changed);
+    connect(m_phase, &QComboBox::currentIndexChanged, this, changed);
+    connect(m_step, &QSlider::valueChanged, this, changed);
+    connect(m_resetZoom, &QPushButton::clicked, this, [this] {
+        m_layoutKey.clear();
+        refresh();
+    });
+    connect(m_plot, &QCustomPlot::mouseMove, this, &AttentionView::onMouseMove);
+    connect(m_plot, &QCustomPlot::afterLayout, this, &AttentionView::keepSquare);
+    updateControls();
+    refresh();
+}
+
+QList<QCustomPlot*> AttentionView::plots() const { return {m_plot}; }
+
+int AttentionView::layer() const { return m_layer->value(); }
+AttentionView::Mode AttentionView::mode() const { return static_cast<Mode>(m_mode->currentIndex()); }
+int AttentionView::head() const { return m_head->value(); }
+bool AttentionView::logScale() const { return m_scale->currentIndex() == 1; }
+bool AttentionView::decodePhase() const { return m_phase->currentIndex() == 1; }
+int AttentionView::decodeStep() const { return m_step->value(); }
+
+void AttentionView::setViewState(int layer, Mode mode, int head, bool log_scale, bool decode_phase, int step) {
+    {
+        const QSignalBlocker b1(m_layer), b2(m_mode), b3(m_head), b4(m_scale), b5(m_phase), b6(m_step);
+        m_layer->setMaximum(std::max(m_layer->maximum(), layer));
+        m_layer->setValue(layer);
+        m_mode->setCurrentIndex(static_cast<int>(mode));
+        m_head->setMaximum(std::max(m_head->maximum(), head));
+        m_head->setValue(head);
+        m_scale->setCurrentIndex(log_scale ? 1 : 0);
+        m_phase->setCurrentIndex(decode_phase ? 1 : 0);
+        m_step->setMaximum(std::max(m_step->maximum(), step));
+        m_step->setValue(step);
+    }
+    updateControls();
+    refresh();
+}
+
+void AttentionView::setResult(const RunResultPtr& result) {
+    m_result = result;
+    m_requestedLayer = -1;
+    {
+        const QSignalBlocker b1(m_layer), b2(m_head), b3(m_step), b4(m_sequence);
+        if (result) {
+            m_layer->setMaximum(static_cast<int>(std::max<int64_t>(result->layers_run - 1, 0)));
+            m_head->setMaximum(static_cast<int>(std::max<int64_t>(result->config.n_q_heads - 1, 0)));
+            m_step->setMaximum(static_cast<int>(std::max<int64_t>(result->shape.decode_steps - 1, 0)));
+            m_sequence->setMaximum(static_cast<int>(std::max<int64_t>(result->shape.batch - 1, 0)));
+        }
+    }
+    updateControls();
+    refresh();
+}
+
+void AttentionView::updateControls() {
+    const bool single = mode() == Mode::SingleHead;
+    m_head->setEnabled(single);
+    m_resetZoom->setEnabled(single);
+    const bool has_decode = m_result && m_result->shape.decode_steps > 0;
+    m_phase->setEnabled(has_decode);
+    if (!has_decode && decodePhase()) {
+        const QSignalBlocker b(m_phase);
+        m_phase->setCurrentIndex(0);
+    }
+    m_step->setEnabled(decodePhase());
+    m_stepLabel->setText(decodePhase() && m_result
+                             ? tr("step %1 / %2").arg(decodeStep()).arg(m_result->shape.decode_steps - 1)
+                             : QString());
+    m_sequence->setVisible(m_result && m_result->shape.batch > 1);
+}
+
+QString AttentionView::roleOf(int64_t q_head) const {
+    if (!m_result) return {};
+    const auto l = static_cast<size_t>(layer());
+    if (l >= m_result->head_roles.size() || static_cast<size_t>(q_head) >= m_result->head_roles[l].size()) return {};
+    return QString::fromLatin1(headRoleName(m_result->head_roles[l][static_cast<size_t>(q_head)]));
+}
+
+void AttentionView::refresh() {
+    ++m_refreshes;
+    if (!m_result) {
+        m_info->setText(tr("Waiting for the first run…"));
+        return;
+    }
+    const RunResult& r = *m_result;
+    const int64_t g = std::max<int64_t>(1, r.config.groupSize());
+    const LayerMaps* prompt = findLayerMaps(r.prompt_maps, layer());
+    std::vector<const LayerMaps*> steps;
+    for (const auto& step_maps : r.decode_maps) steps.push_back(findLayerMaps(step_maps, layer()));
+    const bool have_decode = !steps.empty() && steps.front() != nullptr;
+    if (!prompt && !(decodePhase() && have_decode)) {
+        if (r.prompt_maps.empty() && r.decode_maps.empty()) {
+            m_info->setText(tr("This run kept no attention maps."));
+        } else if (m_requestedLayer != layer()) {
+            m_requestedLayer = layer();
+            m_info->setText(tr("Maps of layer %1 were not kept by this run; asking the engine for them…").arg(layer()));
+            emit mapsRequested(layer());
+        }
+        return;
+    }
+
+    std::vector<int64_t> heads;
+    const bool single = mode() == Mode::SingleHead;
+    if (single) {
+        heads.push_back(std::clamp<int64_t>(head(), 0, r.config.n_q_heads - 1));
+    } else {
+        const LayerMaps* ref = prompt ? prompt : steps.front();
+        heads = ref->heads;
+    }
+    rebuildLayout(heads, g, single);
+    fillCells(prompt, steps, g);
+    m_shownKv = r.config.n_kv_heads;
+
+    QString info = tr("<b>Layer %1</b> of %2 run · %3 · %4 query heads in %5 KV group%6")
+                       .arg(layer())
+                       .arg(r.layers_run)
+                       .arg(QString::fromStdString(r.config.attentionKind()))
+                       .arg(r.config.n_q_heads)
+                       .arg(r.config.n_kv_heads)
+                       .arg(r.config.n_kv_heads == 1 ? "" : "s");
+    if (single && !heads.empty()) {
+        const auto l = static_cast<size_t>(layer());
+        if (l < r.head_roles.size() && static_cast<size_t>(heads[0]) < r.head_roles[l].size())
+            info += QStringLiteral(" — <i>%1</i>").arg(
+                QString::fromLatin1(headRoleDescription(r.head_roles[l][static_cast<size_t>(heads[0])])).toHtmlEscaped());
+    } else {
+        info += tr(" · frames share a colour when the heads read the same K/V");
+    }
+    m_info->setText(info);
+    queueReplot(m_plot);
+}
+
+void AttentionView::rebuildLayout(const std::vector<int64_t>& heads, int64_t g, bool single) {
+    const int n = static_cast<int>(heads.size());
+    const int cols = single ? 1 : gridColumns(n, g);
+    QString key = QStringLiteral("%1/%2/%3/%4/%5").arg(single).arg(n).arg(cols).arg(g).arg(decodePhase());
+    for (int64_t h : heads) key += QLatin1Char(',') + QString::number(h);
+    if (key == m_layoutKey) return;
+    m_layoutKey = key;
+
+    m_plot->clearItems();
+    m_plot->clearPlottables();
+    m_plot->plotLayout()->clear();
+    m_cells.clear();
+    auto* grid = new QCPLayoutGrid;
+    m_plot->plotLayout()->addElement(0, 0, grid);
+    grid->setRowSpacing(2);
+    grid->setColumnSpacing(4);
+    m_colorScale = new QCPColorScale(m_plot);
+    m_plot->plotLayout()->addElement(0, 1, m_colorScale);
+    m_plot->plotLayout()->setColumnStretchFactor(1, 0.01);
+    m_colorScale->setType(QCPAxis::atRight);
+    m_colorScale->setGradient(attentionGradient());
+    m_colorScale->setBarWidth(12);
+    m_colorScale->axis()->setLabel(tr("attention weight"));
+    m_colorScale->axis()->setTickLabelFont(smallFont());
+
+    const bool ticks = single || n <= 16;
+    QFont title_font = smallFont();
+    title_font.setBold(true);
+    if (single) title_font = titleFont();
+    if (n > 32) title_font.setPointSizeF(6.5);
+    for (int i = 0; i < n; ++i) {
+        Cell cell;
+        cell.q_head = heads[static_cast<size_t>(i)];
+        auto* box = new QCPLayoutGrid;
+        grid->addElement(i / cols, i % cols, box);
+        box->setRowSpacing(0);
+        cell.title = new QCPTextElement(m_plot, QString(), title_font);
+        cell.title->setMargins(QMargins(0, 2, 0, 1));
+        box->addElement(0, 0, cell.title);
+        cell.rect = new QCPAxisRect(m_plot);
+        box->addElement(1, 0, cell.rect);
+        box->setRowStretchFactor(0, 0.001);
+        cell.rect->setupFullAxesBox(true);
+        styleAxisRect(cell.rect);
+        const QColor frame = groupColor(cell.q_head / g);
+        for (QCPAxis* axis : cell.rect->axes()) {
+            axis->setBasePen(QPen(frame, single ? 3.5 : 3.0));
+            axis->setTickPen(QPen(frame.darker(120), 1));
+            axis->setSubTickPen(Qt::NoPen);
+            axis->grid()->setVisible(false);
+            axis->setTickLabels(false);
+        }
+        QCPAxis* x = cell.rect->axis(QCPAxis::atBottom);
+        QCPAxis* y = cell.rect->axis(QCPAxis::atLeft);
+        x->setTickLabels(ticks);
+        y->setTickLabels(ticks);
+        y->setRangeReversed(true);  // query 0 at the top, like a matrix
+        if (single) {
+            x->setLabel(tr("key position j"));
+            y->setLabel(tr("query position i"));
+        } else {
+            cell.rect->setAutoMargins(ticks ? QCP::msLeft | QCP::msBottom : QCP::msNone);
+            if (!ticks) cell.rect->setMargins(QMargins(3, 3, 3, 3));
+        }
+        cell.map = new QCPColorMap(x, y);
+        cell.map->setName(QStringLiteral("Q%1").arg(cell.q_head));
+        cell.map->setInterpolate(false);
+        cell.map->setTightBoundary(false);
+        cell.map->setColorScale(m_colorScale);
+        cell.step_marker = new QCPItemRect(m_plot);
+        cell.step_marker->setClipAxisRect(cell.rect);
+        cell.step_marker->topLeft->setAxes(x, y);
+        cell.step_marker->bottomRight->setAxes(x, y);
+        cell.step_marker->setPen(QPen(QColor(230, 30, 30), single ? 2.0 : 1.2));
+        cell.step_marker->setBrush(Qt::NoBrush);
+        cell.step_marker->setVisible(false);
+        cell.boundary = new QCPItemStraightLine(m_plot);
+        cell.boundary->setClipAxisRect(cell.rect);
+        cell.boundary->point1->setAxes(x, y);
+        cell.boundary->point2->setAxes(x, y);
+        cell.boundary->setPen(QPen(QColor(255, 255, 255), 1.0, Qt::DashLine));
+        cell.boundary->setVisible(false);
+        m_cells.push_back(cell);
+    }
+    if (single) {
+        m_plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+        m_cells.front().rect->setRangeDrag(Qt::Horizontal | Qt::Vertical);
+        m_cells.front().rect->setRangeZoom(Qt::Horizontal | Qt::Vertical);
+    } else {
+        m_plot->setInteractions(QCP::Interactions());
+    }
+    auto* margins = new QCPMarginGroup(m_plot);
+    m_colorScale->setMarginGroup(QCP::msTop | QCP::msBottom, margins);
+    if (n == 1) m_cells.front().rect->setMarginGroup(QCP::msTop | QCP::msBottom, margins);
+}
+
+void AttentionView::fillCells(const LayerMaps* prompt, const std::vector<const LayerMaps*>& steps, int64_t g) {
+    const MapScale scale = logScale() ? MapScale::Log : MapScale::Linear;
+    const int64_t b = std::min<int64_t>(m_sequence->value(), m_result->shape.batch - 1);
+    const bool decode = decodePhase() && !steps.empty() && steps.front();
+    const int64_t step = std::clamp<int64_t>(decodeStep(), 0, static_cast<int64_t>(steps.size()) - 1);
+    double max_w = 0.0;
+    int64_t n = 0, T = 0;
+    for (Cell& cell : m_cells) {
+        QCPColorMapData* data = cell.map->data();
+        if (decode) {
+            fillDecodeMap(prompt, steps, b, cell.q_head, step, scale, *data);
+            T = prompt ? prompt->q_len : steps.front()->kv_len - 1;
+            n = T + static_cast<int64_t>(steps.size());
+            for (int64_t s = 0; s <= step; ++s)
+                if (const LayerMaps* m = steps[static_cast<size_t>(s)]; m)
+                    for (int64_t j = 0; j < m->kv_len; ++j) {
+                        const int64_t hi = headIndex(*m, cell.q_head);
+                        if (hi >= 0) max_w = std::max(max_w, static_cast<double>(m->at(b, hi, 0, j)));
+                    }
+            if (prompt) max_w = std::max(max_w, maxWeight(*prompt, b, headIndex(*prompt, cell.q_head)));
+            cell.step_marker->topLeft->setCoords(-0.5, static_cast<double>(T + step) - 0.5);
+            cell.step_marker->bottomRight->setCoords(static_cast<double>(n) - 0.5, static_cast<double>(T + step) + 0.5);
+            cell.step_marker->setVisible(true);
+            cell.boundary->point1->setCoords(0, static_cast<double>(T) - 0.5);
+            cell.boundary->point2->setCoords(1, static_cast<double>(T) - 0.5);
+            cell.boundary->setVisible(prompt != nullptr);
+            cell.rect->axis(QCPAxis::atBottom)->setRange(-0.5, static_cast<double>(n) - 0.5);
+            cell.rect->axis(QCPAxis::atLeft)->setRange(-0.5, static_cast<double>(n) - 0.5);
+        } else {
+            const int64_t hi = headIndex(*prompt, cell.q_head);
+            if (hi < 0) continue;
+            fillPromptMap(*prompt, b, hi, scale, *data);
+            max_w = std::max(max_w, maxWeight(*prompt, b, hi));
+            cell.step_marker->setVisible(false);
+            cell.boundary->setVisible(false);
+            cell.rect->axis(QCPAxis::atBottom)->setRange(-0.5, static_cast<double>(prompt->kv_len) - 0.5);
+            cell.rect->axis(QCPAxis::atLeft)->setRange(-0.5, static_cast<double>(prompt->q_len) - 0.5);
+        }
+        const QString role = roleOf(cell.q_head);
+        const int64_t kv = cell.q_head / g;
+        cell.title->setText(m_cells.size() == 1
+                                ? tr("Query head %1 · reads KV head %2 · %3").arg(cell.q_head).arg(kv).arg(role)
+                                : QStringLiteral("Q%1 · KV%2 · %3").arg(cell.q_head).arg(kv).arg(role));
+        cell.title->setTextColor(groupColor(kv).darker(125));
+    }
+    max_w = std::max(max_w, 1e-3);
+    m_colorScale->setDataScaleType(scale == MapScale::Log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (scale == MapScale::Log) {
+        m_colorScale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+        m_colorScale->setDataRange(QCPRange(kLogFloor, std::max(max_w, kLogFloor * 10)));
+    } else {
+        m_colorScale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+        m_colorScale->setDataRange(QCPRange(0.0, max_w));
+    }
+}
+
+void AttentionView::keepSquare() {
+    // One head large: keep cells square (after the layout knows the rect's size).
+    if (m_cells.size() != 1) return;
+    QCPAxisRect* rect = m_cells.front().rect;
+    if (rect->width() <= 0 || rect->height() <= 0) return;
+    QCPAxis* x = rect->axis(QCPAxis::atBottom);
+    QCPAxis* y = rect->axis(QCPAxis::atLeft);
+    if (rect->width() >= rect->height())
+        x->setScaleRatio(y, 1.0);
+    else
+        y->setScaleRatio(x, 1.0);
+}
+
+const AttentionView::Cell* AttentionView::cellAt(const QPointF& pos) const {
+    for (const Cell& c : m_cells)
+        if (c.rect->rect().contains(pos.toPoint())) return &c;
+    return nullptr;
+}
+
+QPointF AttentionView::cellCenter(int index, int64_t query, int64_t key) const {
+    if (index < 0 || index >= static_cast<int>(m_cells.size())) return {};
+    const Cell& c = m_cells[static_cast<size_t>(index)];
+    return {c.rect->axis(QCPAxis::atBottom)->coordToPixel(static_cast<double>(key)),
+            c.rect->axis(QCPAxis::atLeft)->coordToPixel(static_cast<double>(query))};
+}
+
+QString AttentionView::cellTitle(int index) const {
+    if (index < 0 || index >= static_cast<int>(m_cells.size())) return {};
+    return m_cells[static_cast<size_t>(index)].title->text();
+}
+
+QColor AttentionView::cellFrameColor(int index) const {
+    if (index < 0 || index >= static_cast<int>(m_cells.size())) return {};
+    return m_cells[static_cast<size_t>(index)].rect->axis(QCPAxis::atBottom)->basePen().color();
+}
+
+QString AttentionView::hoverTextAt(const QPointF& pos) const {
+    const Cell* c = cellAt(pos);
+    if (!c || !m_result) return {};
+    const int64_t j = std::llround(c->rect->axis(QCPAxis::atBottom)->pixelToCoord(pos.x()));
+    const int64_t i = std::llround(c->rect->axis(QCPAxis::atLeft)->pixelToCoord(pos.y()));
+    const RunResult& r = *m_result;
+    const LayerMaps* prompt = findLayerMaps(r.prompt_maps, layer());
+    const int64_t b = std::min<int64_t>(m_sequence->value(), r.shape.batch - 1);
+    double w = std::nan("");
+    QString where;
+    if (decodePhase()) {
+        std::vector<const LayerMaps*> steps;
+        for (const auto& sm : r.decode_maps) steps.push_back(findLayerMaps(sm, layer()));
+        w = decodeWeight(prompt, steps, b, c->q_head, decodeStep(), i, j);
+        const int64_t T = r.shape.prompt_len;
+        where = i >= T ? tr("query %1 (decode step %2) → key %3").arg(i).arg(i - T).arg(j)
+                       : tr("query %1 (prompt) → key %2").arg(i).arg(j);
+    } else if (prompt) {
+        w = promptWeight(*prompt, b, headIndex(*prompt, c->q_head), i, j);
+        where = tr("query %1 → key %2").arg(i).arg(j);
+    }
+    if (i < 0 || j < 0) return {};
+    const int64_t g = std::max<int64_t>(1, r.config.groupSize());
+    const QString weight = std::isnan(w) ? tr("masked (a query never sees later keys)")
+                                         : tr("weight %1").arg(w, 0, 'f', w < 0.001 ? 6 : 4);
+    return tr("Q%1 (KV %2, %3) · %4 · %5").arg(c->q_head).arg(c->q_head / g).arg(roleOf(c->q_head), where, weight);
+}
+
+void AttentionView::onMouseMove(QMouseEvent* event) {
+    const QString text = hoverTextAt(event->position());
+    if (text.isEmpty()) return;
+    m_hover->setText(text);
+    QToolTip::showText(event->globalPosition().toPoint(), text, m_plot);
+}
+
+}  // namespace gqa::ui

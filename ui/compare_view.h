@@ -1,0 +1,33 @@
+// Compare: the live configuration against the pinned one, as a table and as live ÷ pinned ratios.
+#pragma once
+
+#include <QWidget>
+
+#include <optional>
+
+#include "snapshot.h"
+
+class QCustomPlot;
+class QLabel;
+class QTableWidget;
+
+namespace gqa::ui {
+
+class CompareView : public QWidget {
+    Q_OBJECT
+public:
+    explicit CompareView(QWidget* parent = nullptr);
+
+    void setData(const std::optional<Snapshot>& live, const std::optional<Snapshot>& pinned);
+
+    QCustomPlot* plot() const { return m_plot; }
+    QList<QCustomPlot*> plots() const { return {m_plot}; }
+    QTableWidget* table() const { return m_table; }
+
+private:
+    QLabel* m_header = nullptr;
+    QTableWidget* m_table = nullptr;
+    QCustomPlot* m_plot = nullptr;
+};
+
+}  // namespace gqa::ui

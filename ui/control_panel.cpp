@@ -1,0 +1,360 @@
+#include "control_panel.h"
+
+#include <QComboBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QLabel>
+#include <QSignalBlocker>
+#include <QSpinBox>
+#include <QStandardItemModel>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "gqa/presets.h"
+#include "teaching_text.h"
+
+namespace gqa::ui {
+
+namespace {
+
+constexpr int kMaxHeads = 256;
+constexpr int kMaxLayers = 512;
+constexpr int kMaxBatch = 1024;
+const int64_t kHeadDims[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256};
+
+// Default run depth for a preset: all layers for small models, one layer for the big published ones
+// (their synthetic weights take seconds to build on a CPU); the user can raise it.
+int64_t defaultRunLayers(const ModelConfig& cfg) {
+    return estimateMemory(cfg, 1, 1).weight_bytes <= (int64_t{1} << 30) ? 0 : 1;
+}
+
+QString kindText(const ModelConfig& c) {
+    const int64_t g = c.groupSize();
+    if (c.n_kv_heads == c.n_q_heads) return QObject::tr("MHA — every query head has its own K/V (g = 1)");
+    if (c.n_kv_heads == 1) return QObject::tr("MQA — all %1 query heads share one K/V head (g = %1)").arg(g);
+    return QObject::tr("GQA (group size g = %1) — %2 groups of %1 query heads").arg(g).arg(c.n_kv_heads);
+}
+
+}  // namespace
+
+ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(6, 6, 6, 6);
+
+    auto* model_box = new QGroupBox(tr("Model"), this);
+    auto* mf = new QFormLayout(model_box);
+    m_preset = new QComboBox(model_box);
+    for (const std::string& n : presetNames()) m_preset->addItem(QString::fromStdString(n));
+    m_preset->setToolTip(tr("Published model shapes; \"teaching\" is small enough to run instantly."));
+    mf->addRow(tr("Preset"), m_preset);
+
+    m_qHeads = new QSpinBox(model_box);
+    m_qHeads->setRange(1, kMaxHeads);
+    m_qHeads->setToolTip(tr("n_q: query heads per layer. Each has its own W_Q slice and its own attention map."));
+    mf->addRow(tr("Query heads"), m_qHeads);
+
+    m_kvHeads = new QComboBox(model_box);
+    m_kvHeads->setToolTip(teach::kvHeadsControl());
+    mf->addRow(tr("KV heads"), m_kvHeads);
+
+    m_kind = new QLabel(model_box);
+    m_kind->setObjectName(QStringLiteral("attentionKind"));
+    m_kind->setWordWrap(true);
+    m_kind->setToolTip(teach::kinds());
+    QFont kf = m_kind->font();
+    kf.setBold(true);
+    m_kind->setFont(kf);
+    mf->addRow(m_kind);
+
+    m_layers = new QSpinBox(model_box);
+    m_layers->setRange(1, kMaxLayers);
+    m_layers->setToolTip(tr("Decoder layers of the model. The KV cache grows linearly with depth."));
+    mf->addRow(tr("Layers"), m_layers);
+
+    m_headDim = new QComboBox(model_box);
+    m_headDim->setToolTip(tr("Dimension of every query, key and value head (even, for RoPE)."));
+    mf->addRow(tr("head_dim"), m_headDim);
+
+    m_derived = new QLabel(model_box);
+    m_derived->setWordWrap(true);
+    m_derived->setStyleSheet(QStringLiteral("color: #555;"));
+    mf->addRow(m_derived);
+
+    m_dtype = new QComboBox(model_box);
+    for (DType t : {DType::BF16, DType::F16, DType::F32})
+        m_dtype->addItem(QString::fromLatin1(dtypeName(t)), static_cast<int>(t));
+    m_dtype->setToolTip(tr("Storage type of weights and KV cache (math is fp32). 2 bytes halve the cache."));
+    mf->addRow(tr("Storage dtype"), m_dtype);
+    layout->addWidget(model_box);
+
+    auto* run_box = new QGroupBox(tr("Run"), this);
+    auto* rf = new QFormLayout(run_box);
+    m_seq = new QSpinBox(run_box);
+    m_seq->setRange(1, 1 << 20);
+    m_seq->setToolTip(tr("Prompt length in tokens (prefill). The attention maps are seq × seq."));
+    rf->addRow(tr("Sequence length"), m_seq);
+    m_batch = new QSpinBox(run_box);
+    m_batch->setRange(1, kMaxBatch);
+    m_batch->setToolTip(tr("Sequences processed together; the KV cache scales with it."));
+    rf->addRow(tr("Batch"), m_batch);
+    m_decode = new QSpinBox(run_box);
+    m_decode->setRange(0, 4096);
+    m_decode->setToolTip(tr("Tokens generated after the prompt, one at a time, each reading the whole KV cache."));
+    rf->addRow(tr("Decode steps"), m_decode);
+    m_runLayers = new QSpinBox(run_box);
+    m_runLayers->setRange(0, kMaxLayers);
+    m_runLayers->setSpecialValueText(tr("as many as fit"));
+    m_runLayers->setToolTip(teach::runDepth());
+    rf->addRow(tr("Layers to run"), m_runLayers);
+    m_backend = new QComboBox(run_box);
+    m_backend->setToolTip(tr("Where the run happens. CUDA is offered when a GPU and its module are present."));
+    rf->addRow(tr("Backend"), m_backend);
+    layout->addWidget(run_box);
+
+    auto* teach_label = new QLabel(run_box);
+    teach_label->setWordWrap(true);
+    teach_label->setTextFormat(Qt::RichText);
+    teach_label->setText(tr("<small>Hover any control for an explanation. K/V are shared within a group; "
+                            "queries never are.</small>"));
+    teach_label->setToolTip(teach::group() + QStringLiteral("<br><br>") + teach::kvShrinks() +
+                            QStringLiteral("<br><br>") + teach::flopsDoNot());
+    layout->addWidget(teach_label);
+    layout->addStretch(1);
+
+    setBackends({{QStringLiteral("cpu"), true, tr("probing…"), QString()},
+                 {QStringLiteral("cuda"), false, QString(), tr("probing backends…")}});
+
+    connect(m_preset, &QComboBox::activated, this, &ControlPanel::onPresetChosen);
+    connect(m_qHeads, &QSpinBox::valueChanged, this, &ControlPanel::onQueryHeadsChanged);
+    connect(m_kvHeads, &QComboBox::currentIndexChanged, this, [this] {
+        updateKind();
+        emitChanged();
+    });
+    connect(m_layers, &QSpinBox::valueChanged, this, [this] {
+        updateKind();
+        emitChanged();
+    });
+    connect(m_headDim, &QComboBox::currentIndexChanged, this, &ControlPanel::onHeadDimChanged);
+    connect(m_seq, &QSpinBox::valueChanged, this, [this] {
+        updateLimits();
+        emitChanged();
+    });
+    connect(m_decode, &QSpinBox::valueChanged, this, [this] {
+        updateLimits();
+        emitChanged();
+    });
+    connect(m_batch, &QSpinBox::valueChanged, this, &ControlPanel::emitChanged);
+    connect(m_dtype, &QComboBox::currentIndexChanged, this, [this] {
+        updateKind();
+        emitChanged();
+    });
+    connect(m_backend, &QComboBox::currentIndexChanged, this, &ControlPanel::emitChanged);
+    connect(m_runLayers, &QSpinBox::valueChanged, this, &ControlPanel::emitChanged);
+
+    loadPreset(QString::fromLatin1(kDefaultPreset));
+}
+
+QString ControlPanel::presetName() const { return m_preset->currentText(); }
+
+ModelConfig ControlPanel::config() const {
+    ModelConfig c = m_base;
+    c.n_q_heads = m_qHeads->value();
+    c.n_kv_heads = m_kvHeads->currentData().toLongLong();
+    c.n_layers = m_layers->value();
+    c.head_dim = m_headDim->currentData().toLongLong();
+    if (m_dModelFollowsHeads) c.d_model = c.n_q_heads * c.head_dim;
+    c.dtype = static_cast<DType>(m_dtype->currentData().toInt());
+    return c;
+}
+
+RunShape ControlPanel::shape() const {
+    RunShape s;
+    s.batch = m_batch->value();
+    s.prompt_len = m_seq->value();
+    s.decode_steps = m_decode->value();
+    return s;
+}
+
+QString ControlPanel::backend() const {
+    const QString b = m_backend->currentData().toString();
+    return b.isEmpty() ? QStringLiteral("cpu") : b;
+}
+
+int64_t ControlPanel::runLayers() const { return m_runLayers->value(); }
+
+QVector<int64_t> ControlPanel::offeredKvHeads() const {
+    QVector<int64_t> out;
+    for (int i = 0; i < m_kvHeads->count(); ++i) out.push_back(m_kvHeads->itemData(i).toLongLong());
+    return out;
+}
+
+void ControlPanel::onPresetChosen(int index) { loadPreset(m_preset->itemText(index)); }
+
+bool ControlPanel::loadPreset(const QString& name) {
+    auto preset = findPreset(name.toStdString());
+    if (!preset) return false;
+    const ModelConfig& cfg = preset.value();
+    RunShape s;
+    s.batch = 1;
+    s.decode_steps = std::min<int64_t>(16, std::max<int64_t>(cfg.max_seq - 1, 0));
+    s.prompt_len = std::clamp<int64_t>(64, 1, cfg.max_seq - s.decode_steps);
+    QString error;
+    return setState(name, cfg, s, backend(), defaultRunLayers(cfg), &error);
+}
+
+bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const RunShape& shape,
+                            const QString& backend_name, int64_t run_layers, QString* error) {
+    if (Status s = cfg.validate(); !s) {
+        if (error) *error = QString::fromStdString(s.message());
+        return false;
+    }
+    if (Status s = shape.validate(cfg); !s) {
+        if (error) *error = QString::fromStdString(s.message());
+        return false;
+    }
+    if (cfg.n_q_heads > kMaxHeads || cfg.n_layers > kMaxLayers || shape.batch > kMaxBatch) {
+        if (error) *error = tr("configuration exceeds the limits of the controls");
+        return false;
+    }
+    m_updating = true;
+    {
+        const QSignalBlocker b0(m_preset), b1(m_qHeads), b2(m_kvHeads), b3(m_layers), b4(m_headDim), b5(m_seq),
+            b6(m_batch), b7(m_decode), b8(m_dtype), b9(m_backend), b10(m_runLayers);
+        m_base = cfg;
+        // Presets keep d_model = n_q * head_dim (LLaMA-style) if they start that way.
+        auto base = findPreset(preset.toStdString());
+        const ModelConfig& ref = base ? base.value() : cfg;
+        m_dModelFollowsHeads = ref.d_model == ref.n_q_heads * ref.head_dim && cfg.d_model == cfg.n_q_heads * cfg.head_dim;
+        const int pi = m_preset->findText(preset);
+        if (pi >= 0) m_preset->setCurrentIndex(pi);
+        m_preset->setToolTip(QString::fromStdString(ref.source));
+        m_qHeads->setValue(static_cast<int>(cfg.n_q_heads));
+        repopulateKvHeads(cfg.n_kv_heads);
+        m_layers->setValue(static_cast<int>(cfg.n_layers));
+        repopulateHeadDims(cfg.head_dim);
+        m_dtype->setCurrentIndex(m_dtype->findData(static_cast<int>(cfg.dtype)));
+        m_decode->setMaximum(static_cast<int>(std::min<int64_t>(4096, std::max<int64_t>(cfg.max_seq - 1, 0))));
+        m_decode->setValue(static_cast<int>(shape.decode_steps));
+        m_seq->setMaximum(static_cast<int>(std::min<int64_t>(1 << 20, cfg.max_seq - shape.decode_steps)));
+        m_seq->setValue(static_cast<int>(shape.prompt_len));
+        m_batch->setValue(static_cast<int>(shape.batch));
+        const int bi = m_backend->findData(backend_name);
+        if (bi >= 0 && m_backend->model()->flags(m_backend->model()->index(bi, 0)) & Qt::ItemIsEnabled)
+            m_backend->setCurrentIndex(bi);
+        m_runLayers->setMaximum(static_cast<int>(cfg.n_layers));
+        m_runLayers->setValue(static_cast<int>(run_layers));
+        updateLimits();
+        updateKind();
+    }
+    m_updating = false;
+    emit changed();
+    return true;
+}
+
+void ControlPanel::setBackends(const QVector<BackendChoice>& backends) {
+    const QString keep = backend();
+    const QSignalBlocker blocker(m_backend);
+    auto* model = new QStandardItemModel(m_backend);
+    for (const BackendChoice& b : backends) {
+        auto* item = new QStandardItem(b.available ? QStringLiteral("%1 — %2").arg(b.name, b.device)
+                                                   : tr("%1 — unavailable").arg(b.name));
+        item->setData(b.name, Qt::UserRole);
+        item->setToolTip(b.available ? b.device : b.reason);
+        if (!b.available) item->setFlags(item->flags() & ~(Qt::ItemIsEnabled | Qt::ItemIsSelectable));
+        model->appendRow(item);
+    }
+    m_backend->setModel(model);  // deletes the previous model, which the combo box owns
+    int index = 0;
+    for (int i = 0; i < model->rowCount(); ++i)
+        if (model->item(i)->data(Qt::UserRole).toString() == keep && model->item(i)->isEnabled()) index = i;
+    m_backend->setCurrentIndex(index);
+    if (backend() != keep) emitChanged();
+}
+
+bool ControlPanel::setKvHeads(int64_t n_kv) {
+    const int i = m_kvHeads->findData(QVariant::fromValue<qlonglong>(n_kv));
+    if (i < 0) return false;
+    m_kvHeads->setCurrentIndex(i);
+    return true;
+}
+
+bool ControlPanel::setQueryHeads(int64_t n_q) {
+    if (n_q < m_qHeads->minimum() || n_q > m_qHeads->maximum()) return false;
+    m_qHeads->setValue(static_cast<int>(n_q));
+    return true;
+}
+
+void ControlPanel::setPromptLength(int64_t tokens) { m_seq->setValue(static_cast<int>(tokens)); }
+void ControlPanel::setDecodeSteps(int64_t steps) { m_decode->setValue(static_cast<int>(steps)); }
+
+void ControlPanel::onQueryHeadsChanged() {
+    {
+        const QSignalBlocker blocker(m_kvHeads);
+        repopulateKvHeads(m_kvHeads->currentData().toLongLong());
+    }
+    updateKind();
+    emitChanged();
+}
+
+void ControlPanel::onHeadDimChanged() {
+    updateKind();
+    emitChanged();
+}
+
+void ControlPanel::repopulateKvHeads(int64_t keep) {
+    ModelConfig probe;
+    probe.n_q_heads = m_qHeads->value();
+    const std::vector<int64_t> valid = probe.validKvHeadCounts();
+    // Keep the old count if it still divides n_q; otherwise the nearest divisor.
+    int64_t chosen = valid.empty() ? 1 : valid.front();
+    for (int64_t v : valid)
+        if (std::llabs(v - keep) < std::llabs(chosen - keep)) chosen = v;
+    m_kvHeads->clear();
+    for (int64_t v : valid) {
+        probe.n_kv_heads = v;
+        m_kvHeads->addItem(QStringLiteral("%1   (g = %2, %3)")
+                               .arg(v)
+                               .arg(probe.groupSize())
+                               .arg(QString::fromStdString(probe.attentionKind()).section(QLatin1Char(' '), 0, 0)),
+                           QVariant::fromValue<qlonglong>(v));
+        if (v == chosen) m_kvHeads->setCurrentIndex(m_kvHeads->count() - 1);
+    }
+}
+
+void ControlPanel::repopulateHeadDims(int64_t keep) {
+    const QSignalBlocker blocker(m_headDim);
+    std::vector<int64_t> dims(std::begin(kHeadDims), std::end(kHeadDims));
+    if (keep > 0 && std::find(dims.begin(), dims.end(), keep) == dims.end()) dims.push_back(keep);
+    std::sort(dims.begin(), dims.end());
+    m_headDim->clear();
+    for (int64_t d : dims) {
+        m_headDim->addItem(QString::number(d), QVariant::fromValue<qlonglong>(d));
+        if (d == keep) m_headDim->setCurrentIndex(m_headDim->count() - 1);
+    }
+}
+
+void ControlPanel::updateLimits() {
+    const QSignalBlocker b1(m_seq), b2(m_decode);
+    const int64_t max_seq = m_base.max_seq;
+    m_seq->setMaximum(static_cast<int>(std::clamp<int64_t>(max_seq - m_decode->value(), 1, 1 << 20)));
+    m_decode->setMaximum(static_cast<int>(std::clamp<int64_t>(max_seq - m_seq->value(), 0, 4096)));
+    m_runLayers->setMaximum(m_layers->value());
+}
+
+void ControlPanel::updateKind() {
+    const ModelConfig c = config();
+    m_kind->setText(kindText(c));
+    QString d_model = QString::number(c.d_model);
+    m_derived->setText(tr("d_model %1%2 · K/V params %3 per layer")
+                           .arg(d_model, m_dModelFollowsHeads ? tr(" (= n_q × head_dim)") : QString())
+                           .arg(countText(static_cast<double>(c.kvParamsPerLayer()))));
+    m_runLayers->setMaximum(m_layers->value());
+}
+
+void ControlPanel::emitChanged() {
+    if (!m_updating) emit changed();
+}
+
+}  // namespace gqa::ui

@@ -1,0 +1,85 @@
+// The controls: preset, heads, groups, depth, shape, dtype, backend. Only valid choices are offered,
+// so config() is always consistent (KV heads are divisors of query heads, prompt + decode <= max_seq).
+#pragma once
+
+#include <QWidget>
+
+#include "engine_types.h"
+
+class QComboBox;
+class QSpinBox;
+class QLabel;
+
+namespace gqa::ui {
+
+class ControlPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit ControlPanel(QWidget* parent = nullptr);
+
+    QString presetName() const;
+    ModelConfig config() const;
+    RunShape shape() const;
+    QString backend() const;
+    int64_t runLayers() const;  // 0 = as many as fit
+
+    // Loads a preset's shape into the controls (emits changed()).
+    bool loadPreset(const QString& name);
+    // Restores a full state (a session); returns false and changes nothing when it is not consistent.
+    bool setState(const QString& preset, const ModelConfig& cfg, const RunShape& shape, const QString& backend,
+                  int64_t run_layers, QString* error);
+    void setBackends(const QVector<BackendChoice>& backends);
+
+    // Sets the KV-head count if it is one of the offered divisors; returns false otherwise.
+    bool setKvHeads(int64_t n_kv);
+    bool setQueryHeads(int64_t n_q);
+    void setPromptLength(int64_t tokens);
+    void setDecodeSteps(int64_t steps);
+
+    QComboBox* presetCombo() const { return m_preset; }
+    QSpinBox* queryHeadsSpin() const { return m_qHeads; }
+    QComboBox* kvHeadsCombo() const { return m_kvHeads; }
+    QSpinBox* layersSpin() const { return m_layers; }
+    QComboBox* headDimCombo() const { return m_headDim; }
+    QSpinBox* seqSpin() const { return m_seq; }
+    QSpinBox* batchSpin() const { return m_batch; }
+    QSpinBox* decodeSpin() const { return m_decode; }
+    QComboBox* dtypeCombo() const { return m_dtype; }
+    QComboBox* backendCombo() const { return m_backend; }
+    QSpinBox* runLayersSpin() const { return m_runLayers; }
+    QLabel* kindLabel() const { return m_kind; }
+    QVector<int64_t> offeredKvHeads() const;
+
+signals:
+    void changed();
+
+private:
+    void onPresetChosen(int index);
+    void onQueryHeadsChanged();
+    void onHeadDimChanged();
+    void repopulateKvHeads(int64_t keep);
+    void repopulateHeadDims(int64_t keep);
+    void updateLimits();
+    void updateKind();
+    void emitChanged();
+
+    ModelConfig m_base;  // preset fields without a control (d_model, ffn_dim, vocab, max_seq, ...)
+    bool m_dModelFollowsHeads = false;  // preset has d_model == n_q * head_dim: keep it so
+    bool m_updating = false;
+
+    QComboBox* m_preset = nullptr;
+    QSpinBox* m_qHeads = nullptr;
+    QComboBox* m_kvHeads = nullptr;
+    QLabel* m_kind = nullptr;
+    QSpinBox* m_layers = nullptr;
+    QComboBox* m_headDim = nullptr;
+    QLabel* m_derived = nullptr;
+    QSpinBox* m_seq = nullptr;
+    QSpinBox* m_batch = nullptr;
+    QSpinBox* m_decode = nullptr;
+    QComboBox* m_dtype = nullptr;
+    QComboBox* m_backend = nullptr;
+    QSpinBox* m_runLayers = nullptr;
+};
+
+}  // namespace gqa::ui

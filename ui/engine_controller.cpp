@@ -1,0 +1,158 @@
+#include "engine_controller.h"
+
+#include "engine_worker.h"
+
+namespace gqa::ui {
+
+ThreadedEngineController::ThreadedEngineController(QObject* parent)
+    : EngineController(parent), m_queue(std::make_shared<JobQueue>()) {
+    registerMetaTypes();
+    m_thread.setObjectName(QStringLiteral("gqa-engine"));
+    m_worker = new EngineWorker(m_queue);
+    m_worker->moveToThread(&m_thread);
+    connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+    connect(m_worker, &EngineWorker::backendsAvailable, this, &EngineController::backendsAvailable);
+    connect(m_worker, &EngineWorker::ceilingsAvailable, this, &EngineController::ceilingsAvailable);
+    connect(m_worker, &EngineWorker::analysisAvailable, this, &ThreadedEngineController::onWorkerAnalysis);
+    connect(m_worker, &EngineWorker::resultAvailable, this, &ThreadedEngineController::onWorkerResult);
+    connect(m_worker, &EngineWorker::runFailed, this, &ThreadedEngineController::onWorkerRunFailed);
+    connect(m_worker, &EngineWorker::sweepPointAvailable, this, &ThreadedEngineController::onWorkerSweepPoint);
+    connect(m_worker, &EngineWorker::sweepFinished, this, &ThreadedEngineController::onWorkerSweepFinished);
+    connect(m_worker, &EngineWorker::sweepFailed, this, &ThreadedEngineController::onWorkerSweepFailed);
+    m_thread.start();
+}
+
+ThreadedEngineController::~ThreadedEngineController() {
+    {
+        std::lock_guard lock(m_queue->mutex);
+        m_queue->stopping = true;
+        m_queue->pending_run.reset();
+        if (m_queue->running_run) m_queue->running_run->cancel = true;
+        if (m_queue->sweep) m_queue->sweep->cancel = true;
+    }
+    m_thread.quit();
+    m_thread.wait();
+}
+
+void ThreadedEngineController::pokeWorker() {
+    QMetaObject::invokeMethod(m_worker, &EngineWorker::pump, Qt::QueuedConnection);
+}
+
+quint64 ThreadedEngineController::requestRun(const RunParams& params) {
+    auto job = std::make_shared<RunJob>();
+    job->id = ++m_nextId;
+    job->params = params;
+    {
+        std::lock_guard lock(m_queue->mutex);
+        m_queue->pending_run = job;  // replaces a queued one
+        if (m_queue->running_run) m_queue->running_run->cancel = true;
+    }
+    m_latestRunId = job->id;
+    updateBusy();
+    pokeWorker();
+    return job->id;
+}
+
+void ThreadedEngineController::cancelRun() {
+    std::lock_guard lock(m_queue->mutex);
+    if (m_queue->pending_run) m_queue->pending_run->cancel = true;
+    if (m_queue->running_run) m_queue->running_run->cancel = true;
+}
+
+quint64 ThreadedEngineController::requestSweep(const RunParams& base) {
+    auto sweep = std::make_shared<SweepJob>();
+    sweep->id = ++m_nextId;
+    sweep->base = base;
+    sweep->base.want_maps = false;
+    sweep->kv_counts = base.config.validKvHeadCounts();
+    {
+        std::lock_guard lock(m_queue->mutex);
+        if (m_queue->sweep) m_queue->sweep->cancel = true;
+        m_queue->sweep = sweep;
+    }
+    m_latestSweepId = sweep->id;
+    m_sweepActive = true;
+    updateBusy();
+    emit sweepStarted(sweep->id, static_cast<int>(sweep->kv_counts.size()));
+    pokeWorker();
+    return sweep->id;
+}
+
+void ThreadedEngineController::cancelSweep() {
+    std::lock_guard lock(m_queue->mutex);
+    if (m_queue->sweep) m_queue->sweep->cancel = true;
+}
+
+void ThreadedEngineController::requestBackends() {
+    {
+        std::lock_guard lock(m_queue->mutex);
+        m_queue->probe_requested = true;
+    }
+    pokeWorker();
+}
+
+void ThreadedEngineController::setKnownCeilings(const QString& device, const Ceilings& ceilings) {
+    std::lock_guard lock(m_queue->mutex);
+    m_queue->known_ceilings[device.toStdString()] = ceilings;
+}
+
+RunProgress ThreadedEngineController::runProgress() const {
+    RunProgress p;
+    p.id = m_latestRunId;
+    std::lock_guard lock(m_queue->mutex);
+    const auto& job = m_queue->running_run;
+    if (job && job->id == m_latestRunId) {
+        p.running = true;
+        p.layers_done = job->layers_done.load();
+        p.layers_total = job->layers_total.load();
+    }
+    return p;
+}
+
+void ThreadedEngineController::onWorkerAnalysis(quint64 id, const AnalysisPtr& analysis) {
+    if (id == m_latestRunId) emit analysisAvailable(id, analysis);
+}
+
+void ThreadedEngineController::onWorkerResult(quint64 id, const RunResultPtr& result) {
+    if (id != m_latestRunId) {
+        ++m_droppedStale;  // a newer request exists: this answer must never reach the views
+        return;
+    }
+    m_answeredRunId = id;
+    updateBusy();
+    emit resultAvailable(id, result);
+}
+
+void ThreadedEngineController::onWorkerRunFailed(quint64 id, const QString& message, bool cancelled) {
+    if (id != m_latestRunId) return;
+    m_answeredRunId = id;
+    updateBusy();
+    emit runFailed(id, message, cancelled);
+}
+
+void ThreadedEngineController::onWorkerSweepPoint(quint64 id, const SweepPoint& point, int done, int total) {
+    if (id == m_latestSweepId) emit sweepPointAvailable(id, point, done, total);
+}
+
+void ThreadedEngineController::onWorkerSweepFinished(quint64 id) {
+    if (id != m_latestSweepId) return;
+    m_sweepActive = false;
+    updateBusy();
+    emit sweepFinished(id);
+}
+
+void ThreadedEngineController::onWorkerSweepFailed(quint64 id, const QString& message, bool cancelled) {
+    if (id != m_latestSweepId) return;
+    m_sweepActive = false;
+    updateBusy();
+    emit sweepFailed(id, message, cancelled);
+}
+
+void ThreadedEngineController::updateBusy() {
+    const bool busy = m_latestRunId != m_answeredRunId || m_sweepActive;
+    if (busy == m_busy) return;
+    m_busy = busy;
+    emit busyChanged(busy);
+}
+
+}  // namespace gqa::ui

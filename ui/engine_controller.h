@@ -1,0 +1,98 @@
+// The one interface through which the GUI talks to the engine (RenderDoc's replay controller, Hotspot's
+// signal names). Requests carry ids; a newer run supersedes a queued or running one, and results that
+// are not the newest are dropped here, so views only ever see the latest answer.
+#pragma once
+
+#include <QObject>
+#include <QThread>
+
+#include <memory>
+
+#include "engine_types.h"
+
+namespace gqa::ui {
+
+class EngineController : public QObject {
+    Q_OBJECT
+public:
+    using QObject::QObject;
+    ~EngineController() override = default;
+
+    // Queues a run (analysis first, then runModel) and returns its id. A queued run is replaced; a
+    // running one is cancelled through its cancel flag.
+    virtual quint64 requestRun(const RunParams& params) = 0;
+    virtual void cancelRun() = 0;
+    // One runModel per valid KV-head count of base.config, in ascending order; runs take precedence
+    // between points. A new sweep cancels the previous one.
+    virtual quint64 requestSweep(const RunParams& base) = 0;
+    virtual void cancelSweep() = 0;
+    virtual void requestBackends() = 0;
+    // Ceilings remembered from an earlier session (QSettings), used until measured in this process.
+    virtual void setKnownCeilings(const QString& device, const Ceilings& ceilings) = 0;
+
+    virtual RunProgress runProgress() const = 0;  // polled by the GUI (Tracy-style atomic counter)
+    virtual quint64 latestRunId() const = 0;
+    virtual bool isBusy() const = 0;
+    virtual bool isSweeping() const = 0;
+
+signals:
+    void backendsAvailable(const QVector<gqa::ui::BackendChoice>& backends);
+    void analysisAvailable(quint64 id, const gqa::ui::AnalysisPtr& analysis);
+    void resultAvailable(quint64 id, const gqa::ui::RunResultPtr& result);
+    void runFailed(quint64 id, const QString& message, bool cancelled);
+    void busyChanged(bool busy);
+    void ceilingsAvailable(const QString& backend, const QString& device, const gqa::Ceilings& ceilings);
+    void sweepStarted(quint64 id, int total);
+    void sweepPointAvailable(quint64 id, const gqa::ui::SweepPoint& point, int done, int total);
+    void sweepFinished(quint64 id);
+    void sweepFailed(quint64 id, const QString& message, bool cancelled);
+};
+
+struct JobQueue;
+class EngineWorker;
+
+// One QThread; its EngineWorker owns the backends and the engine calls.
+class ThreadedEngineController final : public EngineController {
+    Q_OBJECT
+public:
+    explicit ThreadedEngineController(QObject* parent = nullptr);
+    ~ThreadedEngineController() override;
+
+    quint64 requestRun(const RunParams& params) override;
+    void cancelRun() override;
+    quint64 requestSweep(const RunParams& base) override;
+    void cancelSweep() override;
+    void requestBackends() override;
+    void setKnownCeilings(const QString& device, const Ceilings& ceilings) override;
+
+    RunProgress runProgress() const override;
+    quint64 latestRunId() const override { return m_latestRunId; }
+    bool isBusy() const override { return m_busy; }
+    bool isSweeping() const override { return m_sweepActive; }
+
+    // Results that arrived after a newer request was made and were dropped (for tests).
+    int droppedStaleResults() const { return m_droppedStale; }
+
+private:
+    void onWorkerAnalysis(quint64 id, const AnalysisPtr& analysis);
+    void onWorkerResult(quint64 id, const RunResultPtr& result);
+    void onWorkerRunFailed(quint64 id, const QString& message, bool cancelled);
+    void onWorkerSweepPoint(quint64 id, const SweepPoint& point, int done, int total);
+    void onWorkerSweepFinished(quint64 id);
+    void onWorkerSweepFailed(quint64 id, const QString& message, bool cancelled);
+    void updateBusy();
+    void pokeWorker();
+
+    std::shared_ptr<JobQueue> m_queue;
+    QThread m_thread;
+    EngineWorker* m_worker = nullptr;
+    quint64 m_nextId = 0;
+    quint64 m_latestRunId = 0;
+    quint64 m_answeredRunId = 0;
+    quint64 m_latestSweepId = 0;
+    bool m_sweepActive = false;
+    bool m_busy = false;
+    int m_droppedStale = 0;
+};
+
+}  // namespace gqa::ui

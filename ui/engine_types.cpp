@@ -1,0 +1,41 @@
+#include "engine_types.h"
+
+#include <QLocale>
+
+#include <cmath>
+
+namespace gqa::ui {
+
+void registerMetaTypes() {
+    qRegisterMetaType<RunParams>();
+    qRegisterMetaType<SweepPoint>();
+    qRegisterMetaType<BackendChoice>();
+    qRegisterMetaType<QVector<BackendChoice>>();
+    qRegisterMetaType<RunResultPtr>();
+    qRegisterMetaType<AnalysisPtr>();
+    qRegisterMetaType<Ceilings>();
+}
+
+QString bytesText(int64_t bytes) { return QString::fromStdString(formatBytes(bytes)); }
+
+QString countText(double n) { return QLocale(QLocale::English).toString(static_cast<qlonglong>(std::llround(n))); }
+
+QString msText(double ms) {
+    if (!std::isfinite(ms)) return QStringLiteral("–");
+    if (ms >= 1000.0) return QStringLiteral("%1 s").arg(ms / 1000.0, 0, 'f', 2);
+    if (ms >= 10.0) return QStringLiteral("%1 ms").arg(ms, 0, 'f', 1);
+    if (ms >= 0.1) return QStringLiteral("%1 ms").arg(ms, 0, 'f', 2);
+    return QStringLiteral("%1 µs").arg(ms * 1000.0, 0, 'f', 1);
+}
+
+QString rateText(double per_s, const char* unit) {
+    const char* prefixes[] = {"", "k", "M", "G", "T", "P"};
+    int i = 0;
+    while (std::fabs(per_s) >= 1000.0 && i < 5) {
+        per_s /= 1000.0;
+        ++i;
+    }
+    return QStringLiteral("%1 %2%3/s").arg(per_s, 0, 'f', per_s >= 100 ? 0 : 1).arg(QLatin1String(prefixes[i]), QLatin1String(unit));
+}
+
+}  // namespace gqa::ui

@@ -1,0 +1,111 @@
+// Plain value types that cross the GUI <-> worker boundary, and their Qt metatype registration.
+#pragma once
+
+#include <QMetaType>
+#include <QString>
+#include <QVector>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gqa/backend.h"
+#include "gqa/config.h"
+#include "gqa/engine.h"
+#include "gqa/memory_model.h"
+
+namespace gqa::ui {
+
+// Everything one computation needs. The id is assigned by the controller.
+struct RunParams {
+    ModelConfig config;
+    RunShape shape;
+    QString backend = QStringLiteral("cpu");
+    int64_t run_layers = 0;  // 0 = as many as fit; otherwise this depth, shrunk to what fits
+    int64_t map_layer = 0;   // the layer whose attention maps the user looks at
+    // Maps of every layer run are kept when they take at most this many bytes; otherwise only map_layer's.
+    int64_t maps_budget_bytes = int64_t{32} << 20;
+    bool want_maps = true;
+};
+
+// The analytic picture of the whole model (memory model, cost model x ceilings), computed on the
+// worker before the run so that presets far too big for the machine still show something at once.
+struct Analysis {
+    ModelConfig config;
+    RunShape shape;
+    QString backend;
+    DeviceInfo device;
+    Ceilings ceilings;
+    bool ceilings_measured = false;  // false: taken from the settings cache, measurement pending
+    bool fp32_weight_copy = true;
+
+    MemoryEstimate memory;      // full model at batch x (prompt + decode)
+    MemoryEstimate memory_mha;  // same model with n_kv = n_q
+    MemoryEstimate memory_mqa;  // same model with n_kv = 1
+    FitReport fit;
+    int64_t max_context_tokens = 0;  // at the chosen batch
+    int64_t max_batch = 0;           // at the chosen prompt + decode length
+
+    // KV-cache bytes (batch as chosen) against sequence length.
+    std::vector<double> curve_seq;
+    std::vector<double> curve_kv_mha, curve_kv_current, curve_kv_mqa;
+
+    // Roofline prediction of the full model (all layers), per op summed over layers, in ms.
+    std::array<double, kNumOps> prefill_pred_ms{};
+    std::array<double, kNumOps> decode_pred_ms{};  // all decode steps together
+    double prefill_pred_total_ms = 0.0;
+    double decode_pred_total_ms = 0.0;
+    double attention_score_flops = 0.0;  // QK^T + PV FLOPs of the prefill, whole model
+
+    int64_t layers_planned = 0;     // layers the run will instantiate
+    double run_pred_ms = 0.0;       // roofline estimate of the planned run (prefill + decode)
+    int64_t progress_total = 0;     // layers_done when the planned run is complete
+    MapRequest prompt_maps;         // what the worker asks the engine for
+    MapRequest decode_maps;
+};
+
+struct SweepPoint {
+    int64_t n_kv_heads = 0;
+    int64_t group_size = 0;
+    int64_t layers_run = 0;
+    double prefill_ms = 0.0;              // measured, layers run
+    double decode_ms_per_token = 0.0;     // measured, layers run
+    double decode_pred_ms_per_token = 0.0;  // roofline, layers run
+    double decode_tokens_per_s = 0.0;
+    int64_t kv_cache_bytes = 0;           // analytic, full model
+};
+
+struct BackendChoice {
+    QString name;
+    bool available = false;
+    QString device;
+    QString reason;
+};
+
+struct RunProgress {
+    quint64 id = 0;
+    int64_t layers_done = 0;
+    int64_t layers_total = 0;
+    bool running = false;
+};
+
+using RunResultPtr = std::shared_ptr<const RunResult>;
+using AnalysisPtr = std::shared_ptr<const Analysis>;
+
+void registerMetaTypes();
+
+QString bytesText(int64_t bytes);   // "1.50 GiB"
+QString countText(double n);        // 1234567 -> "1,234,567"
+QString msText(double ms);          // "12.3 ms" / "1.20 s"
+QString rateText(double per_s, const char* unit);  // "12.3 G<unit>/s"
+
+}  // namespace gqa::ui
+
+Q_DECLARE_METATYPE(gqa::ui::RunParams)
+Q_DECLARE_METATYPE(gqa::ui::SweepPoint)
+Q_DECLARE_METATYPE(gqa::ui::BackendChoice)
+Q_DECLARE_METATYPE(QVector<gqa::ui::BackendChoice>)
+Q_DECLARE_METATYPE(gqa::ui::RunResultPtr)
+Q_DECLARE_METATYPE(gqa::ui::AnalysisPtr)
+Q_DECLARE_METATYPE(gqa::Ceilings)

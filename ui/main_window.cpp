@@ -1,0 +1,547 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPainter>
+#include <QProgressBar>
+#include <QScrollArea>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QToolBar>
+#include <QToolButton>
+#include <QUrl>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include "attention_view.h"
+#include "compare_view.h"
+#include "control_panel.h"
+#include "grouping_diagram.h"
+#include "icons.h"
+#include "latency_view.h"
+#include "memory_view.h"
+#include "plot_export.h"
+#include "teaching_text.h"
+
+namespace gqa::ui {
+
+namespace {
+
+QSettings appSettings() { return QSettings(QStringLiteral("GQA Lab"), QStringLiteral("gqa-lab")); }
+
+// Runs predicted (or seen) to take longer than this show the analysis first, then a progress bar.
+constexpr double kShowAnalysisFirstMs = 300.0;
+constexpr int kAnalysisGraceMs = 250;
+constexpr int kLongRunMs = 1000;
+
+}  // namespace
+
+MainWindow::MainWindow(const MainWindowOptions& options, EngineController* controller, QWidget* parent)
+    : QMainWindow(parent), m_options(options), m_controller(controller) {
+    registerMetaTypes();
+    initResources();
+    setWindowTitle(tr("GQA Lab — grouped-query attention"));
+    setWindowIcon(appIcon());
+    setObjectName(QStringLiteral("GqaLabMainWindow"));
+    if (!m_controller) m_controller = new ThreadedEngineController(this);
+    m_controller->setParent(this);
+
+    // Controls.
+    m_panel = new ControlPanel;
+    auto* scroll = new QScrollArea;
+    scroll->setWidget(m_panel);
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    auto* dock = new QDockWidget(tr("Model and run"), this);
+    dock->setObjectName(QStringLiteral("controlsDock"));
+    dock->setWidget(scroll);
+    dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    dock->setMinimumWidth(300);
+    addDockWidget(Qt::LeftDockWidgetArea, dock);
+
+    // Views.
+    auto* central = new QWidget(this);
+    auto* cl = new QVBoxLayout(central);
+    cl->setContentsMargins(2, 2, 2, 2);
+    m_banner = new QLabel(central);
+    m_banner->setObjectName(QStringLiteral("depthBanner"));
+    m_banner->setWordWrap(true);
+    m_banner->setStyleSheet(QStringLiteral("QLabel { background: #fff4cc; border: 1px solid #e0c060; padding: 4px; }"));
+    m_banner->hide();
+    cl->addWidget(m_banner);
+    m_tabs = new QTabWidget(central);
+    m_attention = new AttentionView;
+    m_grouping = new GroupingDiagram;
+    m_memory = new MemoryView;
+    m_latency = new LatencyView;
+    m_compare = new CompareView;
+    m_tabs->addTab(m_attention, tr("Attention maps"));
+    m_tabs->addTab(m_grouping, tr("Head grouping"));
+    m_tabs->addTab(m_memory, tr("Memory"));
+    m_tabs->addTab(m_latency, tr("Latency"));
+    m_tabs->addTab(m_compare, tr("Compare"));
+    m_tabs->setTabToolTip(GroupingTab, teach::group());
+    m_tabs->setTabToolTip(MemoryTab, teach::kvShrinks());
+    m_tabs->setTabToolTip(LatencyTab, teach::flopsDoNot());
+    cl->addWidget(m_tabs, 1);
+    setCentralWidget(central);
+
+    // Status area: messages, ceilings, busy indicator, cancel.
+    m_status = new QLabel(this);
+    m_status->setObjectName(QStringLiteral("statusMessage"));
+    m_status->setTextFormat(Qt::RichText);
+    m_ceilings = new QLabel(this);
+    m_ceilings->setToolTip(teach::roofline());
+    m_busy = new QProgressBar(this);
+    m_busy->setMaximumWidth(220);
+    m_busy->setRange(0, 0);
+    m_busy->setTextVisible(true);
+    m_busy->hide();
+    m_cancelRun = new QToolButton(this);
+    m_cancelRun->setText(tr("Cancel run"));
+    m_cancelRun->setIcon(actionIcon(QStringLiteral("cancel")));
+    m_cancelRun->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    m_cancelRun->hide();
+    statusBar()->addWidget(m_status, 1);
+    statusBar()->addPermanentWidget(m_ceilings);
+    statusBar()->addPermanentWidget(m_busy);
+    statusBar()->addPermanentWidget(m_cancelRun);
+
+    buildMenus();
+
+    m_debounce.setSingleShot(true);
+    m_debounce.setInterval(m_options.debounce_ms);
+    m_analysisGrace.setSingleShot(true);
+    m_analysisGrace.setInterval(kAnalysisGraceMs);
+    m_poll.setInterval(100);
+
+    connect(&m_debounce, &QTimer::timeout, this, &MainWindow::requestRunNow);
+    connect(&m_analysisGrace, &QTimer::timeout, this, &MainWindow::applyAnalysisOnly);
+    connect(&m_poll, &QTimer::timeout, this, &MainWindow::pollProgress);
+    connect(m_panel, &ControlPanel::changed, this, &MainWindow::onControlsChanged);
+    connect(m_attention, &AttentionView::mapsRequested, this, [this] { m_debounce.start(); });
+    connect(m_cancelRun, &QToolButton::clicked, m_controller, &EngineController::cancelRun);
+    connect(m_latency, &LatencyView::sweepRequested, this, &MainWindow::startSweep);
+    connect(m_latency, &LatencyView::sweepCancelRequested, m_controller, &EngineController::cancelSweep);
+
+    connect(m_controller, &EngineController::backendsAvailable, m_panel, &ControlPanel::setBackends);
+    connect(m_controller, &EngineController::analysisAvailable, this, &MainWindow::onAnalysis);
+    connect(m_controller, &EngineController::resultAvailable, this, &MainWindow::onResult);
+    connect(m_controller, &EngineController::runFailed, this, &MainWindow::onRunFailed);
+    connect(m_controller, &EngineController::busyChanged, this, &MainWindow::onBusyChanged);
+    connect(m_controller, &EngineController::ceilingsAvailable, this, &MainWindow::storeCeilings);
+    connect(m_controller, &EngineController::sweepStarted, m_latency,
+            [this](quint64, int total) { m_latency->onSweepStarted(total); });
+    connect(m_controller, &EngineController::sweepPointAvailable, m_latency,
+            [this](quint64, const SweepPoint& p, int done, int total) { m_latency->onSweepPoint(p, done, total); });
+    connect(m_controller, &EngineController::sweepFinished, m_latency, [this](quint64) { m_latency->onSweepFinished(); });
+    connect(m_controller, &EngineController::sweepFailed, m_latency,
+            [this](quint64, const QString& msg, bool cancelled) {
+                m_latency->onSweepFailed(msg, cancelled);
+                if (!cancelled) showStatus(tr("Sweep failed: %1").arg(msg), true);
+            });
+
+    resize(1500, 950);
+    bool restored = false;
+    if (m_options.use_settings) {
+        QSettings s = appSettings();
+        restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
+        restoreState(s.value(QStringLiteral("window/state")).toByteArray());
+        loadRememberedCeilings();
+        if (m_options.restore_session && m_options.preset.isEmpty()) {
+            const QByteArray last = s.value(QStringLiteral("session/last")).toByteArray();
+            if (!last.isEmpty()) {
+                QString error;
+                if (auto session = sessionFromJson(last, &error)) restored = applySession(*session, &error);
+            }
+        }
+    }
+    if (!restored && !m_options.preset.isEmpty() && !m_panel->loadPreset(m_options.preset))
+        showStatus(tr("Unknown preset \"%1\"; using the default.").arg(m_options.preset), true);
+    m_grouping->setConfig(m_panel->config());
+    m_controller->requestBackends();
+    requestRunNow();
+}
+
+MainWindow::~MainWindow() { m_closing = true; }
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(actionIcon(QStringLiteral("open")), tr("&Open session…"), this,
+                                    &MainWindow::openSessionInteractively);
+    open->setShortcut(QKeySequence::Open);
+    QAction* save = file->addAction(actionIcon(QStringLiteral("save")), tr("&Save session as…"), this,
+                                    &MainWindow::saveSessionInteractively);
+    save->setShortcut(QKeySequence::Save);
+    file->addSeparator();
+    m_exportMenu = file->addMenu(actionIcon(QStringLiteral("export")), tr("&Export"));
+    connect(m_exportMenu, &QMenu::aboutToShow, this, &MainWindow::populateExportMenu);
+    file->addSeparator();
+    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+
+    QMenu* run = menuBar()->addMenu(tr("&Run"));
+    QAction* now = run->addAction(tr("Run &now"), this, &MainWindow::requestRunNow);
+    now->setShortcut(Qt::Key_F5);
+    QAction* cancel = run->addAction(actionIcon(QStringLiteral("cancel")), tr("&Cancel run"), m_controller,
+                                     &EngineController::cancelRun);
+    cancel->setShortcut(Qt::Key_Escape);
+    QAction* sweep = run->addAction(actionIcon(QStringLiteral("sweep")), tr("&Sweep KV-head counts"), this,
+                                    &MainWindow::startSweep);
+    run->addAction(tr("Cancel s&weep"), m_controller, &EngineController::cancelSweep);
+
+    QMenu* compare = menuBar()->addMenu(tr("&Compare"));
+    m_pinAction = compare->addAction(actionIcon(QStringLiteral("pin")), tr("&Pin current run"), this, &MainWindow::pin);
+    m_pinAction->setShortcut(Qt::CTRL | Qt::Key_P);
+    m_pinAction->setToolTip(tr("Keep this configuration and its result; it is overlaid on the live one in the Memory "
+                               "and Latency views and compared in the Compare tab."));
+    m_unpinAction = compare->addAction(actionIcon(QStringLiteral("unpin")), tr("&Clear pin"), this, &MainWindow::clearPin);
+    m_pinAction->setEnabled(false);
+    m_unpinAction->setEnabled(false);
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("What is grouped-query attention?"), this, [this] {
+        QMessageBox::information(this, tr("Grouped-query attention"),
+                                 teach::kinds() + QStringLiteral("<br><br>") + teach::group() + QStringLiteral("<br><br>") +
+                                     teach::kvShrinks() + QStringLiteral("<br><br>") + teach::flopsDoNot());
+    });
+    help->addAction(tr("About Qt"), qApp, &QApplication::aboutQt);
+
+    QToolBar* bar = addToolBar(tr("Main"));
+    bar->setObjectName(QStringLiteral("mainToolbar"));
+    bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    bar->addAction(m_pinAction);
+    bar->addAction(m_unpinAction);
+    bar->addSeparator();
+    bar->addAction(sweep);
+    bar->addSeparator();
+    bar->addAction(open);
+    bar->addAction(save);
+    auto* export_button = new QToolButton(bar);
+    export_button->setText(tr("Export"));
+    export_button->setIcon(actionIcon(QStringLiteral("export")));
+    export_button->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    export_button->setPopupMode(QToolButton::InstantPopup);
+    export_button->setMenu(m_exportMenu);
+    bar->addWidget(export_button);
+}
+
+void MainWindow::populateExportMenu() {
+    m_exportMenu->clear();
+    const int tab = m_tabs->currentIndex();
+    if (tab == GroupingTab) {
+        m_exportMenu->addAction(tr("Grouping diagram (PNG, PDF, CSV)…"), this, [this] {
+            const QString path = QFileDialog::getSaveFileName(this, tr("Export"), QStringLiteral("grouping.png"),
+                                                              tr("PNG image (*.png);;PDF document (*.pdf);;CSV data (*.csv)"));
+            QString error;
+            if (!path.isEmpty() && !m_grouping->exportTo(path, &error))
+                QMessageBox::warning(this, tr("Export failed"), error);
+        });
+        return;
+    }
+    for (QCustomPlot* plot : plotsOfTab(tab)) {
+        const QString name = plot->objectName();
+        m_exportMenu->addAction(tr("%1 (PNG, PDF, CSV)…").arg(name), this,
+                                [this, plot, name] { exportPlotInteractively(plot, name, this); });
+    }
+}
+
+QList<QCustomPlot*> MainWindow::plotsOfTab(int tab) const {
+    switch (tab) {
+        case AttentionTab: return m_attention->plots();
+        case MemoryTab: return m_memory->plots();
+        case LatencyTab: return m_latency->plots();
+        case CompareTab: return m_compare->plots();
+        default: return {};
+    }
+}
+
+QList<QCustomPlot*> MainWindow::visiblePlots() const {
+    QList<QCustomPlot*> out;
+    for (QCustomPlot* p : plotsOfTab(m_tabs->currentIndex()))
+        if (p->isVisible()) out.push_back(p);
+    return out;
+}
+
+RunParams MainWindow::currentParams() const {
+    RunParams p;
+    p.config = m_panel->config();
+    p.shape = m_panel->shape();
+    p.backend = m_panel->backend();
+    p.run_layers = m_panel->runLayers();
+    p.map_layer = m_attention->layer();
+    return p;
+}
+
+void MainWindow::onControlsChanged() {
+    // Nothing here needs the engine: the diagram and the kind label follow the controls at once.
+    m_grouping->setConfig(m_panel->config());
+    m_debounce.start();
+}
+
+void MainWindow::requestRunNow() {
+    m_debounce.stop();
+    m_requestClock.start();
+    m_pendingAnalysis.reset();
+    m_analysisGrace.stop();
+    m_requestId = m_controller->requestRun(currentParams());
+    emit runRequested(m_requestId);
+}
+
+void MainWindow::startSweep() {
+    RunParams p = currentParams();
+    p.want_maps = false;
+    m_controller->requestSweep(p);
+    m_tabs->setCurrentIndex(LatencyTab);
+}
+
+void MainWindow::onAnalysis(quint64 id, const AnalysisPtr& analysis) {
+    if (id != m_requestId) return;
+    m_pendingAnalysis = analysis;
+    if (analysis->run_pred_ms > kShowAnalysisFirstMs || m_requestClock.elapsed() > kAnalysisGraceMs)
+        applyAnalysisOnly();
+    else
+        m_analysisGrace.start();
+}
+
+void MainWindow::applyAnalysisOnly() {
+    if (!m_pendingAnalysis || m_pendingAnalysis == m_analysis) return;
+    m_analysis = m_pendingAnalysis;
+    m_result.reset();
+    applyViews();
+    emit analysisApplied(m_requestId);
+}
+
+void MainWindow::onResult(quint64 id, const RunResultPtr& result) {
+    if (id != m_requestId) return;  // the controller drops stale results already; never let one through here
+    m_analysisGrace.stop();
+    if (m_pendingAnalysis) m_analysis = m_pendingAnalysis;
+    m_result = result;
+    m_shownId = id;
+    applyViews();
+    QString msg = tr("%1 · %2 · %3 of %4 layers on %5: prefill %6, decode %7 per token")
+                      .arg(QString::fromStdString(result->config.name),
+                           QString::fromStdString(result->config.attentionKind()))
+                      .arg(result->layers_run)
+                      .arg(result->config.n_layers)
+                      .arg(QString::fromStdString(result->device.name), msText(result->prefill.total_ms),
+                           msText(result->decode.total_ms / std::max<double>(1.0, double(result->shape.decode_steps))));
+    showStatus(msg);
+    emit resultApplied(id);
+}
+
+void MainWindow::onRunFailed(quint64 id, const QString& message, bool cancelled) {
+    if (id != m_requestId) return;
+    m_analysisGrace.stop();
+    applyAnalysisOnly();
+    if (cancelled)
+        showStatus(tr("Run cancelled — the views show the analytic picture only."));
+    else
+        showStatus(tr("Run failed: %1").arg(message.toHtmlEscaped()), true);
+    emit runFailureShown(id, message);
+}
+
+void MainWindow::applyViews() {
+    std::optional<Snapshot> live;
+    if (m_analysis) live = makeSnapshot(*m_analysis, m_result.get());
+    if (m_result) m_attention->setResult(m_result);
+    m_memory->setData(m_analysis, m_result, m_pinned);
+    m_latency->setData(m_analysis, m_result, m_pinned);
+    m_compare->setData(live, m_pinned);
+    m_pinAction->setEnabled(m_analysis != nullptr);
+    if (m_analysis) {
+        const Ceilings& c = m_analysis->ceilings;
+        m_ceilings->setText(tr("roofline: %1 · %2").arg(rateText(c.mem_bw_bytes_per_s, "B"), rateText(c.gemm_flops_per_s, "FLOP")));
+    }
+    updateBanner();
+}
+
+void MainWindow::updateBanner() {
+    QStringList lines;
+    if (m_result) {
+        for (const std::string& n : m_result->notes) lines << QString::fromStdString(n).toHtmlEscaped();
+        if (m_result->layers_run < m_result->config.n_layers && m_result->notes.empty())
+            lines << tr("The run used %1 of %2 layers; the Memory and Latency tabs show the whole model analytically.")
+                         .arg(m_result->layers_run)
+                         .arg(m_result->config.n_layers);
+    } else if (m_analysis && !m_analysis->fit.fits) {
+        lines << tr("The whole model does not fit (%1); running %2 of %3 layers.")
+                     .arg(QString::fromStdString(m_analysis->fit.message).toHtmlEscaped())
+                     .arg(m_analysis->layers_planned)
+                     .arg(m_analysis->config.n_layers);
+    }
+    lines.removeDuplicates();
+    m_banner->setText(lines.join(QStringLiteral("<br>")));
+    m_banner->setVisible(!lines.isEmpty());
+}
+
+void MainWindow::onBusyChanged(bool busy) {
+    if (busy) {
+        m_busy->setRange(0, 0);
+        m_busy->setFormat(tr("computing…"));
+        m_busy->show();
+        m_poll.start();
+    } else {
+        m_poll.stop();
+        m_busy->hide();
+        m_cancelRun->hide();
+    }
+}
+
+void MainWindow::pollProgress() {
+    const RunProgress p = m_controller->runProgress();
+    const bool long_run = m_requestClock.elapsed() > kLongRunMs ||
+                          (m_pendingAnalysis && m_pendingAnalysis->run_pred_ms > kLongRunMs);
+    if (p.running && long_run && p.layers_done == 0) {
+        // Synthetic weights are built before the first layer runs; that part reports no progress.
+        m_busy->setRange(0, 0);
+        m_busy->setFormat(tr("building weights…"));
+        m_cancelRun->show();
+    } else if (p.running && long_run && p.layers_total > 0) {
+        m_busy->setRange(0, static_cast<int>(p.layers_total));
+        m_busy->setValue(static_cast<int>(std::min(p.layers_done, p.layers_total)));
+        m_busy->setFormat(tr("layer %v of %m"));
+        m_cancelRun->show();
+    } else if (m_controller->isSweeping() && !p.running) {
+        m_busy->setRange(0, 0);
+        m_busy->setFormat(tr("sweeping…"));
+    }
+}
+
+void MainWindow::showStatus(const QString& text, bool error) {
+    m_status->setText(error ? QStringLiteral("<span style='color:#b00020'><b>%1</b></span>").arg(text) : text);
+}
+
+QString MainWindow::statusText() const { return m_status->text(); }
+
+void MainWindow::pin() {
+    if (!m_analysis) return;
+    m_pinned = makeSnapshot(*m_analysis, m_result.get());
+    m_unpinAction->setEnabled(true);
+    applyViews();
+    showStatus(tr("Pinned %1. Change the configuration to compare against it.").arg(m_pinned->label.toHtmlEscaped()));
+}
+
+void MainWindow::clearPin() {
+    m_pinned.reset();
+    m_unpinAction->setEnabled(false);
+    applyViews();
+}
+
+Session MainWindow::currentSession() const {
+    Session s;
+    s.preset = m_panel->presetName();
+    s.config = m_panel->config();
+    s.shape = m_panel->shape();
+    s.backend = m_panel->backend();
+    s.run_layers = m_panel->runLayers();
+    s.view.tab = m_tabs->currentIndex();
+    s.view.map_layer = m_attention->layer();
+    s.view.attention_mode = static_cast<int>(m_attention->mode());
+    s.view.head = m_attention->head();
+    s.view.log_scale = m_attention->logScale();
+    s.view.decode_phase = m_attention->decodePhase();
+    s.view.decode_step = m_attention->decodeStep();
+    s.pinned = m_pinned;
+    return s;
+}
+
+bool MainWindow::applySession(const Session& session, QString* error) {
+    if (!m_panel->setState(session.preset, session.config, session.shape, session.backend, session.run_layers, error))
+        return false;
+    m_attention->setViewState(session.view.map_layer,
+                              session.view.attention_mode == 1 ? AttentionView::Mode::SingleHead : AttentionView::Mode::Grid,
+                              session.view.head, session.view.log_scale, session.view.decode_phase, session.view.decode_step);
+    m_tabs->setCurrentIndex(std::clamp(session.view.tab, 0, m_tabs->count() - 1));
+    m_pinned = session.pinned;
+    m_unpinAction->setEnabled(m_pinned.has_value());
+    m_grouping->setConfig(m_panel->config());
+    applyViews();
+    requestRunNow();
+    return true;
+}
+
+bool MainWindow::saveSession(const QString& path, QString* error) {
+    return saveSessionFile(currentSession(), path, error);
+}
+
+bool MainWindow::loadSession(const QString& path, QString* error) {
+    QString why;
+    auto session = loadSessionFile(path, &why);
+    if (!session || !applySession(*session, &why)) {
+        const QString msg = tr("Refused %1: %2. The current session is kept.").arg(path, why);
+        showStatus(msg.toHtmlEscaped(), true);
+        if (error) *error = why;
+        return false;
+    }
+    showStatus(tr("Loaded session %1").arg(path.toHtmlEscaped()));
+    return true;
+}
+
+void MainWindow::openSessionInteractively() {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), QString(), tr("GQA Lab session (*.json)"));
+    if (path.isEmpty()) return;
+    QString error;
+    if (!loadSession(path, &error))
+        QMessageBox::warning(this, tr("Session refused"),
+                             tr("%1 is not a valid GQA Lab session:\n%2\n\nThe current session is kept.").arg(path, error));
+}
+
+void MainWindow::saveSessionInteractively() {
+    QString path = QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.json"),
+                                                tr("GQA Lab session (*.json)"));
+    if (path.isEmpty()) return;
+    if (!path.endsWith(QLatin1String(".json"))) path += QLatin1String(".json");
+    QString error;
+    if (saveSession(path, &error))
+        showStatus(tr("Saved session %1").arg(path.toHtmlEscaped()));
+    else
+        QMessageBox::warning(this, tr("Save failed"), error);
+}
+
+void MainWindow::storeCeilings(const QString&, const QString& device, const Ceilings& c) {
+    if (!m_options.use_settings || device.isEmpty()) return;
+    QSettings s = appSettings();
+    s.beginGroup(QStringLiteral("ceilings"));
+    const QString key = QString::fromLatin1(QUrl::toPercentEncoding(device));
+    s.setValue(key + QStringLiteral("/mem_bw_bytes_per_s"), c.mem_bw_bytes_per_s);
+    s.setValue(key + QStringLiteral("/gemm_flops_per_s"), c.gemm_flops_per_s);
+    s.setValue(key + QStringLiteral("/note"), QString::fromStdString(c.note));
+    s.endGroup();
+}
+
+void MainWindow::loadRememberedCeilings() {
+    QSettings s = appSettings();
+    s.beginGroup(QStringLiteral("ceilings"));
+    for (const QString& key : s.childGroups()) {
+        Ceilings c;
+        c.mem_bw_bytes_per_s = s.value(key + QStringLiteral("/mem_bw_bytes_per_s")).toDouble();
+        c.gemm_flops_per_s = s.value(key + QStringLiteral("/gemm_flops_per_s")).toDouble();
+        c.note = s.value(key + QStringLiteral("/note")).toString().toStdString();
+        if (c.mem_bw_bytes_per_s > 0 && c.gemm_flops_per_s > 0)
+            m_controller->setKnownCeilings(QUrl::fromPercentEncoding(key.toLatin1()), c);
+    }
+    s.endGroup();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    if (m_options.use_settings) {
+        QSettings s = appSettings();
+        s.setValue(QStringLiteral("window/geometry"), saveGeometry());
+        s.setValue(QStringLiteral("window/state"), saveState());
+        s.setValue(QStringLiteral("session/last"), sessionToJson(currentSession()));
+    }
+    m_controller->cancelRun();
+    m_controller->cancelSweep();
+    QMainWindow::closeEvent(event);
+}
+
+}  // namespace gqa::ui

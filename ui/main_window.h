@@ -1,0 +1,146 @@
+// The main window: controls on the left, the views as tabs, status and busy indicator at the bottom.
+// Every control change is reflected at once where nothing needs computing (kind label, grouping
+// diagram), debounced with a single-shot QTimer, and sent to the engine worker through the controller.
+#pragma once
+
+#include <QElapsedTimer>
+#include <QMainWindow>
+#include <QTimer>
+
+#include <optional>
+
+#include "engine_controller.h"
+#include "session.h"
+#include "snapshot.h"
+
+class QCustomPlot;
+class QLabel;
+class QMenu;
+class QProgressBar;
+class QTabWidget;
+class QToolButton;
+class QAction;
+
+namespace gqa::ui {
+
+class AttentionView;
+class CompareView;
+class ControlPanel;
+class GroupingDiagram;
+class LatencyView;
+class MemoryView;
+
+struct MainWindowOptions {
+    bool use_settings = true;     // QSettings: geometry, state, last session, remembered ceilings
+    bool restore_session = true;  // reopen the last session (only with use_settings)
+    int debounce_ms = 150;
+    QString preset;               // start with this preset instead of the default / last session
+};
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    enum Tab { AttentionTab = 0, GroupingTab, MemoryTab, LatencyTab, CompareTab };
+
+    // Takes ownership of `controller`; creates a ThreadedEngineController when it is null.
+    explicit MainWindow(const MainWindowOptions& options = {}, EngineController* controller = nullptr,
+                        QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    ControlPanel* controlPanel() const { return m_panel; }
+    GroupingDiagram* groupingDiagram() const { return m_grouping; }
+    AttentionView* attentionView() const { return m_attention; }
+    MemoryView* memoryView() const { return m_memory; }
+    LatencyView* latencyView() const { return m_latency; }
+    CompareView* compareView() const { return m_compare; }
+    QTabWidget* tabs() const { return m_tabs; }
+    EngineController* controller() const { return m_controller; }
+    QTimer* debounceTimer() { return &m_debounce; }
+    QProgressBar* busyIndicator() const { return m_busy; }
+    QToolButton* cancelRunButton() const { return m_cancelRun; }
+    QLabel* statusLabel() const { return m_status; }
+    QLabel* depthBanner() const { return m_banner; }
+
+    QList<QCustomPlot*> plotsOfTab(int tab) const;
+    QList<QCustomPlot*> visiblePlots() const;
+
+    Session currentSession() const;
+    bool applySession(const Session& session, QString* error);
+    bool saveSession(const QString& path, QString* error);
+    // A file that is not a valid session is refused; the current session is kept.
+    bool loadSession(const QString& path, QString* error);
+
+    void pin();
+    void clearPin();
+    const std::optional<Snapshot>& pinned() const { return m_pinned; }
+    const AnalysisPtr& analysis() const { return m_analysis; }
+    const RunResultPtr& result() const { return m_result; }
+    quint64 requestedRunId() const { return m_requestId; }
+    quint64 shownRunId() const { return m_shownId; }
+    QString statusText() const;
+    RunParams currentParams() const;
+
+public slots:
+    void requestRunNow();  // skips the debounce
+    void startSweep();
+
+signals:
+    void runRequested(quint64 id);     // the debounce fired and the request went to the worker
+    void analysisApplied(quint64 id);  // the analytic picture is shown (long runs, failures)
+    void resultApplied(quint64 id);    // every view now shows this result
+    void runFailureShown(quint64 id, const QString& message);
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
+private:
+    void buildMenus();
+    void onControlsChanged();
+    void onAnalysis(quint64 id, const AnalysisPtr& analysis);
+    void onResult(quint64 id, const RunResultPtr& result);
+    void onRunFailed(quint64 id, const QString& message, bool cancelled);
+    void onBusyChanged(bool busy);
+    void pollProgress();
+    void applyAnalysisOnly();
+    void applyViews();
+    void updateBanner();
+    void showStatus(const QString& text, bool error = false);
+    void storeCeilings(const QString& backend, const QString& device, const Ceilings& c);
+    void loadRememberedCeilings();
+    void openSessionInteractively();
+    void saveSessionInteractively();
+    void populateExportMenu();
+
+    MainWindowOptions m_options;
+    EngineController* m_controller = nullptr;
+    ControlPanel* m_panel = nullptr;
+    QTabWidget* m_tabs = nullptr;
+    AttentionView* m_attention = nullptr;
+    GroupingDiagram* m_grouping = nullptr;
+    MemoryView* m_memory = nullptr;
+    LatencyView* m_latency = nullptr;
+    CompareView* m_compare = nullptr;
+    QLabel* m_banner = nullptr;
+    QLabel* m_status = nullptr;
+    QLabel* m_ceilings = nullptr;
+    QProgressBar* m_busy = nullptr;
+    QToolButton* m_cancelRun = nullptr;
+    QMenu* m_exportMenu = nullptr;
+    QAction* m_pinAction = nullptr;
+    QAction* m_unpinAction = nullptr;
+
+    QTimer m_debounce;
+    QTimer m_analysisGrace;  // short runs: wait for the result instead of showing the analysis alone
+    QTimer m_poll;
+    QElapsedTimer m_requestClock;
+
+    quint64 m_requestId = 0;
+    quint64 m_shownId = 0;
+    AnalysisPtr m_pendingAnalysis;
+    AnalysisPtr m_analysis;
+    RunResultPtr m_result;
+    std::optional<Snapshot> m_pinned;
+    bool m_closing = false;
+};
+
+}  // namespace gqa::ui
