@@ -116,6 +116,7 @@ void EngineWorker::run(RunJob& job) {
     req.shape = p.shape;
     req.layers = p.run_layers;
     req.fit_layers = true;
+    req.ceilings = ceilings.value().first;  // known or measured once: the run does not measure again
     req.prompt_maps = analysis->prompt_maps;
     req.decode_maps = analysis->decode_maps;
     req.cancel = &job.cancel;

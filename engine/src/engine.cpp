@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -48,6 +49,8 @@ bool loadCached(const std::string& device, Ceilings& c) {
 void storeCached(const std::string& device, const Ceilings& c) {
     const auto path = cacheFile();
     if (path.empty()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     std::ofstream f(path, std::ios::app);
     if (f) f << device << '\t' << c.mem_bw_bytes_per_s << '\t' << c.gemm_flops_per_s << '\n';
 }
@@ -96,6 +99,38 @@ Expected<Ceilings> cachedCeilings(Backend& backend) {
     return c;
 }
 
+Expected<LayerPlan> plannedLayers(Backend& backend, const RunRequest& req) {
+    const ModelConfig& cfg = req.config;
+    GQA_TRY(cfg.validate());
+    GQA_TRY(req.shape.validate(cfg));
+    if (req.layers < 0 || req.layers > cfg.n_layers)
+        return makeError(ErrorCode::InvalidArgument, "layers to run (" + std::to_string(req.layers) +
+                                                         ") must be between 1 and the model's " +
+                                                         std::to_string(cfg.n_layers));
+    // Depth: what was asked, or as many layers as fit — predicted before anything is allocated.
+    const DeviceInfo dev = backend.deviceInfo();
+    ModelConfig run_cfg = cfg;
+    run_cfg.n_layers = req.layers > 0 ? req.layers : cfg.n_layers;
+    const bool fp32 = backend.fp32WeightCopy();
+    const int64_t available = req.memory_limit_bytes > 0 ? std::min(req.memory_limit_bytes, dev.available_bytes)
+                                                         : dev.available_bytes;
+    const auto fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), available, fp32, 0.9,
+                                /*staging=*/fp32);
+    LayerPlan plan;
+    plan.layers = run_cfg.n_layers;
+    if (!fit.fits) {
+        if (!req.fit_layers || fit.max_layers_that_fit < 1)
+            return makeError(ErrorCode::OutOfMemory, "predicted not to fit on " + dev.name + ": " + fit.message);
+        plan.note = "ran " + std::to_string(fit.max_layers_that_fit) + " of " + std::to_string(run_cfg.n_layers) +
+                    " layers: " + fit.message;
+        plan.layers = fit.max_layers_that_fit;
+    } else if (run_cfg.n_layers < cfg.n_layers) {
+        plan.note = "ran " + std::to_string(run_cfg.n_layers) + " of " + std::to_string(cfg.n_layers) +
+                    " layers (as requested); memory and latency predictions cover the whole model";
+    }
+    return plan;
+}
+
 Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     const ModelConfig& cfg = req.config;
     GQA_TRY(cfg.validate());
@@ -113,23 +148,12 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     res.device = backend.deviceInfo();
     res.memory = estimateMemory(cfg, B, seq);
 
-    // Depth: what was asked, or as many layers as fit — predicted before anything is allocated.
+    auto plan = plannedLayers(backend, req);
+    if (!plan) return plan.error();
     ModelConfig run_cfg = cfg;
-    run_cfg.n_layers = req.layers > 0 ? req.layers : cfg.n_layers;
+    run_cfg.n_layers = plan->layers;
+    if (!plan->note.empty()) res.notes.push_back(plan->note);
     const bool fp32 = backend.fp32WeightCopy();
-    const int64_t available = req.memory_limit_bytes > 0 ? std::min(req.memory_limit_bytes, res.device.available_bytes)
-                                                         : res.device.available_bytes;
-    const auto fit = predictFit(run_cfg, B, seq, available, fp32, 0.9, /*staging=*/fp32);
-    if (!fit.fits) {
-        if (!req.fit_layers || fit.max_layers_that_fit < 1)
-            return makeError(ErrorCode::OutOfMemory, "predicted not to fit on " + res.device.name + ": " + fit.message);
-        res.notes.push_back("ran " + std::to_string(fit.max_layers_that_fit) + " of " + std::to_string(run_cfg.n_layers) +
-                            " layers: " + fit.message);
-        run_cfg.n_layers = fit.max_layers_that_fit;
-    } else if (run_cfg.n_layers < cfg.n_layers) {
-        res.notes.push_back("ran " + std::to_string(run_cfg.n_layers) + " of " + std::to_string(cfg.n_layers) +
-                            " layers (as requested); memory and latency predictions cover the whole model");
-    }
     for (int64_t l : req.prompt_maps.layers)
         if (l < 0 || l >= run_cfg.n_layers)
             return makeError(ErrorCode::InvalidArgument, "map layer " + std::to_string(l) + " is outside the " +
@@ -137,11 +161,15 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     res.layers_run = run_cfg.n_layers;
     res.memory_run = estimateMemory(run_cfg, B, seq);
 
-    auto ceil = cachedCeilings(backend);
-    if (!ceil) return ceil.error();
-    res.ceilings = *ceil;
+    if (req.ceilings && req.ceilings->mem_bw_bytes_per_s > 0 && req.ceilings->gemm_flops_per_s > 0) {
+        res.ceilings = *req.ceilings;
+    } else {
+        auto ceil = cachedCeilings(backend);
+        if (!ceil) return ceil.error();
+        res.ceilings = *ceil;
+    }
 
-    auto weights = makeWeights(run_cfg, req.seed, req.weights, run_cfg.n_layers);
+    auto weights = makeWeights(run_cfg, req.seed, req.weights, run_cfg.n_layers, kDefaultSyntheticVocab, req.cancel);
     if (!weights) return weights.error();
     res.head_roles = weights->head_roles;
     const int64_t vocab_rows = weights->vocab_rows;

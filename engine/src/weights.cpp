@@ -10,6 +10,7 @@
 // window), plus a slow pair that fades distant tokens. A sink head puts its whole
 // query in the lowest-frequency pair, which barely rotates, so only the BOS bonus ks matters.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 
@@ -57,9 +58,12 @@ constexpr double kBosFeature = 2.0;    // embedding dimension 1, BOS token only
 constexpr double kKeyConst = 1.0;      // kc: constant key component per RoPE pair
 constexpr double kKeyBos = 4.0;        // ks: BOS bonus in the lowest-frequency pair
 
-void fillNormal(std::vector<float>& v, size_t n, Rng& rng, double stddev) {
+// Zero-mean uniform values with the given standard deviation (half-width sqrt(3) * stddev), as in the
+// common "Kaiming uniform" initialisation: as well-conditioned as Gaussian weights and ~20x cheaper to draw.
+void fillRandom(std::vector<float>& v, size_t n, Rng& rng, double stddev) {
     v.resize(n);
-    for (auto& x : v) x = static_cast<float>(rng.normal() * stddev);
+    const double w = 2.0 * std::sqrt(3.0) * stddev;
+    for (auto& x : v) x = static_cast<float>((rng.uniform() - 0.5) * w);
 }
 
 // Adds a term A cos((Δ - δ) θ_p) to the relative-position logit profile of a query, for each selected
@@ -129,7 +133,7 @@ HeadRole roleFor(int64_t layer, int64_t q_head, int64_t group_size) {
 }  // namespace
 
 Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, WeightsMode mode, int64_t n_layers,
-                                   int64_t vocab_rows) {
+                                   int64_t vocab_rows, const std::atomic<bool>* cancel) {
     GQA_TRY(cfg.validate());
     if (n_layers < 0 || n_layers > cfg.n_layers)
         return makeError(ErrorCode::InvalidArgument, "layers to build (" + std::to_string(n_layers) +
@@ -155,7 +159,7 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
     try {
         {
             Rng rng(mixSeed(seed, 0xE11B));
-            fillNormal(w.embedding, static_cast<size_t>(w.vocab_rows * d), rng, 1.0);
+            fillRandom(w.embedding, static_cast<size_t>(w.vocab_rows * d), rng, 1.0);
             if (structured)
                 for (int64_t t = 0; t < w.vocab_rows; ++t) {
                     w.embedding[static_cast<size_t>(t * d)] = static_cast<float>(kConstFeature);
@@ -171,16 +175,21 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
 
         w.layers.resize(static_cast<size_t>(L));
         w.head_roles.resize(static_cast<size_t>(L));
+        std::atomic<bool> failed{false};
+        // Layers are independent (each has its own seed), so they are drawn in parallel; deterministic.
+#pragma omp parallel for schedule(dynamic, 1) if (L > 1 && d * qkv_cols > (1 << 16))
         for (int64_t l = 0; l < L; ++l) {
+            if (failed.load() || (cancel && cancel->load(std::memory_order_relaxed))) continue;
+            try {
             auto& lw = w.layers[static_cast<size_t>(l)];
             Rng rng(mixSeed(seed, 0x1000 + static_cast<uint64_t>(l)));
             lw.attn_norm.assign(static_cast<size_t>(d), 1.0f);
             lw.ffn_norm.assign(static_cast<size_t>(d), 1.0f);
             const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(d));
-            fillNormal(lw.wqkv, static_cast<size_t>(d * qkv_cols), rng, inv_sqrt_d);
-            fillNormal(lw.wo, static_cast<size_t>(hq * D * d), rng, branch / std::sqrt(static_cast<double>(hq * D)));
-            fillNormal(lw.w_gate_up, static_cast<size_t>(d * 2 * F), rng, inv_sqrt_d);
-            fillNormal(lw.w_down, static_cast<size_t>(F * d), rng, 2.0 * branch / std::sqrt(static_cast<double>(F)));
+            fillRandom(lw.wqkv, static_cast<size_t>(d * qkv_cols), rng, inv_sqrt_d);
+            fillRandom(lw.wo, static_cast<size_t>(hq * D * d), rng, branch / std::sqrt(static_cast<double>(hq * D)));
+            fillRandom(lw.w_gate_up, static_cast<size_t>(d * 2 * F), rng, inv_sqrt_d);
+            fillRandom(lw.w_down, static_cast<size_t>(F * d), rng, 2.0 * branch / std::sqrt(static_cast<double>(F)));
             auto& roles = w.head_roles[static_cast<size_t>(l)];
             roles.assign(static_cast<size_t>(hq), HeadRole::Content);
             if (!structured) continue;
@@ -219,7 +228,12 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
                     at(1, base + e) = 0.0f;
                 }
             }
+            } catch (const std::bad_alloc&) {
+                failed = true;
+            }
         }
+        if (failed) return makeError(ErrorCode::OutOfMemory, "not enough host memory for the synthetic weights");
+        if (cancel && cancel->load()) return makeError(ErrorCode::Cancelled, "cancelled while building weights");
         // Everything the model holds is representable in its storage dtype.
         auto round = [&](std::vector<float>& v) {
             for (auto& x : v) x = roundTo(cfg.dtype, x);

@@ -52,6 +52,17 @@ bool waitShown(MainWindow& w) {
     return QTest::qWaitFor([&] { return w.result() && w.shownRunId() == w.requestedRunId(); }, kTimeoutMs);
 }
 
+// After makeQuick: the result of the quick configuration itself, not of the default run that may finish
+// before the debounce of the new settings fires.
+bool waitQuick(MainWindow& w) {
+    return QTest::qWaitFor(
+        [&] {
+            return w.result() && w.shownRunId() == w.requestedRunId() && w.result()->shape.prompt_len == 16 &&
+                   w.result()->shape.decode_steps == 3;
+        },
+        kTimeoutMs);
+}
+
 // A controller that computes nothing: the test decides what arrives and when.
 class FakeController : public EngineController {
 public:
@@ -114,7 +125,7 @@ private slots:
         MainWindow w(testOptions());
         w.show();
         makeQuick(w);
-        QVERIFY(waitShown(w));
+        QVERIFY(waitQuick(w));
         QCOMPARE(w.attentionView()->shownKvHeads(), int64_t{2});
 
         QSignalSpy requested(&w, &MainWindow::runRequested);
@@ -157,7 +168,7 @@ private slots:
         MainWindow w(testOptions());
         w.show();
         makeQuick(w);
-        QVERIFY(waitShown(w));
+        QVERIFY(waitQuick(w));
         AttentionView* att = w.attentionView();
         att->plot()->replot(QCustomPlot::rpImmediateRefresh);  // lay out the axis rects
         const LayerMaps* maps = findLayerMaps(w.result()->prompt_maps, 0);
@@ -214,7 +225,7 @@ private slots:
     void debounceCoalescesRapidChanges() {
         MainWindow w(testOptions());
         makeQuick(w);
-        QVERIFY(waitShown(w));
+        QVERIFY(waitQuick(w));
         QSignalSpy requested(&w, &MainWindow::runRequested);
         QSignalSpy applied(&w, &MainWindow::resultApplied);
         for (int64_t kv : {1, 8, 4, 1}) QVERIFY(w.controlPanel()->setKvHeads(kv));
@@ -398,7 +409,7 @@ private slots:
         MainWindow w(testOptions());
         w.show();
         makeQuick(w);
-        QVERIFY(waitShown(w));
+        QVERIFY(waitQuick(w));
         w.pin();
         QTemporaryDir dir;
         int index = 0;
@@ -451,7 +462,7 @@ private slots:
         MainWindow w(testOptions());
         w.show();
         makeQuick(w);
-        QVERIFY(waitShown(w));
+        QVERIFY(waitQuick(w));
         LatencyView* lat = w.latencyView();
         lat->sweepButton()->click();
         QCOMPARE(w.tabs()->currentIndex(), int(MainWindow::LatencyTab));

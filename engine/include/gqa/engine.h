@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct RunRequest {
     int64_t layers = 0;
     bool fit_layers = true;          // shrink depth to what fits instead of refusing
     int64_t memory_limit_bytes = 0;  // > 0: plan against this much memory instead of the device's available
+    std::optional<Ceilings> ceilings;  // known ceilings of this device (else measured once, then cached)
     MapRequest prompt_maps;          // maps of the prefill (T x T per head)
     MapRequest decode_maps;          // maps of every decode step (1 x T_cur per head)
     bool capture_layers = false;
@@ -67,6 +69,14 @@ struct RunResult {
 
 // Measured once per process and backend name, then cached (ceilings are slow to measure).
 Expected<Ceilings> cachedCeilings(Backend& backend);
+
+// The depth runModel will use for this request (validated), and the note it will attach when it
+// runs fewer layers than the model has; computed from the prediction alone, nothing is allocated.
+struct LayerPlan {
+    int64_t layers = 0;
+    std::string note;
+};
+Expected<LayerPlan> plannedLayers(Backend& backend, const RunRequest& req);
 
 Expected<RunResult> runModel(Backend& backend, const RunRequest& req);
 

@@ -1,6 +1,7 @@
 // Deterministic synthetic weights (host, fp32, values rounded to the storage dtype).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -46,8 +47,10 @@ struct ModelWeights {
 inline constexpr int64_t kDefaultSyntheticVocab = 4096;
 
 // Builds `n_layers` layers (<= cfg.n_layers; 0 means all). Deterministic in (cfg, seed, mode).
+// `cancel` (optional) is checked between layers; the layers are drawn in parallel.
 Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, WeightsMode mode, int64_t n_layers = 0,
-                                   int64_t vocab_rows = kDefaultSyntheticVocab);
+                                   int64_t vocab_rows = kDefaultSyntheticVocab,
+                                   const std::atomic<bool>* cancel = nullptr);
 
 // Deterministic synthetic token stream: prompt b starts with token 0 (BOS), then pseudo-random ids.
 std::vector<int32_t> makeTokens(int64_t batch, int64_t len, int64_t vocab_rows, uint64_t seed, int64_t offset = 0);
