@@ -438,13 +438,18 @@ public:
             std::vector<float> buf(static_cast<size_t>(n));
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < n; ++i) buf[static_cast<size_t>(i)] = static_cast<float>(i & 1023) * 1e-3f;
-            double best = 1e30, sink = 0.0;
-            for (int r = 0; r < 5; ++r) {
+            // Median of 7 passes: a single fast pass (seen here once at twice the usual rate on a VM) must
+            // not set the ceiling that everything else is judged against.
+            std::vector<double> passes;
+            double sink = 0.0;
+            for (int r = 0; r < 7; ++r) {
                 const auto t0 = Clock::now();
                 sink += cpu::kernels().readBandwidthProbe(buf.data(), n);
-                best = std::min(best, msSince(t0));
+                passes.push_back(msSince(t0));
             }
-            c.mem_bw_bytes_per_s = static_cast<double>(n) * 4.0 / (best * 1e-3);
+            std::sort(passes.begin(), passes.end());
+            c.mem_bw_bytes_per_s = static_cast<double>(n) * 4.0 / (passes[3] * 1e-3);
+            double best = 1e30;
             // GEMM rate: fp32 1024^3 through OpenBLAS, best of 5.
             const int64_t m = 1024;
             std::vector<float> a(static_cast<size_t>(m * m), 0.5f), b(a.size(), 0.25f), y(a.size());
@@ -456,7 +461,7 @@ public:
                 best = std::min(best, msSince(t0));
             }
             c.gemm_flops_per_s = 2.0 * static_cast<double>(m * m * m) / (best * 1e-3);
-            c.note = "read bandwidth of a 512 MiB buffer (" + std::to_string(omp_get_max_threads()) +
+            c.note = "median read bandwidth of a 512 MiB buffer (" + std::to_string(omp_get_max_threads()) +
                      " threads) and OpenBLAS fp32 GEMM 1024^3" + (sink == 42.0 ? "" : "");
         } catch (const std::bad_alloc&) {
             return makeError(ErrorCode::OutOfMemory, "not enough memory to measure the ceilings");

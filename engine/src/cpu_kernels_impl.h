@@ -563,6 +563,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         for (int64_t r = 0; r < R; ++r) {
             if (sc.valid[static_cast<size_t>(r)] == 0) {
                 sc.corr[static_cast<size_t>(r)] = 1.0f;
+                std::fill(sc.s.data() + r * kKeyTile, sc.s.data() + r * kKeyTile + ktp, 0.0f);
                 continue;
             }
             float* sr = sc.s.data() + r * kKeyTile;
@@ -579,17 +580,21 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         pf.pump(pf_per_tile);  // whatever is left of this tile's share
 #if defined(GQA_HAVE_BF16DP)
         if (dpath) {
-            // Probabilities as packed (p_j, p_{j+1}) bf16 pairs, hi and lo; the padded key is zero.
-            const int64_t pairs_max = (kt + 1) / 2;
+            // Probabilities as bf16 hi and lo rows; read as uint32 they are the packed (p_j, p_{j+1}) pairs
+            // the dot-product instruction wants. Masked and padded keys already hold exactly 0.
             for (int64_t r = 0; r < R; ++r) {
                 const float* sr = sc.s.data() + r * kKeyTile;
-                const int64_t valid = sc.valid[static_cast<size_t>(r)];
-                for (int64_t jp = 0; jp < pairs_max; ++jp) {
-                    uint16_t h0, l0, h1 = 0, l1 = 0;
-                    splitBf16(2 * jp < valid ? sr[2 * jp] : 0.0f, h0, l0);
-                    if (2 * jp + 1 < valid) splitBf16(sr[2 * jp + 1], h1, l1);
-                    sc.ph[static_cast<size_t>(r * (kKeyTile / 2) + jp)] = static_cast<uint32_t>(h0) | (static_cast<uint32_t>(h1) << 16);
-                    sc.pl[static_cast<size_t>(r * (kKeyTile / 2) + jp)] = static_cast<uint32_t>(l0) | (static_cast<uint32_t>(l1) << 16);
+                auto* hrow = reinterpret_cast<uint16_t*>(sc.ph.data() + r * (kKeyTile / 2));
+                auto* lrow = reinterpret_cast<uint16_t*>(sc.pl.data() + r * (kKeyTile / 2));
+                for (int64_t jb = 0; jb < ktp; jb += 16) {
+                    const __m512 pv = _mm512_loadu_ps(sr + jb);
+                    const __m256bh hi = _mm512_cvtneps_pbh(pv);
+                    __m256i hbits;
+                    std::memcpy(&hbits, &hi, sizeof hbits);
+                    const __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hbits), 16));
+                    const __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(pv, hf));
+                    std::memcpy(hrow + jb, &hi, sizeof hi);
+                    std::memcpy(lrow + jb, &lo, sizeof lo);
                 }
             }
             const int64_t ps = kKeyTile / 2;
