@@ -19,6 +19,8 @@ ThreadedEngineController::ThreadedEngineController(QObject* parent)
     connect(m_worker, &EngineWorker::sweepPointAvailable, this, &ThreadedEngineController::onWorkerSweepPoint);
     connect(m_worker, &EngineWorker::sweepFinished, this, &ThreadedEngineController::onWorkerSweepFinished);
     connect(m_worker, &EngineWorker::sweepFailed, this, &ThreadedEngineController::onWorkerSweepFailed);
+    connect(m_worker, &EngineWorker::tradeoffAvailable, this, &ThreadedEngineController::onWorkerTradeoff);
+    connect(m_worker, &EngineWorker::tradeoffFailed, this, &ThreadedEngineController::onWorkerTradeoffFailed);
     m_thread.start();
 }
 
@@ -29,6 +31,8 @@ ThreadedEngineController::~ThreadedEngineController() {
         m_queue->pending_run.reset();
         if (m_queue->running_run) m_queue->running_run->cancel = true;
         if (m_queue->sweep) m_queue->sweep->cancel = true;
+        m_queue->pending_tradeoff.reset();
+        if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
     }
     m_thread.quit();
     m_thread.wait();
@@ -81,6 +85,41 @@ quint64 ThreadedEngineController::requestSweep(const RunParams& base) {
 void ThreadedEngineController::cancelSweep() {
     std::lock_guard lock(m_queue->mutex);
     if (m_queue->sweep) m_queue->sweep->cancel = true;
+}
+
+quint64 ThreadedEngineController::requestTradeoff(const TradeoffParams& params) {
+    auto job = std::make_shared<TradeoffJob>();
+    job->id = ++m_nextId;
+    job->params = params;
+    {
+        std::lock_guard lock(m_queue->mutex);
+        m_queue->pending_tradeoff = job;  // replaces a queued one
+        if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
+    }
+    m_latestTradeoffId = job->id;
+    pokeWorker();
+    return job->id;
+}
+
+void ThreadedEngineController::cancelTradeoff() {
+    std::lock_guard lock(m_queue->mutex);
+    if (m_queue->pending_tradeoff) m_queue->pending_tradeoff->cancel = true;
+    if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
+}
+
+std::pair<int64_t, int64_t> ThreadedEngineController::tradeoffProgress() const {
+    std::lock_guard lock(m_queue->mutex);
+    const auto& job = m_queue->running_tradeoff;
+    if (!job || job->id != m_latestTradeoffId) return {0, 0};
+    return {job->points_done.load(), job->points_total.load()};
+}
+
+void ThreadedEngineController::onWorkerTradeoff(quint64 id, const TradeoffOutcomePtr& outcome) {
+    if (id == m_latestTradeoffId) emit tradeoffAvailable(id, outcome);
+}
+
+void ThreadedEngineController::onWorkerTradeoffFailed(quint64 id, const QString& message, bool cancelled) {
+    if (id == m_latestTradeoffId) emit tradeoffFailed(id, message, cancelled);
 }
 
 void ThreadedEngineController::requestBackends() {

@@ -7,6 +7,7 @@
 #include <QThread>
 
 #include <memory>
+#include <utility>
 
 #include "engine_types.h"
 
@@ -26,6 +27,13 @@ public:
     // between points. A new sweep cancels the previous one.
     virtual quint64 requestSweep(const RunParams& base) = 0;
     virtual void cancelSweep() = 0;
+    // The MHA -> GQA trade-off sweep of the live model (runTradeoff plus each grouping's attention maps).
+    // A new request replaces a queued one and cancels a running one. Not pure, so test doubles that do
+    // not care about it need not implement it.
+    virtual quint64 requestTradeoff(const TradeoffParams& params) { return 0; }
+    virtual void cancelTradeoff() {}
+    // (points done, points total) of the running trade-off sweep; (0, 0) when none runs. Polled.
+    virtual std::pair<int64_t, int64_t> tradeoffProgress() const { return {0, 0}; }
     virtual void requestBackends() = 0;
     // Ceilings remembered from an earlier session (QSettings), used until measured in this process.
     virtual void setKnownCeilings(const QString& device, const Ceilings& ceilings) = 0;
@@ -46,6 +54,8 @@ signals:
     void sweepPointAvailable(quint64 id, const gqa::ui::SweepPoint& point, int done, int total);
     void sweepFinished(quint64 id);
     void sweepFailed(quint64 id, const QString& message, bool cancelled);
+    void tradeoffAvailable(quint64 id, const gqa::ui::TradeoffOutcomePtr& outcome);
+    void tradeoffFailed(quint64 id, const QString& message, bool cancelled);
 };
 
 struct JobQueue;
@@ -62,6 +72,9 @@ public:
     void cancelRun() override;
     quint64 requestSweep(const RunParams& base) override;
     void cancelSweep() override;
+    quint64 requestTradeoff(const TradeoffParams& params) override;
+    void cancelTradeoff() override;
+    std::pair<int64_t, int64_t> tradeoffProgress() const override;
     void requestBackends() override;
     void setKnownCeilings(const QString& device, const Ceilings& ceilings) override;
 
@@ -80,6 +93,8 @@ private:
     void onWorkerSweepPoint(quint64 id, const SweepPoint& point, int done, int total);
     void onWorkerSweepFinished(quint64 id);
     void onWorkerSweepFailed(quint64 id, const QString& message, bool cancelled);
+    void onWorkerTradeoff(quint64 id, const TradeoffOutcomePtr& outcome);
+    void onWorkerTradeoffFailed(quint64 id, const QString& message, bool cancelled);
     void updateBusy();
     void pokeWorker();
 
@@ -90,6 +105,7 @@ private:
     quint64 m_latestRunId = 0;
     quint64 m_answeredRunId = 0;
     quint64 m_latestSweepId = 0;
+    quint64 m_latestTradeoffId = 0;
     bool m_sweepActive = false;
     bool m_busy = false;
     int m_droppedStale = 0;

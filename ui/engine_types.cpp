@@ -13,6 +13,7 @@ void registerMetaTypes() {
     qRegisterMetaType<QVector<BackendChoice>>();
     qRegisterMetaType<RunResultPtr>();
     qRegisterMetaType<AnalysisPtr>();
+    qRegisterMetaType<TradeoffOutcomePtr>();
     qRegisterMetaType<Ceilings>();
 }
 

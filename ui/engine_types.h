@@ -12,8 +12,10 @@
 
 #include "gqa/backend.h"
 #include "gqa/config.h"
+#include "gqa/convert.h"
 #include "gqa/engine.h"
 #include "gqa/memory_model.h"
+#include "gqa/tradeoff.h"
 
 namespace gqa::ui {
 
@@ -90,7 +92,22 @@ struct RunProgress {
     bool running = false;
 };
 
+// The MHA -> GQA trade-off sweep as the GUI asks for it: the live model, converted to MHA on the worker.
+struct TradeoffParams {
+    RunParams base;  // the live configuration (its n_kv_heads is ignored: the sweep starts from MHA)
+    ConvertMethod method = ConvertMethod::MeanPool;
+};
+
+// What the Trade-off view shows: the engine's sweep, plus the prompt attention maps (sequence 0, every
+// layer run, every query head) of each grouping's converted model, aligned with result.points.
+struct TradeoffOutcome {
+    TradeoffResult result;                     // result.config: the MHA starting model, full depth
+    std::vector<std::vector<LayerMaps>> maps;  // [point][layer]: (1, Hq, T, T)
+    QString depth_note;                        // why fewer layers / a shorter prompt than the live run
+};
+
 using RunResultPtr = std::shared_ptr<const RunResult>;
+using TradeoffOutcomePtr = std::shared_ptr<const TradeoffOutcome>;
 using AnalysisPtr = std::shared_ptr<const Analysis>;
 
 void registerMetaTypes();
@@ -108,4 +125,5 @@ Q_DECLARE_METATYPE(gqa::ui::BackendChoice)
 Q_DECLARE_METATYPE(QVector<gqa::ui::BackendChoice>)
 Q_DECLARE_METATYPE(gqa::ui::RunResultPtr)
 Q_DECLARE_METATYPE(gqa::ui::AnalysisPtr)
+Q_DECLARE_METATYPE(gqa::ui::TradeoffOutcomePtr)
 Q_DECLARE_METATYPE(gqa::Ceilings)

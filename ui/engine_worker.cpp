@@ -1,8 +1,36 @@
 #include "engine_worker.h"
 
+#include <algorithm>
+
 #include "analysis.h"
+#include "gqa/convert.h"
+#include "gqa/memory_model.h"
+#include "gqa/tradeoff.h"
+#include "gqa/weights.h"
 
 namespace gqa::ui {
+
+namespace {
+
+// The trade-off sweep holds the starting weights and one converted copy: past this many fp32 bytes per
+// copy a big preset sweeps its first layers only. The teaching preset runs whole.
+constexpr int64_t kTradeoffWeightBudgetBytes = int64_t{64} << 20;
+// Every grouping is prefilled twice (quality, then maps); a short prompt keeps a sweep to about a second.
+constexpr int64_t kTradeoffMaxPrompt = 64;
+constexpr int64_t kTradeoffMaxDecode = 4;
+
+int64_t tradeoffLayers(const ModelConfig& cfg, int64_t run_layers) {
+    ModelConfig one = cfg, none = cfg;
+    one.n_layers = 1;
+    none.n_layers = 0;
+    const int64_t per_layer = backendWeightBytes(one, true) - backendWeightBytes(none, true);
+    int64_t layers = per_layer > 0 ? std::clamp<int64_t>(kTradeoffWeightBudgetBytes / per_layer, 1, cfg.n_layers)
+                                   : cfg.n_layers;
+    if (run_layers > 0) layers = std::min(layers, run_layers);
+    return layers;
+}
+
+}  // namespace
 
 EngineWorker::EngineWorker(std::shared_ptr<JobQueue> queue) : m_queue(std::move(queue)) {}
 
@@ -13,6 +41,7 @@ void EngineWorker::pump() {
         bool probe_now = false;
         std::shared_ptr<RunJob> job;
         std::shared_ptr<SweepJob> sweep;
+        std::shared_ptr<TradeoffJob> trade;
         {
             std::lock_guard lock(m_queue->mutex);
             if (m_queue->stopping) return;
@@ -22,6 +51,9 @@ void EngineWorker::pump() {
                     job = std::move(m_queue->pending_run);
                     m_queue->running_run = job;
                     job->running = true;
+                } else if (m_queue->pending_tradeoff) {
+                    trade = std::move(m_queue->pending_tradeoff);
+                    m_queue->running_tradeoff = trade;
                 } else if (m_queue->sweep) {
                     sweep = m_queue->sweep;
                 }
@@ -34,6 +66,10 @@ void EngineWorker::pump() {
             std::lock_guard lock(m_queue->mutex);
             job->running = false;
             if (m_queue->running_run == job) m_queue->running_run.reset();
+        } else if (trade) {
+            tradeoff(*trade);
+            std::lock_guard lock(m_queue->mutex);
+            if (m_queue->running_tradeoff == trade) m_queue->running_tradeoff.reset();
         } else if (sweep) {
             sweepStep(sweep);
         } else {
@@ -193,6 +229,83 @@ void EngineWorker::sweepStep(const std::shared_ptr<SweepJob>& sweep) {
         finish();
         emit sweepFinished(sweep->id);
     }
+}
+
+}  // namespace gqa::ui
+
+namespace gqa::ui {
+
+void EngineWorker::tradeoff(TradeoffJob& job) {
+    const quint64 id = job.id;
+    auto fail = [&](const Error& e) {
+        const bool cancelled = e.code == ErrorCode::Cancelled || job.cancel;
+        emit tradeoffFailed(id, cancelled ? tr("Trade-off sweep cancelled") : QString::fromStdString(e.message),
+                            cancelled);
+    };
+    if (job.cancel) return fail(makeError(ErrorCode::Cancelled, "cancelled"));
+    const RunParams& p = job.params.base;
+    // Start from the multi-head version of the live model, as `gqa-lab-cli tradeoff --from-mha` does:
+    // every divisor of n_q is then a coarser grouping of it.
+    ModelConfig mha = p.config;
+    mha.n_kv_heads = mha.n_q_heads;
+    if (Status s = mha.validate(); !s) return fail(s.error());
+    RunShape shape;
+    shape.batch = 1;
+    shape.prompt_len = std::min(p.shape.prompt_len, kTradeoffMaxPrompt);
+    shape.decode_steps = std::min(p.shape.decode_steps, kTradeoffMaxDecode);
+    if (Status s = shape.validate(mha); !s) return fail(s.error());
+    const int64_t layers = tradeoffLayers(mha, p.run_layers);
+    const int64_t n_points = static_cast<int64_t>(mha.validKvHeadCounts().size());
+    job.points_total = 2 * n_points;
+
+    auto backend = backendFor(p.backend);
+    if (!backend) return fail(backend.error());
+    Backend& be = *backend.value();
+
+    TradeoffRequest req;
+    req.config = mha;
+    req.layers = layers;
+    req.shape = shape;
+    req.method = job.params.method;
+    req.attention_iterations = 10;
+    req.cancel = &job.cancel;
+    req.points_done = &job.points_done;
+    auto weights = makeWeights(mha, req.seed, req.weights, layers, kDefaultSyntheticVocab, &job.cancel);
+    if (!weights) return fail(weights.error());
+    auto result = runTradeoff(be, *weights, req);
+    if (!result) return fail(result.error());
+
+    auto out = std::make_shared<TradeoffOutcome>();
+    out->result = std::move(result).value();
+    QStringList why;
+    if (layers < mha.n_layers)
+        why << tr("%1 of %2 layers run (quality and maps; KV-cache bytes count all %2)").arg(layers).arg(mha.n_layers);
+    if (shape.prompt_len < p.shape.prompt_len || p.shape.batch > 1 || shape.decode_steps < p.shape.decode_steps)
+        why << tr("batch 1, %1-token prompt + %2 decode steps").arg(shape.prompt_len).arg(shape.decode_steps);
+    out->depth_note = why.join(QStringLiteral("; "));
+
+    // The maps pass: the prompt of sequence 0 through each grouping's model, maps of every layer and head.
+    // tokens: (1, T), the same prompt the quality comparison used.
+    const std::vector<int32_t> tokens = makeTokens(1, shape.prompt_len, weights->vocab_rows, req.seed);
+    StepRequest step;
+    for (int64_t l = 0; l < layers; ++l) step.maps.layers.push_back(l);
+    step.cancel = &job.cancel;
+    for (const TradeoffPoint& pt : out->result.points) {
+        if (job.cancel) return fail(makeError(ErrorCode::Cancelled, "cancelled"));
+        std::optional<ModelWeights> converted;
+        if (pt.kv_heads != mha.n_kv_heads) {
+            auto c = convertKvHeads(*weights, pt.kv_heads, req.method);
+            if (!c) return fail(c.error());
+            converted = std::move(c).value();
+        }
+        auto inst = be.createModel(converted ? *converted : *weights, 1, shape.prompt_len);
+        if (!inst) return fail(inst.error());
+        StepOutput so;
+        if (Status s = (*inst)->prefill(tokens.data(), shape.prompt_len, step, so); !s) return fail(s.error());
+        out->maps.push_back(std::move(so.maps));
+        ++job.points_done;
+    }
+    emit tradeoffAvailable(id, std::move(out));
 }
 
 }  // namespace gqa::ui

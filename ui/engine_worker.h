@@ -32,12 +32,22 @@ struct SweepJob {
     std::atomic<bool> cancel{false};
 };
 
+struct TradeoffJob {
+    quint64 id = 0;
+    TradeoffParams params;
+    std::atomic<bool> cancel{false};
+    std::atomic<int64_t> points_done{0};   // the engine's sweep, then the map pass: one each per grouping
+    std::atomic<int64_t> points_total{0};
+};
+
 // Shared between the GUI thread (producer) and the worker (consumer); everything under `mutex`.
 struct JobQueue {
     std::mutex mutex;
     std::shared_ptr<RunJob> pending_run;
     std::shared_ptr<RunJob> running_run;
     std::shared_ptr<SweepJob> sweep;
+    std::shared_ptr<TradeoffJob> pending_tradeoff;
+    std::shared_ptr<TradeoffJob> running_tradeoff;
     bool probe_requested = false;
     std::map<std::string, Ceilings> known_ceilings;  // by device name, from QSettings
     bool stopping = false;
@@ -61,11 +71,14 @@ signals:
     void sweepPointAvailable(quint64 id, const gqa::ui::SweepPoint& point, int done, int total);
     void sweepFinished(quint64 id);
     void sweepFailed(quint64 id, const QString& message, bool cancelled);
+    void tradeoffAvailable(quint64 id, const gqa::ui::TradeoffOutcomePtr& outcome);
+    void tradeoffFailed(quint64 id, const QString& message, bool cancelled);
 
 private:
     void probe();
     void run(RunJob& job);
     void sweepStep(const std::shared_ptr<SweepJob>& sweep);
+    void tradeoff(TradeoffJob& job);
     Expected<Backend*> backendFor(const QString& name);
     // Ceilings for the analysis: measured in this process, else remembered, else measured now.
     Expected<std::pair<Ceilings, bool>> ceilingsFor(Backend& backend);

@@ -30,6 +30,7 @@
 #include "memory_view.h"
 #include "plot_export.h"
 #include "teaching_text.h"
+#include "tradeoff_view.h"
 
 namespace gqa::ui {
 
@@ -83,11 +84,16 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     m_memory = new MemoryView;
     m_latency = new LatencyView;
     m_compare = new CompareView;
+    m_tradeoff = new TradeoffView;
     m_tabs->addTab(m_attention, tr("Attention maps"));
     m_tabs->addTab(m_grouping, tr("Head grouping"));
     m_tabs->addTab(m_memory, tr("Memory"));
     m_tabs->addTab(m_latency, tr("Latency"));
     m_tabs->addTab(m_compare, tr("Compare"));
+    m_tabs->addTab(m_tradeoff, tr("Trade-off"));
+    m_tabs->setTabToolTip(TradeoffTab, tr("Convert the model from MHA to every grouping: KV cache and decode time "
+                                          "saved against output quality lost.<br><br>") +
+                                           teach::meanPool());
     m_tabs->setTabToolTip(GroupingTab, teach::group());
     m_tabs->setTabToolTip(MemoryTab, teach::kvShrinks());
     m_tabs->setTabToolTip(LatencyTab, teach::flopsDoNot());
@@ -122,6 +128,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     m_analysisGrace.setSingleShot(true);
     m_analysisGrace.setInterval(kAnalysisGraceMs);
     m_poll.setInterval(100);
+    m_tradeoffPoll.setInterval(100);
 
     connect(&m_debounce, &QTimer::timeout, this, &MainWindow::requestRunNow);
     connect(&m_analysisGrace, &QTimer::timeout, this, &MainWindow::applyAnalysisOnly);
@@ -131,6 +138,13 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     connect(m_cancelRun, &QToolButton::clicked, m_controller, &EngineController::cancelRun);
     connect(m_latency, &LatencyView::sweepRequested, this, &MainWindow::startSweep);
     connect(m_latency, &LatencyView::sweepCancelRequested, m_controller, &EngineController::cancelSweep);
+    connect(&m_tradeoffPoll, &QTimer::timeout, this, &MainWindow::pollTradeoff);
+    connect(m_tradeoff, &TradeoffView::sweepRequested, this, &MainWindow::startTradeoff);
+    connect(m_tradeoff, &TradeoffView::cancelRequested, m_controller, &EngineController::cancelTradeoff);
+    // A click on a point is a KV-head edit like any other: the panel emits changed(), the debounce runs it.
+    connect(m_tradeoff, &TradeoffView::kvHeadsChosen, this, [this](int64_t n_kv) { m_panel->setKvHeads(n_kv); });
+    connect(m_tabs, &QTabWidget::currentChanged, this, [this](int) { startTradeoffIfStale(); });
+    connect(this, &MainWindow::runRequested, this, [this](quint64) { startTradeoffIfStale(); });
 
     connect(m_controller, &EngineController::backendsAvailable, m_panel, &ControlPanel::setBackends);
     connect(m_controller, &EngineController::analysisAvailable, this, &MainWindow::onAnalysis);
@@ -147,6 +161,17 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
             [this](quint64, const QString& msg, bool cancelled) {
                 m_latency->onSweepFailed(msg, cancelled);
                 if (!cancelled) showStatus(tr("Sweep failed: %1").arg(msg), true);
+            });
+    connect(m_controller, &EngineController::tradeoffAvailable, m_tradeoff,
+            [this](quint64, const TradeoffOutcomePtr& outcome) {
+                m_tradeoffPoll.stop();
+                m_tradeoff->setOutcome(outcome);
+            });
+    connect(m_controller, &EngineController::tradeoffFailed, m_tradeoff,
+            [this](quint64, const QString& msg, bool cancelled) {
+                m_tradeoffPoll.stop();
+                m_tradeoff->onFailed(msg, cancelled);
+                if (!cancelled) showStatus(tr("Trade-off sweep failed: %1").arg(msg.toHtmlEscaped()), true);
             });
 
     resize(1500, 950);
@@ -167,6 +192,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     if (!restored && !m_options.preset.isEmpty() && !m_panel->loadPreset(m_options.preset))
         showStatus(tr("Unknown preset \"%1\"; using the default.").arg(m_options.preset), true);
     m_grouping->setConfig(m_panel->config());
+    m_tradeoff->setCurrentConfig(m_panel->config());
     m_controller->requestBackends();
     requestRunNow();
 }
@@ -260,6 +286,7 @@ QList<QCustomPlot*> MainWindow::plotsOfTab(int tab) const {
         case MemoryTab: return m_memory->plots();
         case LatencyTab: return m_latency->plots();
         case CompareTab: return m_compare->plots();
+        case TradeoffTab: return m_tradeoff->plots();
         default: return {};
     }
 }
@@ -284,6 +311,7 @@ RunParams MainWindow::currentParams() const {
 void MainWindow::onControlsChanged() {
     // Nothing here needs the engine: the diagram and the kind label follow the controls at once.
     m_grouping->setConfig(m_panel->config());
+    m_tradeoff->setCurrentConfig(m_panel->config());
     m_debounce.start();
 }
 
@@ -301,6 +329,30 @@ void MainWindow::startSweep() {
     p.want_maps = false;
     m_controller->requestSweep(p);
     m_tabs->setCurrentIndex(LatencyTab);
+}
+
+void MainWindow::startTradeoff() {
+    TradeoffParams p;
+    p.base = currentParams();
+    p.base.want_maps = false;
+    p.method = m_tradeoff->method();
+    m_controller->requestTradeoff(p);
+    m_tradeoff->onStarted(tradeoffKey(p));
+    m_tradeoffPoll.start();
+}
+
+void MainWindow::startTradeoffIfStale() {
+    // Only while the tab is on screen: the sweep costs a few runs and nobody looks at it elsewhere.
+    if (m_closing || m_tabs->currentIndex() != TradeoffTab) return;
+    TradeoffParams p;
+    p.base = currentParams();
+    p.method = m_tradeoff->method();
+    if (tradeoffKey(p) != m_tradeoff->requestedKey()) startTradeoff();
+}
+
+void MainWindow::pollTradeoff() {
+    const auto [done, total] = m_controller->tradeoffProgress();
+    m_tradeoff->setProgress(done, total);
 }
 
 void MainWindow::onAnalysis(quint64 id, const AnalysisPtr& analysis) {
@@ -464,6 +516,7 @@ bool MainWindow::applySession(const Session& session, QString* error) {
     m_pinned = session.pinned;
     m_unpinAction->setEnabled(m_pinned.has_value());
     m_grouping->setConfig(m_panel->config());
+    m_tradeoff->setCurrentConfig(m_panel->config());
     applyViews();
     requestRunNow();
     return true;
@@ -541,6 +594,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     }
     m_controller->cancelRun();
     m_controller->cancelSweep();
+    m_controller->cancelTradeoff();
     QMainWindow::closeEvent(event);
 }
 

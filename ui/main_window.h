@@ -29,6 +29,7 @@ class ControlPanel;
 class GroupingDiagram;
 class LatencyView;
 class MemoryView;
+class TradeoffView;
 
 struct MainWindowOptions {
     bool use_settings = true;     // QSettings: geometry, state, last session, remembered ceilings
@@ -40,7 +41,7 @@ struct MainWindowOptions {
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    enum Tab { AttentionTab = 0, GroupingTab, MemoryTab, LatencyTab, CompareTab };
+    enum Tab { AttentionTab = 0, GroupingTab, MemoryTab, LatencyTab, CompareTab, TradeoffTab };
 
     // Takes ownership of `controller`; creates a ThreadedEngineController when it is null.
     explicit MainWindow(const MainWindowOptions& options = {}, EngineController* controller = nullptr,
@@ -53,6 +54,7 @@ public:
     MemoryView* memoryView() const { return m_memory; }
     LatencyView* latencyView() const { return m_latency; }
     CompareView* compareView() const { return m_compare; }
+    TradeoffView* tradeoffView() const { return m_tradeoff; }
     QTabWidget* tabs() const { return m_tabs; }
     EngineController* controller() const { return m_controller; }
     QTimer* debounceTimer() { return &m_debounce; }
@@ -83,6 +85,8 @@ public:
 public slots:
     void requestRunNow();  // skips the debounce
     void startSweep();
+    // The MHA -> GQA trade-off sweep of the live model (Trade-off tab), on the engine worker.
+    void startTradeoff();
 
 signals:
     void runRequested(quint64 id);     // the debounce fired and the request went to the worker
@@ -110,6 +114,8 @@ private:
     void openSessionInteractively();
     void saveSessionInteractively();
     void populateExportMenu();
+    void startTradeoffIfStale();
+    void pollTradeoff();
 
     MainWindowOptions m_options;
     EngineController* m_controller = nullptr;
@@ -120,6 +126,7 @@ private:
     MemoryView* m_memory = nullptr;
     LatencyView* m_latency = nullptr;
     CompareView* m_compare = nullptr;
+    TradeoffView* m_tradeoff = nullptr;
     QLabel* m_banner = nullptr;
     QLabel* m_status = nullptr;
     QLabel* m_ceilings = nullptr;
@@ -132,6 +139,7 @@ private:
     QTimer m_debounce;
     QTimer m_analysisGrace;  // short runs: wait for the result instead of showing the analysis alone
     QTimer m_poll;
+    QTimer m_tradeoffPoll;
     QElapsedTimer m_requestClock;
 
     quint64 m_requestId = 0;

@@ -15,6 +15,7 @@
 #include "control_panel.h"
 #include "latency_view.h"
 #include "main_window.h"
+#include "tradeoff_view.h"
 
 namespace gqa::ui {
 
@@ -63,7 +64,7 @@ void ScreenshotRunner::stepBackToDefault() {
         // The sweep runs the model once per KV-head count: skip it where one run already takes seconds.
         const RunResult* r = m_window->result().get();
         if (r && r->prefill.total_ms + r->decode.total_ms > 2000.0)
-            shoot();
+            stepTradeoff();
         else
             stepSweep();
     });
@@ -78,7 +79,7 @@ void ScreenshotRunner::stepSweep() {
     *conn = connect(c, &EngineController::sweepFinished, this, [this, conn, conn2](quint64) {
         disconnect(*conn);
         disconnect(*conn2);
-        QTimer::singleShot(0, this, [this] { shoot(); });
+        QTimer::singleShot(0, this, [this] { stepTradeoff(); });
     });
     *conn2 = connect(c, &EngineController::sweepFailed, this, [this, conn, conn2](quint64, const QString& m, bool) {
         disconnect(*conn);
@@ -86,6 +87,24 @@ void ScreenshotRunner::stepSweep() {
         fail(QStringLiteral("sweep failed: %1").arg(m));
     });
     m_window->startSweep();
+}
+
+void ScreenshotRunner::stepTradeoff() {
+    // The trade-off sweep runs few layers and a short prompt even for big presets (tradeoff_view.h).
+    EngineController* c = m_window->controller();
+    auto conn = std::make_shared<QMetaObject::Connection>();
+    auto conn2 = std::make_shared<QMetaObject::Connection>();
+    *conn = connect(c, &EngineController::tradeoffAvailable, this, [this, conn, conn2](quint64, const TradeoffOutcomePtr&) {
+        disconnect(*conn);
+        disconnect(*conn2);
+        QTimer::singleShot(0, this, [this] { shoot(); });
+    });
+    *conn2 = connect(c, &EngineController::tradeoffFailed, this, [this, conn, conn2](quint64, const QString& m, bool) {
+        disconnect(*conn);
+        disconnect(*conn2);
+        fail(QStringLiteral("trade-off sweep failed: %1").arg(m));
+    });
+    m_window->startTradeoff();
 }
 
 bool ScreenshotRunner::grabTab(int tab, const QString& name) {
@@ -114,6 +133,7 @@ void ScreenshotRunner::shoot() {
     ok &= grabTab(MainWindow::MemoryTab, QStringLiteral("memory"));
     ok &= grabTab(MainWindow::LatencyTab, QStringLiteral("latency"));
     ok &= grabTab(MainWindow::CompareTab, QStringLiteral("compare"));
+    ok &= grabTab(MainWindow::TradeoffTab, QStringLiteral("tradeoff"));
     m_window->tabs()->setCurrentIndex(MainWindow::AttentionTab);
     m_timeout.stop();
     emit finished(ok ? 0 : 1);

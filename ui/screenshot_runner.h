@@ -26,6 +26,7 @@ private:
     void stepPinMha();
     void stepBackToDefault();
     void stepSweep();
+    void stepTradeoff();
     void shoot();
     bool grabTab(int tab, const QString& name);
     void fail(const QString& why);

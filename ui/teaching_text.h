@@ -59,4 +59,22 @@ inline QString runDepth() {
         "model analytically; the run itself may use fewer layers when the model does not fit in memory.");
 }
 
+inline QString meanPool() {
+    return QCoreApplication::translate(
+        "teach",
+        "<b>Mean-pooling</b> (Ainslie et al., 2023) turns a multi-head checkpoint into a grouped one without "
+        "training: the K and V projection heads of the g query heads that will share a KV head are averaged "
+        "into one. Queries, output projection and FFN are kept. <b>First</b> keeps the first head of each group "
+        "instead, the baseline the paper compares with; mean-pooling usually loses less.");
+}
+
+inline QString qualityLoss() {
+    return QCoreApplication::translate(
+        "teach",
+        "<b>Quality loss</b> = ||h<sub>G</sub> − h<sub>MHA</sub>|| / ||h<sub>MHA</sub>||: the relative L2 error "
+        "of the model's final hidden state over every prompt position, the converted model against the "
+        "multi-head one on the same tokens. 0 means identical outputs; 0.1 means the output moved by 10% of its "
+        "size. It is measured right after conversion, before any uptraining.");
+}
+
 }  // namespace gqa::ui::teach
