@@ -29,6 +29,7 @@ bool loadCached(const std::string& device, Ceilings& c) {
     if (path.empty() || std::getenv("GQA_NO_CEILING_CACHE")) return false;
     std::ifstream f(path);
     std::string line;
+    bool found = false;
     while (std::getline(f, line)) {
         std::istringstream ss(line);
         std::string name, bw, fl;
@@ -37,13 +38,13 @@ bool loadCached(const std::string& device, Ceilings& c) {
                 c.mem_bw_bytes_per_s = std::stod(bw);
                 c.gemm_flops_per_s = std::stod(fl);
             } catch (...) {
-                return false;
+                continue;  // a damaged line is skipped
             }
             c.note = "measured earlier on this device (cached in " + path + ")";
-            return c.mem_bw_bytes_per_s > 0 && c.gemm_flops_per_s > 0;
+            found = c.mem_bw_bytes_per_s > 0 && c.gemm_flops_per_s > 0;  // the newest line wins
         }
     }
-    return false;
+    return found;
 }
 
 void storeCached(const std::string& device, const Ceilings& c) {
@@ -85,7 +86,8 @@ void addTimes(PhaseProfile& ph, const StepOutput& s) {
 Expected<Ceilings> cachedCeilings(Backend& backend) {
     static std::mutex mu;
     static std::map<std::string, Ceilings> cache;
-    const std::string key = backend.name() + ":" + backend.deviceInfo().name;
+    // The key carries the measurement method's version: older cached numbers are not reused.
+    const std::string key = "v2:" + backend.name() + ":" + backend.deviceInfo().name;
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
     Ceilings c;
