@@ -12,6 +12,18 @@
 #include "ui_bench.h"
 
 int main(int argc, char** argv) {
+    // Headless modes (and --help) work without a display: they render offscreen unless told otherwise.
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") && qEnvironmentVariableIsEmpty("DISPLAY") &&
+        qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY")) {
+        for (int i = 1; i < argc; ++i) {
+            const QByteArray a(argv[i]);
+            if (a == "--screenshot" || a.startsWith("--screenshot=") || a == "--bench-ui" || a.startsWith("--bench-ui=") ||
+                a == "--help" || a == "-h" || a == "--version" || a == "-v") {
+                qputenv("QT_QPA_PLATFORM", "offscreen");
+                break;
+            }
+        }
+    }
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("gqa-lab"));
     QApplication::setOrganizationName(QStringLiteral("GQA Lab"));
