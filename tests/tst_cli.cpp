@@ -122,6 +122,23 @@ private slots:
         QCOMPARE(p->data[8], 0.0f);
         QVERIFY(p->data[7] > 0.0f);
 
+        // A bf16 cache: the op sees K and V rounded to bf16, exactly as the reference on rounded inputs.
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k.npy")),
+                 "--v", QString::fromStdString(path("v.npy")), "--causal", "--kv-dtype", "bf16", "--out",
+                 QString::fromStdString(path("o16.npy"))});
+        QCOMPARE(r.code, 0);
+        {
+            auto o16 = readNpy(path("o16.npy"));
+            QVERIFY(o16.isOk());
+            std::vector<float> kr = k, vr = v;
+            for (auto& x : kr) x = roundTo(DType::BF16, x);
+            for (auto& x : vr) x = roundTo(DType::BF16, x);
+            std::vector<double> r16(q.size());
+            ref::attention(s, q.data(), kr.data(), vr.data(), r16.data(), nullptr);
+            QVERIFY(test::worstRatio(o16->data, r16, 1e-5, 1e-4) <= 1.0);
+            QVERIFY(test::maxAbsDiff(o16->data, ro) > 1e-4);  // and it did round
+        }
+
         // Refusals name the problem.
         QVERIFY(writeNpy(path("bad_k.npy"), {2, 3, 12, 16}, k.data()).isOk());
         r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("bad_k.npy")),

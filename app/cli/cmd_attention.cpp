@@ -11,6 +11,7 @@ struct AttentionArgs {
     std::string q, k, v, out, probs;
     bool causal = false;
     std::string backend = "cpu";
+    std::string kv_dtype = "fp32";
 };
 
 std::string shapeStr(const std::vector<int64_t>& s) {
@@ -47,11 +48,26 @@ int runAttention(const AttentionArgs& a) {
     if (auto st = s.validate(); !st) return reportError(st.error());
     auto backend = openBackend(a.backend);
     if (!backend) return reportError(backend.error());
+    const auto kv_t = parseDType(a.kv_dtype);
+    if (!kv_t) return bad("--kv-dtype must be fp32, fp16 or bf16 (got '" + a.kv_dtype + "')");
+    // K and V as the backend stores them in a cache of that dtype (values rounded to nearest even).
+    std::vector<uint16_t> k16, v16;
+    const void* kp = k->data.data();
+    const void* vp = v->data.data();
+    if (*kv_t != DType::F32) {
+        k16.resize(k->data.size());
+        v16.resize(v->data.size());
+        for (size_t i = 0; i < k16.size(); ++i) {
+            k16[i] = *kv_t == DType::BF16 ? floatToBf16(k->data[i]) : floatToF16(k->data[i]);
+            v16[i] = *kv_t == DType::BF16 ? floatToBf16(v->data[i]) : floatToF16(v->data[i]);
+        }
+        kp = k16.data();
+        vp = v16.data();
+    }
     std::vector<float> out(q->data.size());
     std::vector<float> probs;
     if (!a.probs.empty()) probs.resize(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len));
-    auto st = (*backend)->attention(s, q->data.data(), k->data.data(), v->data.data(), DType::F32, out.data(),
-                                    probs.empty() ? nullptr : probs.data());
+    auto st = (*backend)->attention(s, q->data.data(), kp, vp, *kv_t, out.data(), probs.empty() ? nullptr : probs.data());
     if (!st) return reportError(st.error());
     if (auto w = writeNpy(a.out, q->shape, out.data()); !w) return reportError(w.error());
     if (!a.probs.empty())
@@ -75,6 +91,9 @@ const CommandRegistrar reg("attention", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--probs", args->probs, "Also write softmax probabilities (B, Hq, Tq, Tk) float32");
     cmd->add_flag("--causal", args->causal, "Causal mask, bottom-right aligned");
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
+    cmd->add_option("--kv-dtype", args->kv_dtype,
+                    "Store K and V as fp32, fp16 or bf16 before the op (rounded to nearest even), as a KV cache would")
+        ->capture_default_str();
     cmd->callback([args, &exit_code] { exit_code = runAttention(*args); });
     return cmd;
 });

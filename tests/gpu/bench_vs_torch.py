@@ -43,6 +43,17 @@ CORRECTNESS_CASES = [
 ]
 ATOL, RTOL = 1e-4, 1e-3        # fp32 path: |ours - ref| <= atol + rtol |ref|, as `verify` uses for CUDA fp32
 PROB_ATOL = 1e-5
+# 16-bit K/V (`attention --kv-dtype`) reach the tensor-core kernels, which round Q and P to 16 bits:
+# the tolerances `verify` states for CUDA fp16/bf16 attention. The reference uses the same rounded K/V.
+KV16_TOL = {"fp16": (3e-3, 1e-2, 2e-3), "bf16": (2e-2, 3e-2, 1e-2)}  # atol, rtol, probs atol
+
+
+def round_kv(x, dtype):
+    if dtype == "fp16":
+        return x.astype(np.float16).astype(np.float32)
+    u = x.view(np.uint32).astype(np.uint64)  # bf16, round to nearest even
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32)
 
 
 def reference(q, k, v, causal):
@@ -63,16 +74,19 @@ def reference(q, k, v, causal):
 def check_correctness(cli, workdir):
     rng = np.random.default_rng(1234)
     rows, ok = [], True
-    for (b, hq, hkv, tq, tk, d, causal) in CORRECTNESS_CASES:
+    for (b, hq, hkv, tq, tk, d, causal), kv_dtype in [(c, t) for t in ("fp32", "fp16", "bf16") for c in CORRECTNESS_CASES]:
         q = rng.standard_normal((b, hq, tq, d), dtype=np.float32)
         k = rng.standard_normal((b, hkv, tk, d), dtype=np.float32)
         v = rng.standard_normal((b, hkv, tk, d), dtype=np.float32)
+        atol, rtol, prob_atol = (ATOL, RTOL, PROB_ATOL) if kv_dtype == "fp32" else KV16_TOL[kv_dtype]
+        if kv_dtype != "fp32":
+            k, v = round_kv(k, kv_dtype), round_kv(v, kv_dtype)
         paths = {n: os.path.join(workdir, f"{n}.npy") for n in ("q", "k", "v", "out", "probs")}
         for n, x in (("q", q), ("k", k), ("v", v)):
             np.save(paths[n], x)
         cmd = [cli, "attention", "--backend", "cuda", "--q", paths["q"], "--k", paths["k"], "--v", paths["v"],
-               "--out", paths["out"], "--probs", paths["probs"]] + (["--causal"] if causal else [])
-        shape = f"B{b} {hq}/{hkv} Tq{tq} Tk{tk} D{d}{' causal' if causal else ''}"
+               "--out", paths["out"], "--probs", paths["probs"], "--kv-dtype", kv_dtype] + (["--causal"] if causal else [])
+        shape = f"B{b} {hq}/{hkv} Tq{tq} Tk{tk} D{d}{' causal' if causal else ''} {kv_dtype}"
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             rows.append({"shape": shape, "pass": False, "note": r.stderr.strip()[-300:]})
@@ -81,11 +95,11 @@ def check_correctness(cli, workdir):
         out, probs = np.load(paths["out"]), np.load(paths["probs"])
         ref_out, ref_p = reference(q, k, v, causal)
         err = np.abs(out.astype(np.float64) - ref_out)
-        ratio = float(np.max(err / (ATOL + RTOL * np.abs(ref_out))))
+        ratio = float(np.max(err / (atol + rtol * np.abs(ref_out))))
         perr = float(np.max(np.abs(probs.astype(np.float64) - ref_p)))
         seen = ref_p.sum(-1) > 0
         row_sum_err = float(np.max(np.abs(probs.sum(-1, dtype=np.float64)[seen] - 1.0))) if seen.any() else 0.0
-        passed = bool(np.isfinite(out).all() and ratio <= 1.0 and perr <= PROB_ATOL and row_sum_err <= 1e-5)
+        passed = bool(np.isfinite(out).all() and ratio <= 1.0 and perr <= prob_atol and row_sum_err <= 1e-5)
         ok &= passed
         rows.append({"shape": shape, "max_abs_err": float(err.max()), "err_over_tol": ratio, "probs_max_abs_err": perr,
                      "probs_row_sum_err": row_sum_err, "pass": passed})
