@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "gqa/cost_model.h"
+#include "gqa/engine.h"
 
 namespace gqa::ui {
 
@@ -89,13 +90,15 @@ Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, bool
         a.decode_pred_total_ms += a.decode_pred_ms[k];
     }
 
-    // The depth runModel will use (engine.cpp): what was asked, shrunk to what fits, predicted the same way
-    // (0.9 headroom, plus the fp32 staging copy when the backend keeps one). Map layers must lie inside it.
-    ModelConfig run_cfg = cfg;
-    run_cfg.n_layers = params.run_layers > 0 ? std::min(params.run_layers, cfg.n_layers) : cfg.n_layers;
-    const FitReport run_fit = predictFit(run_cfg, B, S, device.available_bytes, fp32_weight_copy, 0.9, fp32_weight_copy);
-    const int64_t planned = run_fit.fits ? run_cfg.n_layers : run_fit.max_layers_that_fit;
-    a.layers_planned = std::max<int64_t>(planned, 0);
+    // The depth runModel will use: the engine's own plan (what was asked, shrunk to what fits). Map layers
+    // must lie inside it. A model of which not even one layer fits plans zero layers.
+    RunRequest plan_req;
+    plan_req.config = cfg;
+    plan_req.shape = params.shape;
+    plan_req.layers = params.run_layers > 0 ? std::min(params.run_layers, cfg.n_layers) : 0;
+    plan_req.fit_layers = true;
+    const auto plan = planLayers(plan_req, device, fp32_weight_copy);
+    a.layers_planned = plan ? plan->layers : 0;
     a.run_pred_ms = (prefill_layer_ms + decode_layer_ms) * static_cast<double>(a.layers_planned);
     a.progress_total = a.layers_planned * (1 + steps);
     a.prompt_maps = mapLayersFor(params, a.layers_planned);

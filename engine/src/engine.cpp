@@ -102,6 +102,10 @@ Expected<Ceilings> cachedCeilings(Backend& backend) {
 }
 
 Expected<LayerPlan> plannedLayers(Backend& backend, const RunRequest& req) {
+    return planLayers(req, backend.deviceInfo(), backend.fp32WeightCopy());
+}
+
+Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& dev, bool fp32) {
     const ModelConfig& cfg = req.config;
     GQA_TRY(cfg.validate());
     GQA_TRY(req.shape.validate(cfg));
@@ -110,10 +114,8 @@ Expected<LayerPlan> plannedLayers(Backend& backend, const RunRequest& req) {
                                                          ") must be between 1 and the model's " +
                                                          std::to_string(cfg.n_layers));
     // Depth: what was asked, or as many layers as fit — predicted before anything is allocated.
-    const DeviceInfo dev = backend.deviceInfo();
     ModelConfig run_cfg = cfg;
     run_cfg.n_layers = req.layers > 0 ? req.layers : cfg.n_layers;
-    const bool fp32 = backend.fp32WeightCopy();
     const int64_t available = req.memory_limit_bytes > 0 ? std::min(req.memory_limit_bytes, dev.available_bytes)
                                                          : dev.available_bytes;
     const auto fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), available, fp32, 0.9,

@@ -77,6 +77,8 @@ struct LayerPlan {
     std::string note;
 };
 Expected<LayerPlan> plannedLayers(Backend& backend, const RunRequest& req);
+// The same from a device description alone (for callers that hold no backend, e.g. the GUI's analysis).
+Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& device, bool fp32_weight_copy);
 
 Expected<RunResult> runModel(Backend& backend, const RunRequest& req);
 
