@@ -106,7 +106,7 @@ void attentionGrid(Backend& be, std::vector<Row>& rows) {
                         std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld%s", (long long)h.hq,
                                       (long long)h.hkv, (long long)L.tq, (long long)L.tk, (long long)D,
                                       causal ? " causal" : "");
-                        Row r{be.name(), std::string("attention ") + L.phase + " " + h.kind, shape, dtypeName(t)};
+                        Row r{be.name(), std::string("attention ") + L.phase + " " + h.kind, shape, dtypeName(t), 0, 0, {}, true, {}};
                         r.tol = tolerance(be.name(), t, false);
                         if (!st) {
                             r.pass = false;
@@ -178,9 +178,9 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
                 std::snprintf(shape, sizeof shape, "B2 L2 8/%lld D%lld T%lld+%lld", (long long)hkv, (long long)D,
                               (long long)T, (long long)steps);
                 const char* kind = hkv == 8 ? "MHA" : hkv == 1 ? "MQA" : hkv == 4 ? "GQA g=2" : "GQA g=4";
-                Row prefill{be.name(), std::string("model prefill ") + kind, shape, dtypeName(t)};
-                Row decode{be.name(), std::string("model decode ") + kind, shape, dtypeName(t)};
-                Row cache{be.name(), std::string("kv cache + maps ") + kind, shape, dtypeName(t)};
+                Row prefill{be.name(), std::string("model prefill ") + kind, shape, dtypeName(t), 0, 0, {}, true, {}};
+                Row decode{be.name(), std::string("model decode ") + kind, shape, dtypeName(t), 0, 0, {}, true, {}};
+                Row cache{be.name(), std::string("kv cache + maps ") + kind, shape, dtypeName(t), 0, 0, {}, true, {}};
                 prefill.tol = decode.tol = tolerance(be.name(), t, true);
                 cache.tol = tolerance(be.name(), t, false);
                 if (t != DType::F32) cache.tol.rtol = std::max(cache.tol.rtol, t == DType::BF16 ? 0x1p-7 : 0x1p-10);
