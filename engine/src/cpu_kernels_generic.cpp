@@ -1,5 +1,7 @@
 #define GQA_KERNEL_NS generic
 #define GQA_VW 4
+#include <cstdlib>
+
 #include "cpu_kernels_impl.h"
 
 namespace gqa::cpu {
@@ -7,6 +9,8 @@ const Kernels& kernelsGeneric() { return generic::table("generic"); }
 
 const Kernels& kernels() {
     static const Kernels& best = [] () -> const Kernels& {
+        // GQA_CPU_ISA=generic|avx2|avx512|avx512-bf16 forces a kernel set (for testing the fallbacks).
+        if (const char* isa = std::getenv("GQA_CPU_ISA"); isa && *isa) return kernelsFor(isa);
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f") &&
             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
