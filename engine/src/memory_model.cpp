@@ -79,32 +79,33 @@ FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t
     return r;
 }
 
-int64_t maxContextThatFits(const ModelConfig& cfg, int64_t batch, int64_t available_bytes, bool fp32_copy) {
-    const auto budget = static_cast<int64_t>(static_cast<double>(available_bytes) * 0.9);
-    if (totalNeeded(cfg, batch, 1, fp32_copy, false) > budget) return 0;
-    int64_t lo = 1, hi = int64_t{1} << 31;
+namespace {
+// Largest n in [1, hi] with fits(n), or 0 when not even 1 fits; fits must be monotone (true then false).
+template <class Fits>
+int64_t largestThatFits(int64_t hi, Fits fits) {
+    if (!fits(1)) return 0;
+    int64_t lo = 1;
     while (lo < hi) {
         const int64_t mid = lo + (hi - lo + 1) / 2;
-        if (totalNeeded(cfg, batch, mid, fp32_copy, false) <= budget)
+        if (fits(mid))
             lo = mid;
         else
             hi = mid - 1;
     }
     return lo;
 }
+}  // namespace
+
+int64_t maxContextThatFits(const ModelConfig& cfg, int64_t batch, int64_t available_bytes, bool fp32_copy) {
+    const auto budget = static_cast<int64_t>(static_cast<double>(available_bytes) * 0.9);
+    return largestThatFits(int64_t{1} << 31,
+                           [&](int64_t seq) { return totalNeeded(cfg, batch, seq, fp32_copy, false) <= budget; });
+}
 
 int64_t maxBatchThatFits(const ModelConfig& cfg, int64_t seq, int64_t available_bytes, bool fp32_copy) {
     const auto budget = static_cast<int64_t>(static_cast<double>(available_bytes) * 0.9);
-    if (totalNeeded(cfg, 1, seq, fp32_copy, false) > budget) return 0;
-    int64_t lo = 1, hi = int64_t{1} << 24;
-    while (lo < hi) {
-        const int64_t mid = lo + (hi - lo + 1) / 2;
-        if (totalNeeded(cfg, mid, seq, fp32_copy, false) <= budget)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    return lo;
+    return largestThatFits(int64_t{1} << 24,
+                           [&](int64_t batch) { return totalNeeded(cfg, batch, seq, fp32_copy, false) <= budget; });
 }
 
 std::string formatBytes(int64_t bytes) {
