@@ -29,6 +29,21 @@ int64_t totalNeeded(const ModelConfig& cfg, int64_t batch, int64_t seq, bool fp3
     return w + m.kv_cache_bytes + m.activation_bytes;
 }
 
+// Largest n in [1, hi] with fits(n), or 0 when not even 1 fits; fits must be monotone (true then false).
+template <class Fits>
+int64_t largestThatFits(int64_t hi, Fits fits) {
+    if (!fits(1)) return 0;
+    int64_t lo = 1;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo + 1) / 2;
+        if (fits(mid))
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
 }  // namespace
 
 MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) {
@@ -59,15 +74,10 @@ FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t
     r.fits = r.needed_bytes <= budget;
     // Largest depth that fits with the same batch and sequence length.
     ModelConfig c = cfg;
-    int64_t lo = 0, hi = cfg.n_layers;
-    while (lo < hi) {
-        const int64_t mid = (lo + hi + 1) / 2;
-        c.n_layers = mid;
-        if (totalNeeded(c, batch, seq, fp32_compute_copy, count_staging_copy) <= budget)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
+    const int64_t lo = largestThatFits(cfg.n_layers, [&](int64_t layers) {
+        c.n_layers = layers;
+        return totalNeeded(c, batch, seq, fp32_compute_copy, count_staging_copy) <= budget;
+    });
     r.max_layers_that_fit = lo;
     if (!r.fits) {
         r.message = "needs " + formatBytes(r.needed_bytes) + " (weights, KV cache and activations of " +
@@ -79,22 +89,6 @@ FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t
     return r;
 }
 
-namespace {
-// Largest n in [1, hi] with fits(n), or 0 when not even 1 fits; fits must be monotone (true then false).
-template <class Fits>
-int64_t largestThatFits(int64_t hi, Fits fits) {
-    if (!fits(1)) return 0;
-    int64_t lo = 1;
-    while (lo < hi) {
-        const int64_t mid = lo + (hi - lo + 1) / 2;
-        if (fits(mid))
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    return lo;
-}
-}  // namespace
 
 int64_t maxContextThatFits(const ModelConfig& cfg, int64_t batch, int64_t available_bytes, bool fp32_copy) {
     const auto budget = static_cast<int64_t>(static_cast<double>(available_bytes) * 0.9);
