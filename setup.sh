@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 mode="${1:-run}"
 case "$mode" in run | test | build) ;; *) echo "usage: $0 run|test|build" >&2; exit 2 ;; esac
 
-packages=(cmake g++ ninja-build qt6-base-dev libqcustomplot-dev xvfb xauth libopenblas-dev
+packages=(cmake g++ ninja-build qt6-base-dev libqt6svg6 libqcustomplot-dev xvfb xauth libopenblas-dev
           nlohmann-json3-dev libcli11-dev libbenchmark-dev)
 missing=()
 for p in "${packages[@]}"; do
