@@ -39,6 +39,32 @@ AttentionParams contiguousParams(const AttentionShape& s, DType kv_dtype) {
     return p;
 }
 
+// Device Q, K, V, output and split-K scratch of one contiguous attention problem, and its params:
+// what Backend::attention and timeAttention both run on.
+struct AttentionIo {
+    DeviceBuffer q, k, v, out, ws;
+    AttentionParams p;
+    std::size_t ws_floats = 0;
+
+    Status allocate(const AttentionShape& s, DType kv_dtype, int num_sms) {
+        const std::size_t e = bytesPerElement(kv_dtype);
+        const auto nq = static_cast<std::size_t>(s.batch * s.n_q_heads * s.q_len * s.head_dim);
+        const auto nkv = static_cast<std::size_t>(s.batch * s.n_kv_heads * s.kv_len * s.head_dim);
+        GQA_TRY(q.allocate(nq * 4, "attention Q"));
+        GQA_TRY(k.allocate(nkv * e, "attention K"));
+        GQA_TRY(v.allocate(nkv * e, "attention V"));
+        GQA_TRY(out.allocate(nq * 4, "attention output"));
+        p = contiguousParams(s, kv_dtype);
+        p.q = q.as<float>();
+        p.k = k.data();
+        p.v = v.data();
+        p.out = out.as<float>();
+        GQA_TRY(checkAttentionParams(p));
+        ws_floats = attentionWorkspaceFloats(p, num_sms);
+        return ws.allocate(ws_floats * 4, "split-K attention scratch");
+    }
+};
+
 double median(std::vector<float> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
@@ -143,24 +169,15 @@ Status CudaBackend::attention(const AttentionShape& s, const float* q, const voi
     const auto nkv = static_cast<std::size_t>(s.batch * s.n_kv_heads * s.kv_len * s.head_dim);
     const auto np = static_cast<std::size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len);
 
-    DeviceBuffer dq, dk, dv, dout, dws, dprobs, dheads;
-    GQA_TRY(dq.allocate(nq * 4, "attention Q"));
-    GQA_TRY(dk.allocate(nkv * e, "attention K"));
-    GQA_TRY(dv.allocate(nkv * e, "attention V"));
-    GQA_TRY(dout.allocate(nq * 4, "attention output"));
-    AttentionParams p = contiguousParams(s, kv_dtype);
-    p.q = dq.as<float>();
-    p.k = dk.data();
-    p.v = dv.data();
-    p.out = dout.as<float>();
-    GQA_TRY(checkAttentionParams(p));
-    const std::size_t ws = attentionWorkspaceFloats(p, m_ctx->numSms());
-    GQA_TRY(dws.allocate(ws * 4, "split-K attention scratch"));
+    AttentionIo io;
+    GQA_TRY(io.allocate(s, kv_dtype, m_ctx->numSms()));
+    const AttentionParams& p = io.p;
+    DeviceBuffer dprobs, dheads;
 
-    GQA_CUDA_CHECK(cudaMemcpyAsync(dq.data(), q, nq * 4, cudaMemcpyHostToDevice, stream));
-    GQA_CUDA_CHECK(cudaMemcpyAsync(dk.data(), k, nkv * e, cudaMemcpyHostToDevice, stream));
-    GQA_CUDA_CHECK(cudaMemcpyAsync(dv.data(), v, nkv * e, cudaMemcpyHostToDevice, stream));
-    Status st = runAttention(p, dws.as<float>(), ws, m_ctx->numSms(), stream);
+    GQA_CUDA_CHECK(cudaMemcpyAsync(io.q.data(), q, nq * 4, cudaMemcpyHostToDevice, stream));
+    GQA_CUDA_CHECK(cudaMemcpyAsync(io.k.data(), k, nkv * e, cudaMemcpyHostToDevice, stream));
+    GQA_CUDA_CHECK(cudaMemcpyAsync(io.v.data(), v, nkv * e, cudaMemcpyHostToDevice, stream));
+    Status st = runAttention(p, io.ws.as<float>(), io.ws_floats, m_ctx->numSms(), stream);
     if (st.isOk() && probs) {
         std::vector<int32_t> heads(static_cast<std::size_t>(s.n_q_heads));
         std::iota(heads.begin(), heads.end(), 0);
@@ -175,7 +192,7 @@ Status CudaBackend::attention(const AttentionShape& s, const float* q, const voi
         GQA_CUDA_CHECK_CLEANUP(cudaStreamSynchronize(stream));  // nothing queued may outlive the buffers
         return st;
     }
-    GQA_CUDA_CHECK(cudaMemcpyAsync(out, dout.data(), nq * 4, cudaMemcpyDeviceToHost, stream));
+    GQA_CUDA_CHECK(cudaMemcpyAsync(out, io.out.data(), nq * 4, cudaMemcpyDeviceToHost, stream));
     if (probs) GQA_CUDA_CHECK(cudaMemcpyAsync(probs, dprobs.data(), np * 4, cudaMemcpyDeviceToHost, stream));
     GQA_CUDA_CHECK(cudaStreamSynchronize(stream));
     return Status::ok();
@@ -199,35 +216,27 @@ Expected<double> CudaBackend::timeAttention(const AttentionShape& s, DType kv_dt
                                                      formatBytes(static_cast<int64_t>(need)) + " of GPU memory; " +
                                                      formatBytes(static_cast<int64_t>(free_b)) + " are free");
 
-    DeviceBuffer dq, dk, dv, dout, dws, dflush;
-    GQA_TRY(dq.allocate(nq * 4, "attention Q"));
-    GQA_TRY(dk.allocate(nkv * e, "attention K"));
-    GQA_TRY(dv.allocate(nkv * e, "attention V"));
-    GQA_TRY(dout.allocate(nq * 4, "attention output"));
+    AttentionIo io;
+    GQA_TRY(io.allocate(s, kv_dtype, m_ctx->numSms()));
+    const AttentionParams& p = io.p;
+    const std::size_t ws = io.ws_floats;
+    DeviceBuffer dflush;
     GQA_TRY(dflush.allocate(flush_bytes, "L2 flush buffer"));
-    AttentionParams p = contiguousParams(s, kv_dtype);
-    p.q = dq.as<float>();
-    p.k = dk.data();
-    p.v = dv.data();
-    p.out = dout.as<float>();
-    GQA_TRY(checkAttentionParams(p));
-    const std::size_t ws = attentionWorkspaceFloats(p, m_ctx->numSms());
-    GQA_TRY(dws.allocate(ws * 4, "split-K attention scratch"));
     // Random inputs (never zeros: zero K makes every softmax uniform and hides masking bugs).
-    GQA_TRY(launchFillUniform(dq.data(), DType::F32, static_cast<int64_t>(nq), 1, -1.f, 1.f, stream));
-    GQA_TRY(launchFillUniform(dk.data(), kv_dtype, static_cast<int64_t>(nkv), 2, -1.f, 1.f, stream));
-    GQA_TRY(launchFillUniform(dv.data(), kv_dtype, static_cast<int64_t>(nkv), 3, -1.f, 1.f, stream));
+    GQA_TRY(launchFillUniform(io.q.data(), DType::F32, static_cast<int64_t>(nq), 1, -1.f, 1.f, stream));
+    GQA_TRY(launchFillUniform(io.k.data(), kv_dtype, static_cast<int64_t>(nkv), 2, -1.f, 1.f, stream));
+    GQA_TRY(launchFillUniform(io.v.data(), kv_dtype, static_cast<int64_t>(nkv), 3, -1.f, 1.f, stream));
 
     EventSet ev;
     GQA_TRY(ev.create(2 * static_cast<std::size_t>(iterations)));
     Status st = Status::ok();
     const int warmup = 3;
-    for (int i = 0; i < warmup && st.isOk(); ++i) st = runAttention(p, dws.as<float>(), ws, m_ctx->numSms(), stream);
+    for (int i = 0; i < warmup && st.isOk(); ++i) st = runAttention(p, io.ws.as<float>(), ws, m_ctx->numSms(), stream);
     for (int i = 0; i < iterations && st.isOk(); ++i) {
         st = checkCall(cudaMemsetAsync(dflush.data(), i & 0xff, flush_bytes, stream), "cudaMemsetAsync(flush)",
                        __FILE__, __LINE__);
         if (st.isOk()) st = checkCall(cudaEventRecord(ev[2 * i], stream), "cudaEventRecord", __FILE__, __LINE__);
-        if (st.isOk()) st = runAttention(p, dws.as<float>(), ws, m_ctx->numSms(), stream);
+        if (st.isOk()) st = runAttention(p, io.ws.as<float>(), ws, m_ctx->numSms(), stream);
         if (st.isOk()) st = checkCall(cudaEventRecord(ev[2 * i + 1], stream), "cudaEventRecord", __FILE__, __LINE__);
     }
     const Status synced = checkCall(cudaStreamSynchronize(stream), "cudaStreamSynchronize", __FILE__, __LINE__);
