@@ -57,10 +57,8 @@ int runAttention(const AttentionArgs& a) {
     if (*kv_t != DType::F32) {
         k16.resize(k->data.size());
         v16.resize(v->data.size());
-        for (size_t i = 0; i < k16.size(); ++i) {
-            k16[i] = *kv_t == DType::BF16 ? floatToBf16(k->data[i]) : floatToF16(k->data[i]);
-            v16[i] = *kv_t == DType::BF16 ? floatToBf16(v->data[i]) : floatToF16(v->data[i]);
-        }
+        storeAs(*kv_t, k->data.data(), k16.data(), static_cast<int64_t>(k16.size()));
+        storeAs(*kv_t, v->data.data(), v16.data(), static_cast<int64_t>(v16.size()));
         kp = k16.data();
         vp = v16.data();
     }

@@ -65,7 +65,7 @@ void compare(Row& r, const float* x, const double* ref, size_t n) {
 
 std::vector<uint16_t> encode(const std::vector<float>& x, DType t) {
     std::vector<uint16_t> o(x.size());
-    for (size_t i = 0; i < x.size(); ++i) o[i] = t == DType::BF16 ? floatToBf16(x[i]) : floatToF16(x[i]);
+    storeAs(t, x.data(), o.data(), static_cast<int64_t>(x.size()));
     return o;
 }
 

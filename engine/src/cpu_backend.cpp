@@ -79,22 +79,6 @@ void addInPlace(float* x, const float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void storeKv(const float* src, void* dst, DType t, int64_t n) {
-    switch (t) {
-        case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
-        case DType::BF16: {
-            auto* d = static_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) d[i] = floatToBf16(src[i]);
-            return;
-        }
-        case DType::F16: {
-            auto* d = static_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) d[i] = floatToF16(src[i]);
-            return;
-        }
-    }
-}
-
 float loadKv(const void* src, DType t, int64_t i) {
     switch (t) {
         case DType::F32: return static_cast<const float*>(src)[i];
@@ -264,8 +248,8 @@ private:
                     const int64_t b = n / T, t = n % T;
                     const float* row = m_qkv.data() + n * m_qkv_cols;
                     const int64_t dst = ((b * hkv + h) * m_max_seq + m_pos + t) * D;
-                    storeKv(row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, c.dtype, D);
-                    storeKv(row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, c.dtype, D);
+                    storeAs(c.dtype, row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, D);
+                    storeAs(c.dtype, row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, D);
                 }
             cpu::AttnParams p;
             p.q = m_qkv.data();
@@ -421,10 +405,10 @@ public:
             for (int64_t c = 0; c < copies; ++c) {
                 for (auto& x : tmp) x = static_cast<float>(rng.normal());
                 ks[static_cast<size_t>(c)].resize(static_cast<size_t>(kv_elems) * eb);
-                storeKv(tmp.data(), ks[static_cast<size_t>(c)].data(), kv_dtype, kv_elems);
+                storeAs(kv_dtype, tmp.data(), ks[static_cast<size_t>(c)].data(), kv_elems);
                 for (auto& x : tmp) x = static_cast<float>(rng.normal());
                 vs[static_cast<size_t>(c)].resize(static_cast<size_t>(kv_elems) * eb);
-                storeKv(tmp.data(), vs[static_cast<size_t>(c)].data(), kv_dtype, kv_elems);
+                storeAs(kv_dtype, tmp.data(), vs[static_cast<size_t>(c)].data(), kv_elems);
             }
             std::vector<double> times;
             const int warmup = 2;

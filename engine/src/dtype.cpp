@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace gqa {
@@ -58,6 +59,22 @@ float f16ToFloat(uint16_t h) {
     }
     if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
     return std::bit_cast<float>(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+}
+
+void storeAs(DType t, const float* src, void* dst, int64_t n) {
+    switch (t) {
+        case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case DType::BF16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) d[i] = floatToBf16(src[i]);
+            return;
+        }
+        case DType::F16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) d[i] = floatToF16(src[i]);
+            return;
+        }
+    }
 }
 
 }  // namespace gqa

@@ -166,7 +166,7 @@ Status writeNpy(const std::string& path, const std::vector<int64_t>& shape, cons
             f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(numel * 4));
         } else {
             std::vector<uint16_t> h(static_cast<size_t>(numel));
-            for (int64_t i = 0; i < numel; ++i) h[static_cast<size_t>(i)] = floatToF16(data[i]);
+            storeAs(DType::F16, data, h.data(), numel);
             f.write(reinterpret_cast<const char*>(h.data()), static_cast<std::streamsize>(numel * 2));
         }
         if (!f) return makeError(ErrorCode::IoError, path + ": write failed");

@@ -26,6 +26,9 @@ inline float bf16ToFloat(uint16_t h) { return std::bit_cast<float>(static_cast<u
 uint16_t floatToF16(float f);
 float f16ToFloat(uint16_t h);
 
+// Stores n floats as dtype t at dst (fp32 copied; fp16/bf16 rounded to nearest even): the KV cache's layout.
+void storeAs(DType t, const float* src, void* dst, int64_t n);
+
 // The value a float takes after a round trip through the storage type.
 inline float roundTo(DType t, float f) {
     switch (t) {
