@@ -25,8 +25,7 @@ typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int vi __attribute__((vector_size(VW * 4)));
 
 constexpr int64_t kKeyTile = 64;   // keys per tile at most (a multiple of VW)
-constexpr int64_t kBlockTiles = 1;      // tiles converted per burst (1: each tile's K/V stays in L1)
-constexpr int64_t kPrefetchBlocks = 2;  // how many blocks ahead the software prefetch runs
+constexpr int64_t kPrefetchTiles = 2;   // how many tiles ahead the software prefetch runs
 // Keys per tile so that the fp32 K and V tiles (2 x keys x dp x 4 bytes) stay within 32 KiB of L1.
 inline int64_t keyTile(int64_t dp) { return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile); }
 constexpr int64_t kRowTarget = 64; // query rows (heads x queries) per prefill work item
@@ -277,7 +276,7 @@ struct Prefetcher {
 };
 
 struct Scratch {
-    std::vector<float> q, s, o, kf, vf_, m, l, corr;
+    std::vector<float> q, s, kf, vf_, corr;
     std::vector<int64_t> valid;
     std::vector<uint16_t> qh, ql, zero_row;  // bf16 dot-product path
     std::vector<uint32_t> ph, pl;
@@ -352,8 +351,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     sc.s.resize(static_cast<size_t>(R * kKeyTile));
     sc.corr.resize(static_cast<size_t>(2 * R + VW));
     sc.valid.resize(static_cast<size_t>(R));
-    sc.kf.resize(static_cast<size_t>(kKeyTile * kBlockTiles * dp));
-    sc.vf_.resize(static_cast<size_t>((kKeyTile * kBlockTiles + 1) * dp));
+    sc.kf.resize(static_cast<size_t>(kKeyTile * dp));
+    sc.vf_.resize(static_cast<size_t>((kKeyTile + 1) * dp));
     for (int64_t qi = 0; qi < nq; ++qi)
         for (int64_t hi = 0; hi < g; ++hi) {
             const float* src = p.q + b * p.q_sb + (kvh * g + hi) * p.q_sh + (i0 + qi) * p.q_si;
@@ -387,11 +386,10 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     for (int64_t j0 = k_begin; j0 < k_last; j0 += tile) {
         const int64_t kt = std::min(tile, k_last - j0);
         const int64_t ktp = (kt + VW - 1) / VW * VW;
-        // K and V are converted a block of kBlockTiles tiles at a time (measured best: one tile, so the fp32
-        // copies stay in L1), while the Prefetcher brings the block kPrefetchBlocks ahead into L2.
-        // K in chunk-major layout per tile, kf[sub * tile * dp + (c * tile + j) * VW + lane], so the VW keys of
-        // one block sit at constant offsets; V row-major, vf_[(sub * tile + j) * dp + e].
-        const int64_t sub = ((j0 - k_begin) / tile) % kBlockTiles;
+        // K and V of this tile are converted to fp32 (small enough to stay in L1; converting bursts of several
+        // tiles into L2 measured slower), while the Prefetcher brings the tile kPrefetchTiles ahead into L2.
+        // K in chunk-major layout, kf[(c * tile + j) * VW + lane], so the VW keys of one block sit at constant
+        // offsets; V row-major, vf_[j * dp + e].
 #if defined(GQA_HAVE_BF16DP)
         const uint16_t* krows[kKeyTile];
         const uint16_t* vrows[kKeyTile + 1];
@@ -403,22 +401,25 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             }
         }
 #endif
-        if (sub == 0) {
-            const int64_t kb_rows = std::min(tile * kBlockTiles, k_last - j0);
-            // The next block streams in while this one is computed (rows of one head are contiguous).
-            const int64_t next0 = j0 + kPrefetchBlocks * tile * kBlockTiles, next_rows = std::min(tile * kBlockTiles, k_last - next0);
+        {
+            // The tile kPrefetchTiles ahead streams in while this one is computed (rows of a head are contiguous).
+            const int64_t next0 = j0 + kPrefetchTiles * tile, next_rows = std::min(tile, k_last - next0);
             if (next_rows > 0 && p.kv_si == D) {
                 const int64_t eb = static_cast<int64_t>(bytesPerElement(p.kv_dtype));
                 pf.start(static_cast<const char*>(kvRow(p.k, p.kv_dtype, kv_base + next0 * p.kv_si)),
                          static_cast<const char*>(kvRow(p.v, p.kv_dtype, kv_base + next0 * p.kv_si)), next_rows * D * eb);
-                pf_per_tile = static_cast<int>((next_rows * D * eb / 64 + kBlockTiles - 1) / kBlockTiles);
+                pf_per_tile = static_cast<int>(next_rows * D * eb / 64);
             } else {
                 pf.start(nullptr, nullptr, 0);
             }
-            float* row = sc.vf_.data() + tile * kBlockTiles * dp;  // one spare row for the K conversion
-            for (int64_t jr = 0; jr < (dpath ? 0 : kb_rows); ++jr) {
-                float* dst = sc.kf.data() + (jr / tile) * tile * dp + (jr % tile) * VW;
-                const void* krow = kvRow(p.k, p.kv_dtype, kv_base + (j0 + jr) * p.kv_si);
+        }
+        float* const kfs = sc.kf.data();
+        float* const vfs = sc.vf_.data();
+        if (!dpath) {
+            float* row = vfs + tile * dp;  // one spare row for the K conversion
+            for (int64_t j = 0; j < kt; ++j) {
+                float* dst = kfs + j * VW;
+                const void* krow = kvRow(p.k, p.kv_dtype, kv_base + (j0 + j) * p.kv_si);
                 if (D == dp && p.kv_dtype == DType::BF16) {  // the common case: convert straight into place
                     const auto* s16 = static_cast<const uint16_t*>(krow);
                     for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, bf16Chunk(s16 + c * VW));
@@ -428,11 +429,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 }
             }
             // V after K: one sequential stream at a time.
-            for (int64_t jr = 0; jr < (dpath ? 0 : kb_rows); ++jr)
-                toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + jr) * p.kv_si), p.kv_dtype, D, sc.vf_.data() + jr * dp);
+            for (int64_t j = 0; j < kt; ++j)
+                toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si), p.kv_dtype, D, vfs + j * dp);
         }
-        float* const kfs = sc.kf.data() + sub * tile * dp;
-        float* const vfs = sc.vf_.data() + sub * tile * dp;
         for (int64_t j = kt; j < (dpath ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
             for (int64_t c = 0; c < nc; ++c) vstore(kfs + (c * tile + j) * VW, vf{});
             std::fill(vfs + j * dp, vfs + (j + 1) * dp, 0.0f);
