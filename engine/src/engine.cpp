@@ -136,15 +136,12 @@ Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& dev, boo
 }
 
 Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
+    // Validates the config, the shape and the requested depth, and predicts the fit.
+    auto plan = plannedLayers(backend, req);
+    if (!plan) return plan.error();
     const ModelConfig& cfg = req.config;
-    GQA_TRY(cfg.validate());
-    GQA_TRY(req.shape.validate(cfg));
     const int64_t B = req.shape.batch, T = req.shape.prompt_len, steps = req.shape.decode_steps;
     const int64_t seq = req.shape.totalTokens();
-    if (req.layers < 0 || req.layers > cfg.n_layers)
-        return makeError(ErrorCode::InvalidArgument, "layers to run (" + std::to_string(req.layers) +
-                                                         ") must be between 1 and the model's " +
-                                                         std::to_string(cfg.n_layers));
     RunResult res;
     res.config = cfg;
     res.shape = req.shape;
@@ -152,8 +149,6 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     res.device = backend.deviceInfo();
     res.memory = estimateMemory(cfg, B, seq);
 
-    auto plan = plannedLayers(backend, req);
-    if (!plan) return plan.error();
     ModelConfig run_cfg = cfg;
     run_cfg.n_layers = plan->layers;
     if (!plan->note.empty()) res.notes.push_back(plan->note);
