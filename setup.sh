@@ -9,7 +9,7 @@ mode="${1:-run}"
 case "$mode" in run | test | build) ;; *) echo "usage: $0 run|test|build" >&2; exit 2 ;; esac
 
 packages=(cmake g++ ninja-build qt6-base-dev libqt6svg6 libqcustomplot-dev xvfb xauth libopenblas-dev
-          nlohmann-json3-dev libcli11-dev libbenchmark-dev)
+          nlohmann-json3-dev libcli11-dev libbenchmark-dev libonig-dev libsentencepiece-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +31,13 @@ if [ -x /usr/local/cuda/bin/nvcc ]; then
   fi
 else
   echo "==> no CUDA toolkit at /usr/local/cuda: building the CPU backend only"
+fi
+# CI must run the suites that read ../shared/testdata (GQA_TESTDATA_DIR overrides where it is).
+if [ "${CI:-}" = "true" ]; then
+  cmake_args+=(-DGQA_REQUIRE_TESTDATA=ON)
+fi
+if [ -n "${GQA_TESTDATA_DIR:-}" ]; then
+  cmake_args+=(-DGQA_TESTDATA_DIR="$GQA_TESTDATA_DIR")
 fi
 build_dir="${GQA_BUILD_DIR:-build}"
 cmake -S . -B "$build_dir" "${cmake_args[@]}"

@@ -33,8 +33,8 @@ MapRequest mapLayersFor(const RunParams& params, int64_t layers_planned) {
     return req;
 }
 
-Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, bool fp32_weight_copy,
-                         const Ceilings& ceilings, bool ceilings_measured) {
+Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, const Ceilings& ceilings,
+                         bool ceilings_measured) {
     Analysis a;
     const ModelConfig& cfg = params.config;
     const int64_t B = params.shape.batch;
@@ -47,14 +47,13 @@ Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, bool
     a.device = device;
     a.ceilings = ceilings;
     a.ceilings_measured = ceilings_measured;
-    a.fp32_weight_copy = fp32_weight_copy;
 
     a.memory = estimateMemory(cfg, B, S);
     a.memory_mha = estimateMemory(withKvHeads(cfg, cfg.n_q_heads), B, S);
     a.memory_mqa = estimateMemory(withKvHeads(cfg, 1), B, S);
-    a.fit = predictFit(cfg, B, S, device.available_bytes, fp32_weight_copy, 0.9, fp32_weight_copy);
-    a.max_context_tokens = maxContextThatFits(cfg, B, device.available_bytes, fp32_weight_copy);
-    a.max_batch = maxBatchThatFits(cfg, S, device.available_bytes, fp32_weight_copy);
+    a.fit = predictFit(cfg, B, S, device.available_bytes);
+    a.max_context_tokens = maxContextThatFits(cfg, B, device.available_bytes);
+    a.max_batch = maxBatchThatFits(cfg, S, device.available_bytes);
 
     const int64_t seq_max = std::max<int64_t>({cfg.max_seq, S, 2});
     const ModelConfig mha = withKvHeads(cfg, cfg.n_q_heads);
@@ -67,7 +66,8 @@ Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, bool
         a.curve_kv_mqa.push_back(static_cast<double>(estimateMemory(mqa, B, seq).kv_cache_bytes));
     }
 
-    const double weight_bpe = fp32_weight_copy ? 4.0 : static_cast<double>(bytesPerElement(cfg.dtype));
+    // Backends read the weight matrices in their stored type, so the roofline streams weight_dtype bytes.
+    const double weight_bpe = bytesPerValue(cfg.weight_dtype);
     const bool have_ceilings = ceilings.gemm_flops_per_s > 0 && ceilings.mem_bw_bytes_per_s > 0;
     const auto prefill = layerOpCosts(cfg, B, T, T, weight_bpe);
     double prefill_layer_ms = 0.0, decode_layer_ms = 0.0;
@@ -97,7 +97,7 @@ Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, bool
     plan_req.shape = params.shape;
     plan_req.layers = params.run_layers > 0 ? std::min(params.run_layers, cfg.n_layers) : 0;
     plan_req.fit_layers = true;
-    const auto plan = planLayers(plan_req, device, fp32_weight_copy);
+    const auto plan = planLayers(plan_req, device);
     a.layers_planned = plan ? plan->layers : 0;
     a.run_pred_ms = (prefill_layer_ms + decode_layer_ms) * static_cast<double>(a.layers_planned);
     a.progress_total = a.layers_planned * (1 + steps);

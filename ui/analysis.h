@@ -6,8 +6,8 @@
 namespace gqa::ui {
 
 // `ceilings` may be a cached value (ceilings_measured = false); the prediction is only as good as they are.
-Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, bool fp32_weight_copy,
-                         const Ceilings& ceilings, bool ceilings_measured);
+Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, const Ceilings& ceilings,
+                         bool ceilings_measured);
 
 // Layers whose maps are requested: all planned layers when they fit in the budget, else the chosen one.
 MapRequest mapLayersFor(const RunParams& params, int64_t layers_planned);

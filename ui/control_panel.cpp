@@ -23,6 +23,8 @@ constexpr int kMaxHeads = 256;
 constexpr int kMaxLayers = 512;
 constexpr int kMaxBatch = 1024;
 const int64_t kHeadDims[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256};
+// Types the storage control offers; each is valid for the weights and the KV cache alike.
+constexpr DType kStorageTypes[] = {DType::BF16, DType::F16, DType::F32};
 
 // Default run depth for a preset: all layers for small models, one layer for the big published ones
 // (their synthetic weights take seconds to build on a CPU); the user can raise it.
@@ -82,11 +84,12 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
     m_derived->setStyleSheet(QStringLiteral("color: #555;"));
     mf->addRow(m_derived);
 
-    m_dtype = new QComboBox(model_box);
-    for (DType t : {DType::BF16, DType::F16, DType::F32})
-        m_dtype->addItem(QString::fromLatin1(dtypeName(t)), static_cast<int>(t));
-    m_dtype->setToolTip(tr("Storage type of weights and KV cache (math is fp32). 2 bytes halve the cache."));
-    mf->addRow(tr("Storage dtype"), m_dtype);
+    m_storage = new QComboBox(model_box);
+    for (DType t : kStorageTypes) m_storage->addItem(QString::fromLatin1(dtypeName(t)), static_cast<int>(t));
+    m_storage->setToolTip(tr("Storage type of the weight matrices, the embedding / LM head and the KV cache "
+                             "(norm gains stay as the preset has them; math is fp32). 2 bytes halve the weights "
+                             "and the cache."));
+    mf->addRow(tr("Weights + KV cache"), m_storage);
     layout->addWidget(model_box);
 
     auto* run_box = new QGroupBox(tr("Run"), this);
@@ -146,7 +149,7 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
         emitChanged();
     });
     connect(m_batch, &QSpinBox::valueChanged, this, &ControlPanel::emitChanged);
-    connect(m_dtype, &QComboBox::currentIndexChanged, this, [this] {
+    connect(m_storage, &QComboBox::currentIndexChanged, this, [this] {
         updateKind();
         emitChanged();
     });
@@ -165,7 +168,15 @@ ModelConfig ControlPanel::config() const {
     c.n_layers = m_layers->value();
     c.head_dim = m_headDim->currentData().toLongLong();
     if (m_dModelFollowsHeads) c.d_model = c.n_q_heads * c.head_dim;
-    c.dtype = static_cast<DType>(m_dtype->currentData().toInt());
+    // One control stores the whole model in one type, as the engine's overrides define it: weight_dtype sets
+    // the matrices and the embedding / LM head, kv_dtype the cache.
+    const auto storage = static_cast<DType>(m_storage->currentData().toInt());
+    ConfigOverrides o;
+    o.weight_dtype = storage;
+    o.kv_dtype = storage;
+    const std::string name = c.name;
+    c = applyOverrides(std::move(c), o);
+    c.name = name;  // like the head and depth controls, the storage choice does not rename the preset
     return c;
 }
 
@@ -218,10 +229,20 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
         if (error) *error = tr("configuration exceeds the limits of the controls");
         return false;
     }
+    // The storage control sets weights, embedding and KV cache together, to one of kStorageTypes.
+    if (cfg.embed_dtype != cfg.weight_dtype || cfg.kv_dtype != cfg.weight_dtype ||
+        std::find(std::begin(kStorageTypes), std::end(kStorageTypes), cfg.weight_dtype) == std::end(kStorageTypes)) {
+        if (error)
+            *error = tr("storage types (weights %1, embedding %2, KV cache %3) cannot be set with the controls: they "
+                        "store the whole model in one of bf16, fp16 or fp32")
+                         .arg(QLatin1String(dtypeName(cfg.weight_dtype)), QLatin1String(dtypeName(cfg.embed_dtype)),
+                              QLatin1String(dtypeName(cfg.kv_dtype)));
+        return false;
+    }
     m_updating = true;
     {
         const QSignalBlocker b0(m_preset), b1(m_qHeads), b2(m_kvHeads), b3(m_layers), b4(m_headDim), b5(m_seq),
-            b6(m_batch), b7(m_decode), b8(m_dtype), b9(m_backend), b10(m_runLayers);
+            b6(m_batch), b7(m_decode), b8(m_storage), b9(m_backend), b10(m_runLayers);
         m_base = cfg;
         // Presets keep d_model = n_q * head_dim (LLaMA-style) if they start that way.
         auto base = findPreset(preset.toStdString());
@@ -234,7 +255,7 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
         repopulateKvHeads(cfg.n_kv_heads);
         m_layers->setValue(static_cast<int>(cfg.n_layers));
         repopulateHeadDims(cfg.head_dim);
-        m_dtype->setCurrentIndex(m_dtype->findData(static_cast<int>(cfg.dtype)));
+        m_storage->setCurrentIndex(m_storage->findData(static_cast<int>(cfg.weight_dtype)));
         m_decode->setMaximum(static_cast<int>(std::min<int64_t>(4096, std::max<int64_t>(cfg.max_seq - 1, 0))));
         m_decode->setValue(static_cast<int>(shape.decode_steps));
         m_seq->setMaximum(static_cast<int>(std::min<int64_t>(1 << 20, cfg.max_seq - shape.decode_steps)));

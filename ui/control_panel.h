@@ -1,4 +1,4 @@
-// The controls: preset, heads, groups, depth, shape, dtype, backend. Only valid choices are offered,
+// The controls: preset, heads, groups, depth, storage types, shape, backend. Only valid choices are offered,
 // so config() is always consistent (KV heads are divisors of query heads, prompt + decode <= max_seq).
 #pragma once
 
@@ -44,7 +44,7 @@ public:
     QSpinBox* seqSpin() const { return m_seq; }
     QSpinBox* batchSpin() const { return m_batch; }
     QSpinBox* decodeSpin() const { return m_decode; }
-    QComboBox* dtypeCombo() const { return m_dtype; }
+    QComboBox* storageCombo() const { return m_storage; }  // weights + KV cache
     QComboBox* backendCombo() const { return m_backend; }
     QSpinBox* runLayersSpin() const { return m_runLayers; }
     QLabel* kindLabel() const { return m_kind; }
@@ -77,7 +77,7 @@ private:
     QSpinBox* m_seq = nullptr;
     QSpinBox* m_batch = nullptr;
     QSpinBox* m_decode = nullptr;
-    QComboBox* m_dtype = nullptr;
+    QComboBox* m_storage = nullptr;
     QComboBox* m_backend = nullptr;
     QSpinBox* m_runLayers = nullptr;
 };

@@ -1,6 +1,7 @@
 #include "engine_types.h"
 
 #include <QLocale>
+#include <QObject>
 
 #include <cmath>
 
@@ -27,6 +28,13 @@ QString msText(double ms) {
     if (ms >= 10.0) return QStringLiteral("%1 ms").arg(ms, 0, 'f', 1);
     if (ms >= 0.1) return QStringLiteral("%1 ms").arg(ms, 0, 'f', 2);
     return QStringLiteral("%1 µs").arg(ms * 1000.0, 0, 'f', 1);
+}
+
+QString storageText(const ModelConfig& c) {
+    QString weights = QString::fromLatin1(dtypeName(c.weight_dtype));
+    if (c.embed_dtype != c.weight_dtype)
+        weights += QObject::tr(" (embedding %1)").arg(QString::fromLatin1(dtypeName(c.embed_dtype)));
+    return QObject::tr("weights %1, KV cache %2").arg(weights, QString::fromLatin1(dtypeName(c.kv_dtype)));
 }
 
 QString rateText(double per_s, const char* unit) {

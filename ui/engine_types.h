@@ -40,7 +40,6 @@ struct Analysis {
     DeviceInfo device;
     Ceilings ceilings;
     bool ceilings_measured = false;  // false: taken from the settings cache, measurement pending
-    bool fp32_weight_copy = true;
 
     MemoryEstimate memory;      // full model at batch x (prompt + decode)
     MemoryEstimate memory_mha;  // same model with n_kv = n_q
@@ -116,6 +115,8 @@ QString bytesText(int64_t bytes);   // "1.50 GiB"
 QString countText(double n);        // 1234567 -> "1,234,567"
 QString msText(double ms);          // "12.3 ms" / "1.20 s"
 QString rateText(double per_s, const char* unit);  // "12.3 G<unit>/s"
+// What the model stores in which type: "weights bf16, KV cache bf16" (the embedding named when it differs).
+QString storageText(const ModelConfig& c);
 
 }  // namespace gqa::ui
 

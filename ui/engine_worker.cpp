@@ -12,22 +12,29 @@ namespace gqa::ui {
 
 namespace {
 
-// The trade-off sweep holds the starting weights and one converted copy: past this many fp32 bytes per
-// copy a big preset sweeps its first layers only. The teaching preset runs whole.
-constexpr int64_t kTradeoffWeightBudgetBytes = int64_t{64} << 20;
-// Every grouping is prefilled twice (quality, then maps); a short prompt keeps a sweep to about a second.
+// Every grouping is prefilled twice (quality, then maps), so the sweep's time grows with the bytes of the
+// layers it runs: past this many bytes of layers (weights and KV cache as stored, on top of the model's
+// fixed part) a big preset sweeps its first layers only. The teaching preset runs whole.
+constexpr int64_t kTradeoffLayerBudgetBytes = int64_t{32} << 20;
+// A short prompt keeps a sweep to about a second.
 constexpr int64_t kTradeoffMaxPrompt = 64;
 constexpr int64_t kTradeoffMaxDecode = 4;
 
-int64_t tradeoffLayers(const ModelConfig& cfg, int64_t run_layers) {
-    ModelConfig one = cfg, none = cfg;
-    one.n_layers = 1;
-    none.n_layers = 0;
-    const int64_t per_layer = backendWeightBytes(one, true) - backendWeightBytes(none, true);
-    int64_t layers = per_layer > 0 ? std::clamp<int64_t>(kTradeoffWeightBudgetBytes / per_layer, 1, cfg.n_layers)
-                                   : cfg.n_layers;
+// Layers the sweep builds and runs, from the engine's memory model alone: as many as fit the device
+// (predictFit), capped at what fits kTradeoffLayerBudgetBytes beyond the layer-free part of the model
+// (embedding, LM head, activations), and at the live run's depth. At least one: a model of which not even
+// one layer fits is refused by the backend with its own message.
+int64_t tradeoffLayers(const ModelConfig& cfg, const RunShape& shape, int64_t device_available_bytes,
+                       int64_t run_layers) {
+    const int64_t seq = shape.totalTokens();
+    ModelConfig no_layers = cfg;
+    no_layers.n_layers = 0;
+    const int64_t cap_bytes = estimateMemory(no_layers, shape.batch, seq).total_bytes + kTradeoffLayerBudgetBytes;
+    int64_t layers = predictFit(cfg, shape.batch, seq, cap_bytes, 1.0).max_layers_that_fit;
+    if (device_available_bytes > 0)
+        layers = std::min(layers, predictFit(cfg, shape.batch, seq, device_available_bytes).max_layers_that_fit);
     if (run_layers > 0) layers = std::min(layers, run_layers);
-    return layers;
+    return std::clamp<int64_t>(layers, 1, cfg.n_layers);
 }
 
 }  // namespace
@@ -144,8 +151,8 @@ void EngineWorker::run(RunJob& job) {
         emit runFailed(id, QString::fromStdString(ceilings.error().message), false);
         return;
     }
-    auto analysis = std::make_shared<Analysis>(computeAnalysis(p, be.deviceInfo(), be.fp32WeightCopy(),
-                                                               ceilings.value().first, ceilings.value().second));
+    auto analysis = std::make_shared<Analysis>(
+        computeAnalysis(p, be.deviceInfo(), ceilings.value().first, ceilings.value().second));
     job.layers_total = analysis->progress_total;
     RunRequest req;
     req.config = p.config;
@@ -254,13 +261,12 @@ void EngineWorker::tradeoff(TradeoffJob& job) {
     shape.prompt_len = std::min(p.shape.prompt_len, kTradeoffMaxPrompt);
     shape.decode_steps = std::min(p.shape.decode_steps, kTradeoffMaxDecode);
     if (Status s = shape.validate(mha); !s) return fail(s.error());
-    const int64_t layers = tradeoffLayers(mha, p.run_layers);
-    const int64_t n_points = static_cast<int64_t>(mha.validKvHeadCounts().size());
-    job.points_total = 2 * n_points;
-
     auto backend = backendFor(p.backend);
     if (!backend) return fail(backend.error());
     Backend& be = *backend.value();
+    const int64_t layers = tradeoffLayers(mha, shape, be.deviceInfo().available_bytes, p.run_layers);
+    const int64_t n_points = static_cast<int64_t>(mha.validKvHeadCounts().size());
+    job.points_total = 2 * n_points;
 
     TradeoffRequest req;
     req.config = mha;
@@ -270,7 +276,7 @@ void EngineWorker::tradeoff(TradeoffJob& job) {
     req.attention_iterations = 10;
     req.cancel = &job.cancel;
     req.points_done = &job.points_done;
-    auto weights = makeWeights(mha, req.seed, req.weights, layers, kDefaultSyntheticVocab, &job.cancel);
+    auto weights = makeSyntheticModel(mha, req.seed, req.weights, layers, &job.cancel);
     if (!weights) return fail(weights.error());
     auto result = runTradeoff(be, *weights, req);
     if (!result) return fail(result.error());
@@ -286,13 +292,13 @@ void EngineWorker::tradeoff(TradeoffJob& job) {
 
     // The maps pass: the prompt of sequence 0 through each grouping's model, maps of every layer and head.
     // tokens: (1, T), the same prompt the quality comparison used.
-    const std::vector<int32_t> tokens = makeTokens(1, shape.prompt_len, weights->vocab_rows, req.seed);
+    const std::vector<int32_t> tokens = makeTokens(1, shape.prompt_len, weights->config.vocab_size, req.seed);
     StepRequest step;
     for (int64_t l = 0; l < layers; ++l) step.maps.layers.push_back(l);
     step.cancel = &job.cancel;
     for (const TradeoffPoint& pt : out->result.points) {
         if (job.cancel) return fail(makeError(ErrorCode::Cancelled, "cancelled"));
-        std::optional<ModelWeights> converted;
+        std::optional<Model> converted;
         if (pt.kv_heads != mha.n_kv_heads) {
             auto c = convertKvHeads(*weights, pt.kv_heads, req.method);
             if (!c) return fail(c.error());

@@ -242,7 +242,7 @@ void GroupingDiagram::paintEvent(QPaintEvent*) {
     }
 
     // Per token and layer: what is cached (shrinks by g) against what is computed (does not).
-    const double bpe = static_cast<double>(bytesPerElement(c.dtype));
+    const double bpe = static_cast<double>(bytesPerElement(c.kv_dtype));
     const double hd = static_cast<double>(c.head_dim);
     auto kvBytes = [&](int64_t n_kv) { return 2.0 * static_cast<double>(n_kv) * hd * bpe; };
     auto kvText = [&](int64_t n_kv) {

@@ -294,7 +294,7 @@ void MemoryView::rebuild() {
                 "Device %8: %9 available.")
                  .arg(a.config.n_layers)
                  .arg(countText(static_cast<double>(a.memory.param_count)))
-                 .arg(QLatin1String(dtypeName(a.config.dtype)))
+                 .arg(storageText(a.config))
                  .arg(bytesText(a.memory.weight_bytes), bytesText(a.memory.kv_cache_bytes),
                       bytesText(a.memory.activation_bytes), bytesText(a.memory.total_bytes),
                       QString::fromStdString(a.device.name), bytesText(a.device.available_bytes));
@@ -310,18 +310,17 @@ void MemoryView::rebuild() {
                  .arg(a.shape.totalTokens())
                  .arg(countText(static_cast<double>(a.max_batch)));
     if (a.max_context_tokens == 0)
-        lines.back() += tr(" (none: the weights alone, as this backend holds them, take more than the device has)");
+        lines.back() += tr(" (none: the weights alone, as stored, take more than the device has)");
     if (m_result) {
         const RunResult& r = *m_result;
         lines << tr("<b>Measured allocation</b> (%1 of %2 layers on %3): %4 (weights %5, KV %6, activations %7) vs "
-                    "analytic %8 for the same layers%9.")
+                    "analytic %8 for the same layers.")
                      .arg(r.layers_run)
                      .arg(r.config.n_layers)
                      .arg(QString::fromStdString(r.backend))
                      .arg(bytesText(r.allocated.total()), bytesText(r.allocated.weight_bytes),
                           bytesText(r.allocated.kv_cache_bytes), bytesText(r.allocated.activation_bytes),
-                          bytesText(r.memory_run.total_bytes))
-                     .arg(a.fp32_weight_copy ? tr(" (this backend keeps an fp32 compute copy of the weights)") : QString());
+                          bytesText(r.memory_run.total_bytes));
     } else {
         lines << tr("<i>Measured allocation appears when the run finishes.</i>");
     }

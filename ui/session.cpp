@@ -69,8 +69,8 @@ std::optional<Session> sessionFromJson(const QByteArray& json, QString* error) {
         if (error) *error = QStringLiteral("not a GQA Lab session (\"format\" is not \"%1\")").arg(QLatin1String(kSessionFormat));
         return std::nullopt;
     }
-    if (o.value(QStringLiteral("version")).toInt(-1) != kSessionVersion) {
-        if (error) *error = QStringLiteral("unsupported session version (expected %1)").arg(kSessionVersion);
+    if (const int version = o.value(QStringLiteral("version")).toInt(-1); version < 1 || version > kSessionVersion) {
+        if (error) *error = QStringLiteral("unsupported session version (expected 1 to %1)").arg(kSessionVersion);
         return std::nullopt;
     }
     Session s;

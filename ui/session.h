@@ -31,7 +31,8 @@ struct Session {
 };
 
 inline constexpr const char* kSessionFormat = "gqa-lab-session";
-inline constexpr int kSessionVersion = 1;
+// 2: the config names each storage type (weights, embedding, norms, KV cache); 1 (one "dtype") still loads.
+inline constexpr int kSessionVersion = 2;
 
 QByteArray sessionToJson(const Session& s);
 // Refuses anything malformed (not JSON, wrong format tag or version, missing or mistyped fields, a config

@@ -145,6 +145,33 @@ struct Reader {
     }
 };
 
+const char* ropeScalingName(RopeScaling t) {
+    switch (t) {
+        case RopeScaling::None: return "none";
+        case RopeScaling::Linear: return "linear";
+        case RopeScaling::Llama3: return "llama3";
+    }
+    return "none";
+}
+
+std::optional<RopeScaling> parseRopeScaling(const QString& s) {
+    for (RopeScaling t : {RopeScaling::None, RopeScaling::Linear, RopeScaling::Llama3})
+        if (s == QLatin1String(ropeScalingName(t))) return t;
+    return std::nullopt;
+}
+
+// Reads the storage type in field `key`; records an error naming the field when it is not a known type.
+DType readDType(Reader& r, const char* key) {
+    const QString text = r.string(key);
+    if (!r.ok) return DType::F32;
+    const auto t = parseDType(text.toStdString());
+    if (!t) {
+        r.fail(QStringLiteral("%1: unknown %2 \"%3\"").arg(r.where, QLatin1String(key), text));
+        return DType::F32;
+    }
+    return *t;
+}
+
 }  // namespace
 
 QJsonObject configToJson(const ModelConfig& c) {
@@ -161,7 +188,24 @@ QJsonObject configToJson(const ModelConfig& c) {
     o[QStringLiteral("norm_eps")] = c.norm_eps;
     o[QStringLiteral("max_seq")] = static_cast<double>(c.max_seq);
     o[QStringLiteral("tied_embeddings")] = c.tied_embeddings;
-    o[QStringLiteral("dtype")] = QString::fromLatin1(dtypeName(c.dtype));
+    o[QStringLiteral("architecture")] = QString::fromStdString(c.architecture);
+    QJsonObject rope;
+    rope[QStringLiteral("type")] = QLatin1String(ropeScalingName(c.rope_scaling.type));
+    rope[QStringLiteral("factor")] = c.rope_scaling.factor;
+    rope[QStringLiteral("low_freq_factor")] = c.rope_scaling.low_freq_factor;
+    rope[QStringLiteral("high_freq_factor")] = c.rope_scaling.high_freq_factor;
+    rope[QStringLiteral("original_max_position")] = static_cast<double>(c.rope_scaling.original_max_position);
+    o[QStringLiteral("rope_scaling")] = rope;
+    o[QStringLiteral("qkv_bias")] = c.qkv_bias;
+    o[QStringLiteral("sliding_window")] = static_cast<double>(c.sliding_window);
+    o[QStringLiteral("bos_token_id")] = c.bos_token_id;
+    QJsonArray eos;
+    for (int32_t id : c.eos_token_ids) eos.append(id);
+    o[QStringLiteral("eos_token_ids")] = eos;
+    o[QStringLiteral("weight_dtype")] = QString::fromLatin1(dtypeName(c.weight_dtype));
+    o[QStringLiteral("embed_dtype")] = QString::fromLatin1(dtypeName(c.embed_dtype));
+    o[QStringLiteral("norm_dtype")] = QString::fromLatin1(dtypeName(c.norm_dtype));
+    o[QStringLiteral("kv_dtype")] = QString::fromLatin1(dtypeName(c.kv_dtype));
     o[QStringLiteral("source")] = QString::fromStdString(c.source);
     return o;
 }
@@ -181,15 +225,42 @@ std::optional<ModelConfig> configFromJson(const QJsonObject& o, QString* error) 
     c.norm_eps = r.number("norm_eps");
     c.max_seq = r.integer("max_seq", 1);
     c.tied_embeddings = r.boolean("tied_embeddings");
-    const QString dtype = r.string("dtype");
+    if (!o.contains(QStringLiteral("weight_dtype")) && o.contains(QStringLiteral("dtype"))) {
+        // Version 1: one "dtype" for weights and KV cache, and none of the fields below (their defaults).
+        c.weight_dtype = c.embed_dtype = c.kv_dtype = readDType(r, "dtype");
+    } else {
+        c.architecture = r.string("architecture").toStdString();
+        const QJsonObject rope_json = r.object("rope_scaling");
+        Reader rope{rope_json, error, QStringLiteral("config.rope_scaling")};
+        if (r.ok) {
+            const QString type = rope.string("type");
+            c.rope_scaling.factor = rope.number("factor");
+            c.rope_scaling.low_freq_factor = rope.number("low_freq_factor");
+            c.rope_scaling.high_freq_factor = rope.number("high_freq_factor");
+            c.rope_scaling.original_max_position = rope.integer("original_max_position", 0);
+            if (const auto t = parseRopeScaling(type))
+                c.rope_scaling.type = *t;
+            else
+                rope.fail(QStringLiteral("config.rope_scaling: unknown type \"%1\"").arg(type));
+            r.ok = r.ok && rope.ok;
+        }
+        c.qkv_bias = r.boolean("qkv_bias");
+        c.sliding_window = r.integer("sliding_window", 0);
+        c.bos_token_id = static_cast<int32_t>(r.integer("bos_token_id", -1));
+        for (double id : r.numbers("eos_token_ids")) {
+            if (id != std::floor(id) || id < 0 || id > 2147483647.0) {
+                r.fail(QStringLiteral("config: field \"eos_token_ids\" must hold token ids"));
+                break;
+            }
+            c.eos_token_ids.push_back(static_cast<int32_t>(id));
+        }
+        c.weight_dtype = readDType(r, "weight_dtype");
+        c.embed_dtype = readDType(r, "embed_dtype");
+        c.norm_dtype = readDType(r, "norm_dtype");
+        c.kv_dtype = readDType(r, "kv_dtype");
+    }
     c.source = r.string("source").toStdString();
     if (!r.ok) return std::nullopt;
-    const auto dt = parseDType(dtype.toStdString());
-    if (!dt) {
-        if (error) *error = QStringLiteral("config: unknown dtype \"%1\"").arg(dtype);
-        return std::nullopt;
-    }
-    c.dtype = *dt;
     if (Status s = c.validate(); !s) {
         if (error) *error = QStringLiteral("config: %1").arg(QString::fromStdString(s.message()));
         return std::nullopt;

@@ -68,7 +68,9 @@ QString tradeoffKey(const TradeoffParams& params) {
         .arg(c.n_q_heads)
         .arg(c.head_dim)
         .arg(c.ffn_dim)
-        .arg(QString::fromLatin1(dtypeName(c.dtype)))
+        .arg(QStringLiteral("%1/%2/%3/%4")
+                 .arg(QLatin1String(dtypeName(c.weight_dtype)), QLatin1String(dtypeName(c.embed_dtype)),
+                      QLatin1String(dtypeName(c.norm_dtype)), QLatin1String(dtypeName(c.kv_dtype))))
         .arg(c.vocab_size)
         .arg(c.rope_theta) +
            QStringLiteral("|%1|%2|%3|%4|%5|%6")

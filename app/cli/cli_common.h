@@ -27,16 +27,32 @@ struct CommandRegistrar {
     CommandRegistrar(std::string name, std::function<CLI::App*(CLI::App&, int&)> add);
 };
 
-// --preset and the per-field overrides, shared by run / memory / tradeoff.
+// --model PATH or --preset and the per-field overrides, shared by run / memory / tradeoff / bench.
 struct ModelArgs {
+    std::string model_path;  // a Hugging Face directory or a .gguf file; empty = the preset
     std::string preset = "teaching";
     std::optional<int64_t> layers, q_heads, kv_heads, head_dim, d_model, ffn_dim, max_seq, vocab;
     std::optional<double> rope_theta, norm_eps;
-    std::optional<std::string> dtype;
+    std::optional<std::string> dtype, kv_dtype;
+    std::string convert_method = "meanpool";
 };
 void addModelOptions(CLI::App* cmd, ModelArgs& a);
-// Preset + overrides, validated; the error names the offending field.
+// Preset + overrides, or the checkpoint's config (with --kv-dtype/--max-seq; --kv-heads converts), validated;
+// the error names the offending field. Nothing is mapped.
 Expected<ModelConfig> resolveModel(const ModelArgs& a);
+
+// A checkpoint (--model) loaded, converted to --kv-heads when given, with --kv-dtype / --max-seq applied; null
+// for a preset. `max_layers` > 0 maps only the first layers.
+struct ResolvedModel {
+    ModelConfig config;                   // what runs (full depth)
+    std::shared_ptr<const Model> model;   // null for presets
+};
+Expected<ResolvedModel> openModel(const ModelArgs& a, int64_t max_layers = 0);
+
+// --prompt TEXT | --prompt-file F (or --text / --text-file), read as bytes.
+Expected<std::string> readTextArg(const std::string& text, const std::string& file, const char* what);
+// Token ids of `text` with the model's tokenizer (BOS as the tokenizer says), or an error naming the model.
+Expected<std::vector<int32_t>> tokenizeFor(const Model& m, const std::string& text, bool add_bos = true);
 
 // --seq / --batch / --decode.
 struct ShapeArgs {

@@ -7,12 +7,17 @@
 #include "cli_common.h"
 #include "gqa/cost_model.h"
 #include "gqa/memory_model.h"
+#include "gqa/weights.h"
 
 namespace gqa::cli {
 namespace {
 
 struct BenchArgs {
     std::string backend = "cpu";
+    std::string model;          // a checkpoint: decode tokens/s instead of the kernel tables
+    std::string write_random;   // a preset: write its random bf16 weights as a checkpoint, then bench that
+    std::string scratch_dir;
+    int64_t prompt = 64, steps = 16;
     bool json = false;
     bool quick = false;
     int iterations = 20;
@@ -26,7 +31,102 @@ struct AttnRow {
     double gbps = 0, bw_fraction = 0, tflops = 0, speedup_vs_mha = 0;
 };
 
+// Decode of a whole checkpoint: prefill `prompt` tokens, then `steps` timed decode steps with the LM head, each
+// against the floor (bytes the step must read) / (read bandwidth measured in this run).
+int benchModel(const BenchArgs& a, Backend& b, const std::string& path) {
+    LoadOptions opt;
+    opt.tokenizer = false;
+    opt.available_bytes = b.deviceInfo().available_bytes;
+    auto m = loadModel(path, opt);
+    if (!m) return reportError(m.error());
+    const ModelConfig& c = m->config;
+    const int64_t P = std::max<int64_t>(1, std::min(a.prompt, c.max_seq - a.steps - 2));
+    const int64_t S = std::max<int64_t>(3, a.steps);
+    auto ceil = b.measureCeilings();
+    if (!ceil) return reportError(ceil.error());
+    auto inst = b.createModel(*m, 1, P + S + 2);
+    if (!inst) return reportError(inst.error());
+    const auto prompt = makeTokens(1, P, c.vocab_size, 11);
+    StepRequest req;
+    req.logits = LogitsMode::Last;
+    StepOutput out;
+    if (auto st = (*inst)->prefill(prompt.data(), P, req, out); !st) return reportError(st.error());
+    const double prefill_ms = out.total_ms;
+    std::vector<double> steps;
+    int32_t next = 1;
+    for (int64_t s = 0; s < S + 1; ++s) {
+        if (auto st = (*inst)->decode(&next, req, out); !st) return reportError(st.error());
+        next = static_cast<int32_t>(std::max_element(out.logits.begin(), out.logits.end()) - out.logits.begin());
+        if (s > 0) steps.push_back(out.total_ms);  // the first step warms the decode path up
+    }
+    std::sort(steps.begin(), steps.end());
+    const double median = steps[steps.size() / 2];
+    // Every weight matrix and the LM head are read once per step (the embedding only for one row), plus the
+    // KV cache at the median step's context.
+    const double weight_bytes = static_cast<double>(m->tensorBytes() - (c.tied_embeddings ? 0 : m->embedding.bytes));
+    const double kv_bytes = static_cast<double>(estimateMemory(c, 1, P + S / 2).kv_cache_bytes);
+    const double bw = ceil->mem_bw_bytes_per_s;
+    const double floor_ms = (weight_bytes + kv_bytes) / bw * 1e3;
+    const auto dev = b.deviceInfo();
+    if (a.json) {
+        nlohmann::json j = {{"device", dev.name},
+                            {"backend", b.name()},
+                            {"model", path},
+                            {"weight_dtype", dtypeName(c.weight_dtype)},
+                            {"kv_dtype", dtypeName(c.kv_dtype)},
+                            {"prompt_tokens", P},
+                            {"prefill_ms", prefill_ms},
+                            {"prefill_tokens_per_s", static_cast<double>(P) / (prefill_ms * 1e-3)},
+                            {"decode_steps", steps.size()},
+                            {"decode_step_ms_median", median},
+                            {"decode_step_ms_min", steps.front()},
+                            {"decode_step_ms_max", steps.back()},
+                            {"decode_tokens_per_s", 1e3 / median},
+                            {"weight_bytes_per_step", weight_bytes},
+                            {"kv_bytes_per_step", kv_bytes},
+                            {"mem_read_bw_gb_per_s", bw * 1e-9},
+                            {"floor_ms", floor_ms},
+                            {"step_over_floor", median / floor_ms}};
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("Device: %s — backend %s; %s (weights %s, KV cache %s)\n", dev.name.c_str(), b.name().c_str(),
+                path.c_str(), dtypeName(c.weight_dtype), dtypeName(c.kv_dtype));
+    std::printf("Read bandwidth measured in this run: %.1f GB/s\n\n", bw * 1e-9);
+    std::printf("| prompt | prefill tok/s | decode step ms (median, min-max of %zu) | decode tok/s | weights+KV read "
+                "| floor ms | step/floor |\n|---|---|---|---|---|---|---|\n",
+                steps.size());
+    std::printf("| %lld | %.1f | %.2f (%.2f-%.2f) | %.2f | %s | %.2f | %.2f |\n", (long long)P,
+                static_cast<double>(P) / (prefill_ms * 1e-3), median, steps.front(), steps.back(), 1e3 / median,
+                formatBytes(static_cast<int64_t>(weight_bytes + kv_bytes)).c_str(), floor_ms, median / floor_ms);
+    return 0;
+}
+
+// A preset's random weights written as a Hugging Face checkpoint (bf16), so the benchmark reads a mapped file.
+Expected<std::string> writeRandomCheckpoint(const std::string& preset, const std::string& dir) {
+    ModelArgs ma;
+    ma.preset = preset;
+    auto cfg = resolveModel(ma);
+    if (!cfg) return cfg.error();
+    auto m = makeSyntheticModel(*cfg, 7, WeightsMode::Random);
+    if (!m) return m.error();
+    GQA_TRY(saveHfModel(*m, dir));
+    return dir;
+}
+
 int runBench(const BenchArgs& a) {
+    if (!a.model.empty() || !a.write_random.empty()) {
+        auto be = openBackend(a.backend);
+        if (!be) return reportError(be.error());
+        std::string path = a.model;
+        if (!a.write_random.empty()) {
+            const std::string dir = a.scratch_dir.empty() ? "/tmp/gqa-lab-bench-" + a.write_random : a.scratch_dir;
+            auto w = writeRandomCheckpoint(a.write_random, dir);
+            if (!w) return reportError(w.error());
+            path = *w;
+        }
+        return benchModel(a, **be, path);
+    }
     auto dt = parseDType(a.dtype);
     if (!dt) return reportError(makeError(ErrorCode::InvalidArgument, "unknown dtype '" + a.dtype + "'"));
     auto be = openBackend(a.backend);
@@ -87,18 +187,18 @@ int runBench(const BenchArgs& a) {
         c.ffn_dim = 5632;
         c.vocab_size = 512;
         c.max_seq = lctx + 16;
-        c.dtype = *dt;
-        auto w = makeWeights(c, 5, WeightsMode::Random);
+        c.weight_dtype = c.embed_dtype = c.kv_dtype = *dt;
+        auto w = makeSyntheticModel(c, 5, WeightsMode::Random);
         if (!w) return reportError(w.error());
         auto model = b.createModel(*w, 1, lctx + 16);
         if (!model) return reportError(model.error());
-        auto prompt = makeTokens(1, lctx, w->vocab_rows, 3);
+        auto prompt = makeTokens(1, lctx, c.vocab_size, 3);
         StepRequest req;
         StepOutput out;
         if (auto st = (*model)->prefill(prompt.data(), lctx, req, out); !st) return reportError(st.error());
         std::vector<double> steps, attn;
         for (int s = 0; s < 12; ++s) {
-            auto tok = makeTokens(1, 1, w->vocab_rows, 3, lctx + s);
+            auto tok = makeTokens(1, 1, c.vocab_size, 3, lctx + s);
             if (auto st = (*model)->decode(tok.data(), req, out); !st) return reportError(st.error());
             if (s >= 2) {
                 steps.push_back(out.total_ms);
@@ -113,8 +213,8 @@ int runBench(const BenchArgs& a) {
         r.ctx = lctx;
         r.step_ms = steps[steps.size() / 2];
         r.attention_ms = attn[attn.size() / 2];
-        const double wb = b.fp32WeightCopy() ? 4.0 : static_cast<double>(bytesPerElement(*dt));
-        r.bytes = static_cast<double>(backendWeightBytes(c, b.fp32WeightCopy(), 0)) / 4.0 * wb +
+        // Bytes one step reads: the layer's weights (the step computes no logits) and the KV cache.
+        r.bytes = static_cast<double>(w->tensorBytes() - w->embedding.bytes) +
                   static_cast<double>(estimateMemory(c, 1, lctx).kv_cache_bytes);
         r.floor_ms = r.bytes / bw * 1e3;
         lrows.push_back(r);
@@ -173,6 +273,12 @@ const CommandRegistrar reg("bench", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--iterations", args->iterations, "Timed iterations per shape (median reported)")
         ->capture_default_str();
     cmd->add_flag("--quick", args->quick, "Smaller contexts (a smoke run)");
+    cmd->add_option("--model", args->model, "Benchmark decode of this checkpoint (HF directory or .gguf) instead");
+    cmd->add_option("--write-random", args->write_random,
+                    "Write PRESET's random bf16 weights as a checkpoint (in --scratch-dir) and benchmark its decode");
+    cmd->add_option("--scratch-dir", args->scratch_dir, "Where --write-random writes (default /tmp/gqa-lab-bench-PRESET)");
+    cmd->add_option("--prompt-tokens", args->prompt, "Prompt length before the timed decode steps")->capture_default_str();
+    cmd->add_option("--steps", args->steps, "Timed decode steps (median reported)")->capture_default_str();
     cmd->add_flag("--json", args->json, "Print JSON");
     cmd->callback([args, &exit_code] { exit_code = runBench(*args); });
     return cmd;

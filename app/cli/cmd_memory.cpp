@@ -36,16 +36,15 @@ int runMemory(const MemoryArgs& a) {
     std::string fit_line;
     if (backend) {
         const auto dev = (*backend)->deviceInfo();
-        const bool fp32 = (*backend)->fp32WeightCopy();
-        const auto fit = predictFit(*cfg, batch, seq, dev.available_bytes, fp32);
+        const auto fit = predictFit(*cfg, batch, seq, dev.available_bytes);
         fitj = {{"device", dev.name},
                 {"backend", dev.backend},
                 {"available_bytes", dev.available_bytes},
                 {"needed_bytes", fit.needed_bytes},
                 {"fits", fit.fits},
                 {"max_layers_that_fit", fit.max_layers_that_fit},
-                {"max_context_that_fits", maxContextThatFits(*cfg, batch, dev.available_bytes, fp32)},
-                {"max_batch_that_fits", maxBatchThatFits(*cfg, seq, dev.available_bytes, fp32)},
+                {"max_context_that_fits", maxContextThatFits(*cfg, batch, dev.available_bytes)},
+                {"max_batch_that_fits", maxBatchThatFits(*cfg, seq, dev.available_bytes)},
                 {"message", fit.message}};
         fit_line = fit.fits ? "fits on " + dev.name + " (" + formatBytes(fit.needed_bytes) + " of " +
                                   formatBytes(dev.available_bytes) + " available)"
@@ -70,18 +69,19 @@ int runMemory(const MemoryArgs& a) {
         std::cout << j.dump(2) << "\n";
         return 0;
     }
-    std::printf("%s — %s, %lld layers, %lld query heads, %lld KV heads, head_dim %lld, %s\n", cfg->name.c_str(),
-                cfg->attentionKind().c_str(), (long long)cfg->n_layers, (long long)cfg->n_q_heads,
-                (long long)cfg->n_kv_heads, (long long)cfg->head_dim, dtypeName(cfg->dtype));
+    std::printf("%s — %s, %lld layers, %lld query heads, %lld KV heads, head_dim %lld, weights %s, KV cache %s\n",
+                cfg->name.c_str(), cfg->attentionKind().c_str(), (long long)cfg->n_layers, (long long)cfg->n_q_heads,
+                (long long)cfg->n_kv_heads, (long long)cfg->head_dim, dtypeName(cfg->weight_dtype),
+                dtypeName(cfg->kv_dtype));
     std::printf("batch %lld x %lld tokens\n", (long long)batch, (long long)seq);
     std::printf("  parameters        %14.3f B\n", static_cast<double>(m.param_count) * 1e-9);
-    std::printf("  weights           %14s\n", formatBytes(m.weight_bytes).c_str());
+    std::printf("  weights           %14s   (as stored; read in place, no compute copy)\n", formatBytes(m.weight_bytes).c_str());
     std::printf("  KV cache          %14s   (%lld bytes; %lld bytes per token)\n", formatBytes(m.kv_cache_bytes).c_str(),
                 (long long)m.kv_cache_bytes, (long long)m.kv_bytes_per_token);
     std::printf("  KV cache as MHA   %14s   (%.1fx this grouping)\n", formatBytes(kv_mha).c_str(),
                 static_cast<double>(kv_mha) / static_cast<double>(m.kv_cache_bytes));
     std::printf("  KV cache as MQA   %14s\n", formatBytes(kv_mqa).c_str());
-    std::printf("  activations       %14s   (fp32 prefill buffers)\n", formatBytes(m.activation_bytes).c_str());
+    std::printf("  activations       %14s   (fp32 prefill buffers, logits, GEMM tiles)\n", formatBytes(m.activation_bytes).c_str());
     std::printf("  total             %14s\n", formatBytes(m.total_bytes).c_str());
     std::printf("  %s\n", fit_line.c_str());
     return 0;

@@ -5,6 +5,7 @@
 
 #include "cli_common.h"
 #include "gqa/npy.h"
+#include "gqa/tokenizer.h"
 
 namespace gqa::cli {
 namespace {
@@ -20,6 +21,9 @@ struct RunArgs {
     bool json = false;
     bool no_fit = false;
     bool per_layer = false;
+    std::string prompt, prompt_file;
+    double temperature = 0.0, top_p = 1.0;
+    int64_t top_k = 0;
 };
 
 nlohmann::json phaseJson(const PhaseProfile& p) {
@@ -56,12 +60,36 @@ void printPhase(const char* name, const PhaseProfile& p, bool per_layer) {
 }
 
 int runRun(const RunArgs& a) {
-    auto cfg = resolveModel(a.model);
-    if (!cfg) return reportError(cfg.error());
+    auto resolved = openModel(a.model, a.model.layers.value_or(0));
+    if (!resolved) return reportError(resolved.error());
+    const ModelConfig* cfg = &resolved->config;
     RunRequest req;
     req.config = *cfg;
+    req.model = resolved->model;
+    if (a.model.layers && req.model) req.layers = *a.model.layers;
     req.shape = resolveShape(a.shape, *cfg);
     req.seed = a.seed;
+    req.sampling.temperature = a.temperature;
+    req.sampling.top_k = a.top_k;
+    req.sampling.top_p = a.top_p;
+    req.sampling.seed = a.seed;
+    if (a.temperature < 0 || a.top_k < 0 || !(a.top_p > 0.0 && a.top_p <= 1.0))
+        return reportError(makeError(ErrorCode::InvalidArgument,
+                                     "--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]"));
+    if (!a.prompt.empty() || !a.prompt_file.empty()) {
+        if (!req.model)
+            return reportError(makeError(ErrorCode::InvalidArgument, "--prompt needs --model (presets have no tokenizer)"));
+        auto text = readTextArg(a.prompt, a.prompt_file, "prompt");
+        if (!text) return reportError(text.error());
+        auto ids = tokenizeFor(*req.model, *text);
+        if (!ids) return reportError(ids.error());
+        req.prompt_tokens = *ids;
+        req.shape.prompt_len = static_cast<int64_t>(ids->size());
+    } else if (req.model && req.model->tokenizer && req.model->config.bos_token_id >= 0 && a.shape.seq == 0) {
+        // A real model without a prompt: start from BOS alone rather than random ids.
+        req.prompt_tokens = {req.model->config.bos_token_id};
+        req.shape.prompt_len = 1;
+    }
     req.fit_layers = !a.no_fit;
     if (a.weights == "structured")
         req.weights = WeightsMode::Structured;
@@ -90,6 +118,11 @@ int runRun(const RunArgs& a) {
         auto st = writeNpy(a.maps_out, {m.batch, static_cast<int64_t>(m.heads.size()), m.q_len, m.kv_len}, m.probs.data());
         if (!st) return reportError(st.error());
     }
+    const Tokenizer* tok = req.model ? req.model->tokenizer.get() : nullptr;
+    const int64_t T = r.shape.prompt_len;
+    std::vector<int32_t> prompt0(r.prompt_tokens.begin(), r.prompt_tokens.begin() + T);
+    const std::vector<int32_t>& gen0 = r.generated.at(0);
+    const std::string text = tok ? tok->decode(gen0) : std::string();
     if (a.json) {
         nlohmann::json roles = nlohmann::json::array();
         for (const auto& layer : r.head_roles) {
@@ -119,28 +152,50 @@ int runRun(const RunArgs& a) {
                             {"activation_bytes", r.memory_run.activation_bytes}}},
             {"allocated", {{"weight_bytes", r.allocated.weight_bytes}, {"kv_cache_bytes", r.allocated.kv_cache_bytes},
                            {"activation_bytes", r.allocated.activation_bytes}}},
-            {"head_roles", roles}};
-        if (a.maps_layer) j["maps"] = {{"layer", *a.maps_layer}, {"file", a.maps_out}};
+            {"head_roles", roles},
+            {"prompt_tokens", prompt0},
+            {"generated_tokens", gen0},
+            {"text", text}};
+        if (r.shape.batch > 1) j["generated_tokens_per_sequence"] = r.generated;
+        if (tok) {
+            nlohmann::json pieces = nlohmann::json::array();
+            for (int32_t id : prompt0) pieces.push_back(tok->displayPiece(id));
+            j["prompt_pieces"] = pieces;
+        }
+        if (a.maps_layer) {
+            j["maps"] = {{"layer", *a.maps_layer}, {"file", a.maps_out}, {"shape", {r.shape.batch, r.config.n_q_heads, T, T}}};
+            if (tok) j["maps"]["tokens"] = j["prompt_pieces"];
+        }
         std::cout << j.dump(2) << "\n";
         return 0;
     }
-    std::printf("%s (%s) on %s — %lld of %lld layers, batch %lld, prompt %lld, decode %lld, %s storage\n",
+    std::printf("%s (%s) on %s — %lld of %lld layers, batch %lld, prompt %lld, decode %lld, weights %s, KV cache %s\n",
                 r.config.name.c_str(), r.config.attentionKind().c_str(), r.device.name.c_str(), (long long)r.layers_run,
                 (long long)r.config.n_layers, (long long)r.shape.batch, (long long)r.shape.prompt_len,
-                (long long)r.shape.decode_steps, dtypeName(r.config.dtype));
+                (long long)r.decode_steps_run, dtypeName(r.config.weight_dtype), dtypeName(r.config.kv_dtype));
     for (const auto& n : r.notes) std::printf("note: %s\n", n.c_str());
+    if (tok) {
+        std::printf("\nprompt (%lld tokens): %s\n", (long long)T, tok->decode(prompt0).c_str());
+        std::printf("generated (%zu tokens%s): %s\n", gen0.size(),
+                    req.sampling.temperature > 0 ? ", sampled" : ", greedy", text.c_str());
+    } else if (!gen0.empty()) {
+        std::printf("\ngenerated ids (greedy from the synthetic model):");
+        for (size_t i = 0; i < std::min<size_t>(gen0.size(), 16); ++i) std::printf(" %d", gen0[i]);
+        std::printf("%s\n", gen0.size() > 16 ? " ..." : "");
+    }
     printPhase("prefill", r.prefill, a.per_layer);
     if (r.shape.decode_steps > 0) printPhase("decode", r.decode, a.per_layer);
     std::printf("\nmemory (full model, analytic): weights %s, KV cache %s (%lld bytes/token), activations %s\n",
                 formatBytes(r.memory.weight_bytes).c_str(), formatBytes(r.memory.kv_cache_bytes).c_str(),
                 (long long)r.memory.kv_bytes_per_token, formatBytes(r.memory.activation_bytes).c_str());
-    std::printf("allocated by this run: weights %s (fp32 compute copy on the CPU), KV cache %s (analytic %s), "
-                "activations %s\n",
-                formatBytes(r.allocated.weight_bytes).c_str(), formatBytes(r.allocated.kv_cache_bytes).c_str(),
-                formatBytes(r.memory_run.kv_cache_bytes).c_str(), formatBytes(r.allocated.activation_bytes).c_str());
+    std::printf("allocated by this run: weights %s (analytic %s, read in place), KV cache %s (analytic %s), "
+                "activations %s (analytic %s)\n",
+                formatBytes(r.allocated.weight_bytes).c_str(), formatBytes(r.memory_run.weight_bytes).c_str(),
+                formatBytes(r.allocated.kv_cache_bytes).c_str(), formatBytes(r.memory_run.kv_cache_bytes).c_str(),
+                formatBytes(r.allocated.activation_bytes).c_str(), formatBytes(r.memory_run.activation_bytes).c_str());
     std::printf("ceilings: %.1f GB/s memory, %.1f GFLOP/s GEMM (%s)\n", r.ceilings.mem_bw_bytes_per_s * 1e-9,
                 r.ceilings.gemm_flops_per_s * 1e-9, r.ceilings.note.c_str());
-    if (!r.head_roles.empty()) {
+    if (!r.head_roles.empty() && !req.model) {
         std::printf("head roles, layer 0 (KV group: roles):");
         const int64_t g = r.config.groupSize();
         for (int64_t h = 0; h < r.config.n_q_heads; ++h) {
@@ -155,13 +210,19 @@ int runRun(const RunArgs& a) {
 
 const CommandRegistrar reg("run", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<RunArgs>();
-    auto* cmd = app.add_subcommand("run", "Run prefill + decode and print per-op timings, tokens/s and memory");
+    auto* cmd = app.add_subcommand("run", "Run prefill + decode (tokens fed back from the LM head) and print the "
+                                          "generated text, per-op timings, tokens/s and memory");
     addModelOptions(cmd, args->model);
     addShapeOptions(cmd, args->shape);
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
     cmd->add_option("--weights", args->weights, "structured (heads built to show known patterns) or random")
         ->capture_default_str();
-    cmd->add_option("--seed", args->seed, "Seed of the synthetic weights and tokens")->capture_default_str();
+    cmd->add_option("--seed", args->seed, "Seed of the synthetic weights and tokens, and of sampling")->capture_default_str();
+    cmd->add_option("--prompt", args->prompt, "Prompt text (with --model): tokenized with the model's tokenizer");
+    cmd->add_option("--prompt-file", args->prompt_file, "Prompt text from a file (with --model)");
+    cmd->add_option("--temperature", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+    cmd->add_option("--top-k", args->top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str();
+    cmd->add_option("--top-p", args->top_p, "Nucleus sampling: smallest set reaching this probability")->capture_default_str();
     cmd->add_option("--maps-layer", args->maps_layer, "Layer whose prompt attention maps are written");
     cmd->add_option("--maps-out", args->maps_out, "Output .npy: (B, Hq, T, T) float32 softmax probabilities");
     cmd->add_flag("--per-layer", args->per_layer, "Also print per-layer, per-op timings");

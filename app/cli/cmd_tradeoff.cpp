@@ -28,6 +28,7 @@ struct TradeoffArgs {
     bool from_mha = false;
     bool json = false;
     bool csv = false;
+    std::string prompt, prompt_file;
 };
 
 // Key order kept as written (kv_heads first), which reads better than sorted keys.
@@ -42,8 +43,8 @@ int64_t layersToRun(const ModelConfig& cfg, const std::optional<int64_t>& reques
     one.n_layers = 1;
     ModelConfig none = cfg;
     none.n_layers = 0;
-    // fp32 compute copy: what the CPU backend and the sweep's host copies hold.
-    const int64_t per_layer = backendWeightBytes(one, true) - backendWeightBytes(none, true);
+    // Weights as stored: what the backend and the sweep's converted copy hold.
+    const int64_t per_layer = estimateMemory(one, 1, 1).weight_bytes - estimateMemory(none, 1, 1).weight_bytes;
     if (per_layer <= 0) return cfg.n_layers;
     return std::clamp<int64_t>(kDefaultLayerBudgetBytes / per_layer, 1, cfg.n_layers);
 }
@@ -181,11 +182,33 @@ int runTradeoffCommand(const TradeoffArgs& a) {
     req.seed = a.seed;
     req.method = parseConvertMethod(a.method).value_or(ConvertMethod::MeanPool);
     req.attention_iterations = a.iterations;
+
+    // A checkpoint: its first req.layers layers mapped, the prompt tokenized (BOS + synthetic ids without one).
+    std::shared_ptr<const Model> model;
+    if (!a.model.model_path.empty()) {
+        if (a.from_mha)
+            return reportError(makeError(ErrorCode::InvalidArgument,
+                                         "--from-mha needs a preset: a checkpoint's KV heads can only be merged"));
+        auto resolved = openModel(model_args, req.layers);
+        if (!resolved) return reportError(resolved.error());
+        model = resolved->model;
+        if (!a.prompt.empty() || !a.prompt_file.empty()) {
+            auto text = readTextArg(a.prompt, a.prompt_file, "prompt");
+            if (!text) return reportError(text.error());
+            auto ids = tokenizeFor(*model, *text);
+            if (!ids) return reportError(ids.error());
+            req.shape.batch = 1;
+            req.shape.prompt_len = static_cast<int64_t>(ids->size());
+            req.prompt_tokens = *ids;
+        }
+    } else if (!a.prompt.empty() || !a.prompt_file.empty()) {
+        return reportError(makeError(ErrorCode::InvalidArgument, "--prompt needs --model (presets have no tokenizer)"));
+    }
     if (Status s = req.shape.validate(*cfg); !s) return reportError(s.error());
 
     auto backend = openBackend(a.backend);
     if (!backend) return reportError(backend.error());
-    auto res = runTradeoff(**backend, req);
+    auto res = model ? runTradeoff(**backend, *model, req) : runTradeoff(**backend, req);
     if (!res) return reportError(res.error());
     if (!a.model.layers && res->layers_run < cfg->n_layers)
         res->notes.push_back("--layers not given: a big preset runs only its first " +
@@ -225,6 +248,8 @@ CLI::App* addTradeoff(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
     cmd->add_option("--seed", args->seed, "Seed of the synthetic weights and tokens")->capture_default_str();
+    cmd->add_option("--prompt", args->prompt, "With --model: the quality input text, tokenized");
+    cmd->add_option("--prompt-file", args->prompt_file, "With --model: the quality input text, from a file");
     cmd->add_option("--iters", args->iterations, "Timed iterations of the decode-attention kernel per grouping")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();

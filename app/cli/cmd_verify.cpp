@@ -7,6 +7,7 @@
 #include "../../engine/src/rng.h"
 #include "cli_common.h"
 #include "gqa/reference.h"
+#include "gqa/weights.h"
 
 namespace gqa::cli {
 namespace {
@@ -35,6 +36,7 @@ Tol tolerance(const std::string& backend, DType t, bool full_model) {
         case DType::F32: return full_model ? Tol{1e-3, 5e-3} : Tol{1e-4, 1e-3};
         case DType::F16: return full_model ? Tol{2e-2, 3e-2} : Tol{3e-3, 1e-2};
         case DType::BF16: return full_model ? Tol{5e-2, 6e-2} : Tol{2e-2, 3e-2};
+        case DType::Q8_0: break;
     }
     return {1e-3, 1e-3};
 }
@@ -123,44 +125,19 @@ void attentionGrid(Backend& be, std::vector<Row>& rows) {
                     }
 }
 
-// Layer-0 reference K, V (after RoPE, rounded to storage) and causal probabilities for one sequence.
-void layer0Reference(const ModelWeights& w, const int32_t* tokens, int64_t T, std::vector<float>& k,
-                     std::vector<float>& v, std::vector<double>& probs) {
-    const auto& c = w.config;
-    const int64_t d = c.d_model, D = c.head_dim, hq = c.n_q_heads, hkv = c.n_kv_heads;
-    const int64_t cols = (hq + 2 * hkv) * D;
-    const auto& lw = w.layers[0];
-    std::vector<float> q(static_cast<size_t>(hq * T * D));
-    k.assign(static_cast<size_t>(hkv * T * D), 0.f);
-    v.assign(k.size(), 0.f);
-    std::vector<double> x(static_cast<size_t>(d)), xn(static_cast<size_t>(d)), row(static_cast<size_t>(cols));
-    for (int64_t t = 0; t < T; ++t) {
-        for (int64_t i = 0; i < d; ++i) x[static_cast<size_t>(i)] = w.embedding[static_cast<size_t>(tokens[t] * d + i)];
-        ref::rmsNorm(x.data(), lw.attn_norm.data(), d, c.norm_eps, xn.data());
-        for (int64_t j = 0; j < cols; ++j) {
-            double acc = 0;
-            for (int64_t i = 0; i < d; ++i) acc += xn[static_cast<size_t>(i)] * lw.wqkv[static_cast<size_t>(i * cols + j)];
-            row[static_cast<size_t>(j)] = acc;
-        }
-        for (int64_t h = 0; h < hq + hkv; ++h) ref::rope(&row[static_cast<size_t>(h * D)], D, t, c.rope_theta);
-        for (int64_t h = 0; h < hq; ++h)
-            for (int64_t e = 0; e < D; ++e) q[static_cast<size_t>((h * T + t) * D + e)] = static_cast<float>(row[static_cast<size_t>(h * D + e)]);
-        for (int64_t h = 0; h < hkv; ++h)
-            for (int64_t e = 0; e < D; ++e) {
-                k[static_cast<size_t>((h * T + t) * D + e)] = roundTo(c.dtype, static_cast<float>(row[static_cast<size_t>((hq + h) * D + e)]));
-                v[static_cast<size_t>((h * T + t) * D + e)] = roundTo(c.dtype, static_cast<float>(row[static_cast<size_t>((hq + hkv + h) * D + e)]));
-            }
-    }
-    AttentionShape s{1, hq, hkv, T, T, D, true};
-    std::vector<double> out(q.size());
-    probs.resize(static_cast<size_t>(hq * T * T));
-    ref::attention(s, q.data(), k.data(), v.data(), out.data(), probs.data());
-}
-
+// Full models (2 layers, logits included) against the double-precision reference forward: prefill hidden states
+// and logits, decode steps against a full recompute of the longer sequence, and every layer's KV cache and maps.
+// Weights and KV cache in each storage dtype; Q8_0 weights with an fp32 cache.
 void modelGrid(Backend& be, std::vector<Row>& rows) {
-    for (DType t : {DType::F32, DType::F16, DType::BF16})
+    struct Dtypes {
+        DType weights, kv;
+    };
+    const Dtypes dtypes[] = {{DType::F32, DType::F32}, {DType::F16, DType::F16}, {DType::BF16, DType::BF16},
+                             {DType::Q8_0, DType::F32}};
+    for (const auto& dts : dtypes)
         for (int64_t D : {64, 128})
             for (int64_t hkv : {8, 4, 2, 1}) {
+                const DType t = dts.kv;
                 ModelConfig c;
                 c.name = "verify";
                 c.d_model = 256;
@@ -171,16 +148,19 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
                 c.ffn_dim = 384;
                 c.vocab_size = 512;
                 c.max_seq = 64;
-                c.dtype = t;
+                c.weight_dtype = c.embed_dtype = dts.weights;
+                c.kv_dtype = t;
+                c.tied_embeddings = hkv % 2 == 0;  // both LM-head forms
                 const int64_t B = 2, T = 21, steps = 3;
-                auto w = makeWeights(c, 7 + static_cast<uint64_t>(hkv), WeightsMode::Random);
+                auto w = makeSyntheticModel(c, 7 + static_cast<uint64_t>(hkv), WeightsMode::Random);
                 char shape[96];
                 std::snprintf(shape, sizeof shape, "B2 L2 8/%lld D%lld T%lld+%lld", (long long)hkv, (long long)D,
                               (long long)T, (long long)steps);
                 const char* kind = hkv == 8 ? "MHA" : hkv == 1 ? "MQA" : hkv == 4 ? "GQA g=2" : "GQA g=4";
-                Row prefill{be.name(), std::string("model prefill ") + kind, shape, dtypeName(t), 0, 0, {}, true, {}};
-                Row decode{be.name(), std::string("model decode ") + kind, shape, dtypeName(t), 0, 0, {}, true, {}};
-                Row cache{be.name(), std::string("kv cache + maps ") + kind, shape, dtypeName(t), 0, 0, {}, true, {}};
+                const std::string dt = std::string(dtypeName(dts.weights)) + " w / " + dtypeName(t) + " kv";
+                Row prefill{be.name(), std::string("model prefill + logits ") + kind, shape, dt, 0, 0, {}, true, {}};
+                Row decode{be.name(), std::string("model decode + logits ") + kind, shape, dt, 0, 0, {}, true, {}};
+                Row cache{be.name(), std::string("kv cache + maps ") + kind, shape, dt, 0, 0, {}, true, {}};
                 prefill.tol = decode.tol = tolerance(be.name(), t, true);
                 cache.tol = tolerance(be.name(), t, false);
                 if (t != DType::F32) cache.tol.rtol = std::max(cache.tol.rtol, t == DType::BF16 ? 0x1p-7 : 0x1p-10);
@@ -191,38 +171,40 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
                     rows.push_back(prefill);
                     continue;
                 }
-                const auto all_tokens = makeTokens(B, T + steps, w->vocab_rows, 99);
+                const auto all_tokens = makeTokens(B, T + steps, c.vocab_size, 99);
                 std::vector<int32_t> prompt(static_cast<size_t>(B * T));
                 for (int64_t b = 0; b < B; ++b)
                     for (int64_t i = 0; i < T; ++i) prompt[static_cast<size_t>(b * T + i)] = all_tokens[static_cast<size_t>(b * (T + steps) + i)];
                 StepRequest req;
-                req.maps.layers = {0};
+                req.maps.layers = {0, 1};
+                req.logits = LogitsMode::All;
                 StepOutput out;
                 auto st = (*model)->prefill(prompt.data(), T, req, out);
-                const auto ref_prompt = ref::forward(*w, prompt, B, T, t);
+                const auto ref_prompt = ref::forward(*w, prompt, B, T, t, /*logits=*/true, /*capture=*/true);
                 if (!st) {
                     prefill.pass = false;
                     prefill.note = st.message();
                 } else {
-                    compare(prefill, out.hidden.data(), ref_prompt.data(), ref_prompt.size());
-                    // Maps and cache of layer 0 against the reference, sequence by sequence.
-                    for (int64_t b = 0; b < B; ++b) {
-                        std::vector<float> rk, rv;
-                        std::vector<double> rp;
-                        layer0Reference(*w, prompt.data() + b * T, T, rk, rv, rp);
-                        const auto& m = out.maps.at(0);
-                        compare(cache, m.probs.data() + b * 8 * T * T, rp.data(), rp.size());
+                    compare(prefill, out.hidden.data(), ref_prompt.hidden.data(), ref_prompt.hidden.size());
+                    compare(prefill, out.logits.data(), ref_prompt.logits.data(), ref_prompt.logits.size());
+                    prefill.note = "hidden + logits of every position";
+                    // Maps and cache of every layer against the reference's.
+                    for (int64_t l = 0; l < c.n_layers && cache.pass; ++l) {
+                        const auto& m = out.maps.at(static_cast<size_t>(l));
+                        compare(cache, m.probs.data(), ref_prompt.probs[static_cast<size_t>(l)].data(), m.probs.size());
                         std::vector<float> ck, cv;
-                        if (auto s2 = (*model)->readKvCache(0, ck, cv); !s2) {
+                        if (auto s2 = (*model)->readKvCache(l, ck, cv); !s2) {
                             cache.pass = false;
                             cache.note = s2.message();
                             break;
                         }
+                        const auto& rk = ref_prompt.k[static_cast<size_t>(l)];
+                        const auto& rv = ref_prompt.v[static_cast<size_t>(l)];
                         std::vector<double> dk(rk.begin(), rk.end()), dv(rv.begin(), rv.end());
-                        compare(cache, ck.data() + b * hkv * T * D, dk.data(), dk.size());
-                        compare(cache, cv.data() + b * hkv * T * D, dv.data(), dv.size());
+                        compare(cache, ck.data(), dk.data(), dk.size());
+                        compare(cache, cv.data(), dv.data(), dv.size());
                     }
-                    cache.note = "layer 0 K, V, maps";
+                    if (cache.note.empty()) cache.note = "K, V, maps of both layers";
                 }
                 // Decode with the cache equals a full recompute of the longer sequence.
                 for (int64_t s = 0; s < steps && decode.pass; ++s) {
@@ -230,23 +212,28 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
                     for (int64_t b = 0; b < B; ++b) tok[static_cast<size_t>(b)] = all_tokens[static_cast<size_t>(b * (T + steps) + T + s)];
                     StepOutput dout;
                     StepRequest dreq;
+                    dreq.logits = LogitsMode::Last;
                     if (auto s2 = (*model)->decode(tok.data(), dreq, dout); !s2) {
                         decode.pass = false;
                         decode.note = s2.message();
                         break;
                     }
-                    const int64_t len = T + s + 1;
+                    const int64_t len = T + s + 1, V = c.vocab_size;
                     std::vector<int32_t> seq(static_cast<size_t>(B * len));
                     for (int64_t b = 0; b < B; ++b)
                         for (int64_t i = 0; i < len; ++i) seq[static_cast<size_t>(b * len + i)] = all_tokens[static_cast<size_t>(b * (T + steps) + i)];
-                    const auto full = ref::forward(*w, seq, B, len, t);
-                    std::vector<double> last(static_cast<size_t>(B * c.d_model));
-                    for (int64_t b = 0; b < B; ++b)
+                    const auto full = ref::forward(*w, seq, B, len, t, /*logits=*/true);
+                    std::vector<double> last(static_cast<size_t>(B * c.d_model)), last_logits(static_cast<size_t>(B * V));
+                    for (int64_t b = 0; b < B; ++b) {
                         for (int64_t i = 0; i < c.d_model; ++i)
-                            last[static_cast<size_t>(b * c.d_model + i)] = full[static_cast<size_t>((b * len + len - 1) * c.d_model + i)];
+                            last[static_cast<size_t>(b * c.d_model + i)] = full.hidden[static_cast<size_t>((b * len + len - 1) * c.d_model + i)];
+                        for (int64_t i = 0; i < V; ++i)
+                            last_logits[static_cast<size_t>(b * V + i)] = full.logits[static_cast<size_t>((b * len + len - 1) * V + i)];
+                    }
                     compare(decode, dout.hidden.data(), last.data(), last.size());
+                    compare(decode, dout.logits.data(), last_logits.data(), last_logits.size());
                 }
-                decode.note = "vs full recompute";
+                if (decode.note.empty()) decode.note = "vs full recompute";
                 rows.push_back(prefill);
                 rows.push_back(decode);
                 rows.push_back(cache);

@@ -23,6 +23,7 @@ bool kvRowsAligned16(const AttentionParams& p) {
 
 Status checkAttentionParams(const AttentionParams& p) {
     if (!p.q || !p.k || !p.v || !p.out) return invalid("null tensor pointer");
+    if (p.kv_dtype == DType::Q8_0) return invalid("K/V must be fp32, fp16 or bf16 (q8_0 is a weight format only)");
     if (p.batch < 1 || p.n_q_heads < 1 || p.n_kv_heads < 1 || p.q_len < 1 || p.kv_len < 1)
         return invalid("batch, heads, q_len and kv_len must all be at least 1");
     if (p.n_q_heads % p.n_kv_heads != 0)

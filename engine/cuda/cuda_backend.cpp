@@ -153,14 +153,14 @@ DeviceInfo CudaBackend::deviceInfo() const {
     return info;
 }
 
-Expected<std::unique_ptr<ModelInstance>> CudaBackend::createModel(const ModelWeights& w, int64_t batch,
-                                                                  int64_t max_seq) {
-    return CudaModel::create(m_ctx, w, batch, max_seq);
+Expected<std::unique_ptr<ModelInstance>> CudaBackend::createModel(const Model& m, int64_t batch, int64_t max_seq) {
+    return CudaModel::create(m_ctx, m, batch, max_seq);
 }
 
 Status CudaBackend::attention(const AttentionShape& s, const float* q, const void* k, const void* v, DType kv_dtype,
                               float* out, float* probs) {
     GQA_TRY(s.validate());
+    if (kv_dtype == DType::Q8_0) return invalid("attention: K/V must be fp32, fp16 or bf16, not q8_0");
     if (!q || !k || !v || !out) return invalid("attention: null input or output pointer");
     GQA_TRY(m_ctx->activate());
     const cudaStream_t stream = m_ctx->stream();
@@ -200,6 +200,7 @@ Status CudaBackend::attention(const AttentionShape& s, const float* q, const voi
 
 Expected<double> CudaBackend::timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) {
     GQA_TRY(s.validate());
+    if (kv_dtype == DType::Q8_0) return invalid("timeAttention: K/V must be fp32, fp16 or bf16, not q8_0");
     if (iterations < 1) return invalid("timeAttention: iterations must be at least 1 (got " + std::to_string(iterations) + ")");
     GQA_TRY(m_ctx->activate());
     const cudaStream_t stream = m_ctx->stream();

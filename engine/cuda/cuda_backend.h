@@ -52,9 +52,8 @@ public:
 
     std::string name() const override { return "cuda"; }
     DeviceInfo deviceInfo() const override;
-    bool fp32WeightCopy() const override { return false; }
-    Expected<std::unique_ptr<ModelInstance>> createModel(const ModelWeights& w, int64_t batch,
-                                                         int64_t max_seq) override;
+    // Uploads `m` in its stored dtypes (F32/F16/BF16 matrices; Q8_0 models are refused: they run on the CPU).
+    Expected<std::unique_ptr<ModelInstance>> createModel(const Model& m, int64_t batch, int64_t max_seq) override;
     Status attention(const AttentionShape& s, const float* q, const void* k, const void* v, DType kv_dtype, float* out,
                      float* probs) override;
     Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) override;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "cuda_check.h"
 #include "elementwise.h"
@@ -17,22 +18,27 @@ namespace {
 
 // Timing events recorded per layer, at the boundaries of the ops:
 //   0 norm 1 qkv 2 rope 3 attention 4 [maps, capture] 5 o_proj 6 norm 7 ffn 8 [capture]
+// then 2 around the final norm and 2 around each LM head chunk.
 constexpr int kEventsPerLayer = 9;
+constexpr int kEventsAfterLayers = 4;
 // Progress and cancellation: after queuing layer l the host waits for layer l - kProgressLag to finish, so
 // layers_done follows the GPU and a cancel takes effect within a few layers, while the GPU always has the
 // next layers queued (no idle gaps between layers).
 constexpr int64_t kProgressLag = 2;
+// LogitsMode::All runs the LM head in chunks of rows whose fp32 logits take at most this much device memory
+// (allocated per step; when that fails, chunks of `batch` rows go through the resident Last-mode buffer).
+constexpr int64_t kLogitsChunkBytes = int64_t{256} << 20;
 
 Error invalid(const std::string& m) { return makeError(ErrorCode::InvalidArgument, m); }
 
 int64_t splitScratchMaxQueries(const ModelConfig& c, int64_t max_seq) {
-    // fp16/bf16 with head_dim 64/128: steps of more than kSplitMaxQueries tokens take the tensor-core kernel.
-    const bool tc = c.dtype != DType::F32 && (c.head_dim == 64 || c.head_dim == 128);
+    // fp16/bf16 K/V with head_dim 64/128: steps of more than kSplitMaxQueries tokens take the tensor-core kernel.
+    const bool tc = c.kv_dtype != DType::F32 && (c.head_dim == 64 || c.head_dim == 128);
     return tc ? std::min(kSplitMaxQueries, max_seq) : max_seq;
 }
 
 // Waits for the stream when a step leaves early, so no queued copy or kernel outlives the per-step buffers
-// (pinned capture memory, map buffers) declared before it.
+// (pinned capture memory, map buffers, logits chunks) declared before it.
 struct StreamDrain {
     cudaStream_t stream;
     bool armed = true;
@@ -41,80 +47,105 @@ struct StreamDrain {
     }
 };
 
+std::string describe(const Tensor& t, const std::string& role) {
+    return role + (t.name.empty() ? "" : " (" + t.name + ")");
+}
+
+// The layer matrices, in the order the fused device copies hold them, with the roles validateModel names.
+struct MatrixRef {
+    const Tensor* t;
+    const char* role;
+};
+std::vector<MatrixRef> layerMatrices(const LayerTensors& l) {
+    return {{&l.wq, "q projection"},   {&l.wk, "k projection"}, {&l.wv, "v projection"}, {&l.wo, "o projection"},
+            {&l.w_gate, "gate projection"}, {&l.w_up, "up projection"}, {&l.w_down, "down projection"}};
+}
+
 }  // namespace
 
-ModelMemoryPlan planModelMemory(const ModelConfig& c, int64_t vocab_rows, int64_t batch, int64_t max_seq,
-                                int num_sms) {
+Status checkModelForCuda(const Model& m) {
+    constexpr const char* kQ8 =
+        "the CUDA backend reads F32, F16 and BF16 weights; this Q8_0 model runs on the CPU backend (--backend cpu)";
+    for (const Tensor* t : m.allTensors())
+        if (t->dtype == DType::Q8_0)
+            return invalid(std::string(kQ8) + " (" + (t->name.empty() ? "a tensor" : t->name) + " is q8_0)");
+    if (m.config.kv_dtype == DType::Q8_0) return invalid("the KV cache must be fp32, fp16 or bf16, not q8_0");
+    if (m.layers.empty()) return invalid("the model has no layers");
+    // One dtype for every matrix: the fused wq|wk|wv and w_gate|w_up copies are single GEMM operands, and the
+    // GEMM inputs (m_xs, the SwiGLU output) are converted to it once per step.
+    const DType wdt = m.layers[0].wq.dtype;
+    for (std::size_t i = 0; i < m.layers.size(); ++i)
+        for (const MatrixRef& r : layerMatrices(m.layers[i]))
+            if (r.t->dtype != wdt)
+                return invalid("the CUDA backend needs every layer matrix in one dtype: layer 0 " +
+                               describe(m.layers[0].wq, "q projection") + " is " + dtypeName(wdt) + " but layer " +
+                               std::to_string(i) + " " + describe(*r.t, r.role) + " is " + dtypeName(r.t->dtype));
+    return Status::ok();
+}
+
+ModelMemoryPlan planModelMemory(const Model& model, int64_t batch, int64_t max_seq, int num_sms) {
+    const ModelConfig& c = model.config;
     ModelMemoryPlan m;
-    const int64_t e = static_cast<int64_t>(bytesPerElement(c.dtype));
-    const int64_t d = c.d_model, D = c.head_dim, F = c.ffn_dim;
+    const DType wdt = model.layers.empty() ? c.weight_dtype : model.layers[0].wq.dtype;
+    const int64_t e = static_cast<int64_t>(bytesPerElement(wdt));
+    const int64_t L = static_cast<int64_t>(model.layers.size());
+    const int64_t d = c.d_model, D = c.head_dim, F = c.ffn_dim, V = c.vocab_size;
     const int64_t hqd = c.n_q_heads * D;
     const int64_t w = (c.n_q_heads + 2 * c.n_kv_heads) * D;
-    const int64_t layer_params = d * w + hqd * d + d * 2 * F + F * d + 2 * d;
-    m.weight_bytes = e * (vocab_rows * d + c.n_layers * layer_params + d);
-    m.kv_cache_bytes = 2 * c.n_layers * batch * max_seq * c.n_kv_heads * D * e;
+    // Matrices and tables as stored; norm gains and biases widened to fp32.
+    for (const LayerTensors& l : model.layers) {
+        for (const MatrixRef& r : layerMatrices(l)) m.weight_bytes += r.t->bytes;
+        m.weight_bytes += 4 * 2 * d + (c.qkv_bias ? 4 * w : 0);
+    }
+    m.weight_bytes += model.embedding.bytes + (model.lm_head.empty() ? 0 : model.lm_head.bytes) + 4 * d;
+    m.kv_cache_bytes = 2 * L * batch * max_seq * c.n_kv_heads * D * static_cast<int64_t>(bytesPerElement(c.kv_dtype));
     const int64_t tokens = batch * max_seq;
-    const int64_t xs_cols = c.dtype == DType::F32 ? d : std::max(d, hqd);  // fp32 feeds attn to o_proj directly
+    const int64_t xs_cols = wdt == DType::F32 ? d : std::max(d, hqd);  // fp32 feeds attn to o_proj directly
     const int64_t qa_bytes = 4 * tokens * (w + hqd);
     m.act_separate_bytes = e * tokens * F > qa_bytes ? e * tokens * F : 0;
     m.workspace_floats = attentionWorkspaceBoundFloats(batch, c.n_q_heads, c.n_kv_heads, D,
                                                        splitScratchMaxQueries(c, max_seq), max_seq, num_sms);
     m.activation_bytes = 4 * tokens * d + e * tokens * xs_cols + qa_bytes + 4 * tokens * 2 * F +
-                         m.act_separate_bytes + 4 * tokens + 4 * static_cast<int64_t>(m.workspace_floats);
+                         m.act_separate_bytes + 4 * tokens + 4 * static_cast<int64_t>(m.workspace_floats) +
+                         4 * batch * V + 8 * (D / 2);
     return m;
 }
 
-CudaModel::CudaModel(std::shared_ptr<DeviceContext> ctx, const ModelConfig& cfg, int64_t vocab_rows, int64_t batch,
-                     int64_t max_seq)
-    : m_ctx(std::move(ctx)), m_cfg(cfg), m_vocab_rows(vocab_rows), m_batch(batch), m_max_seq(max_seq) {
-    m_qkv_width = (cfg.n_q_heads + 2 * cfg.n_kv_heads) * cfg.head_dim;
+CudaModel::CudaModel(std::shared_ptr<DeviceContext> ctx, const Model& m, int64_t batch, int64_t max_seq)
+    : m_ctx(std::move(ctx)), m_cfg(m.config), m_batch(batch), m_max_seq(max_seq) {
+    m_cfg.n_layers = static_cast<int64_t>(m.layers.size());
+    m_wdt = m.layers[0].wq.dtype;
+    m_embed_dt = m.embedding.dtype;
+    m_head_dt = m.lmHead().dtype;
+    m_qkv_width = (m_cfg.n_q_heads + 2 * m_cfg.n_kv_heads) * m_cfg.head_dim;
 }
 
-Expected<std::unique_ptr<ModelInstance>> CudaModel::create(std::shared_ptr<DeviceContext> ctx, const ModelWeights& w,
+Expected<std::unique_ptr<ModelInstance>> CudaModel::create(std::shared_ptr<DeviceContext> ctx, const Model& model,
                                                            int64_t batch, int64_t max_seq) {
-    ModelConfig cfg = w.config;
-    cfg.n_layers = static_cast<int64_t>(w.layers.size());
-    if (cfg.n_layers < 1) return invalid("the model has no layers");
-    GQA_TRY(cfg.validate());
+    // Names, shapes and byte counts of every tensor first: a malformed Model is refused before any memory is
+    // touched.
+    GQA_TRY(validateModel(model));
+    const ModelConfig& cfg = model.config;
     if (batch < 1 || max_seq < 1)
         return invalid("batch (" + std::to_string(batch) + ") and max_seq (" + std::to_string(max_seq) +
                        ") must be at least 1");
+    if (max_seq > cfg.max_seq)
+        return invalid("a KV cache of " + std::to_string(max_seq) + " positions exceeds the model's context length (" +
+                       std::to_string(cfg.max_seq) + ")");
     if (cfg.head_dim % 2 != 0 || cfg.head_dim > 256)
         return invalid("head_dim " + std::to_string(cfg.head_dim) + " is not supported by the CUDA backend (even, <= 256)");
     if (batch * max_seq > std::numeric_limits<int>::max())
         return invalid("batch x max_seq must stay below 2^31 tokens (cuBLAS dimensions)");
-    if (w.vocab_rows < 1) return invalid("the model has no embedding rows");
-
-    // Shapes first: a malformed ModelWeights is refused before any memory is touched.
-    const int64_t d = cfg.d_model, F = cfg.ffn_dim, hqd = cfg.n_q_heads * cfg.head_dim;
-    const int64_t width = (cfg.n_q_heads + 2 * cfg.n_kv_heads) * cfg.head_dim;
-    auto check = [](const std::vector<float>& v, int64_t n, const std::string& what) -> Status {
-        if (static_cast<int64_t>(v.size()) != n)
-            return invalid("weights: " + what + " has " + std::to_string(v.size()) + " values, expected " +
-                           std::to_string(n));
-        return Status::ok();
-    };
-    GQA_TRY(check(w.embedding, w.vocab_rows * d, "embedding"));
-    GQA_TRY(check(w.final_norm, d, "final_norm"));
-    for (std::size_t l = 0; l < w.layers.size(); ++l) {
-        const LayerWeights& lw = w.layers[l];
-        const std::string L = "layer " + std::to_string(l) + " ";
-        GQA_TRY(check(lw.attn_norm, d, L + "attn_norm"));
-        GQA_TRY(check(lw.wqkv, d * width, L + "wqkv"));
-        GQA_TRY(check(lw.wo, hqd * d, L + "wo"));
-        GQA_TRY(check(lw.ffn_norm, d, L + "ffn_norm"));
-        GQA_TRY(check(lw.w_gate_up, d * 2 * F, L + "w_gate_up"));
-        GQA_TRY(check(lw.w_down, F * d, L + "w_down"));
-    }
+    GQA_TRY(checkModelForCuda(model));
 
     GQA_TRY(ctx->activate());
     // Predict before allocating: the engine's memory model, then this backend's exact plan.
     std::size_t free_bytes = 0, total_bytes = 0;
     GQA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     const auto free_i = static_cast<int64_t>(free_bytes);
-    const FitReport fit = predictFit(cfg, batch, max_seq, free_i, /*fp32_compute_copy=*/false, 0.9);
+    const FitReport fit = predictFit(cfg, batch, max_seq, free_i, 0.9);
     if (!fit.fits) return makeError(ErrorCode::OutOfMemory, "CUDA (" + std::string(ctx->props().name) + "): " + fit.message);
-    const ModelMemoryPlan plan = planModelMemory(cfg, w.vocab_rows, batch, max_seq, ctx->numSms());
+    const ModelMemoryPlan plan = planModelMemory(model, batch, max_seq, ctx->numSms());
     const auto budget = static_cast<int64_t>(static_cast<double>(free_i) * 0.9);
     if (plan.total() > budget)
         return makeError(ErrorCode::OutOfMemory,
@@ -124,59 +155,78 @@ Expected<std::unique_ptr<ModelInstance>> CudaModel::create(std::shared_ptr<Devic
                              ") but only " + formatBytes(budget) + " of " + formatBytes(free_i) +
                              " free GPU memory may be used");
 
-    std::unique_ptr<CudaModel> m(new CudaModel(std::move(ctx), cfg, w.vocab_rows, batch, max_seq));
+    std::unique_ptr<CudaModel> m(new CudaModel(std::move(ctx), model, batch, max_seq));
     // On failure `m` is destroyed here and every buffer already allocated is freed with it.
-    GQA_TRY(m->allocateAndUpload(w, plan));
+    GQA_TRY(m->allocateAndUpload(model, plan));
     return std::unique_ptr<ModelInstance>(std::move(m));
 }
 
-Status CudaModel::uploadTensor(DeviceBuffer& dst, const std::vector<float>& src, const std::string& what) {
-    const DType dt = m_cfg.dtype;
-    const std::size_t n = src.size();
-    GQA_TRY(dst.allocate(n * bytesPerElement(dt), what));
+Status CudaModel::uploadConcat(DeviceBuffer& dst, std::initializer_list<const Tensor*> parts, const std::string& what) {
+    std::size_t total = 0;
+    for (const Tensor* t : parts) total += static_cast<std::size_t>(t->bytes);
+    GQA_TRY(dst.allocate(total, what));
     m_alloc.weight_bytes += static_cast<int64_t>(dst.bytes());
-    if (dt == DType::F32) {
-        GQA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), n * 4, cudaMemcpyHostToDevice, m_ctx->stream()));
-        return Status::ok();
+    // Row-major (out, in) matrices stacked along `out` are their bytes one after the other. From pageable
+    // (or mapped) memory the copy is staged before the call returns.
+    std::size_t offset = 0;
+    for (const Tensor* t : parts) {
+        const auto n = static_cast<std::size_t>(t->bytes);
+        GQA_CUDA_CHECK(cudaMemcpyAsync(dst.as<uint8_t>() + offset, t->data, n, cudaMemcpyHostToDevice, m_ctx->stream()));
+        offset += n;
     }
-    // Values are already rounded to the storage dtype, so this conversion is exact.
-    std::vector<uint16_t> staging(n);
-    if (dt == DType::BF16)
-        for (std::size_t i = 0; i < n; ++i) staging[i] = floatToBf16(src[i]);
-    else
-        for (std::size_t i = 0; i < n; ++i) staging[i] = floatToF16(src[i]);
-    // From pageable memory the copy is staged before the call returns, so `staging` may go away.
-    GQA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), staging.data(), n * 2, cudaMemcpyHostToDevice, m_ctx->stream()));
     return Status::ok();
 }
 
-Status CudaModel::allocateAndUpload(const ModelWeights& w, const ModelMemoryPlan& plan) {
+Status CudaModel::uploadAsFloat(DeviceBuffer& dst, std::initializer_list<const Tensor*> parts, const std::string& what) {
+    std::size_t total = 0;
+    for (const Tensor* t : parts) total += static_cast<std::size_t>(t->numel());
+    std::vector<float> host(total);
+    std::size_t offset = 0;
+    for (const Tensor* t : parts) {
+        loadAsFloat(t->dtype, t->data, host.data() + offset, t->numel());
+        offset += static_cast<std::size_t>(t->numel());
+    }
+    GQA_TRY(dst.allocate(total * 4, what));
+    m_alloc.weight_bytes += static_cast<int64_t>(dst.bytes());
+    // Pageable source: staged before the call returns, so `host` may go away.
+    GQA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), host.data(), total * 4, cudaMemcpyHostToDevice, m_ctx->stream()));
+    return Status::ok();
+}
+
+Status CudaModel::allocateAndUpload(const Model& model, const ModelMemoryPlan& plan) {
     const int64_t L = m_cfg.n_layers;
-    const std::size_t e = bytesPerElement(m_cfg.dtype);
+    const std::size_t e = bytesPerElement(m_wdt);
     const int64_t d = m_cfg.d_model, F = m_cfg.ffn_dim, hqd = m_cfg.n_q_heads * m_cfg.head_dim;
     const int64_t tokens = m_batch * m_max_seq;
 
-    GQA_TRY(uploadTensor(m_embedding, w.embedding, "the embedding table"));
-    GQA_TRY(uploadTensor(m_final_norm, w.final_norm, "the final norm"));
+    GQA_TRY(uploadConcat(m_embedding, {&model.embedding}, "the embedding table"));
+    if (!model.lm_head.empty()) GQA_TRY(uploadConcat(m_lm_head, {&model.lm_head}, "the LM head"));
+    GQA_TRY(uploadAsFloat(m_final_norm, {&model.final_norm}, "the final norm"));
     m_layers.resize(static_cast<std::size_t>(L));
-    const std::size_t kv_bytes =
-        static_cast<std::size_t>(m_batch * m_cfg.n_kv_heads * m_max_seq * m_cfg.head_dim) * e;
+    const std::size_t kv_bytes = static_cast<std::size_t>(m_batch * m_cfg.n_kv_heads * m_max_seq * m_cfg.head_dim) *
+                                 bytesPerElement(m_cfg.kv_dtype);
     for (int64_t l = 0; l < L; ++l) {
         LayerBuffers& b = m_layers[static_cast<std::size_t>(l)];
-        const LayerWeights& lw = w.layers[static_cast<std::size_t>(l)];
+        const LayerTensors& lt = model.layers[static_cast<std::size_t>(l)];
         const std::string name = "layer " + std::to_string(l) + " ";
-        GQA_TRY(uploadTensor(b.attn_norm, lw.attn_norm, name + "attn_norm"));
-        GQA_TRY(uploadTensor(b.wqkv, lw.wqkv, name + "wqkv"));
-        GQA_TRY(uploadTensor(b.wo, lw.wo, name + "wo"));
-        GQA_TRY(uploadTensor(b.ffn_norm, lw.ffn_norm, name + "ffn_norm"));
-        GQA_TRY(uploadTensor(b.w_gate_up, lw.w_gate_up, name + "w_gate_up"));
-        GQA_TRY(uploadTensor(b.w_down, lw.w_down, name + "w_down"));
+        GQA_TRY(uploadAsFloat(b.attn_norm, {&lt.attn_norm}, name + "attn_norm"));
+        GQA_TRY(uploadConcat(b.wqkv, {&lt.wq, &lt.wk, &lt.wv}, name + "wq|wk|wv"));
+        if (m_cfg.qkv_bias) GQA_TRY(uploadAsFloat(b.qkv_bias, {&lt.bq, &lt.bk, &lt.bv}, name + "q/k/v biases"));
+        GQA_TRY(uploadConcat(b.wo, {&lt.wo}, name + "wo"));
+        GQA_TRY(uploadAsFloat(b.ffn_norm, {&lt.ffn_norm}, name + "ffn_norm"));
+        GQA_TRY(uploadConcat(b.w_gate_up, {&lt.w_gate, &lt.w_up}, name + "w_gate|w_up"));
+        GQA_TRY(uploadConcat(b.w_down, {&lt.w_down}, name + "w_down"));
         GQA_TRY(b.k_cache.allocate(kv_bytes, name + "K cache"));
         GQA_TRY(b.v_cache.allocate(kv_bytes, name + "V cache"));
         m_alloc.kv_cache_bytes += static_cast<int64_t>(b.k_cache.bytes() + b.v_cache.bytes());
     }
 
-    const int64_t xs_cols = m_cfg.dtype == DType::F32 ? d : std::max(d, hqd);
+    const std::vector<double> inv_freq = ropeInverseFrequencies(m_cfg);  // (D/2), rope_scaling applied
+    GQA_TRY(m_inv_freq.allocate(inv_freq.size() * sizeof(double), "the RoPE frequencies"));
+    GQA_CUDA_CHECK(cudaMemcpyAsync(m_inv_freq.data(), inv_freq.data(), inv_freq.size() * sizeof(double),
+                                   cudaMemcpyHostToDevice, m_ctx->stream()));
+
+    const int64_t xs_cols = m_wdt == DType::F32 ? d : std::max(d, hqd);
     GQA_TRY(m_x.allocate(static_cast<std::size_t>(tokens * d) * 4, "the residual stream"));
     GQA_TRY(m_xs.allocate(static_cast<std::size_t>(tokens * xs_cols) * e, "the GEMM input buffer"));
     GQA_TRY(m_qa.allocate(static_cast<std::size_t>(tokens * (m_qkv_width + hqd)) * 4, "the QKV/attention buffer"));
@@ -186,9 +236,11 @@ Status CudaModel::allocateAndUpload(const ModelWeights& w, const ModelMemoryPlan
     GQA_TRY(m_tokens.allocate(static_cast<std::size_t>(tokens) * 4, "token ids"));
     m_ws_floats = plan.workspace_floats;
     GQA_TRY(m_ws.allocate(m_ws_floats * 4, "split-K attention scratch"));
-    m_alloc.activation_bytes = static_cast<int64_t>(m_x.bytes() + m_xs.bytes() + m_qa.bytes() + m_gu.bytes() +
-                                                    m_act.bytes() + m_tokens.bytes() + m_ws.bytes());
-    GQA_TRY(m_events.create(static_cast<std::size_t>(L * kEventsPerLayer + 2)));
+    GQA_TRY(m_logits.allocate(static_cast<std::size_t>(m_batch * m_cfg.vocab_size) * 4, "the logits"));
+    m_alloc.activation_bytes =
+        static_cast<int64_t>(m_x.bytes() + m_xs.bytes() + m_qa.bytes() + m_gu.bytes() + m_act.bytes() +
+                             m_tokens.bytes() + m_ws.bytes() + m_logits.bytes() + m_inv_freq.bytes());
+    GQA_TRY(m_events.create(static_cast<std::size_t>(L * kEventsPerLayer + kEventsAfterLayers)));
     GQA_CUDA_CHECK(cudaStreamSynchronize(m_ctx->stream()));
     return Status::ok();
 }
@@ -208,7 +260,7 @@ AttentionParams CudaModel::attentionParams(int64_t layer, int64_t T) const {
     p.kv_sb = m_cfg.n_kv_heads * m_max_seq * D;
     p.kv_sh = m_max_seq * D;
     p.kv_si = D;
-    p.kv_dtype = m_cfg.dtype;
+    p.kv_dtype = m_cfg.kv_dtype;
     // out: attn (B, T, Hq D), after the qkv region of m_qa
     p.out = m_qa.as<float>() + m_batch * m_max_seq * m_qkv_width;
     p.o_sb = T * hqd;
@@ -236,7 +288,7 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
     const auto wall0 = std::chrono::steady_clock::now();
     const int64_t B = m_batch, L = m_cfg.n_layers, d = m_cfg.d_model, F = m_cfg.ffn_dim;
     const int64_t Hq = m_cfg.n_q_heads, D = m_cfg.head_dim, hqd = Hq * D;
-    const DType dt = m_cfg.dtype;
+    const DType wdt = m_wdt;  // GEMM inputs (norm outputs, attention output, SwiGLU output)
     if (!tokens) return invalid("no tokens given");
     if (T < 1) return invalid("a step needs at least one token (got " + std::to_string(T) + ")");
     if (m_pos + T > m_max_seq)
@@ -244,10 +296,10 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
                        " exceeds the KV cache (max_seq " + std::to_string(m_max_seq) + ")");
     const int64_t rows = B * T, pos0 = m_pos, Tk = pos0 + T;
     for (int64_t i = 0; i < rows; ++i)
-        if (tokens[i] < 0 || tokens[i] >= m_vocab_rows)
+        if (tokens[i] < 0 || tokens[i] >= m_cfg.vocab_size)
             return invalid("token id " + std::to_string(tokens[i]) + " at (batch " + std::to_string(i / T) +
                            ", position " + std::to_string(i % T) + ") is outside the vocabulary of " +
-                           std::to_string(m_vocab_rows) + " rows");
+                           std::to_string(m_cfg.vocab_size) + " tokens");
 
     // Attention maps: which layers, which heads.
     std::vector<int64_t> map_layers;
@@ -301,7 +353,7 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
     const float eps = static_cast<float>(m_cfg.norm_eps);
 
     GQA_CUDA_CHECK(cudaMemcpyAsync(m_tokens.data(), tokens, static_cast<std::size_t>(rows) * 4, cudaMemcpyHostToDevice, s));
-    GQA_TRY(launchEmbedding(m_tokens.as<int32_t>(), m_embedding.data(), dt, x, rows, d, s));
+    GQA_TRY(launchEmbedding(m_tokens.as<int32_t>(), m_embedding.data(), m_embed_dt, x, rows, d, s));
 
     const bool track = req.layers_done != nullptr || req.cancel != nullptr;
     int64_t reported = 0;  // layers counted in req.layers_done so far
@@ -320,15 +372,18 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
         }
         const LayerBuffers& lb = m_layers[static_cast<std::size_t>(l)];
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 0), s));
-        GQA_TRY(launchRmsNorm(x, lb.attn_norm.data(), dt, xs, dt, rows, d, eps, s));
+        GQA_TRY(launchRmsNorm(x, lb.attn_norm.data(), DType::F32, xs, wdt, rows, d, eps, s));
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 1), s));
-        GQA_TRY(gemmRowMajor(blas, dt, xs, lb.wqkv.data(), qkv, rows, m_qkv_width, d, 0.f));
+        // qkv = xs · [wq | wk | wv]^T; the biases are added by the RoPE kernel, before the rotation.
+        GQA_TRY(linearRowMajor(blas, wdt, xs, d, lb.wqkv.data(), qkv, rows, m_qkv_width, d, 0.f));
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 2), s));
         RopeKvParams rp;
         rp.qkv = qkv;
+        rp.qkv_bias = lb.qkv_bias.as<float>();  // null without config.qkv_bias
+        rp.inv_freq = m_inv_freq.as<double>();
         rp.k_cache = lb.k_cache.data();
         rp.v_cache = lb.v_cache.data();
-        rp.kv_dtype = dt;
+        rp.kv_dtype = m_cfg.kv_dtype;
         rp.batch = B;
         rp.tokens = T;
         rp.n_q_heads = Hq;
@@ -336,7 +391,6 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
         rp.head_dim = D;
         rp.max_seq = m_max_seq;
         rp.pos0 = pos0;
-        rp.theta = m_cfg.rope_theta;
         GQA_TRY(launchRopeAppendKv(rp, s));
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 3), s));
         const AttentionParams ap = attentionParams(l, T);
@@ -352,18 +406,19 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
             GQA_CUDA_CHECK(cudaMemcpyAsync(capture.as<float>() + static_cast<std::size_t>(l) * cap_attn, attn,
                                            cap_attn * 4, cudaMemcpyDeviceToHost, s));
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 5), s));
-        if (dt == DType::F32) {
-            GQA_TRY(gemmRowMajor(blas, dt, attn, lb.wo.data(), x, rows, d, hqd, 1.f));  // x += attn · wo
+        if (wdt == DType::F32) {
+            GQA_TRY(linearRowMajor(blas, wdt, attn, hqd, lb.wo.data(), x, rows, d, hqd, 1.f));  // x += attn · wo^T
         } else {
-            GQA_TRY(launchConvert(attn, xs, dt, rows * hqd, s));
-            GQA_TRY(gemmRowMajor(blas, dt, xs, lb.wo.data(), x, rows, d, hqd, 1.f));  // x += attn · wo
+            GQA_TRY(launchConvert(attn, xs, wdt, rows * hqd, s));
+            GQA_TRY(linearRowMajor(blas, wdt, xs, hqd, lb.wo.data(), x, rows, d, hqd, 1.f));  // x += attn · wo^T
         }
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 6), s));
-        GQA_TRY(launchRmsNorm(x, lb.ffn_norm.data(), dt, xs, dt, rows, d, eps, s));
+        GQA_TRY(launchRmsNorm(x, lb.ffn_norm.data(), DType::F32, xs, wdt, rows, d, eps, s));
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 7), s));
-        GQA_TRY(gemmRowMajor(blas, dt, xs, lb.w_gate_up.data(), gu, rows, 2 * F, d, 0.f));
-        GQA_TRY(launchSwiGlu(gu, act, dt, rows, F, s));
-        GQA_TRY(gemmRowMajor(blas, dt, act, lb.w_down.data(), x, rows, d, F, 1.f));  // x += act · w_down
+        // gu = xs · [w_gate | w_up]^T: (rows, [gate | up])
+        GQA_TRY(linearRowMajor(blas, wdt, xs, d, lb.w_gate_up.data(), gu, rows, 2 * F, d, 0.f));
+        GQA_TRY(launchSwiGlu(gu, act, wdt, rows, F, s));
+        GQA_TRY(linearRowMajor(blas, wdt, act, F, lb.w_down.data(), x, rows, d, F, 1.f));  // x += act · w_down^T
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 8), s));
         if (req.capture_layers)
             GQA_CUDA_CHECK(cudaMemcpyAsync(capture.as<float>() + static_cast<std::size_t>(L) * cap_attn +
@@ -378,8 +433,15 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
     const cudaEvent_t fin0 = m_events[static_cast<std::size_t>(L * kEventsPerLayer)];
     const cudaEvent_t fin1 = m_events[static_cast<std::size_t>(L * kEventsPerLayer + 1)];
     GQA_CUDA_CHECK(cudaEventRecord(fin0, s));
-    GQA_TRY(launchRmsNorm(x, m_final_norm.data(), dt, x, DType::F32, rows, d, eps, s));
+    GQA_TRY(launchRmsNorm(x, m_final_norm.data(), DType::F32, x, DType::F32, rows, d, eps, s));
     GQA_CUDA_CHECK(cudaEventRecord(fin1, s));
+    // LM head on the final-normed rows: each sequence's last position (row b T + T - 1), or every position.
+    out.logits.clear();
+    out.lm_head_ms = 0.0;
+    if (req.logits == LogitsMode::Last)
+        GQA_TRY(lmHead(T - 1, T, B, out));
+    else if (req.logits == LogitsMode::All)
+        GQA_TRY(lmHead(0, 1, rows, out));
     std::vector<float> hidden(static_cast<std::size_t>(rows * d));
     GQA_CUDA_CHECK(cudaMemcpyAsync(hidden.data(), x, hidden.size() * 4, cudaMemcpyDeviceToHost, s));
     GQA_CUDA_CHECK(cudaStreamSynchronize(s));  // the step's one full synchronization
@@ -437,13 +499,70 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
     return Status::ok();
 }
 
+Status CudaModel::lmHead(int64_t first, int64_t stride, int64_t rows, StepOutput& out) {
+    const cudaStream_t s = m_ctx->stream();
+    cublasHandle_t blas = m_ctx->cublas();
+    const int64_t d = m_cfg.d_model, V = m_cfg.vocab_size;
+    const void* head = m_lm_head.data() ? m_lm_head.data() : m_embedding.data();  // (V, d) head dtype; tied: the embedding
+    const std::size_t head_e = bytesPerElement(m_head_dt);
+    try {
+        out.logits.resize(static_cast<std::size_t>(rows * V));  // (rows, V) fp32
+    } catch (const std::bad_alloc&) {
+        return makeError(ErrorCode::OutOfMemory, "not enough host memory for the logits of " + std::to_string(rows) +
+                                                     " positions x " + std::to_string(V) + " tokens (" +
+                                                     formatBytes(rows * V * 4) + ")");
+    }
+    // Device logits: the resident (B, V) buffer, or for LogitsMode::All a larger chunk when it can be had.
+    DeviceBuffer chunk_buf;
+    float* dst = m_logits.as<float>();
+    int64_t chunk = std::min(rows, m_batch);
+    const int64_t want = std::min(rows, std::max(m_batch, kLogitsChunkBytes / (4 * V)));
+    if (want > chunk && chunk_buf.allocate(static_cast<std::size_t>(want * V) * 4, "the logits of all positions").isOk()) {
+        dst = chunk_buf.as<float>();
+        chunk = want;
+    }
+    StreamDrain drain{s};  // destroyed before chunk_buf
+    const cudaEvent_t e0 = m_events[static_cast<std::size_t>(m_cfg.n_layers * kEventsPerLayer + 2)];
+    const cudaEvent_t e1 = m_events[static_cast<std::size_t>(m_cfg.n_layers * kEventsPerLayer + 3)];
+    double total_ms = 0.0;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t n = std::min(chunk, rows - r0);
+        const float* src = m_x.as<float>() + (first + r0 * stride) * d;  // n rows of d, row stride `stride` d
+        GQA_CUDA_CHECK(cudaEventRecord(e0, s));
+        if (m_head_dt == DType::F32 && stride == 1) {
+            GQA_TRY(linearRowMajor(blas, DType::F32, src, d, head, dst, n, V, d, 0.f));
+        } else {
+            // Gathered (and rounded to the head's dtype) into m_xs, free after the last layer: n <= B rows
+            // when strided, n <= B max_seq rows of 2 bytes otherwise, both within its size.
+            if (static_cast<std::size_t>(n * d) * head_e > m_xs.bytes())
+                return makeError(ErrorCode::Internal, "LM head input of " + std::to_string(n) +
+                                                          " rows does not fit the GEMM input buffer");
+            GQA_TRY(launchConvertRows(src, stride * d, m_xs.data(), m_head_dt, n, d, s));
+            GQA_TRY(linearRowMajor(blas, m_head_dt, m_xs.data(), d, head, dst, n, V, d, 0.f));
+        }
+        GQA_CUDA_CHECK(cudaEventRecord(e1, s));
+        // Pageable destination: returns when the copy is done, so the next chunk may overwrite `dst`.
+        GQA_CUDA_CHECK(cudaMemcpyAsync(out.logits.data() + r0 * V, dst, static_cast<std::size_t>(n * V) * 4,
+                                       cudaMemcpyDeviceToHost, s));
+        GQA_CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.f;
+        GQA_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        total_ms += ms;
+    }
+    GQA_CUDA_CHECK(cudaStreamSynchronize(s));
+    drain.armed = false;
+    out.lm_head_ms = total_ms;
+    return Status::ok();
+}
+
 Status CudaModel::readKvCache(int64_t layer, std::vector<float>& k, std::vector<float>& v) const {
     if (layer < 0 || layer >= m_cfg.n_layers)
         return invalid("readKvCache: layer " + std::to_string(layer) + " of a " + std::to_string(m_cfg.n_layers) +
                        "-layer model");
     GQA_TRY(m_ctx->activate());
     const int64_t D = m_cfg.head_dim, heads = m_batch * m_cfg.n_kv_heads;
-    const std::size_t e = bytesPerElement(m_cfg.dtype);
+    const DType kdt = m_cfg.kv_dtype;
+    const std::size_t e = bytesPerElement(kdt);
     const std::size_t n = static_cast<std::size_t>(heads * m_pos * D);
     k.assign(n, 0.f);
     v.assign(n, 0.f);
@@ -456,16 +575,16 @@ Status CudaModel::readKvCache(int64_t layer, std::vector<float>& k, std::vector<
         std::vector<float>& dst = which == 0 ? k : v;
         const void* src = which == 0 ? b.k_cache.data() : b.v_cache.data();
         void* host = dst.data();
-        if (m_cfg.dtype != DType::F32) {
+        if (kdt != DType::F32) {
             staging.resize(n);
             host = staging.data();
         }
         GQA_CUDA_CHECK(cudaMemcpy2DAsync(host, width, src, pitch, width, static_cast<std::size_t>(heads),
                                          cudaMemcpyDeviceToHost, m_ctx->stream()));
         GQA_CUDA_CHECK(cudaStreamSynchronize(m_ctx->stream()));
-        if (m_cfg.dtype == DType::BF16)
+        if (kdt == DType::BF16)
             for (std::size_t i = 0; i < n; ++i) dst[i] = bf16ToFloat(staging[i]);
-        else if (m_cfg.dtype == DType::F16)
+        else if (kdt == DType::F16)
             for (std::size_t i = 0; i < n; ++i) dst[i] = f16ToFloat(staging[i]);
     }
     return Status::ok();

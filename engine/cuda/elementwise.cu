@@ -73,22 +73,23 @@ __global__ void ropeAppendKvKernel(const RopeKvParams p) {
     float* cs = rope_smem;
     float* sn = rope_smem + half;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
-        // Double precision: pos * theta^(-2i/D) reaches 1e5 rad at long context, where an fp32 angle is
-        // off by ~1e-2 rad.
-        const double inv_freq = pow(p.theta, -2.0 * double(i) / double(D));
+        // Double precision: pos * inv_freq reaches 1e5 rad at long context, where an fp32 angle is off by
+        // ~1e-2 rad. inv_freq carries the model's rope_scaling (computed once on the host).
         double s, c;
-        sincos(double(pos) * inv_freq, &s, &c);
+        sincos(double(pos) * p.inv_freq[i], &s, &c);
         cs[i] = float(c);
         sn[i] = float(s);
     }
     __syncthreads();
     const int64_t width = int64_t(Hq + 2 * Hkv) * D;
     float* base = p.qkv + row * width;
-    // Q heads: rotated in place.
+    const float* bias = p.qkv_bias;  // ((Hq + 2 Hkv) D) or null; added before the rotation, as the projection's bias
+    auto biasAt = [bias](int64_t col) { return bias ? bias[col] : 0.f; };
+    // Q heads: rotated in place (each thread owns both elements of its pairs, so each bias is added once).
     for (int idx = threadIdx.x; idx < Hq * half; idx += blockDim.x) {
         const int h = idx / half, i = idx % half;
         float* qh = base + int64_t(h) * D;
-        const float x0 = qh[i], x1 = qh[i + half];
+        const float x0 = qh[i] + biasAt(int64_t(h) * D + i), x1 = qh[i + half] + biasAt(int64_t(h) * D + i + half);
         qh[i] = x0 * cs[i] - x1 * sn[i];
         qh[i + half] = x0 * sn[i] + x1 * cs[i];
     }
@@ -97,8 +98,9 @@ __global__ void ropeAppendKvKernel(const RopeKvParams p) {
     T* vc = static_cast<T*>(p.v_cache);
     for (int idx = threadIdx.x; idx < Hkv * half; idx += blockDim.x) {
         const int h = idx / half, i = idx % half;
-        const float* kh = base + int64_t(Hq + h) * D;
-        const float x0 = kh[i], x1 = kh[i + half];
+        const int64_t col = int64_t(Hq + h) * D;
+        const float* kh = base + col;
+        const float x0 = kh[i] + biasAt(col + i), x1 = kh[i + half] + biasAt(col + i + half);
         T* dst = kc + ((b * Hkv + h) * p.max_seq + pos) * D;
         dst[i] = fromFloat<T>(x0 * cs[i] - x1 * sn[i]);
         dst[i + half] = fromFloat<T>(x0 * sn[i] + x1 * cs[i]);
@@ -106,7 +108,8 @@ __global__ void ropeAppendKvKernel(const RopeKvParams p) {
     // V heads: copied.
     for (int idx = threadIdx.x; idx < Hkv * D; idx += blockDim.x) {
         const int h = idx / D, e = idx % D;
-        vc[((b * Hkv + h) * p.max_seq + pos) * D + e] = fromFloat<T>(base[int64_t(Hq + Hkv + h) * D + e]);
+        const int64_t col = int64_t(Hq + Hkv + h) * D + e;
+        vc[((b * Hkv + h) * p.max_seq + pos) * D + e] = fromFloat<T>(base[col] + biasAt(col));
     }
 }
 
@@ -127,6 +130,16 @@ __global__ void convertKernel(const float* x, Y* y, int64_t n) {
         y[i] = fromFloat<Y>(x[i]);
 }
 
+template <class Y>
+__global__ void convertRowsKernel(const float* x, int64_t ldx, Y* y, int64_t rows, int64_t cols) {
+    // x: (rows, cols) with row stride ldx; y: (rows, cols) contiguous
+    const int64_t n = rows * cols;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = i / cols, c = i % cols;
+        y[i] = fromFloat<Y>(x[r * ldx + c]);
+    }
+}
+
 __device__ __forceinline__ uint64_t splitmix64(uint64_t z) {
     z += 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -142,10 +155,18 @@ __global__ void fillUniformKernel(T* p, int64_t n, uint64_t seed, float lo, floa
     }
 }
 
+// The kernels are instantiated for fp32, fp16 and bf16 storage only.
+Status checkStorage(DType t, const char* what) {
+    if (t == DType::Q8_0)
+        return makeError(ErrorCode::InvalidArgument, std::string(what) + ": q8_0 is not a CUDA storage type (fp32, fp16 or bf16)");
+    return Status::ok();
+}
+
 }  // namespace
 
 Status launchEmbedding(const int32_t* tokens, const void* table, DType table_dtype, float* x, int64_t rows,
                        int64_t d, cudaStream_t stream) {
+    GQA_TRY(checkStorage(table_dtype, "embedding"));
     return dispatchDType(table_dtype, [&](auto tt) -> Status {
         using T = typename decltype(tt)::type;
         embeddingKernel<T><<<gridFor(rows, 1), kThreads, 0, stream>>>(tokens, static_cast<const T*>(table), x, rows, d);
@@ -157,6 +178,8 @@ Status launchEmbedding(const int32_t* tokens, const void* table, DType table_dty
 Status launchRmsNorm(const float* x, const void* gamma, DType gamma_dtype, void* y, DType y_dtype, int64_t rows,
                      int64_t d, float eps, cudaStream_t stream) {
     if (rows > 2147483647LL) return makeError(ErrorCode::InvalidArgument, "RMSNorm: too many rows");
+    GQA_TRY(checkStorage(gamma_dtype, "RMSNorm gain"));
+    GQA_TRY(checkStorage(y_dtype, "RMSNorm output"));
     return dispatchDType(gamma_dtype, [&](auto gt) -> Status {
         using G = typename decltype(gt)::type;
         return dispatchDType(y_dtype, [&](auto yt) -> Status {
@@ -173,6 +196,8 @@ Status launchRopeAppendKv(const RopeKvParams& p, cudaStream_t stream) {
     const int64_t rows = p.batch * p.tokens;
     if (rows > 2147483647LL) return makeError(ErrorCode::InvalidArgument, "RoPE: too many rows");
     if (p.head_dim % 2 != 0) return makeError(ErrorCode::InvalidArgument, "RoPE needs an even head_dim");
+    if (!p.inv_freq) return makeError(ErrorCode::InvalidArgument, "RoPE: no inverse frequencies given");
+    GQA_TRY(checkStorage(p.kv_dtype, "KV cache"));
     const std::size_t smem = static_cast<std::size_t>(p.head_dim) * sizeof(float);
     return dispatchDType(p.kv_dtype, [&](auto tt) -> Status {
         using T = typename decltype(tt)::type;
@@ -183,6 +208,7 @@ Status launchRopeAppendKv(const RopeKvParams& p, cudaStream_t stream) {
 }
 
 Status launchSwiGlu(const float* gate_up, void* y, DType y_dtype, int64_t rows, int64_t ffn, cudaStream_t stream) {
+    GQA_TRY(checkStorage(y_dtype, "SwiGLU output"));
     return dispatchDType(y_dtype, [&](auto yt) -> Status {
         using Y = typename decltype(yt)::type;
         swigluKernel<Y><<<gridFor(rows * ffn, kThreads), kThreads, 0, stream>>>(gate_up, static_cast<Y*>(y), rows, ffn);
@@ -192,6 +218,7 @@ Status launchSwiGlu(const float* gate_up, void* y, DType y_dtype, int64_t rows, 
 }
 
 Status launchConvert(const float* x, void* y, DType y_dtype, int64_t n, cudaStream_t stream) {
+    GQA_TRY(checkStorage(y_dtype, "conversion"));
     return dispatchDType(y_dtype, [&](auto yt) -> Status {
         using Y = typename decltype(yt)::type;
         convertKernel<Y><<<gridFor(n, kThreads), kThreads, 0, stream>>>(x, static_cast<Y*>(y), n);
@@ -200,7 +227,23 @@ Status launchConvert(const float* x, void* y, DType y_dtype, int64_t n, cudaStre
     });
 }
 
+Status launchConvertRows(const float* x, int64_t ldx, void* y, DType y_dtype, int64_t rows, int64_t cols,
+                         cudaStream_t stream) {
+    if (rows < 1 || cols < 1 || ldx < cols)
+        return makeError(ErrorCode::InvalidArgument, "row conversion: rows " + std::to_string(rows) + ", cols " +
+                                                         std::to_string(cols) + ", stride " + std::to_string(ldx));
+    GQA_TRY(checkStorage(y_dtype, "row conversion"));
+    return dispatchDType(y_dtype, [&](auto yt) -> Status {
+        using Y = typename decltype(yt)::type;
+        convertRowsKernel<Y><<<gridFor(rows * cols, kThreads), kThreads, 0, stream>>>(x, ldx, static_cast<Y*>(y), rows,
+                                                                                     cols);
+        GQA_CUDA_CHECK(cudaGetLastError());
+        return Status::ok();
+    });
+}
+
 Status launchFillUniform(void* p, DType dtype, int64_t n, uint64_t seed, float lo, float hi, cudaStream_t stream) {
+    GQA_TRY(checkStorage(dtype, "random fill"));
     return dispatchDType(dtype, [&](auto tt) -> Status {
         using T = typename decltype(tt)::type;
         fillUniformKernel<T><<<gridFor(n, kThreads), kThreads, 0, stream>>>(static_cast<T*>(p), n, seed, lo, hi);

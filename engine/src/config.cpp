@@ -1,6 +1,7 @@
 #include "gqa/config.h"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "checked_math.h"
@@ -40,7 +41,16 @@ Status ModelConfig::validate() const {
     for (const auto& f : bounded)
         if (f.value > (int64_t{1} << 31))
             return invalid(std::string(f.name) + " (" + num(f.value) + ") is too large");
-    const int64_t b = static_cast<int64_t>(bytesPerElement(dtype));
+    if (norm_dtype == DType::Q8_0) return invalid("norm gains and biases are stored as fp32, fp16 or bf16, not Q8_0");
+    if (kv_dtype == DType::Q8_0) return invalid("the KV cache is stored as fp32, fp16 or bf16, not Q8_0");
+    if ((rope_scaling.type != RopeScaling::None && !(rope_scaling.factor > 0.0)) ||
+        (rope_scaling.type == RopeScaling::Llama3 &&
+         !(rope_scaling.high_freq_factor > rope_scaling.low_freq_factor && rope_scaling.low_freq_factor > 0.0 &&
+           rope_scaling.original_max_position > 0)))
+        return invalid("rope_scaling parameters are invalid (factor must be positive; llama3 needs "
+                       "high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0)");
+    if (sliding_window < 0) return invalid("sliding_window cannot be negative");
+    const int64_t b = 4;  // bytes per value bound: every dtype stores at most 4
     const int64_t qkv_cols = (n_q_heads + 2 * n_kv_heads) * head_dim;
     auto layer = checkedSum({checkedProduct({d_model, qkv_cols}), checkedProduct({n_q_heads, head_dim, d_model}),
                              checkedProduct({3, d_model, ffn_dim}), checkedProduct({2, d_model})});
@@ -66,6 +76,42 @@ std::vector<int64_t> ModelConfig::validKvHeadCounts() const {
     return out;
 }
 
+std::vector<double> ropeInverseFrequencies(const ModelConfig& c) {
+    const int64_t D = c.head_dim;
+    std::vector<double> f(static_cast<size_t>(D / 2));
+    const auto& rs = c.rope_scaling;
+    for (int64_t i = 0; i < D / 2; ++i) {
+        double v = std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+        if (rs.type == RopeScaling::Linear) {
+            v /= rs.factor;
+        } else if (rs.type == RopeScaling::Llama3) {
+            // Llama 3.1: wavelengths longer than original / low_freq_factor are slowed by `factor`, shorter
+            // than original / high_freq_factor kept, and the band between blended linearly in 1 / wavelength.
+            const double orig = static_cast<double>(rs.original_max_position);
+            const double wavelen = 2.0 * M_PI / v;
+            const double low_wl = orig / rs.low_freq_factor, high_wl = orig / rs.high_freq_factor;
+            if (wavelen > low_wl) {
+                v /= rs.factor;
+            } else if (wavelen >= high_wl) {
+                const double smooth = (orig / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+                v = (1.0 - smooth) * v / rs.factor + smooth * v;
+            }
+        }
+        f[static_cast<size_t>(i)] = v;
+    }
+    return f;
+}
+
+std::string ropeScalingText(const RopeScalingParams& r) {
+    char buf[64];
+    switch (r.type) {
+        case RopeScaling::None: return "none";
+        case RopeScaling::Linear: std::snprintf(buf, sizeof buf, "linear x%g", r.factor); return buf;
+        case RopeScaling::Llama3: std::snprintf(buf, sizeof buf, "llama3 x%g", r.factor); return buf;
+    }
+    return "none";
+}
+
 ModelConfig applyOverrides(ModelConfig c, const ConfigOverrides& o) {
     bool changed = false;
     auto set = [&](auto& field, const auto& opt) {
@@ -84,7 +130,9 @@ ModelConfig applyOverrides(ModelConfig c, const ConfigOverrides& o) {
     set(c.max_seq, o.max_seq);
     set(c.rope_theta, o.rope_theta);
     set(c.norm_eps, o.norm_eps);
-    set(c.dtype, o.dtype);
+    set(c.weight_dtype, o.weight_dtype);
+    set(c.embed_dtype, o.weight_dtype);
+    set(c.kv_dtype, o.kv_dtype);
     if (changed && c.name.find(" (modified)") == std::string::npos) c.name += " (modified)";
     return c;
 }

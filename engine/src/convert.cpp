@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -43,60 +44,78 @@ Status validateKvTarget(const ModelConfig& cfg, int64_t new_n_kv) {
     return Status::ok();
 }
 
-Expected<ModelWeights> convertKvHeads(const ModelWeights& w, int64_t new_n_kv, ConvertMethod method) {
-    GQA_TRY(validateKvTarget(w.config, new_n_kv));
-    const ModelConfig& cfg = w.config;
-    const int64_t d = cfg.d_model, D = cfg.head_dim, n_q = cfg.n_q_heads, n_kv = cfg.n_kv_heads;
-    const int64_t r = n_kv / new_n_kv;  // old KV heads per new one
-    const int64_t old_cols = (n_q + 2 * n_kv) * D;
-    const int64_t new_cols = (n_q + 2 * new_n_kv) * D;
+namespace {
 
-    ModelWeights out;
-    out.config = cfg;
-    out.config.n_kv_heads = new_n_kv;
-    out.vocab_rows = w.vocab_rows;
-    out.mode = w.mode;
-    out.seed = w.seed;
-    out.embedding = w.embedding;
-    out.final_norm = w.final_norm;
-    out.head_roles = w.head_roles;
-    out.layers.reserve(w.layers.size());
-
-    for (size_t l = 0; l < w.layers.size(); ++l) {
-        const LayerWeights& src = w.layers[l];
-        if (static_cast<int64_t>(src.wqkv.size()) != d * old_cols)
-            return makeError(ErrorCode::Internal, "layer " + std::to_string(l) + ": wqkv holds " +
-                                                      std::to_string(src.wqkv.size()) + " values, expected " +
-                                                      num(d) + " x " + num(old_cols));
-        LayerWeights dst = src;  // norms, wo, FFN unchanged
-        dst.wqkv.assign(static_cast<size_t>(d * new_cols), 0.0f);
-        for (int64_t i = 0; i < d; ++i) {
-            const float* in = src.wqkv.data() + i * old_cols;  // (old_cols) = [Q | K | V]
-            float* o = dst.wqkv.data() + i * new_cols;         // (new_cols) = [Q | K' | V']
-            std::copy(in, in + n_q * D, o);
-            // block 0 = K, block 1 = V; old block starts at column (n_q + block * n_kv) * D.
-            for (int64_t block = 0; block < 2; ++block) {
-                const float* kin = in + (n_q + block * n_kv) * D;       // (n_kv, D)
-                float* kout = o + (n_q + block * new_n_kv) * D;         // (new_n_kv, D)
-                for (int64_t j = 0; j < new_n_kv; ++j) {
-                    for (int64_t c = 0; c < D; ++c) {
-                        float v;
-                        if (method == ConvertMethod::First) {
-                            v = kin[(j * r) * D + c];
-                        } else {
-                            // Double accumulation keeps the mean of r identical values exact.
-                            double acc = 0.0;
-                            for (int64_t t = 0; t < r; ++t) acc += kin[(j * r + t) * D + c];
-                            v = roundTo(cfg.dtype, static_cast<float>(acc / static_cast<double>(r)));
-                        }
-                        kout[j * D + c] = v;
-                    }
-                }
-            }
+// Rows [j*r*D, (j*r + r)*D) of an (n_kv*D, in) tensor pooled into rows [j*D, (j+1)*D) of `dst`, for every new
+// KV head j: the mean of the r old heads (in double, then stored in the tensor's dtype) or the first of them.
+void poolHeads(const Tensor& src, Tensor& dst, void* out, int64_t D, int64_t r, ConvertMethod method) {
+    const int64_t in = src.cols(), new_rows = dst.rows();
+    const int64_t row_bytes = src.rowBytes();
+    auto* o = static_cast<uint8_t*>(out);
+    std::vector<float> tmp(static_cast<size_t>(in));
+    std::vector<double> acc(static_cast<size_t>(in));
+    std::vector<float> mean(static_cast<size_t>(in));
+    for (int64_t row = 0; row < new_rows; ++row) {
+        const int64_t j = row / D, c = row % D;
+        if (method == ConvertMethod::First || r == 1) {
+            std::memcpy(o + row * row_bytes, src.row((j * r) * D + c), static_cast<size_t>(row_bytes));
+            continue;
         }
-        out.layers.push_back(std::move(dst));
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t t = 0; t < r; ++t) {
+            loadAsFloat(src.dtype, src.row((j * r + t) * D + c), tmp.data(), in);
+            for (int64_t i = 0; i < in; ++i) acc[static_cast<size_t>(i)] += tmp[static_cast<size_t>(i)];
+        }
+        // Double accumulation keeps the mean of r identical values exact.
+        for (int64_t i = 0; i < in; ++i)
+            mean[static_cast<size_t>(i)] = static_cast<float>(acc[static_cast<size_t>(i)] / static_cast<double>(r));
+        storeAs(src.dtype, mean.data(), o + row * row_bytes, in);
     }
-    return out;
+}
+
+// A bias vector (n_kv*D) pooled the same way, viewed as n_kv*D rows of one value.
+void poolBias(const Tensor& src, Tensor& dst, void* out, int64_t D, int64_t r, ConvertMethod method) {
+    std::vector<float> v(static_cast<size_t>(src.numel())), w(static_cast<size_t>(dst.numel()));
+    loadAsFloat(src.dtype, src.data, v.data(), src.numel());
+    for (int64_t row = 0; row < dst.numel(); ++row) {
+        const int64_t j = row / D, c = row % D;
+        double acc = 0.0;
+        const int64_t n = method == ConvertMethod::First ? 1 : r;
+        for (int64_t t = 0; t < n; ++t) acc += v[static_cast<size_t>((j * r + t) * D + c)];
+        w[static_cast<size_t>(row)] = static_cast<float>(acc / static_cast<double>(n));
+    }
+    storeAs(src.dtype, w.data(), out, dst.numel());
+}
+
+}  // namespace
+
+Expected<Model> convertKvHeads(const Model& w, int64_t new_n_kv, ConvertMethod method) {
+    GQA_TRY(validateKvTarget(w.config, new_n_kv));
+    GQA_TRY(validateModel(w));
+    const ModelConfig& cfg = w.config;
+    const int64_t D = cfg.head_dim, n_kv = cfg.n_kv_heads;
+    const int64_t r = n_kv / new_n_kv;  // old KV heads per new one
+    try {
+        Model out = w;  // every tensor shared; only K/V (and their biases) are replaced below
+        out.config.n_kv_heads = new_n_kv;
+        if (out.config.name.find(" (KV heads ") == std::string::npos)
+            out.config.name += " (KV heads " + num(n_kv) + " -> " + num(new_n_kv) + ", " + convertMethodName(method) + ")";
+        for (auto& l : out.layers) {
+            const LayerTensors src = l;
+            for (auto [s, d] : {std::pair{&src.wk, &l.wk}, std::pair{&src.wv, &l.wv}}) {
+                void* p = addOwnedTensor(out, *d, s->name, s->dtype, {new_n_kv * D, s->cols()});
+                poolHeads(*s, *d, p, D, r, method);
+            }
+            if (cfg.qkv_bias)
+                for (auto [s, d] : {std::pair{&src.bk, &l.bk}, std::pair{&src.bv, &l.bv}}) {
+                    void* p = addOwnedTensor(out, *d, s->name, s->dtype, {new_n_kv * D});
+                    poolBias(*s, *d, p, D, r, method);
+                }
+        }
+        return out;
+    } catch (const std::bad_alloc&) {
+        return makeError(ErrorCode::OutOfMemory, "not enough memory for the converted K/V projections");
+    }
 }
 
 double relativeError(const std::vector<float>& a, const std::vector<float>& b) {
@@ -183,12 +202,12 @@ Expected<ConversionQuality> compareOutputs(const StepOutput& c, const StepOutput
     return q;
 }
 
-Expected<ConversionQuality> measureConversionQuality(Backend& backend, const ModelWeights& original,
-                                                     const ModelWeights& converted,
+Expected<ConversionQuality> measureConversionQuality(Backend& backend, const Model& original,
+                                                     const Model& converted,
                                                      const std::vector<int32_t>& tokens, int64_t batch, int64_t T) {
     const ModelConfig &a = original.config, &b = converted.config;
     if (a.d_model != b.d_model || a.n_q_heads != b.n_q_heads || a.head_dim != b.head_dim ||
-        original.layers.size() != converted.layers.size() || original.vocab_rows != converted.vocab_rows)
+        original.layers.size() != converted.layers.size() || a.vocab_size != b.vocab_size)
         return invalid("the converted model must match the original in everything but its KV heads");
     if (batch <= 0 || T <= 0 || static_cast<int64_t>(tokens.size()) != batch * T)
         return invalid("tokens must hold batch x T = " + num(batch) + " x " + num(T) + " ids (got " +

@@ -32,7 +32,7 @@ std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t batch, in
     const double d = static_cast<double>(c.d_model);
     const double hq = static_cast<double>(c.n_q_heads), hkv = static_cast<double>(c.n_kv_heads);
     const double hd = static_cast<double>(c.head_dim), f = static_cast<double>(c.ffn_dim);
-    const double kvb = static_cast<double>(bytesPerElement(c.dtype));
+    const double kvb = static_cast<double>(bytesPerElement(c.kv_dtype));
     const double a = 4.0;  // fp32 activations
     std::array<OpCost, kNumOps> out{};
     // Two RMSNorms: square-accumulate and scale (about 4 flops per element), read x and write xn.

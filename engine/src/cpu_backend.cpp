@@ -30,10 +30,21 @@ double msSince(Clock::time_point t0) { return std::chrono::duration<double, std:
 #if !defined(GQA_HAVE_OPENBLAS)
 // Without OpenBLAS (only on machines that lack it, e.g. a GPU box where the CPU backend is just the
 // reference): a plain cache-blocked row-major sgemm, y = alpha x W + beta y with beta = 0.
-enum { CblasRowMajor, CblasNoTrans };
-void cblas_sgemm(int, int, int, int m, int n, int k, float, const float* x, int lda, const float* w, int ldw, float,
-                 float* y, int ldy) {
+// With transb, W is (n x k) and y = x W^T.
+enum { CblasRowMajor, CblasNoTrans, CblasTrans };
+void cblas_sgemm(int, int, int transb, int m, int n, int k, float, const float* x, int lda, const float* w, int ldw,
+                 float, float* y, int ldy) {
     for (int i = 0; i < m; ++i) std::fill(y + static_cast<int64_t>(i) * ldy, y + static_cast<int64_t>(i) * ldy + n, 0.0f);
+    if (transb == CblasTrans) {
+        for (int i = 0; i < m; ++i)
+            for (int j = 0; j < n; ++j) {
+                float acc = 0.0f;
+                for (int kk = 0; kk < k; ++kk)
+                    acc += x[static_cast<int64_t>(i) * lda + kk] * w[static_cast<int64_t>(j) * ldw + kk];
+                y[static_cast<int64_t>(i) * ldy + j] = acc;
+            }
+        return;
+    }
     constexpr int kb = 256;
     for (int k0 = 0; k0 < k; k0 += kb)
         for (int i = 0; i < m; ++i) {
@@ -48,30 +59,93 @@ void cblas_sgemm(int, int, int, int m, int n, int k, float, const float* x, int 
 void openblas_set_num_threads(int) {}
 #endif
 
-// y = x W for row-major x (m x k, leading dim lda) and W (k x n).
+// y = x W for row-major fp32 x (m x k, leading dim lda) and W (k x n): the ceilings' GEMM probe.
 // OpenBLAS runs single-threaded inside our OpenMP threads: two thread pools spinning on 2 cores would
-// fight each other. Each thread takes a block of W's columns (decode) or of x's rows (prefill).
+// fight each other. Each thread takes a block of x's rows.
 void gemm(const float* x, int64_t lda, const float* w, float* y, int64_t m, int64_t k, int64_t n) {
-    const int threads = omp_get_max_threads();
-    const bool big = static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) > 2e6;
-    const int parts = big ? threads : 1;
-    const bool split_rows = m >= 4 * parts;
-#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+    const int parts = omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(parts)
     for (int t = 0; t < parts; ++t) {
-        if (split_rows) {
-            const int64_t r0 = m * t / parts, r1 = m * (t + 1) / parts;
-            if (r1 > r0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(r1 - r0), static_cast<int>(n),
-                            static_cast<int>(k), 1.0f, x + r0 * lda, static_cast<int>(lda), w, static_cast<int>(n),
-                            0.0f, y + r0 * n, static_cast<int>(n));
+        const int64_t r0 = m * t / parts, r1 = m * (t + 1) / parts;
+        if (r1 > r0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(r1 - r0), static_cast<int>(n),
+                        static_cast<int>(k), 1.0f, x + r0 * lda, static_cast<int>(lda), w, static_cast<int>(n), 0.0f,
+                        y + r0 * n, static_cast<int>(n));
+    }
+}
+
+// Rows of W widened to fp32 per prefill GEMM tile (memory_model.cpp counts them per thread).
+constexpr int64_t kTileRows = 128;
+// Activation rows at most handled by the in-place dot kernel; more go through fp32 tiles and OpenBLAS.
+constexpr int64_t kDotRowsMax = 4;
+
+// y[r, o] = x[r, :] . W[o, :] (+ bias[o]) for a linear layer W: (out, in) in its stored dtype.
+// x: (n, in) with leading dim ldx; y: (n, out) with leading dim ldy. `tiles`: one fp32 scratch per thread.
+void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy,
+            std::vector<std::vector<float>>& tiles) {
+    const int64_t out = W.rows(), in = W.cols();
+    const auto& K = cpu::kernels();
+    const int threads = omp_get_max_threads();
+    if (n <= kDotRowsMax) {
+        // Decode: weight-bandwidth bound; each thread streams its own block of rows once.
+        const int parts = out * in > (1 << 16) ? threads : 1;
+#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+        for (int t = 0; t < parts; ++t) {
+            cpu::LinearArgs a;
+            a.w = W.data;
+            a.dtype = W.dtype;
+            a.in = in;
+            a.row_bytes = W.rowBytes();
+            a.x = x;
+            a.ldx = ldx;
+            a.n = n;
+            a.y = y;
+            a.ldy = ldy;
+            a.o0 = out * t / parts;
+            a.o1 = out * (t + 1) / parts;
+            K.dotRows(a);
+        }
+        return;
+    }
+    // Prefill: tiles of kTileRows weight rows, widened once per tile (fp32 weights are used in place), then
+    // one single-threaded sgemm per (tile, block of activation rows).
+    const int64_t n_tiles = (out + kTileRows - 1) / kTileRows;
+    if (static_cast<int>(tiles.size()) < threads) tiles.resize(static_cast<size_t>(threads));
+#pragma omp parallel for schedule(dynamic, 1) if (n_tiles > 1)
+    for (int64_t tile = 0; tile < n_tiles; ++tile) {
+        const int64_t o0 = tile * kTileRows, o1 = std::min(out, o0 + kTileRows);
+        const float* wt = nullptr;
+        if (W.dtype == DType::F32) {
+            wt = static_cast<const float*>(W.data) + o0 * in;
         } else {
-            const int64_t c0 = (n * t / parts) / 16 * 16, c1 = t + 1 == parts ? n : (n * (t + 1) / parts) / 16 * 16;
-            if (c1 > c0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(c1 - c0),
-                            static_cast<int>(k), 1.0f, x, static_cast<int>(lda), w + c0, static_cast<int>(n), 0.0f,
-                            y + c0, static_cast<int>(n));
+            auto& buf = tiles[static_cast<size_t>(omp_get_thread_num())];
+            buf.resize(static_cast<size_t>(kTileRows * in));
+            K.widenRows(W.data, W.dtype, W.rowBytes(), in, o0, o1, buf.data());
+            wt = buf.data();
+        }
+        constexpr int64_t kRowBlock = 256;
+        for (int64_t r0 = 0; r0 < n; r0 += kRowBlock) {
+            const int64_t rn = std::min(kRowBlock, n - r0);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rn), static_cast<int>(o1 - o0),
+                        static_cast<int>(in), 1.0f, x + r0 * ldx, static_cast<int>(ldx), wt, static_cast<int>(in), 0.0f,
+                        y + r0 * ldy + o0, static_cast<int>(ldy));
         }
     }
+}
+
+// Adds a bias vector (stored dtype) to each of n rows of y (leading dim ldy).
+void addBias(const Tensor& b, float* y, int64_t n, int64_t ldy) {
+    std::vector<float> bias(static_cast<size_t>(b.numel()));
+    loadAsFloat(b.dtype, b.data, bias.data(), b.numel());
+    for (int64_t r = 0; r < n; ++r)
+        for (size_t o = 0; o < bias.size(); ++o) y[r * ldy + static_cast<int64_t>(o)] += bias[o];
+}
+
+// fp32 copy of a small vector tensor (norm gains): d values per layer, read every step.
+std::vector<float> vectorAsFloat(const Tensor& t) {
+    std::vector<float> v(static_cast<size_t>(t.numel()));
+    loadAsFloat(t.dtype, t.data, v.data(), t.numel());
+    return v;
 }
 
 void addInPlace(float* x, const float* y, int64_t n) {
@@ -115,12 +189,16 @@ std::string cpuModelName() {
 
 class CpuModel final : public ModelInstance {
 public:
-    CpuModel(const ModelWeights& w, int64_t batch, int64_t max_seq) : m_cfg(w.config), m_batch(batch), m_max_seq(max_seq) {
+    // Holds the Model's tensor views (its storage is shared, nothing is copied) plus fp32 working buffers sized
+    // for a prefill of batch x max_seq tokens and the KV cache in kv_dtype.
+    CpuModel(const Model& m, int64_t batch, int64_t max_seq) : m_model(m), m_cfg(m.config), m_batch(batch), m_max_seq(max_seq) {
         const auto& c = m_cfg;
-        m_layers = w.layers;  // fp32 compute copy
-        m_embedding = w.embedding;
-        m_vocab_rows = w.vocab_rows;
-        m_final_norm = w.final_norm;
+        m_inv_freq = ropeInverseFrequencies(c);
+        for (const auto& l : m.layers) {
+            m_attn_norm.push_back(vectorAsFloat(l.attn_norm));
+            m_ffn_norm.push_back(vectorAsFloat(l.ffn_norm));
+        }
+        m_final_norm = vectorAsFloat(m.final_norm);
         m_qkv_cols = (c.n_q_heads + 2 * c.n_kv_heads) * c.head_dim;
         const int64_t n = batch * max_seq;
         m_x.resize(static_cast<size_t>(n * c.d_model));
@@ -128,14 +206,18 @@ public:
         m_qkv.resize(static_cast<size_t>(n * m_qkv_cols));
         m_attn.resize(static_cast<size_t>(n * c.n_q_heads * c.head_dim));
         m_ffn.resize(static_cast<size_t>(n * 2 * c.ffn_dim));
+        m_logits.resize(static_cast<size_t>(batch * c.vocab_size));
         const int64_t kv_elems = batch * c.n_kv_heads * max_seq * c.head_dim;
-        const size_t kv_bytes = static_cast<size_t>(kv_elems) * bytesPerElement(c.dtype);
+        const size_t kv_bytes = static_cast<size_t>(kv_elems) * bytesPerElement(c.kv_dtype);
         m_k.resize(static_cast<size_t>(c.n_layers));
         m_v.resize(static_cast<size_t>(c.n_layers));
         for (int64_t l = 0; l < c.n_layers; ++l) {
             m_k[static_cast<size_t>(l)].resize(kv_bytes);
             m_v[static_cast<size_t>(l)].resize(kv_bytes);
         }
+        m_tiles.resize(static_cast<size_t>(cpuWorkerThreads()));
+        const int64_t widest_in = std::max({c.d_model, c.n_q_heads * c.head_dim, c.ffn_dim});
+        for (auto& t : m_tiles) t.reserve(static_cast<size_t>(kTileRows * widest_in));
     }
 
     Status prefill(const int32_t* tokens, int64_t T, const StepRequest& req, StepOutput& out) override {
@@ -159,22 +241,21 @@ public:
                     for (int64_t e = 0; e < D; ++e) {
                         const int64_t src = ((b * H + h) * m_max_seq + t) * D + e;
                         const auto dst = static_cast<size_t>(((b * H + h) * m_pos + t) * D + e);
-                        k[dst] = loadKv(m_k[static_cast<size_t>(layer)].data(), m_cfg.dtype, src);
-                        v[dst] = loadKv(m_v[static_cast<size_t>(layer)].data(), m_cfg.dtype, src);
+                        k[dst] = loadKv(m_k[static_cast<size_t>(layer)].data(), m_cfg.kv_dtype, src);
+                        v[dst] = loadKv(m_v[static_cast<size_t>(layer)].data(), m_cfg.kv_dtype, src);
                     }
         return Status::ok();
     }
 
     Allocation allocation() const override {
         Allocation a;
-        int64_t w = static_cast<int64_t>(m_embedding.size() + m_final_norm.size());
-        for (const auto& l : m_layers)
-            w += static_cast<int64_t>(l.attn_norm.size() + l.wqkv.size() + l.wo.size() + l.ffn_norm.size() +
-                                      l.w_gate_up.size() + l.w_down.size());
-        a.weight_bytes = 4 * w;
+        a.weight_bytes = m_model.tensorBytes();
         for (size_t l = 0; l < m_k.size(); ++l) a.kv_cache_bytes += static_cast<int64_t>(m_k[l].size() + m_v[l].size());
-        a.activation_bytes =
-            4 * static_cast<int64_t>(m_x.size() + m_xn.size() + m_qkv.size() + m_attn.size() + m_ffn.size());
+        int64_t tiles = 0;
+        for (const auto& t : m_tiles) tiles += static_cast<int64_t>(t.capacity());
+        a.activation_bytes = 4 * (static_cast<int64_t>(m_x.size() + m_xn.size() + m_qkv.size() + m_attn.size() +
+                                                       m_ffn.size() + m_logits.size()) +
+                                  tiles);
         return a;
     }
 
@@ -186,10 +267,10 @@ private:
             return makeError(ErrorCode::InvalidArgument, "the KV cache holds " + std::to_string(m_max_seq) +
                                                              " positions; " + std::to_string(m_pos + T) + " requested");
         for (int64_t i = 0; i < m_batch * T; ++i)
-            if (tokens[i] < 0 || tokens[i] >= m_vocab_rows)
+            if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
                 return makeError(ErrorCode::InvalidArgument, "token id " + std::to_string(tokens[i]) +
-                                                                 " outside the synthetic vocabulary of " +
-                                                                 std::to_string(m_vocab_rows));
+                                                                 " outside the vocabulary of " +
+                                                                 std::to_string(c.vocab_size));
         for (int64_t l : req.maps.layers)
             if (l < 0 || l >= c.n_layers)
                 return makeError(ErrorCode::InvalidArgument, "map layer " + std::to_string(l) + " out of range (0.." +
@@ -204,27 +285,35 @@ private:
         out = StepOutput{};
         out.layer_ms.assign(static_cast<size_t>(c.n_layers), OpTimes{});
 
-        // Embedding gather.
-        for (int64_t i = 0; i < N; ++i)
-            std::memcpy(m_x.data() + i * d, m_embedding.data() + static_cast<int64_t>(tokens[i]) * d,
-                        static_cast<size_t>(d) * 4);
+        // Embedding gather (rows widened from the stored dtype).
+        const Tensor& emb = m_model.embedding;
+        for (int64_t i = 0; i < N; ++i) loadAsFloat(emb.dtype, emb.row(tokens[i]), m_x.data() + i * d, d);
         // RoPE angles of this step's positions, shared by every layer: (T, D/2).
         std::vector<float> cs(static_cast<size_t>(T * half)), sn(cs.size());
-        for (int64_t t = 0; t < T; ++t) cpu::ropeAngles(m_pos + t, D, c.rope_theta, cs.data() + t * half, sn.data() + t * half);
+        for (int64_t t = 0; t < T; ++t)
+            cpu::ropeAngles(m_pos + t, m_inv_freq.data(), half, cs.data() + t * half, sn.data() + t * half);
         const int64_t kv_len = m_pos + T;
-        const size_t kvb = bytesPerElement(c.dtype);
+        const size_t kvb = bytesPerElement(c.kv_dtype);
 
         for (int64_t l = 0; l < c.n_layers; ++l) {
             if (req.cancel && req.cancel->load(std::memory_order_relaxed))
                 return makeError(ErrorCode::Cancelled, "cancelled");
-            const auto& w = m_layers[static_cast<size_t>(l)];
+            const auto& w = m_model.layers[static_cast<size_t>(l)];
             OpTimes& ms = out.layer_ms[static_cast<size_t>(l)];
             auto t0 = Clock::now();
-            cpu::rmsNorm(m_x.data(), w.attn_norm.data(), N, d, c.norm_eps, m_xn.data());
+            cpu::rmsNorm(m_x.data(), m_attn_norm[static_cast<size_t>(l)].data(), N, d, c.norm_eps, m_xn.data());
             ms[int(Op::Norm)] += msSince(t0);
 
             t0 = Clock::now();
-            gemm(m_xn.data(), d, w.wqkv.data(), m_qkv.data(), N, d, m_qkv_cols);  // qkv: (B, T, Hq+2Hkv, D)
+            // qkv: (B, T, Hq + 2 Hkv, D), the three projections side by side.
+            linear(w.wq, m_xn.data(), N, d, m_qkv.data(), m_qkv_cols, m_tiles);
+            linear(w.wk, m_xn.data(), N, d, m_qkv.data() + hq * D, m_qkv_cols, m_tiles);
+            linear(w.wv, m_xn.data(), N, d, m_qkv.data() + (hq + hkv) * D, m_qkv_cols, m_tiles);
+            if (c.qkv_bias) {
+                addBias(w.bq, m_qkv.data(), N, m_qkv_cols);
+                addBias(w.bk, m_qkv.data() + hq * D, N, m_qkv_cols);
+                addBias(w.bv, m_qkv.data() + (hq + hkv) * D, N, m_qkv_cols);
+            }
             ms[int(Op::Qkv)] += msSince(t0);
 
             t0 = Clock::now();
@@ -248,8 +337,8 @@ private:
                     const int64_t b = n / T, t = n % T;
                     const float* row = m_qkv.data() + n * m_qkv_cols;
                     const int64_t dst = ((b * hkv + h) * m_max_seq + m_pos + t) * D;
-                    storeAs(c.dtype, row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, D);
-                    storeAs(c.dtype, row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, D);
+                    storeAs(c.kv_dtype, row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, D);
+                    storeAs(c.kv_dtype, row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, D);
                 }
             cpu::AttnParams p;
             p.q = m_qkv.data();
@@ -261,7 +350,7 @@ private:
             p.kv_sb = hkv * m_max_seq * D;
             p.kv_sh = m_max_seq * D;
             p.kv_si = D;
-            p.kv_dtype = c.dtype;
+            p.kv_dtype = c.kv_dtype;
             p.out = m_attn.data();  // (B, T, Hq, D)
             p.o_sb = T * hq * D;
             p.o_sh = D;
@@ -295,39 +384,64 @@ private:
             if (req.capture_layers) out.layer_attn_out.emplace_back(m_attn.begin(), m_attn.begin() + N * hq * D);
 
             t0 = Clock::now();
-            gemm(m_attn.data(), hq * D, w.wo.data(), m_xn.data(), N, hq * D, d);
+            linear(w.wo, m_attn.data(), N, hq * D, m_xn.data(), d, m_tiles);
             addInPlace(m_x.data(), m_xn.data(), N * d);
             ms[int(Op::OProj)] += msSince(t0);
 
             t0 = Clock::now();
-            cpu::rmsNorm(m_x.data(), w.ffn_norm.data(), N, d, c.norm_eps, m_xn.data());
+            cpu::rmsNorm(m_x.data(), m_ffn_norm[static_cast<size_t>(l)].data(), N, d, c.norm_eps, m_xn.data());
             ms[int(Op::Norm)] += msSince(t0);
 
             t0 = Clock::now();
-            gemm(m_xn.data(), d, w.w_gate_up.data(), m_ffn.data(), N, d, 2 * F);  // (N, [gate | up])
+            linear(w.w_gate, m_xn.data(), N, d, m_ffn.data(), 2 * F, m_tiles);  // (N, [gate | up])
+            linear(w.w_up, m_xn.data(), N, d, m_ffn.data() + F, 2 * F, m_tiles);
             cpu::swiglu(m_ffn.data(), N, F);
-            gemm(m_ffn.data(), 2 * F, w.w_down.data(), m_xn.data(), N, F, d);
+            linear(w.w_down, m_ffn.data(), N, 2 * F, m_xn.data(), d, m_tiles);
             addInPlace(m_x.data(), m_xn.data(), N * d);
             ms[int(Op::Ffn)] += msSince(t0);
 
             if (req.capture_layers) out.layer_hidden.emplace_back(m_x.begin(), m_x.begin() + N * d);
             if (req.layers_done) req.layers_done->fetch_add(1, std::memory_order_relaxed);
         }
-        const auto t0 = Clock::now();
+        auto t0 = Clock::now();
         out.hidden.resize(static_cast<size_t>(N * d));
         cpu::rmsNorm(m_x.data(), m_final_norm.data(), N, d, c.norm_eps, out.hidden.data());
         out.final_norm_ms = msSince(t0);
+
+        // LM head on the final-normed hidden state: every position, or each sequence's last one.
+        t0 = Clock::now();
+        const Tensor& head = m_model.lmHead();
+        const int64_t V = c.vocab_size;
+        if (req.logits == LogitsMode::All) {
+            try {
+                out.logits.resize(static_cast<size_t>(N * V));
+            } catch (const std::bad_alloc&) {
+                return makeError(ErrorCode::OutOfMemory, "not enough memory for the logits of " + std::to_string(N) +
+                                                             " positions x " + std::to_string(V) + " tokens");
+            }
+            linear(head, out.hidden.data(), N, d, out.logits.data(), V, m_tiles);
+        } else if (req.logits == LogitsMode::Last) {
+            // The last position of every sequence, gathered into (B, d) in m_xn.
+            for (int64_t b = 0; b < B; ++b)
+                std::copy_n(out.hidden.begin() + (b * T + T - 1) * d, d, m_xn.begin() + b * d);
+            linear(head, m_xn.data(), B, d, m_logits.data(), V, m_tiles);
+            out.logits.assign(m_logits.begin(), m_logits.begin() + B * V);
+        }
+        out.lm_head_ms = req.logits == LogitsMode::None ? 0.0 : msSince(t0);
         m_pos += T;
         out.total_ms = msSince(t_step);
         return Status::ok();
     }
 
+    Model m_model;  // tensor views; the storage stays shared with the caller's Model
     ModelConfig m_cfg;
-    int64_t m_batch, m_max_seq, m_pos = 0, m_vocab_rows = 0, m_qkv_cols = 0;
-    std::vector<LayerWeights> m_layers;
-    std::vector<float> m_embedding, m_final_norm;
-    std::vector<float> m_x, m_xn, m_qkv, m_attn, m_ffn;  // activations, fp32
+    int64_t m_batch, m_max_seq, m_pos = 0, m_qkv_cols = 0;
+    std::vector<double> m_inv_freq;
+    std::vector<std::vector<float>> m_attn_norm, m_ffn_norm;  // per layer (d), fp32
+    std::vector<float> m_final_norm;
+    std::vector<float> m_x, m_xn, m_qkv, m_attn, m_ffn, m_logits;  // activations, fp32
     std::vector<std::vector<unsigned char>> m_k, m_v;    // per layer (B, Hkv, max_seq, D), storage dtype
+    std::vector<std::vector<float>> m_tiles;             // per thread: fp32 weight tile of a prefill GEMM
 };
 
 class CpuBackend final : public Backend {
@@ -355,18 +469,20 @@ public:
         d.available_bytes = memInfoBytes("MemAvailable:");
         return d;
     }
-    bool fp32WeightCopy() const override { return true; }
-
-    Expected<std::unique_ptr<ModelInstance>> createModel(const ModelWeights& w, int64_t batch, int64_t max_seq) override {
-        GQA_TRY(w.config.validate());
+    Expected<std::unique_ptr<ModelInstance>> createModel(const Model& w, int64_t batch, int64_t max_seq) override {
+        GQA_TRY(validateModel(w));
         if (batch <= 0 || max_seq <= 0 || max_seq > w.config.max_seq)
             return makeError(ErrorCode::InvalidArgument, "batch and cache length must be positive and within max_seq");
-        if (static_cast<int64_t>(w.layers.size()) != w.config.n_layers)
-            return makeError(ErrorCode::InvalidArgument, "weights hold " + std::to_string(w.layers.size()) +
-                                                             " layers but the config says " +
-                                                             std::to_string(w.config.n_layers));
-        // Predict before allocating.
-        const auto fit = predictFit(w.config, batch, max_seq, deviceInfo().available_bytes, true, 0.9, false);
+        // Predict before allocating. The weights are already resident (mapped or owned by the Model), so only
+        // what this instance adds is checked against what is available now.
+        ModelConfig c = w.config;
+        const MemoryEstimate est = estimateMemory(c, batch, max_seq);
+        const int64_t adds = est.kv_cache_bytes + est.activation_bytes;
+        const int64_t avail = deviceInfo().available_bytes;
+        FitReport fit;
+        fit.fits = adds <= static_cast<int64_t>(static_cast<double>(avail) * 0.9);
+        fit.message = "the KV cache and working buffers need " + formatBytes(adds) + " but " + formatBytes(avail) +
+                      " are available";
         if (!fit.fits) return makeError(ErrorCode::OutOfMemory, "the model does not fit in host memory: " + fit.message);
         try {
             return std::unique_ptr<ModelInstance>(std::make_unique<CpuModel>(w, batch, max_seq));

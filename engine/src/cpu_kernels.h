@@ -22,6 +22,18 @@ struct AttnParams {
     bool causal = false;       // bottom-right aligned: query i sees keys j <= i + kv_len - q_len
 };
 
+// One call of a linear layer's kernel: y[r * ldy + o] = W[o, :] . x[r * ldx + :] for o in [o0, o1), r < n.
+// W: (out, in) rows of row_bytes bytes in dtype (F32, F16, BF16 or Q8_0).
+struct LinearArgs {
+    const void* w = nullptr;
+    DType dtype = DType::F32;
+    int64_t in = 0, row_bytes = 0;
+    const float* x = nullptr;
+    int64_t ldx = 0, n = 1;
+    float* y = nullptr;
+    int64_t ldy = 0, o0 = 0, o1 = 0;
+};
+
 struct Kernels {
     const char* isa;
     // Flash-style attention: each work item owns one KV head and all of its group's query heads, so every
@@ -31,6 +43,10 @@ struct Kernels {
     void (*probabilities)(const AttnParams& p, const int64_t* heads, int64_t n_heads, float* probs);
     // Streaming read of `bytes` bytes (the memory-bandwidth ceiling); returns a checksum.
     double (*readBandwidthProbe)(const float* data, int64_t n);
+    // Dot products of weight rows with a few activation rows, reading the stored dtype in place (decode).
+    void (*dotRows)(const LinearArgs& a);
+    // Rows [r0, r1) of a weight matrix widened to fp32 (r1 - r0, in), for prefill GEMM tiles.
+    void (*widenRows)(const void* w, DType t, int64_t row_bytes, int64_t in, int64_t r0, int64_t r1, float* dst);
 };
 
 const Kernels& kernels();               // the best for this CPU

@@ -190,6 +190,7 @@ inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
 #endif
             return;
         }
+        case DType::Q8_0: return;  // never a K/V type; weights use widenRows
     }
 }
 
@@ -804,10 +805,12 @@ double readBandwidthProbe(const float* data, int64_t n) {
     return total;
 }
 
+#include "cpu_linear_impl.h"
+
 }  // namespace
 
 const Kernels& table(const char* isa) {
-    static const Kernels k{isa, &attention, &probabilities, &readBandwidthProbe};
+    static const Kernels k{isa, &attention, &probabilities, &readBandwidthProbe, &dotRows, &widenRows};
     return k;
 }
 

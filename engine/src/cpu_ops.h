@@ -30,10 +30,10 @@ inline void ropeRotate(float* x, int64_t head_dim, const float* cos_t, const flo
     }
 }
 
-// cos/sin of pos * theta^(-2i/D), i < D/2, computed in double.
-inline void ropeAngles(int64_t pos, int64_t head_dim, double theta, float* cos_t, float* sin_t) {
-    for (int64_t i = 0; i < head_dim / 2; ++i) {
-        const double ang = static_cast<double>(pos) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+// cos/sin of pos * inv_freq[i] for the `pairs` RoPE pairs (ropeInverseFrequencies), computed in double.
+inline void ropeAngles(int64_t pos, const double* inv_freq, int64_t pairs, float* cos_t, float* sin_t) {
+    for (int64_t i = 0; i < pairs; ++i) {
+        const double ang = static_cast<double>(pos) * inv_freq[i];
         cos_t[i] = static_cast<float>(std::cos(ang));
         sin_t[i] = static_cast<float>(std::sin(ang));
     }

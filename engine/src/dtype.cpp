@@ -13,6 +13,7 @@ const char* dtypeName(DType t) {
         case DType::F32: return "fp32";
         case DType::F16: return "fp16";
         case DType::BF16: return "bf16";
+        case DType::Q8_0: return "q8_0";
     }
     return "?";
 }
@@ -23,6 +24,7 @@ std::optional<DType> parseDType(std::string_view s) {
     if (l == "fp32" || l == "f32" || l == "float32" || l == "float") return DType::F32;
     if (l == "fp16" || l == "f16" || l == "float16" || l == "half") return DType::F16;
     if (l == "bf16" || l == "bfloat16") return DType::BF16;
+    if (l == "q8_0" || l == "q8") return DType::Q8_0;
     return std::nullopt;
 }
 
@@ -72,6 +74,53 @@ void storeAs(DType t, const float* src, void* dst, int64_t n) {
         case DType::F16: {
             auto* d = static_cast<uint16_t*>(dst);
             for (int64_t i = 0; i < n; ++i) d[i] = floatToF16(src[i]);
+            return;
+        }
+        case DType::Q8_0: {
+            // Per block of 32: d = max|x| / 127 (stored as f16), q = round(x / d), as GGUF's reference quantizer.
+            auto* out = static_cast<uint8_t*>(dst);
+            for (int64_t b = 0; b < n / kQ8BlockElems; ++b) {
+                const float* x = src + b * kQ8BlockElems;
+                float amax = 0.0f;
+                for (int64_t i = 0; i < kQ8BlockElems; ++i) amax = std::max(amax, std::fabs(x[i]));
+                const float d = amax / 127.0f;
+                const uint16_t dh = floatToF16(d);
+                const float id = d != 0.0f ? 1.0f / d : 0.0f;
+                uint8_t* blk = out + b * kQ8BlockBytes;
+                std::memcpy(blk, &dh, 2);
+                for (int64_t i = 0; i < kQ8BlockElems; ++i) {
+                    const long q = std::lround(x[i] * id);
+                    blk[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::clamp<long>(q, -127, 127)));
+                }
+            }
+            return;
+        }
+    }
+}
+
+void loadAsFloat(DType t, const void* src, float* dst, int64_t n) {
+    switch (t) {
+        case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case DType::BF16: {
+            const auto* s = static_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = bf16ToFloat(s[i]);
+            return;
+        }
+        case DType::F16: {
+            const auto* s = static_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = f16ToFloat(s[i]);
+            return;
+        }
+        case DType::Q8_0: {
+            const auto* in = static_cast<const uint8_t*>(src);
+            for (int64_t b = 0; b < n / kQ8BlockElems; ++b) {
+                const uint8_t* blk = in + b * kQ8BlockBytes;
+                uint16_t dh;
+                std::memcpy(&dh, blk, 2);
+                const float d = f16ToFloat(dh);
+                for (int64_t i = 0; i < kQ8BlockElems; ++i)
+                    dst[b * kQ8BlockElems + i] = d * static_cast<float>(static_cast<int8_t>(blk[2 + i]));
+            }
             return;
         }
     }

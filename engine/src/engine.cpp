@@ -79,6 +79,7 @@ void addTimes(PhaseProfile& ph, const StepOutput& s) {
         }
     ph.ops[static_cast<size_t>(Op::Norm)].measured_ms += s.final_norm_ms;
     ph.total_ms += s.total_ms;
+    ph.lm_head_ms += s.lm_head_ms;
 }
 
 }  // namespace
@@ -102,10 +103,10 @@ Expected<Ceilings> cachedCeilings(Backend& backend) {
 }
 
 Expected<LayerPlan> plannedLayers(Backend& backend, const RunRequest& req) {
-    return planLayers(req, backend.deviceInfo(), backend.fp32WeightCopy());
+    return planLayers(req, backend.deviceInfo());
 }
 
-Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& dev, bool fp32) {
+Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& dev) {
     const ModelConfig& cfg = req.config;
     GQA_TRY(cfg.validate());
     GQA_TRY(req.shape.validate(cfg));
@@ -118,8 +119,7 @@ Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& dev, boo
     run_cfg.n_layers = req.layers > 0 ? req.layers : cfg.n_layers;
     const int64_t available = req.memory_limit_bytes > 0 ? std::min(req.memory_limit_bytes, dev.available_bytes)
                                                          : dev.available_bytes;
-    const auto fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), available, fp32, 0.9,
-                                /*staging=*/fp32);
+    const auto fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), available);
     LayerPlan plan;
     plan.layers = run_cfg.n_layers;
     if (!fit.fits) {
@@ -142,6 +142,7 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     const ModelConfig& cfg = req.config;
     const int64_t B = req.shape.batch, T = req.shape.prompt_len, steps = req.shape.decode_steps;
     const int64_t seq = req.shape.totalTokens();
+    const int64_t V = cfg.vocab_size;
     RunResult res;
     res.config = cfg;
     res.shape = req.shape;
@@ -152,13 +153,29 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     ModelConfig run_cfg = cfg;
     run_cfg.n_layers = plan->layers;
     if (!plan->note.empty()) res.notes.push_back(plan->note);
-    const bool fp32 = backend.fp32WeightCopy();
     for (int64_t l : req.prompt_maps.layers)
         if (l < 0 || l >= run_cfg.n_layers)
             return makeError(ErrorCode::InvalidArgument, "map layer " + std::to_string(l) + " is outside the " +
                                                              std::to_string(run_cfg.n_layers) + " layers run");
     res.layers_run = run_cfg.n_layers;
     res.memory_run = estimateMemory(run_cfg, B, seq);
+
+    // The prompt: given ids (one row for every sequence, or one per sequence) or synthetic ones.
+    if (!req.prompt_tokens.empty()) {
+        const auto n = static_cast<int64_t>(req.prompt_tokens.size());
+        if (n != T && n != B * T)
+            return makeError(ErrorCode::InvalidArgument, "the prompt holds " + std::to_string(n) +
+                                                             " tokens but the run's prompt length is " + std::to_string(T));
+        for (int32_t id : req.prompt_tokens)
+            if (id < 0 || id >= V)
+                return makeError(ErrorCode::InvalidArgument, "prompt token id " + std::to_string(id) +
+                                                                 " is outside the vocabulary of " + std::to_string(V));
+        for (int64_t b = 0; b < B; ++b)
+            res.prompt_tokens.insert(res.prompt_tokens.end(), req.prompt_tokens.begin() + (n == T ? 0 : b * T),
+                                     req.prompt_tokens.begin() + (n == T ? 0 : b * T) + T);
+    } else {
+        res.prompt_tokens = makeTokens(B, T, V, req.seed);
+    }
 
     if (req.ceilings && req.ceilings->mem_bw_bytes_per_s > 0 && req.ceilings->gemm_flops_per_s > 0) {
         res.ceilings = *req.ceilings;
@@ -168,27 +185,46 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
         res.ceilings = *ceil;
     }
 
-    auto weights = makeWeights(run_cfg, req.seed, req.weights, run_cfg.n_layers, kDefaultSyntheticVocab, req.cancel);
-    if (!weights) return weights.error();
-    res.head_roles = weights->head_roles;
-    const int64_t vocab_rows = weights->vocab_rows;
-    auto model = backend.createModel(*weights, B, seq);
-    if (!model) return model.error();
-    weights = Error{};  // free the host copy before running
-    res.allocated = (*model)->allocation();
+    // The model: the caller's (its first layers when fewer are run) or a synthetic one built now.
+    Model model;
+    if (req.model) {
+        if (req.model->config.n_layers < run_cfg.n_layers)
+            return makeError(ErrorCode::InvalidArgument, "the model holds " + std::to_string(req.model->config.n_layers) +
+                                                             " layers; " + std::to_string(run_cfg.n_layers) + " requested");
+        model = req.model->firstLayers(run_cfg.n_layers);
+    } else {
+        auto built = makeSyntheticModel(run_cfg, req.seed, req.weights, run_cfg.n_layers, req.cancel);
+        if (!built) return built.error();
+        model = std::move(*built);
+    }
+    res.head_roles = model.head_roles;
+    if (res.head_roles.empty())
+        res.head_roles.assign(static_cast<size_t>(run_cfg.n_layers),
+                              std::vector<HeadRole>(static_cast<size_t>(cfg.n_q_heads), HeadRole::Content));
+    auto inst = backend.createModel(model, B, seq);
+    if (!inst) return inst.error();
+    res.allocated = (*inst)->allocation();
 
-    const double wb = fp32 ? 4.0 : static_cast<double>(bytesPerElement(cfg.dtype));
+    const double wb = bytesPerValue(cfg.weight_dtype);
     StepRequest sreq;
     sreq.cancel = req.cancel;
     sreq.layers_done = req.layers_done;
     sreq.capture_layers = false;
+    sreq.logits = LogitsMode::Last;
 
+    Sampler sampler(req.sampling);
+    res.generated.assign(static_cast<size_t>(B), {});
+    std::vector<int32_t> next(static_cast<size_t>(B));
+    std::vector<bool> ended(static_cast<size_t>(B), false);
+    auto sampleNext = [&](const StepOutput& out) {
+        res.next_logits = out.logits;
+        for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b)] = sampler.next(out.logits.data() + b * V, V);
+    };
     // Prefill.
     {
-        const auto tokens = makeTokens(B, T, vocab_rows, req.seed);
         sreq.maps = req.prompt_maps;
         StepOutput out;
-        GQA_TRY((*model)->prefill(tokens.data(), T, sreq, out));
+        GQA_TRY((*inst)->prefill(res.prompt_tokens.data(), T, sreq, out));
         addTimes(res.prefill, out);
         addCosts(res.prefill, run_cfg, run_cfg.n_layers, B, T, T, wb, res.ceilings);
         res.prefill.tokens_per_s = static_cast<double>(B * T) / (res.prefill.total_ms * 1e-3);
@@ -197,19 +233,30 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
         for (int64_t b = 0; b < B; ++b)
             std::copy_n(out.hidden.begin() + ((b * T + T - 1) * cfg.d_model), cfg.d_model,
                         res.final_hidden.begin() + b * cfg.d_model);
+        sampleNext(out);
     }
-    // Decode, one token per sequence per step.
+    // Decode, one token per sequence per step: each step feeds the token sampled from the previous logits.
+    const auto& eos = cfg.eos_token_ids;
     sreq.maps = req.decode_maps;
     for (int64_t s = 0; s < steps; ++s) {
-        const auto tokens = makeTokens(B, 1, vocab_rows, req.seed, T + s);
+        for (int64_t b = 0; b < B; ++b) {
+            const int32_t id = next[static_cast<size_t>(b)];
+            if (!ended[static_cast<size_t>(b)]) res.generated[static_cast<size_t>(b)].push_back(id);
+            if (std::find(eos.begin(), eos.end(), id) != eos.end()) ended[static_cast<size_t>(b)] = true;
+        }
+        if (req.stop_at_eos && !eos.empty() && std::all_of(ended.begin(), ended.end(), [](bool e) { return e; }))
+            break;
         StepOutput out;
-        GQA_TRY((*model)->decode(tokens.data(), sreq, out));
+        GQA_TRY((*inst)->decode(next.data(), sreq, out));
         addTimes(res.decode, out);
         addCosts(res.decode, run_cfg, run_cfg.n_layers, B, 1, T + s + 1, wb, res.ceilings);
         if (!req.decode_maps.empty()) res.decode_maps.push_back(std::move(out.maps));
         res.final_hidden = std::move(out.hidden);
+        sampleNext(out);
+        ++res.decode_steps_run;
     }
-    if (steps > 0) res.decode.tokens_per_s = static_cast<double>(B * steps) / (res.decode.total_ms * 1e-3);
+    if (res.decode_steps_run > 0)
+        res.decode.tokens_per_s = static_cast<double>(B * res.decode_steps_run) / (res.decode.total_ms * 1e-3);
     return res;
 }
 

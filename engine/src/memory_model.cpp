@@ -1,33 +1,13 @@
 #include "gqa/memory_model.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdio>
 
 namespace gqa {
 
 namespace {
-
-int64_t layerParams(const ModelConfig& c) {
-    const int64_t qkv = c.d_model * (c.n_q_heads + 2 * c.n_kv_heads) * c.head_dim;
-    const int64_t o = c.n_q_heads * c.head_dim * c.d_model;
-    const int64_t ffn = 3 * c.d_model * c.ffn_dim;
-    return qkv + o + ffn + 2 * c.d_model;  // + the two RMSNorm gains
-}
-
-// fp32 buffers the engine allocates for a prefill of `tokens` = batch * seq positions:
-// x, xn (d each), qkv ((Hq + 2 Hkv) D), attention output (Hq D), gate|up (2 F).
-int64_t activationBytes(const ModelConfig& c, int64_t tokens) {
-    const int64_t per_token =
-        2 * c.d_model + (c.n_q_heads + 2 * c.n_kv_heads) * c.head_dim + c.n_q_heads * c.head_dim + 2 * c.ffn_dim;
-    return 4 * tokens * per_token;
-}
-
-int64_t totalNeeded(const ModelConfig& cfg, int64_t batch, int64_t seq, bool fp32_copy, bool staging) {
-    const MemoryEstimate m = estimateMemory(cfg, batch, seq);
-    int64_t w = backendWeightBytes(cfg, fp32_copy);
-    if (staging) w += backendWeightBytes(cfg, true);
-    return w + m.kv_cache_bytes + m.activation_bytes;
-}
 
 // Largest n in [1, hi] with fits(n), or 0 when not even 1 fits; fits must be monotone (true then false).
 template <class Fits>
@@ -44,39 +24,48 @@ int64_t largestThatFits(int64_t hi, Fits fits) {
     return lo;
 }
 
+// Rows of W the CPU backend widens to fp32 per thread during a prefill GEMM (cpu_backend.cpp).
+constexpr int64_t kPrefillTileRows = 128;
+
 }  // namespace
+
+int cpuWorkerThreads() {
+    static const int n = std::max(1, omp_get_max_threads());
+    return n;
+}
 
 MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) {
     MemoryEstimate m;
-    const int64_t b = static_cast<int64_t>(bytesPerElement(c.dtype));
-    const int64_t embed = c.vocab_size * c.d_model;
-    m.param_count = embed + c.n_layers * layerParams(c) + c.d_model + (c.tied_embeddings ? 0 : embed);
-    m.weight_bytes = m.param_count * b;
-    m.kv_bytes_per_token = 2 * c.n_layers * c.n_kv_heads * c.head_dim * b;
-    m.kv_cache_bytes = 2 * c.n_layers * batch * seq * c.n_kv_heads * c.head_dim * b;
-    m.activation_bytes = activationBytes(c, batch * seq);
+    const int64_t q = c.n_q_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+    const int64_t matrices = c.d_model * (q + 2 * kv) + q * c.d_model + 3 * c.d_model * c.ffn_dim;  // per layer
+    const int64_t vectors = 2 * c.d_model + (c.qkv_bias ? q + 2 * kv : 0);                       // per layer
+    const int64_t tables = (c.tied_embeddings ? 1 : 2) * c.vocab_size * c.d_model;
+    m.param_count = c.n_layers * (matrices + vectors) + tables + c.d_model;
+    m.weight_bytes = c.n_layers * (storageBytes(c.weight_dtype, matrices) + storageBytes(c.norm_dtype, vectors)) +
+                     storageBytes(c.embed_dtype, tables) + storageBytes(c.norm_dtype, c.d_model);
+    const int64_t kvb = static_cast<int64_t>(bytesPerElement(c.kv_dtype));
+    m.kv_bytes_per_token = 2 * c.n_layers * kv * kvb;
+    m.kv_cache_bytes = m.kv_bytes_per_token * batch * seq;
+    // fp32 per prefill token: x, xn (d each), qkv ((Hq + 2 Hkv) D), attention output (Hq D), gate|up (2F).
+    const int64_t per_token = 2 * c.d_model + (q + 2 * kv) + q + 2 * c.ffn_dim;
+    const int64_t widest_in = std::max({c.d_model, q, c.ffn_dim});
+    m.activation_bytes = 4 * (batch * seq * per_token + batch * c.vocab_size) +
+                         4 * kPrefillTileRows * widest_in * cpuWorkerThreads();
     m.total_bytes = m.weight_bytes + m.kv_cache_bytes + m.activation_bytes;
     return m;
 }
 
-int64_t backendWeightBytes(const ModelConfig& c, bool fp32_compute_copy, int64_t vocab_rows) {
-    const int64_t b = fp32_compute_copy ? 4 : static_cast<int64_t>(bytesPerElement(c.dtype));
-    const int64_t rows = std::min(vocab_rows, c.vocab_size);
-    return (rows * c.d_model + c.n_layers * layerParams(c) + c.d_model) * b;
-}
-
-FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t available_bytes,
-                     bool fp32_compute_copy, double headroom, bool count_staging_copy) {
+FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t available_bytes, double headroom) {
     FitReport r;
     r.available_bytes = available_bytes;
-    r.needed_bytes = totalNeeded(cfg, batch, seq, fp32_compute_copy, count_staging_copy);
+    r.needed_bytes = estimateMemory(cfg, batch, seq).total_bytes;
     const auto budget = static_cast<int64_t>(static_cast<double>(available_bytes) * headroom);
     r.fits = r.needed_bytes <= budget;
     // Largest depth that fits with the same batch and sequence length.
     ModelConfig c = cfg;
     const int64_t lo = largestThatFits(cfg.n_layers, [&](int64_t layers) {
         c.n_layers = layers;
-        return totalNeeded(c, batch, seq, fp32_compute_copy, count_staging_copy) <= budget;
+        return estimateMemory(c, batch, seq).total_bytes <= budget;
     });
     r.max_layers_that_fit = lo;
     if (!r.fits) {
@@ -89,17 +78,16 @@ FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t
     return r;
 }
 
-
-int64_t maxContextThatFits(const ModelConfig& cfg, int64_t batch, int64_t available_bytes, bool fp32_copy) {
+int64_t maxContextThatFits(const ModelConfig& cfg, int64_t batch, int64_t available_bytes) {
     const auto budget = static_cast<int64_t>(static_cast<double>(available_bytes) * 0.9);
     return largestThatFits(int64_t{1} << 31,
-                           [&](int64_t seq) { return totalNeeded(cfg, batch, seq, fp32_copy, false) <= budget; });
+                           [&](int64_t seq) { return estimateMemory(cfg, batch, seq).total_bytes <= budget; });
 }
 
-int64_t maxBatchThatFits(const ModelConfig& cfg, int64_t seq, int64_t available_bytes, bool fp32_copy) {
+int64_t maxBatchThatFits(const ModelConfig& cfg, int64_t seq, int64_t available_bytes) {
     const auto budget = static_cast<int64_t>(static_cast<double>(available_bytes) * 0.9);
     return largestThatFits(int64_t{1} << 24,
-                           [&](int64_t batch) { return totalNeeded(cfg, batch, seq, fp32_copy, false) <= budget; });
+                           [&](int64_t batch) { return estimateMemory(cfg, batch, seq).total_bytes <= budget; });
 }
 
 std::string formatBytes(int64_t bytes) {

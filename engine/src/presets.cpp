@@ -24,7 +24,10 @@ ModelConfig make(const char* name, int64_t layers, int64_t d, int64_t nq, int64_
     c.norm_eps = eps;
     c.max_seq = max_seq;
     c.tied_embeddings = tied;
-    c.dtype = DType::BF16;
+    c.weight_dtype = DType::BF16;
+    c.embed_dtype = DType::BF16;
+    c.kv_dtype = DType::BF16;
+    c.bos_token_id = 0;  // synthetic prompts start with token 0
     c.source = source;
     return c;
 }

@@ -1,6 +1,7 @@
 #include "gqa/tradeoff.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -20,7 +21,7 @@ struct RunMeasure {
 };
 
 // prompt: (B, T), decode: (B, S) row-major.
-Expected<RunMeasure> measureRun(Backend& backend, const ModelWeights& w, const RunShape& shape,
+Expected<RunMeasure> measureRun(Backend& backend, const Model& w, const RunShape& shape,
                                 const std::vector<int32_t>& prompt, const std::vector<int32_t>& decode) {
     const int64_t B = shape.batch, T = shape.prompt_len, S = shape.decode_steps;
     auto inst = backend.createModel(w, B, shape.totalTokens());
@@ -69,13 +70,13 @@ double efficiencyGain(double cost_base, double cost_point, double quality_loss) 
     return (cost_base - cost_point) / quality_loss;
 }
 
-Expected<TradeoffResult> runTradeoff(Backend& backend, const ModelWeights& original, const TradeoffRequest& req) {
+Expected<TradeoffResult> runTradeoff(Backend& backend, const Model& original, const TradeoffRequest& req) {
     const ModelConfig& full = req.config;
     GQA_TRY(full.validate());
     GQA_TRY(req.shape.validate(full));
     const ModelConfig& wc = original.config;
     if (wc.d_model != full.d_model || wc.n_q_heads != full.n_q_heads || wc.n_kv_heads != full.n_kv_heads ||
-        wc.head_dim != full.head_dim || wc.ffn_dim != full.ffn_dim || wc.dtype != full.dtype)
+        wc.head_dim != full.head_dim || wc.ffn_dim != full.ffn_dim || wc.kv_dtype != full.kv_dtype)
         return invalid("the weights do not match the requested model config");
     const int64_t layers_run = static_cast<int64_t>(original.layers.size());
     if (layers_run <= 0 || layers_run > full.n_layers)
@@ -104,7 +105,14 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const ModelWeights& origi
                             "the full model");
 
     // Tokens (B, T + S): the prompt both models see, then the decode inputs.
-    const std::vector<int32_t> all = makeTokens(B, context, original.vocab_rows, req.seed);
+    std::vector<int32_t> all = makeTokens(B, context, original.config.vocab_size, req.seed);
+    if (!req.prompt_tokens.empty()) {
+        if (static_cast<int64_t>(req.prompt_tokens.size()) != B * T)
+            return invalid("the prompt holds " + std::to_string(req.prompt_tokens.size()) + " tokens; batch x prompt "
+                           "length is " + num(B * T));
+        for (int64_t b = 0; b < B; ++b)
+            std::copy_n(req.prompt_tokens.begin() + b * T, T, all.begin() + b * context);
+    }
     std::vector<int32_t> prompt(static_cast<size_t>(B * T)), decode(static_cast<size_t>(B * S));
     for (int64_t b = 0; b < B; ++b) {
         for (int64_t t = 0; t < T; ++t) prompt[static_cast<size_t>(b * T + t)] = all[static_cast<size_t>(b * context + t)];
@@ -126,7 +134,7 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const ModelWeights& origi
         as.kv_len = context;
         as.head_dim = cfg.head_dim;
         as.causal = false;  // one query row sees the whole cache
-        auto ms = backend.timeAttention(as, cfg.dtype, req.attention_iterations);
+        auto ms = backend.timeAttention(as, cfg.kv_dtype, req.attention_iterations);
         if (!ms) return ms.error();
         p.decode_attention_ms = *ms;
         return Status::ok();
@@ -192,14 +200,13 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const TradeoffRequest& re
     if (dev.available_bytes > 0) {
         ModelConfig run_cfg = req.config;
         run_cfg.n_layers = layers;
-        const FitReport fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), dev.available_bytes,
-                                         backend.fp32WeightCopy());
+        const FitReport fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), dev.available_bytes);
         if (!fit.fits)
             return makeError(ErrorCode::OutOfMemory,
                              fit.message + " (at most " + num(fit.max_layers_that_fit) + " layers fit: use fewer layers)");
     }
 
-    auto w = makeWeights(req.config, req.seed, req.weights, layers);
+    auto w = makeSyntheticModel(req.config, req.seed, req.weights, layers);
     if (!w) return w.error();
     return runTradeoff(backend, *w, req);
 }

@@ -96,7 +96,7 @@ DeviceInfo fakeDevice(int64_t bytes) {
 
 AnalysisPtr analysisFor(const RunParams& p, int64_t device_bytes = int64_t{8} << 30) {
     Ceilings c{50e9, 100e9, "fake"};
-    return std::make_shared<Analysis>(computeAnalysis(p, fakeDevice(device_bytes), true, c, true));
+    return std::make_shared<Analysis>(computeAnalysis(p, fakeDevice(device_bytes), c, true));
 }
 
 // A real result for `cfg`, straight from the engine (the fake controller hands it over).
@@ -364,7 +364,8 @@ private slots:
             makeQuick(w);
             QVERIFY(w.controlPanel()->setKvHeads(4));
             w.controlPanel()->layersSpin()->setValue(3);
-            w.controlPanel()->dtypeCombo()->setCurrentIndex(w.controlPanel()->dtypeCombo()->findText(QStringLiteral("fp16")));
+            w.controlPanel()->storageCombo()->setCurrentIndex(
+                w.controlPanel()->storageCombo()->findText(QStringLiteral("fp16")));
             w.requestRunNow();
             QVERIFY(waitShown(w));
             w.pin();
@@ -379,7 +380,10 @@ private slots:
         const ModelConfig c = w.controlPanel()->config();
         QCOMPARE(c.n_kv_heads, int64_t{4});
         QCOMPARE(c.n_layers, int64_t{3});
-        QCOMPARE(c.dtype, DType::F16);
+        // The one storage control stores weights, embedding and KV cache in fp16.
+        QCOMPARE(c.weight_dtype, DType::F16);
+        QCOMPARE(c.embed_dtype, DType::F16);
+        QCOMPARE(c.kv_dtype, DType::F16);
         QCOMPARE(w.controlPanel()->shape().prompt_len, int64_t{16});
         QCOMPARE(w.controlPanel()->shape().decode_steps, int64_t{3});
         QCOMPARE(w.tabs()->currentIndex(), int(MainWindow::MemoryTab));

@@ -18,7 +18,11 @@ Session sampleSession() {
     s.preset = QStringLiteral("deepseek-llm-67b");
     s.config = findPreset("deepseek-llm-67b").value();
     s.config.n_kv_heads = 64;  // the same model as MHA
-    s.config.dtype = DType::F16;
+    s.config.weight_dtype = DType::Q8_0;
+    s.config.embed_dtype = DType::F16;
+    s.config.norm_dtype = DType::BF16;
+    s.config.kv_dtype = DType::F16;
+    s.config.eos_token_ids = {2, 7};
     s.shape = {3, 100, 7};
     s.backend = QStringLiteral("cpu");
     s.run_layers = 2;
@@ -84,7 +88,12 @@ private slots:
         QCOMPARE(back->config.n_layers, s.config.n_layers);
         QCOMPARE(back->config.d_model, s.config.d_model);
         QCOMPARE(back->config.rope_theta, s.config.rope_theta);
-        QCOMPARE(back->config.dtype, DType::F16);
+        QCOMPARE(back->config.weight_dtype, DType::Q8_0);
+        QCOMPARE(back->config.embed_dtype, DType::F16);
+        QCOMPARE(back->config.norm_dtype, DType::BF16);
+        QCOMPARE(back->config.kv_dtype, DType::F16);
+        QCOMPARE(back->config.bos_token_id, s.config.bos_token_id);
+        QCOMPARE(back->config.eos_token_ids, (std::vector<int32_t>{2, 7}));
         QCOMPARE(back->shape.batch, int64_t{3});
         QCOMPARE(back->shape.prompt_len, int64_t{100});
         QCOMPARE(back->shape.decode_steps, int64_t{7});
@@ -121,7 +130,12 @@ private slots:
         QTest::newRow("layers as text") << withField("config.n_layers", QStringLiteral("95")) << "n_layers";
         QTest::newRow("fractional heads") << withField("config.n_q_heads", 8.5) << "n_q_heads";
         QTest::newRow("missing config field") << withField("config.d_model", QJsonValue(QJsonValue::Undefined)) << "d_model";
-        QTest::newRow("unknown dtype") << withField("config.dtype", QStringLiteral("fp8")) << "dtype";
+        QTest::newRow("unknown weight dtype")
+            << withField("config.weight_dtype", QStringLiteral("fp8")) << "weight_dtype";
+        QTest::newRow("unknown KV dtype") << withField("config.kv_dtype", QStringLiteral("fp8")) << "kv_dtype";
+        QTest::newRow("Q8_0 KV cache") << withField("config.kv_dtype", QStringLiteral("q8_0")) << "KV cache";
+        QTest::newRow("missing norm dtype")
+            << withField("config.norm_dtype", QJsonValue(QJsonValue::Undefined)) << "norm_dtype";
         QTest::newRow("zero batch") << withField("shape.batch", 0) << "batch";
         QTest::newRow("prompt beyond max_seq") << withField("shape.prompt_len", 5000) << "max_seq";
         QTest::newRow("unknown backend") << withField("backend", QStringLiteral("tpu")) << "backend";
@@ -142,6 +156,25 @@ private slots:
         const auto s = sessionFromJson(json, &error);
         QVERIFY(!s.has_value());
         QVERIFY2(error.contains(reason, Qt::CaseInsensitive), qPrintable(error));
+    }
+
+    void version1DtypeLoads() {
+        // Version 1 stored one "dtype" for weights and KV cache: it loads as that type for both.
+        QJsonObject o = QJsonDocument::fromJson(sessionToJson(sampleSession())).object();
+        o[QStringLiteral("version")] = 1;
+        QJsonObject cfg = o[QStringLiteral("config")].toObject();
+        for (const char* key : {"weight_dtype", "embed_dtype", "norm_dtype", "kv_dtype", "architecture", "rope_scaling",
+                                "qkv_bias", "sliding_window", "bos_token_id", "eos_token_ids"})
+            cfg.remove(QLatin1String(key));
+        cfg[QStringLiteral("dtype")] = QStringLiteral("fp16");
+        o[QStringLiteral("config")] = cfg;
+        QString error;
+        const auto s = sessionFromJson(QJsonDocument(o).toJson(), &error);
+        QVERIFY2(s.has_value(), qPrintable(error));
+        QCOMPARE(s->config.weight_dtype, DType::F16);
+        QCOMPARE(s->config.embed_dtype, DType::F16);
+        QCOMPARE(s->config.kv_dtype, DType::F16);
+        QCOMPARE(s->config.norm_dtype, ModelConfig{}.norm_dtype);
     }
 
     void saveIsAtomic() {

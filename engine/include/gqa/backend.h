@@ -11,7 +11,7 @@
 
 #include "gqa/config.h"
 #include "gqa/status.h"
-#include "gqa/weights.h"
+#include "gqa/model.h"
 
 namespace gqa {
 
@@ -48,8 +48,12 @@ struct LayerMaps {
     }
 };
 
+// Which positions' logits (LM-head outputs) a step computes.
+enum class LogitsMode { None, Last, All };
+
 struct StepRequest {
     MapRequest maps;
+    LogitsMode logits = LogitsMode::None;
     bool capture_layers = false;               // keep per-layer attention outputs and hidden states
     const std::atomic<bool>* cancel = nullptr; // checked between layers
     std::atomic<int64_t>* layers_done = nullptr;  // incremented after each layer
@@ -57,6 +61,9 @@ struct StepRequest {
 
 struct StepOutput {
     std::vector<float> hidden;                  // (B, Tq, d_model) after the final norm
+    // Logits: (B, vocab) of each sequence's last position (LogitsMode::Last) or (B, Tq, vocab) (All).
+    std::vector<float> logits;
+    double lm_head_ms = 0.0;
     std::vector<LayerMaps> maps;
     std::vector<OpTimes> layer_ms;              // per layer
     double final_norm_ms = 0.0;
@@ -69,7 +76,7 @@ struct StepOutput {
 
 // What a backend really allocated (bytes).
 struct Allocation {
-    int64_t weight_bytes = 0;
+    int64_t weight_bytes = 0;        // tensors read (mapped or owned; shared with the Model, not copied)
     int64_t kv_cache_bytes = 0;
     int64_t activation_bytes = 0;
     int64_t total() const { return weight_bytes + kv_cache_bytes + activation_bytes; }
@@ -110,10 +117,10 @@ public:
     virtual ~Backend() = default;
     virtual std::string name() const = 0;
     virtual DeviceInfo deviceInfo() const = 0;
-    // True when weights are held as an fp32 compute copy (affects fit predictions).
-    virtual bool fp32WeightCopy() const = 0;
-    virtual Expected<std::unique_ptr<ModelInstance>> createModel(const ModelWeights& w, int64_t batch,
-                                                                 int64_t max_seq) = 0;
+    // Instantiates `m` with a KV cache for `batch` sequences of up to `max_seq` tokens. Weights are read
+    // in their stored dtype (the CPU reads them in place; the CUDA backend uploads them as they are), so the
+    // memory needed is the one estimateMemory() predicts. Refused before allocating when it would not fit.
+    virtual Expected<std::unique_ptr<ModelInstance>> createModel(const Model& m, int64_t batch, int64_t max_seq) = 0;
     // Host pointers in, host pointers out (see AttentionShape for layouts).
     virtual Status attention(const AttentionShape& s, const float* q, const void* k, const void* v, DType kv_dtype,
                              float* out, float* probs) = 0;

@@ -11,10 +11,22 @@
 
 namespace gqa {
 
-// A LLaMA/DeepSeek-style decoder: pre-norm RMSNorm, RoPE (half-split pairs, as in the HF LLaMA code),
-// SwiGLU FFN, grouped-query attention, no biases.
+// RoPE frequency scaling (Hugging Face `rope_scaling`): none, "linear" (every frequency / factor) or
+// "llama3" (Llama 3.1: low frequencies / factor, high ones kept, a smooth blend between).
+enum class RopeScaling { None, Linear, Llama3 };
+struct RopeScalingParams {
+    RopeScaling type = RopeScaling::None;
+    double factor = 1.0;
+    double low_freq_factor = 1.0;           // llama3
+    double high_freq_factor = 4.0;          // llama3
+    int64_t original_max_position = 8192;   // llama3: original_max_position_embeddings
+};
+
+// A LLaMA/DeepSeek/Mistral/Qwen2-style decoder: pre-norm RMSNorm, RoPE (half-split pairs, as in the HF
+// LLaMA code), SwiGLU FFN, grouped-query attention, optional q/k/v biases (Qwen2).
 struct ModelConfig {
     std::string name = "custom";
+    std::string architecture = "LlamaForCausalLM";  // HF architectures[0]; GGUF llama -> LlamaForCausalLM
     int64_t d_model = 0;
     int64_t n_layers = 0;
     int64_t n_q_heads = 0;
@@ -23,11 +35,19 @@ struct ModelConfig {
     int64_t ffn_dim = 0;
     int64_t vocab_size = 0;
     double rope_theta = 10000.0;
+    RopeScalingParams rope_scaling;
     double norm_eps = 1e-5;
     int64_t max_seq = 0;             // the model's context length (max_position_embeddings)
-    bool tied_embeddings = false;    // LM head shares the embedding table (memory model only)
-    DType dtype = DType::BF16;       // storage dtype of weights and the KV cache
-    std::string source;              // where the numbers come from (published config)
+    bool tied_embeddings = false;    // LM head shares the embedding table
+    bool qkv_bias = false;           // q/k/v projections carry biases (Qwen2)
+    int64_t sliding_window = 0;      // 0 = none (parsed and reported; not applied yet)
+    int32_t bos_token_id = -1;       // -1 = none
+    std::vector<int32_t> eos_token_ids;
+    DType weight_dtype = DType::BF16;  // storage of the layers' weight matrices (F32, F16, BF16 or Q8_0)
+    DType embed_dtype = DType::BF16;   // storage of the embedding table and LM head
+    DType norm_dtype = DType::F32;     // storage of the norm gains and q/k/v biases (F32, F16 or BF16)
+    DType kv_dtype = DType::BF16;      // storage of the KV cache (F32, F16 or BF16)
+    std::string source;              // where the numbers come from (published config or file)
 
     // Readable error for the first problem found, e.g.
     // "n_q_heads (12) is not a multiple of n_kv_heads (5)".
@@ -42,11 +62,16 @@ struct ModelConfig {
     int64_t kvParamsPerLayer() const { return 2 * d_model * n_kv_heads * head_dim; }
 };
 
+// RoPE inverse frequencies of the D/2 rotation pairs, theta^(-2i/D), with config.rope_scaling applied.
+std::vector<double> ropeInverseFrequencies(const ModelConfig& cfg);
+// "none", "linear x4", "llama3 x8".
+std::string ropeScalingText(const RopeScalingParams& r);
+
 // Fields a user may override on top of a preset; empty means keep the preset's value.
 struct ConfigOverrides {
     std::optional<int64_t> d_model, n_layers, n_q_heads, n_kv_heads, head_dim, ffn_dim, vocab_size, max_seq;
     std::optional<double> rope_theta, norm_eps;
-    std::optional<DType> dtype;
+    std::optional<DType> weight_dtype, kv_dtype;
 };
 
 ModelConfig applyOverrides(ModelConfig base, const ConfigOverrides& o);

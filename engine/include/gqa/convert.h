@@ -11,7 +11,7 @@
 
 #include "gqa/backend.h"
 #include "gqa/status.h"
-#include "gqa/weights.h"
+#include "gqa/model.h"
 
 namespace gqa {
 
@@ -26,12 +26,13 @@ std::optional<ConvertMethod> parseConvertMethod(std::string_view);  // "meanpool
 // a divisor of it (so every new group pools the same number r = old / new of old KV heads).
 Status validateKvTarget(const ModelConfig& cfg, int64_t new_n_kv_heads);
 
-// Returns a copy of `w` with cfg.n_kv_heads = new_n_kv_heads. Only the K and V column blocks of every
-// layer's wqkv change; Q, wo, FFN, norms, embedding and head roles are copied unchanged. With r = old /
-// new, query head h read old KV head h / g and now reads new KV head h / (g r) = (h / g) / r, the group
-// its old KV head was pooled into. Means are taken in double and rounded to config.dtype, as every
-// weight is. Converting to the current count returns an identical copy.
-Expected<ModelWeights> convertKvHeads(const ModelWeights& w, int64_t new_n_kv_heads, ConvertMethod method);
+// Returns `w` with cfg.n_kv_heads = new_n_kv_heads. Only every layer's K and V projections (and their biases)
+// are new tensors: the rows of each group of r = old / new KV heads are pooled into one head; Q, O, FFN, norms,
+// embedding and LM head stay shared with `w`. With r, query head h read old KV head h / g and now reads new
+// KV head h / (g r) = (h / g) / r, the group its old KV head was pooled into. Means are taken in double and
+// stored in the tensor's own dtype (Q8_0 re-quantized per block). Converting to the current count returns
+// an identical model.
+Expected<Model> convertKvHeads(const Model& w, int64_t new_n_kv_heads, ConvertMethod method);
 
 // ---- Quality of a converted model against its original, on the same input --------------------------
 
@@ -66,8 +67,8 @@ StepRequest qualityCaptureRequest(int64_t n_layers);
 
 // Prefills `tokens` (B, T) through both models on `backend` and compares them. The two models must
 // differ at most in n_kv_heads (and the K/V weights).
-Expected<ConversionQuality> measureConversionQuality(Backend& backend, const ModelWeights& original,
-                                                     const ModelWeights& converted,
+Expected<ConversionQuality> measureConversionQuality(Backend& backend, const Model& original,
+                                                     const Model& converted,
                                                      const std::vector<int32_t>& tokens, int64_t batch, int64_t T);
 
 }  // namespace gqa

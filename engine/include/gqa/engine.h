@@ -11,15 +11,25 @@
 #include "gqa/config.h"
 #include "gqa/cost_model.h"
 #include "gqa/memory_model.h"
+#include "gqa/model.h"
+#include "gqa/sampling.h"
 #include "gqa/weights.h"
 
 namespace gqa {
 
 struct RunRequest {
-    ModelConfig config;
+    ModelConfig config;              // the model at full depth (a loaded model's own config)
     RunShape shape;
+    // A loaded or converted model to run; null = a synthetic model built from config, weights and seed.
+    std::shared_ptr<const Model> model;
     WeightsMode weights = WeightsMode::Structured;
     uint64_t seed = 1234;
+    // The prompt: (T) ids for every sequence, or (B, T); empty = synthetic ids from seed. shape.prompt_len must
+    // equal T.
+    std::vector<int32_t> prompt_tokens;
+    // Decode steps feed back tokens sampled from the LM head (temperature 0 = greedy).
+    SamplingOptions sampling;
+    bool stop_at_eos = true;         // stop decoding once every sequence produced an EOS id
     // Layers to instantiate: 0 = all of config.n_layers, or as many as fit if fit_layers is set.
     int64_t layers = 0;
     bool fit_layers = true;          // shrink depth to what fits instead of refusing
@@ -41,7 +51,8 @@ struct OpProfile {
 };
 
 struct PhaseProfile {
-    double total_ms = 0.0;               // wall time of the phase
+    double total_ms = 0.0;               // wall time of the phase (LM head included)
+    double lm_head_ms = 0.0;             // the LM head's share of total_ms
     double tokens_per_s = 0.0;           // batch * tokens / seconds
     std::vector<OpTimes> layer_ms;       // per layer (decode: summed over steps)
     std::array<OpProfile, kNumOps> ops;  // per op across layers
@@ -65,6 +76,10 @@ struct RunResult {
     std::vector<std::vector<LayerMaps>> decode_maps;  // [step][requested layer]
     std::vector<std::vector<HeadRole>> head_roles;    // [layer][q_head] for the layers run
     std::vector<float> final_hidden;                  // (B, d_model): last position after decode
+    std::vector<int32_t> prompt_tokens;               // (B, T)
+    std::vector<std::vector<int32_t>> generated;      // [sequence][step]: ids sampled by the decode steps
+    std::vector<float> next_logits;                   // (B, vocab): logits after the final step
+    int64_t decode_steps_run = 0;                     // fewer than requested when every sequence hit EOS
 };
 
 // Measured once per process and backend name, then cached (ceilings are slow to measure).
@@ -78,7 +93,7 @@ struct LayerPlan {
 };
 Expected<LayerPlan> plannedLayers(Backend& backend, const RunRequest& req);
 // The same from a device description alone (for callers that hold no backend, e.g. the GUI's analysis).
-Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& device, bool fp32_weight_copy);
+Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& device);
 
 Expected<RunResult> runModel(Backend& backend, const RunRequest& req);
 

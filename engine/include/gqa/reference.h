@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gqa/backend.h"
-#include "gqa/weights.h"
+#include "gqa/model.h"
 
 namespace gqa::ref {
 
@@ -13,13 +13,23 @@ namespace gqa::ref {
 void attention(const AttentionShape& s, const float* q, const float* k, const float* v, double* out, double* probs);
 
 void rmsNorm(const double* x, const float* gamma, int64_t n, double eps, double* y);
-// RoPE, half-split pairs (i, i + D/2), angle pos * theta^(-2i/D), in place.
-void rope(double* x, int64_t head_dim, int64_t pos, double theta);
+// RoPE, half-split pairs (i, i + D/2), angle pos * inv_freq[i] (ropeInverseFrequencies), in place.
+void rope(double* x, int64_t head_dim, int64_t pos, const std::vector<double>& inv_freq);
 double silu(double x);
+// A tensor's values as fp32 (16-bit and Q8_0 values decoded exactly).
+std::vector<float> dequantize(const Tensor& t);
 
-// Full decoder forward over a whole sequence (no cache), batch-major tokens (B, T).
-// Returns final-normed hidden (B, T, d). kv_dtype rounds K/V to the cache's storage, as the engine does.
-std::vector<double> forward(const ModelWeights& w, const std::vector<int32_t>& tokens, int64_t batch, int64_t T,
-                            DType kv_dtype);
+struct Forward {
+    std::vector<double> hidden;  // (B, T, d) after the final norm
+    std::vector<double> logits;  // (B, T, vocab) when asked for
+    // With capture, per layer: K and V after RoPE as the cache stores them, (B, Hkv, T, D), and the causal
+    // attention probabilities (B, Hq, T, T).
+    std::vector<std::vector<float>> k, v;
+    std::vector<std::vector<double>> probs;
+};
+// Full decoder forward over a whole sequence (no cache), batch-major tokens (B, T), in double on the
+// model's stored values. kv_dtype rounds K/V to the cache's storage, as the engine does.
+Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batch, int64_t T, DType kv_dtype,
+                bool logits = false, bool capture = false);
 
 }  // namespace gqa::ref

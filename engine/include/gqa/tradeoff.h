@@ -45,6 +45,8 @@ struct TradeoffRequest {
     RunShape shape;          // batch; prompt_len = the quality input; decode_steps timed after it
     WeightsMode weights = WeightsMode::Structured;
     uint64_t seed = 1234;    // weights and tokens
+    // The prompt (B, T) both models see, e.g. tokenized text; empty = synthetic tokens from `seed`.
+    std::vector<int32_t> prompt_tokens;
     ConvertMethod method = ConvertMethod::MeanPool;
     int attention_iterations = 20;  // Backend::timeAttention iterations per point
     const std::atomic<bool>* cancel = nullptr;     // checked between points
@@ -86,6 +88,6 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const TradeoffRequest& re
 // The same sweep from weights the caller built. req.config gives the full depth for KV-cache bytes and
 // must match original.config in everything but n_layers; req.layers, req.weights are taken from the
 // weights, req.seed still picks the tokens.
-Expected<TradeoffResult> runTradeoff(Backend& backend, const ModelWeights& original, const TradeoffRequest& req);
+Expected<TradeoffResult> runTradeoff(Backend& backend, const Model& original, const TradeoffRequest& req);
 
 }  // namespace gqa

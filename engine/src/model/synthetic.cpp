@@ -15,43 +15,37 @@
 #include <numeric>
 
 #include "gqa/weights.h"
-#include "rng.h"
+#include "../rng.h"
 
 namespace gqa {
 
-const char* headRoleName(HeadRole r) {
-    switch (r) {
-        case HeadRole::PreviousToken: return "previous-token";
-        case HeadRole::Sink: return "sink";
-        case HeadRole::LocalWindow: return "local-window";
-        case HeadRole::Broad: return "broad";
-        case HeadRole::Content: return "content";
-    }
-    return "?";
-}
-
-const char* headRoleDescription(HeadRole r) {
-    switch (r) {
-        case HeadRole::PreviousToken:
-            return "attends to the token just before the query (the copy/induction building block)";
-        case HeadRole::Sink:
-            return "parks its attention on the first token (an attention sink), as many heads of real models do";
-        case HeadRole::LocalWindow: return "spreads attention over the last few tokens (a local window)";
-        case HeadRole::Broad: return "attends almost uniformly to everything before it (a bag-of-words average)";
-        case HeadRole::Content: return "random query weights: a mix of content and position, like an untrained head";
-    }
-    return "";
-}
-
-int64_t ModelWeights::hostBytes() const {
-    int64_t n = static_cast<int64_t>(embedding.size() + final_norm.size());
-    for (const auto& l : layers)
-        n += static_cast<int64_t>(l.attn_norm.size() + l.wqkv.size() + l.wo.size() + l.ffn_norm.size() +
-                                  l.w_gate_up.size() + l.w_down.size());
-    return 4 * n;
-}
-
 namespace {
+
+// One layer as drawn, fp32, y = x W layouts (columns of wqkv: [Q heads | K heads | V heads]); stored into
+// the model's (out, in) tensors in the weight dtype once drawn.
+struct DrawnLayer {
+    std::vector<float> wqkv;       // (d, (Hq + 2 Hkv) D)
+    std::vector<float> wo;         // (Hq D, d)
+    std::vector<float> w_gate_up;  // (d, 2F) columns [gate | up]
+    std::vector<float> w_down;     // (F, d)
+};
+
+// Stores columns [c0, c0 + rows) of the (k, ld) fp32 matrix w as a (rows, k) tensor in t's dtype: the
+// transpose, rounded (or quantized) to the storage type.
+void storeTransposed(const std::vector<float>& w, int64_t k, int64_t ld, int64_t c0, Tensor& t, void* dst) {
+    const int64_t rows = t.shape[0];
+    std::vector<float> row(static_cast<size_t>(k));
+    auto* out = static_cast<uint8_t*>(dst);
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < k; ++i) row[static_cast<size_t>(i)] = w[static_cast<size_t>(i * ld + c0 + r)];
+        storeAs(t.dtype, row.data(), out + r * t.rowBytes(), k);
+    }
+}
+
+void fillOnes(Model& m, Tensor& t, const std::string& name, int64_t n) {
+    const std::vector<float> ones(static_cast<size_t>(n), 1.0f);
+    storeAs(m.config.norm_dtype, ones.data(), addOwnedTensor(m, t, name, m.config.norm_dtype, {n}), n);
+}
 
 constexpr double kConstFeature = 2.0;  // embedding dimension 0 (after RMSNorm it stays close to this)
 constexpr double kBosFeature = 2.0;    // embedding dimension 1, BOS token only
@@ -132,24 +126,30 @@ HeadRole roleFor(int64_t layer, int64_t q_head, int64_t group_size) {
 
 }  // namespace
 
-Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, WeightsMode mode, int64_t n_layers,
-                                   int64_t vocab_rows, const std::atomic<bool>* cancel) {
+Expected<Model> makeSyntheticModel(const ModelConfig& cfg, uint64_t seed, WeightsMode mode, int64_t n_layers,
+                                   const std::atomic<bool>* cancel) {
     GQA_TRY(cfg.validate());
     if (n_layers < 0 || n_layers > cfg.n_layers)
         return makeError(ErrorCode::InvalidArgument, "layers to build (" + std::to_string(n_layers) +
                                                          ") must be between 1 and n_layers (" +
                                                          std::to_string(cfg.n_layers) + ")");
-    if (vocab_rows <= 0) return makeError(ErrorCode::InvalidArgument, "vocabulary rows must be positive");
     if (cfg.d_model < 4 && mode == WeightsMode::Structured)
         return makeError(ErrorCode::InvalidArgument, "structured weights need d_model >= 4");
+    const DType wt = cfg.weight_dtype;
+    if ((wt == DType::Q8_0 || cfg.embed_dtype == DType::Q8_0) && (cfg.d_model % kQ8BlockElems != 0 || cfg.ffn_dim % kQ8BlockElems != 0 ||
+                              (cfg.n_q_heads * cfg.head_dim) % kQ8BlockElems != 0))
+        return makeError(ErrorCode::InvalidArgument,
+                         "Q8_0 weights need d_model, ffn_dim and n_q_heads x head_dim to be multiples of 32");
     const int64_t L = n_layers == 0 ? cfg.n_layers : n_layers;
-    ModelWeights w;
-    w.config = cfg;
-    w.config.n_layers = L;
-    w.mode = mode;
-    w.seed = seed;
-    w.vocab_rows = std::min(vocab_rows, cfg.vocab_size);
+    Model m;
+    m.config = cfg;
+    m.config.n_layers = L;
+    m.config.qkv_bias = false;  // synthetic models carry no biases
+    m.format = "synthetic";
+    m.mode = mode;
+    m.seed = seed;
     const int64_t d = cfg.d_model, D = cfg.head_dim, hq = cfg.n_q_heads, hkv = cfg.n_kv_heads, F = cfg.ffn_dim;
+    const int64_t V = cfg.vocab_size;
     const int64_t g = cfg.groupSize();
     const int64_t qkv_cols = (hq + 2 * hkv) * D;
     const bool structured = mode == WeightsMode::Structured;
@@ -157,43 +157,66 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
     const double branch = 0.5 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers));
 
     try {
-        {
-            Rng rng(mixSeed(seed, 0xE11B));
-            fillRandom(w.embedding, static_cast<size_t>(w.vocab_rows * d), rng, 1.0);
-            if (structured)
-                for (int64_t t = 0; t < w.vocab_rows; ++t) {
-                    w.embedding[static_cast<size_t>(t * d)] = static_cast<float>(kConstFeature);
-                    w.embedding[static_cast<size_t>(t * d + 1)] = t == 0 ? static_cast<float>(kBosFeature) : 0.0f;
+        // Embedding (and LM head) rows in parallel chunks, each chunk from its own seed: deterministic.
+        auto drawTable = [&](Tensor& t, const char* name, uint64_t stream, double stddev, bool features) {
+            auto* dst = static_cast<uint8_t*>(addOwnedTensor(m, t, name, cfg.embed_dtype, {V, d}));
+            const int64_t chunk = 256;
+#pragma omp parallel for schedule(dynamic, 1) if (V * d > (1 << 20))
+            for (int64_t c0 = 0; c0 < V; c0 += chunk) {
+                Rng rng(mixSeed(seed, stream + static_cast<uint64_t>(c0 / chunk)));
+                std::vector<float> row;
+                for (int64_t r = c0; r < std::min(V, c0 + chunk); ++r) {
+                    fillRandom(row, static_cast<size_t>(d), rng, stddev);
+                    if (features) {
+                        row[0] = static_cast<float>(kConstFeature);
+                        row[1] = r == 0 ? static_cast<float>(kBosFeature) : 0.0f;
+                    }
+                    storeAs(cfg.embed_dtype, row.data(), dst + r * t.rowBytes(), d);
                 }
-        }
-        w.final_norm.assign(static_cast<size_t>(d), 1.0f);
+            }
+        };
+        drawTable(m.embedding, "model.embed_tokens.weight", 0xE11B0000ull, 1.0, structured);
+        if (!cfg.tied_embeddings)
+            drawTable(m.lm_head, "lm_head.weight", 0x4EAD0000ull, 1.0 / std::sqrt(static_cast<double>(d)), false);
+        fillOnes(m, m.final_norm, "model.norm.weight", d);
 
         // Positional query profiles, shared by every layer (they depend only on head_dim and rope_theta).
         PositionalQueries pq;
         if (structured) pq = buildPositionalQueries(cfg);
         const double sink_q = 8.0 * std::sqrt(static_cast<double>(D)) / kKeyBos;
 
-        w.layers.resize(static_cast<size_t>(L));
-        w.head_roles.resize(static_cast<size_t>(L));
+        m.layers.resize(static_cast<size_t>(L));
+        m.head_roles.resize(static_cast<size_t>(L));
+        // Tensors are allocated up front (storage is shared by the whole model), filled in parallel below.
+        for (int64_t l = 0; l < L; ++l) {
+            auto& t = m.layers[static_cast<size_t>(l)];
+            const std::string p = "model.layers." + std::to_string(l) + ".";
+            fillOnes(m, t.attn_norm, p + "input_layernorm.weight", d);
+            fillOnes(m, t.ffn_norm, p + "post_attention_layernorm.weight", d);
+            addOwnedTensor(m, t.wq, p + "self_attn.q_proj.weight", wt, {hq * D, d});
+            addOwnedTensor(m, t.wk, p + "self_attn.k_proj.weight", wt, {hkv * D, d});
+            addOwnedTensor(m, t.wv, p + "self_attn.v_proj.weight", wt, {hkv * D, d});
+            addOwnedTensor(m, t.wo, p + "self_attn.o_proj.weight", wt, {d, hq * D});
+            addOwnedTensor(m, t.w_gate, p + "mlp.gate_proj.weight", wt, {F, d});
+            addOwnedTensor(m, t.w_up, p + "mlp.up_proj.weight", wt, {F, d});
+            addOwnedTensor(m, t.w_down, p + "mlp.down_proj.weight", wt, {d, F});
+        }
         std::atomic<bool> failed{false};
         // Layers are independent (each has its own seed), so they are drawn in parallel; deterministic.
 #pragma omp parallel for schedule(dynamic, 1) if (L > 1 && d * qkv_cols > (1 << 16))
         for (int64_t l = 0; l < L; ++l) {
             if (failed.load() || (cancel && cancel->load(std::memory_order_relaxed))) continue;
             try {
-            auto& lw = w.layers[static_cast<size_t>(l)];
+            DrawnLayer lw;
             Rng rng(mixSeed(seed, 0x1000 + static_cast<uint64_t>(l)));
-            lw.attn_norm.assign(static_cast<size_t>(d), 1.0f);
-            lw.ffn_norm.assign(static_cast<size_t>(d), 1.0f);
             const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(d));
             fillRandom(lw.wqkv, static_cast<size_t>(d * qkv_cols), rng, inv_sqrt_d);
             fillRandom(lw.wo, static_cast<size_t>(hq * D * d), rng, branch / std::sqrt(static_cast<double>(hq * D)));
             fillRandom(lw.w_gate_up, static_cast<size_t>(d * 2 * F), rng, inv_sqrt_d);
             fillRandom(lw.w_down, static_cast<size_t>(F * d), rng, 2.0 * branch / std::sqrt(static_cast<double>(F)));
-            auto& roles = w.head_roles[static_cast<size_t>(l)];
+            auto& roles = m.head_roles[static_cast<size_t>(l)];
             roles.assign(static_cast<size_t>(hq), HeadRole::Content);
-            if (!structured) continue;
-
+            if (structured) {
             auto at = [&](int64_t row, int64_t col) -> float& {
                 return lw.wqkv[static_cast<size_t>(row * qkv_cols + col)];
             };
@@ -228,27 +251,27 @@ Expected<ModelWeights> makeWeights(const ModelConfig& cfg, uint64_t seed, Weight
                     at(1, base + e) = 0.0f;
                 }
             }
+            }
+            // Into the model's (out, in) tensors, rounded or quantized to the weight dtype.
+            auto& t = m.layers[static_cast<size_t>(l)];
+            auto dst = [](Tensor& x) { return const_cast<void*>(x.data); };
+            storeTransposed(lw.wqkv, d, qkv_cols, 0, t.wq, dst(t.wq));
+            storeTransposed(lw.wqkv, d, qkv_cols, hq * D, t.wk, dst(t.wk));
+            storeTransposed(lw.wqkv, d, qkv_cols, (hq + hkv) * D, t.wv, dst(t.wv));
+            storeTransposed(lw.wo, hq * D, d, 0, t.wo, dst(t.wo));
+            storeTransposed(lw.w_gate_up, d, 2 * F, 0, t.w_gate, dst(t.w_gate));
+            storeTransposed(lw.w_gate_up, d, 2 * F, F, t.w_up, dst(t.w_up));
+            storeTransposed(lw.w_down, F, d, 0, t.w_down, dst(t.w_down));
             } catch (const std::bad_alloc&) {
                 failed = true;
             }
         }
         if (failed) return makeError(ErrorCode::OutOfMemory, "not enough host memory for the synthetic weights");
         if (cancel && cancel->load()) return makeError(ErrorCode::Cancelled, "cancelled while building weights");
-        // Everything the model holds is representable in its storage dtype.
-        auto round = [&](std::vector<float>& v) {
-            for (auto& x : v) x = roundTo(cfg.dtype, x);
-        };
-        round(w.embedding);
-        for (auto& lw : w.layers) {
-            round(lw.wqkv);
-            round(lw.wo);
-            round(lw.w_gate_up);
-            round(lw.w_down);
-        }
     } catch (const std::bad_alloc&) {
         return makeError(ErrorCode::OutOfMemory, "not enough host memory for the synthetic weights");
     }
-    return w;
+    return m;
 }
 
 std::vector<int32_t> makeTokens(int64_t batch, int64_t len, int64_t vocab_rows, uint64_t seed, int64_t offset) {
