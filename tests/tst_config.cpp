@@ -84,14 +84,33 @@ private slots:
     void overridesAndDtypes() {
         ConfigOverrides o;
         o.n_kv_heads = 64;
-        o.dtype = DType::F16;
-        auto c = applyOverrides(*findPreset("deepseek-llm-67b"), o);
+        o.weight_dtype = DType::F16;
+        const ModelConfig base = *findPreset("deepseek-llm-67b");
+        auto c = applyOverrides(base, o);
         QCOMPARE(c.n_kv_heads, int64_t(64));
-        QCOMPARE(c.dtype, DType::F16);
+        // weight_dtype sets the matrices and the embedding/LM head; norms and the KV cache keep theirs.
+        QCOMPARE(c.weight_dtype, DType::F16);
+        QCOMPARE(c.embed_dtype, DType::F16);
+        QCOMPARE(c.norm_dtype, base.norm_dtype);
+        QCOMPARE(c.kv_dtype, base.kv_dtype);
         QVERIFY(QString::fromStdString(c.name).contains("modified"));
+        ConfigOverrides kv;
+        kv.kv_dtype = DType::F32;
+        auto k = applyOverrides(base, kv);
+        QCOMPARE(k.kv_dtype, DType::F32);
+        QCOMPARE(k.weight_dtype, base.weight_dtype);
+        QCOMPARE(k.embed_dtype, base.embed_dtype);
+        QVERIFY(QString::fromStdString(k.name).contains("modified"));
+        // No override: nothing changes, not even the name.
+        QCOMPARE(QString::fromStdString(applyOverrides(base, {}).name), QString::fromStdString(base.name));
         QCOMPARE(parseDType("bfloat16"), std::optional<DType>(DType::BF16));
         QCOMPARE(parseDType("half"), std::optional<DType>(DType::F16));
+        QCOMPARE(parseDType("q8_0"), std::optional<DType>(DType::Q8_0));
         QVERIFY(!parseDType("int8").has_value());
+        // Q8_0: blocks of 32 values in 34 bytes (an fp16 scale and 32 int8).
+        QCOMPARE(storageBytes(DType::Q8_0, 64), int64_t(68));
+        QCOMPARE(storageBytes(DType::BF16, 64), int64_t(128));
+        QCOMPARE(storageBytes(DType::F32, 64), int64_t(256));
     }
 
     void dtypeRoundTrips() {
