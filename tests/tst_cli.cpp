@@ -3,7 +3,9 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
+#include <cmath>
 #include <fstream>
 
 #include "gqa/npy.h"
@@ -29,7 +31,8 @@ class TestCli : public QObject {
     Q_OBJECT
 private slots:
     void helpOnEverySubcommand() {
-        for (const char* sub : {"info", "run", "memory", "attention", "verify", "bench"}) {
+        for (const char* sub : {"info", "run", "memory", "attention", "verify", "bench", "tokenize", "logits", "perplexity",
+                                "convert", "tradeoff"}) {
             auto r = cli({sub, "--help"});
             QCOMPARE(r.code, 0);
             QVERIFY(r.out.contains("Usage") || r.out.contains("usage") || r.out.contains("Options"));
@@ -168,6 +171,152 @@ private slots:
             QVERIFY(r.err.contains("CUDA"));
         }
     }
+
+#ifdef GQA_TESTDATA_DIR
+    // The commands on the shared test model: JSON fields and values against reference/expected.json.
+    void realModelCommands() {
+        const QString dir = QStringLiteral(GQA_TESTDATA_DIR) + "/models/tiny-llama-gqa";
+        QFile f(dir + "/reference/expected.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const auto p = QJsonDocument::fromJson(f.readAll()).object()["prompts"].toArray()[0].toObject();
+        const QString prompt = p["prompt"].toString();
+        const QJsonArray tokens = p["tokens"].toArray();
+
+        auto info = cli({"info", "--model", dir + "/hf", "--json"});
+        QCOMPARE(info.code, 0);
+        const auto ij = QJsonDocument::fromJson(info.out).object();
+        QCOMPARE(ij["n_q_heads"].toInt(), 8);
+        QCOMPARE(ij["n_kv_heads"].toInt(), 2);
+        QCOMPARE(ij["group_size"].toInt(), 4);
+        QCOMPARE(ij["head_dim"].toInt(), 16);
+        QCOMPARE(ij["n_layers"].toInt(), 4);
+        QCOMPARE(ij["tokenizer"].toString(), QString("spm"));
+        QCOMPARE(ij["context_length"].toInt(), 2048);
+        QCOMPARE(ij["weight_dtypes"].toObject()["attention"].toString(), QString("bf16"));
+        // 2 (K and V) x 4 layers x 2 KV heads x 16 x 4 bytes (the default fp32 cache of a checkpoint).
+        QCOMPARE(ij["kv_bytes_per_token"].toInteger(), 2ll * 4 * 2 * 16 * 4);
+
+        auto tok = cli({"tokenize", "--model", dir + "/tiny-llama-gqa-q8_0.gguf", "--text", prompt, "--json"});
+        QCOMPARE(tok.code, 0);
+        const auto tj = QJsonDocument::fromJson(tok.out).object();
+        QCOMPARE(tj["ids"].toArray(), tokens);
+        QCOMPARE(tj["pieces"].toArray().size(), tokens.size());
+        auto nobos = cli({"tokenize", "--model", dir + "/hf", "--text", prompt, "--no-bos", "--json"});
+        QCOMPARE(QJsonDocument::fromJson(nobos.out).object()["ids"].toArray().size(), tokens.size() - 1);
+        // A vocabulary-only GGUF is enough for tokenize.
+        auto voc = cli({"tokenize", "--model", QStringLiteral(GQA_TESTDATA_DIR) + "/tokenizers/ggml-vocab-llama-spm.gguf",
+                        "--text", prompt, "--json"});
+        QCOMPARE(voc.code, 0);
+        QCOMPARE(QJsonDocument::fromJson(voc.out).object()["ids"].toArray(), tokens);
+
+        QTemporaryDir tmp;
+        const QString npy = tmp.path() + "/logits.npy";
+        auto lg = cli({"logits", "--model", dir + "/tiny-llama-gqa-bf16.gguf", "--prompt", prompt, "--out", npy, "--json"});
+        QCOMPARE(lg.code, 0);
+        QCOMPARE(QJsonDocument::fromJson(lg.out).object()["tokens"].toArray(), tokens);
+        auto arr = readNpy(npy.toStdString());
+        QVERIFY(arr.isOk());
+        QCOMPARE(arr->shape, (std::vector<int64_t>{tokens.size(), 32000}));
+
+        auto pp = cli({"perplexity", "--model", dir + "/hf", "--text", prompt, "--json"});
+        QCOMPARE(pp.code, 0);
+        const auto pj = QJsonDocument::fromJson(pp.out).object();
+        const double ref = p["f32"].toObject()["perplexity"].toDouble();
+        QVERIFY(std::fabs(pj["perplexity"].toDouble() - ref) <= 1e-3 * ref);
+        QCOMPARE(pj["tokens"].toInt(), tokens.size() - 1);
+        QVERIFY(std::fabs(std::exp(pj["mean_nll"].toDouble()) - pj["perplexity"].toDouble()) <= 1e-6 * ref);
+
+        auto run = cli({"run", "--model", dir + "/hf", "--prompt", prompt, "--decode", "32", "--temperature", "0",
+                        "--json"});
+        QCOMPARE(run.code, 0);
+        const auto rj = QJsonDocument::fromJson(run.out).object();
+        QCOMPARE(rj["prompt_tokens"].toArray(), tokens);
+        QCOMPARE(rj["generated_tokens"].toArray(), p["greedy"].toArray());
+        QVERIFY(!rj["text"].toString().isEmpty());
+        // Seeded sampling is deterministic.
+        const QStringList sampled = {"run", "--model", dir + "/hf", "--prompt", prompt, "--decode", "8", "--temperature",
+                                     "0.8", "--top-k", "40", "--top-p", "0.9", "--seed", "5", "--json"};
+        QCOMPARE(QJsonDocument::fromJson(cli(sampled).out).object()["generated_tokens"].toArray(),
+                 QJsonDocument::fromJson(cli(sampled).out).object()["generated_tokens"].toArray());
+
+        // Maps on a real model list the prompt's token strings.
+        const QString maps = tmp.path() + "/maps.npy";
+        auto mr = cli({"run", "--model", dir + "/hf", "--prompt", prompt, "--decode", "0", "--maps-layer", "1",
+                       "--maps-out", maps, "--json"});
+        QCOMPARE(mr.code, 0);
+        QCOMPARE(QJsonDocument::fromJson(mr.out).object()["prompt_pieces"].toArray().size(), tokens.size());
+        QCOMPARE(readNpy(maps.toStdString())->shape, (std::vector<int64_t>{1, 8, tokens.size(), tokens.size()}));
+
+        // convert writes a directory that loads back with the new grouping.
+        const QString out = tmp.path() + "/mqa";
+        auto cv = cli({"convert", "--model", dir + "/hf", "--kv-heads", "1", "--out", out});
+        QCOMPARE(cv.code, 0);
+        auto back = cli({"info", "--model", out, "--json"});
+        QCOMPARE(back.code, 0);
+        QCOMPARE(QJsonDocument::fromJson(back.out).object()["n_kv_heads"].toInt(), 1);
+        auto bad = cli({"convert", "--model", dir + "/hf", "--kv-heads", "3", "--out", tmp.path() + "/x"});
+        QCOMPARE(bad.code, 2);
+        QVERIFY(bad.err.contains("valid targets: 1, 2"));
+    }
+
+    // Corrupt and hostile files: exit code 2, a message naming the file and the problem.
+    void refusesCorruptCheckpoints() {
+        const QString dir = QStringLiteral(GQA_TESTDATA_DIR) + "/models/tiny-llama-gqa";
+        QTemporaryDir tmp;
+        QFile src(dir + "/tiny-llama-gqa-bf16.gguf");
+        QVERIFY(src.open(QIODevice::ReadOnly));
+        const QByteArray gguf = src.readAll();
+        auto write = [&](const QString& name, const QByteArray& bytes) {
+            QFile f(tmp.path() + "/" + name);
+            f.open(QIODevice::WriteOnly);
+            f.write(bytes);
+            return tmp.path() + "/" + name;
+        };
+        struct Case {
+            const char* name;
+            QByteArray bytes;
+            const char* says;
+        };
+        QByteArray magic = gguf;
+        magic[0] = 'X';
+        QByteArray version = gguf;
+        version[4] = 9;
+        QByteArray truncated = gguf.left(gguf.size() / 2);
+        const Case cases[] = {{"magic.gguf", magic, "magic"},
+                              {"version.gguf", version, "version"},
+                              {"truncated.gguf", truncated, "beyond the end"}};
+        for (const auto& c : cases) {
+            const QString path = write(c.name, c.bytes);
+            auto r = cli({"info", "--model", path});
+            QCOMPARE(r.code, 2);
+            QVERIFY2(r.err.contains(c.name) && r.err.contains(c.says), r.err.constData());
+        }
+        // safetensors whose header length runs past the end of the file.
+        QDir().mkpath(tmp.path() + "/hf");
+        QFile::copy(dir + "/hf/config.json", tmp.path() + "/hf/config.json");
+        QByteArray st(16, '\0');
+        st[0] = char(0xff);
+        st[1] = char(0xff);
+        write("hf/model.safetensors", st);
+        auto r = cli({"run", "--model", tmp.path() + "/hf", "--decode", "1"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("model.safetensors"), r.err.constData());
+        // A config whose heads do not divide.
+        QFile cfg(tmp.path() + "/hf/config.json");
+        QVERIFY(cfg.open(QIODevice::ReadOnly));
+        auto j = QJsonDocument::fromJson(cfg.readAll()).object();
+        cfg.close();
+        j["num_key_value_heads"] = 3;
+        write("hf/config.json", QJsonDocument(j).toJson());
+        r = cli({"info", "--model", tmp.path() + "/hf"});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("config.json") && r.err.contains("n_kv_heads (3)"), r.err.constData());
+        // A checkpoint option that the weights fix.
+        r = cli({"run", "--model", dir + "/hf", "--q-heads", "16"});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("--q-heads"));
+    }
+#endif
 
     void verifyPasses() {
         auto r = cli({"verify", "--backend", "cpu"});

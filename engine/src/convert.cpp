@@ -97,9 +97,16 @@ Expected<Model> convertKvHeads(const Model& w, int64_t new_n_kv, ConvertMethod m
     const int64_t r = n_kv / new_n_kv;  // old KV heads per new one
     try {
         Model out = w;  // every tensor shared; only K/V (and their biases) are replaced below
+        if (new_n_kv == n_kv) return out;  // nothing to merge: the same model
         out.config.n_kv_heads = new_n_kv;
-        if (out.config.name.find(" (KV heads ") == std::string::npos)
-            out.config.name += " (KV heads " + num(n_kv) + " -> " + num(new_n_kv) + ", " + convertMethodName(method) + ")";
+        // One label saying where the grouping came from: a second conversion replaces the first's.
+        std::string& name = out.config.name;
+        std::string from = num(n_kv);
+        if (const auto at = name.find(" (KV heads "); at != std::string::npos) {
+            from = name.substr(at + 11, name.find(' ', at + 11) - (at + 11));
+            name.erase(at);
+        }
+        name += " (KV heads " + from + " -> " + num(new_n_kv) + ", " + convertMethodName(method) + ")";
         for (auto& l : out.layers) {
             const LayerTensors src = l;
             for (auto [s, d] : {std::pair{&src.wk, &l.wk}, std::pair{&src.wv, &l.wv}}) {
