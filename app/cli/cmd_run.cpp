@@ -22,6 +22,8 @@ struct RunArgs {
     bool no_fit = false;
     bool per_layer = false;
     std::string prompt, prompt_file;
+    int repeat = 0;
+    double budget_ms = 2000.0;
     double temperature = 0.0, top_p = 1.0;
     int64_t top_k = 0;
 };
@@ -29,21 +31,25 @@ struct RunArgs {
 nlohmann::json phaseJson(const PhaseProfile& p) {
     nlohmann::json ops = nlohmann::json::object();
     for (const auto& o : p.ops)
-        ops[opName(o.op)] = {{"measured_ms", o.measured_ms}, {"predicted_ms", o.predicted_ms}, {"flops", o.flops},
-                             {"bytes", o.bytes}};
+        ops[opName(o.op)] = {{"measured_ms", o.measured_ms}, {"median_ms", o.measured.median_ms},
+                             {"min_ms", o.measured.min_ms},  {"max_ms", o.measured.max_ms},
+                             {"repeats", o.measured.repeats}, {"predicted_ms", o.predicted_ms},
+                             {"flops", o.flops},             {"bytes", o.bytes}};
     nlohmann::json layers = nlohmann::json::array();
     for (const auto& l : p.layer_ms) {
         nlohmann::json lj = nlohmann::json::object();
         for (int i = 0; i < kNumOps; ++i) lj[opName(static_cast<Op>(i))] = l[static_cast<size_t>(i)];
         layers.push_back(lj);
     }
-    return {{"total_ms", p.total_ms}, {"predicted_ms", p.predicted_ms}, {"tokens_per_s", p.tokens_per_s},
-            {"ops", ops}, {"layers_ms", layers}};
+    return {{"total_ms", p.total_ms},         {"median_ms", p.total.median_ms}, {"min_ms", p.total.min_ms},
+            {"max_ms", p.total.max_ms},       {"q1_ms", p.total.q1_ms},         {"q3_ms", p.total.q3_ms},
+            {"repeats", p.total.repeats},     {"lm_head_ms", p.lm_head_ms},     {"predicted_ms", p.predicted_ms},
+            {"tokens_per_s", p.tokens_per_s}, {"ops", ops},                     {"layers_ms", layers}};
 }
 
 void printPhase(const char* name, const PhaseProfile& p, bool per_layer) {
-    std::printf("\n%s: %.3f ms, %.1f tokens/s (roofline prediction %.3f ms)\n", name, p.total_ms, p.tokens_per_s,
-                p.predicted_ms);
+    std::printf("\n%s: %.3f ms median (min %.3f, max %.3f, %d repeats), %.1f tokens/s (roofline prediction %.3f ms)\n",
+                name, p.total_ms, p.total.min_ms, p.total.max_ms, p.total.repeats, p.tokens_per_s, p.predicted_ms);
     std::printf("  %-10s %12s %12s %14s %14s\n", "op", "measured ms", "roofline ms", "GFLOP", "MB moved");
     for (const auto& o : p.ops)
         std::printf("  %-10s %12.3f %12.3f %14.4f %14.3f\n", opName(o.op), o.measured_ms, o.predicted_ms, o.flops * 1e-9,
@@ -73,6 +79,10 @@ int runRun(const RunArgs& a) {
     req.sampling.top_k = a.top_k;
     req.sampling.top_p = a.top_p;
     req.sampling.seed = a.seed;
+    if (a.repeat < 0 || !(a.budget_ms > 0))
+        return reportError(makeError(ErrorCode::InvalidArgument, "--repeat must be >= 0 and --budget-ms positive"));
+    req.repeat.repeats = a.repeat;
+    req.repeat.budget_ms = a.budget_ms;
     if (a.temperature < 0 || a.top_k < 0 || !(a.top_p > 0.0 && a.top_p <= 1.0))
         return reportError(makeError(ErrorCode::InvalidArgument,
                                      "--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]"));
@@ -153,6 +163,7 @@ int runRun(const RunArgs& a) {
             {"allocated", {{"weight_bytes", r.allocated.weight_bytes}, {"kv_cache_bytes", r.allocated.kv_cache_bytes},
                            {"activation_bytes", r.allocated.activation_bytes}}},
             {"head_roles", roles},
+            {"repeats", r.repeats},
             {"prompt_tokens", prompt0},
             {"generated_tokens", gen0},
             {"text", text}};
@@ -226,6 +237,10 @@ const CommandRegistrar reg("run", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--maps-layer", args->maps_layer, "Layer whose prompt attention maps are written");
     cmd->add_option("--maps-out", args->maps_out, "Output .npy: (B, Hq, T, T) float32 softmax probabilities");
     cmd->add_flag("--per-layer", args->per_layer, "Also print per-layer, per-op timings");
+    cmd->add_option("--repeat", args->repeat,
+                    "Timed repeats of prefill + decode after one warm-up; 0 = adaptive (until the median is stable, "
+                    "within --budget-ms)")->capture_default_str();
+    cmd->add_option("--budget-ms", args->budget_ms, "Adaptive repeats: time budget for measuring")->capture_default_str();
     cmd->add_flag("--no-fit", args->no_fit, "Refuse a model that does not fit instead of running fewer layers");
     cmd->add_flag("--json", args->json, "Print JSON");
     cmd->callback([args, &exit_code] { exit_code = runRun(*args); });

@@ -70,6 +70,33 @@ void addCosts(PhaseProfile& ph, const ModelConfig& c, int64_t layers, int64_t ba
     }
 }
 
+// The median over repeats of every timing of a phase, with its spread; predictions and costs are the same in
+// every run.
+PhaseProfile medianProfile(const std::vector<PhaseProfile>& runs) {
+    if (runs.empty()) return {};
+    PhaseProfile m = runs.front();
+    std::vector<double> v;
+    auto stats = [&](auto get) {
+        v.clear();
+        for (const auto& r : runs) v.push_back(get(r));
+        return summarize(v);
+    };
+    m.total = stats([](const PhaseProfile& r) { return r.total_ms; });
+    m.total_ms = m.total.median_ms;
+    m.lm_head_ms = stats([](const PhaseProfile& r) { return r.lm_head_ms; }).median_ms;
+    for (int i = 0; i < kNumOps; ++i) {
+        auto& op = m.ops[static_cast<size_t>(i)];
+        op.measured = stats([i](const PhaseProfile& r) { return r.ops[static_cast<size_t>(i)].measured_ms; });
+        op.measured_ms = op.measured.median_ms;
+    }
+    for (size_t l = 0; l < m.layer_ms.size(); ++l)
+        for (int i = 0; i < kNumOps; ++i)
+            m.layer_ms[l][static_cast<size_t>(i)] = stats([&](const PhaseProfile& r) {
+                return l < r.layer_ms.size() ? r.layer_ms[l][static_cast<size_t>(i)] : 0.0;
+            }).median_ms;
+    return m;
+}
+
 void addTimes(PhaseProfile& ph, const StepOutput& s) {
     if (ph.layer_ms.size() < s.layer_ms.size()) ph.layer_ms.resize(s.layer_ms.size(), OpTimes{});
     for (size_t l = 0; l < s.layer_ms.size(); ++l)
@@ -206,55 +233,89 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     res.allocated = (*inst)->allocation();
 
     const double wb = bytesPerValue(cfg.weight_dtype);
-    StepRequest sreq;
-    sreq.cancel = req.cancel;
-    sreq.layers_done = req.layers_done;
-    sreq.capture_layers = false;
-    sreq.logits = LogitsMode::Last;
-
-    Sampler sampler(req.sampling);
-    res.generated.assign(static_cast<size_t>(B), {});
-    std::vector<int32_t> next(static_cast<size_t>(B));
-    std::vector<bool> ended(static_cast<size_t>(B), false);
-    auto sampleNext = [&](const StepOutput& out) {
-        res.next_logits = out.logits;
-        for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b)] = sampler.next(out.logits.data() + b * V, V);
-    };
-    // Prefill.
-    {
-        sreq.maps = req.prompt_maps;
-        StepOutput out;
-        GQA_TRY((*inst)->prefill(res.prompt_tokens.data(), T, sreq, out));
-        addTimes(res.prefill, out);
-        addCosts(res.prefill, run_cfg, run_cfg.n_layers, B, T, T, wb, res.ceilings);
-        res.prefill.tokens_per_s = static_cast<double>(B * T) / (res.prefill.total_ms * 1e-3);
-        res.prompt_maps = std::move(out.maps);
-        res.final_hidden.resize(static_cast<size_t>(B * cfg.d_model));
-        for (int64_t b = 0; b < B; ++b)
-            std::copy_n(out.hidden.begin() + ((b * T + T - 1) * cfg.d_model), cfg.d_model,
-                        res.final_hidden.begin() + b * cfg.d_model);
-        sampleNext(out);
-    }
-    // Decode, one token per sequence per step: each step feeds the token sampled from the previous logits.
     const auto& eos = cfg.eos_token_ids;
-    sreq.maps = req.decode_maps;
-    for (int64_t s = 0; s < steps; ++s) {
-        for (int64_t b = 0; b < B; ++b) {
-            const int32_t id = next[static_cast<size_t>(b)];
-            if (!ended[static_cast<size_t>(b)]) res.generated[static_cast<size_t>(b)].push_back(id);
-            if (std::find(eos.begin(), eos.end(), id) != eos.end()) ended[static_cast<size_t>(b)] = true;
+
+    // One measured run: prefill + decode from an empty cache. The first run keeps its outputs (maps, tokens,
+    // logits) and reports progress; repeats only time (every run computes the same thing).
+    auto oneRun = [&](bool first, PhaseProfile& pre, PhaseProfile& dec) -> Status {
+        (*inst)->reset();
+        StepRequest sreq;
+        sreq.cancel = req.cancel;
+        sreq.layers_done = first ? req.layers_done : nullptr;
+        sreq.logits = LogitsMode::Last;
+        Sampler sampler(req.sampling);
+        std::vector<std::vector<int32_t>> generated(static_cast<size_t>(B));
+        std::vector<int32_t> next(static_cast<size_t>(B));
+        std::vector<bool> ended(static_cast<size_t>(B), false);
+        auto sampleNext = [&](const StepOutput& out) {
+            if (first) res.next_logits = out.logits;
+            for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b)] = sampler.next(out.logits.data() + b * V, V);
+        };
+        {
+            if (first) sreq.maps = req.prompt_maps;
+            StepOutput out;
+            GQA_TRY((*inst)->prefill(res.prompt_tokens.data(), T, sreq, out));
+            addTimes(pre, out);
+            addCosts(pre, run_cfg, run_cfg.n_layers, B, T, T, wb, res.ceilings);
+            if (first) {
+                res.prompt_maps = std::move(out.maps);
+                res.final_hidden.resize(static_cast<size_t>(B * cfg.d_model));
+                for (int64_t b = 0; b < B; ++b)
+                    std::copy_n(out.hidden.begin() + ((b * T + T - 1) * cfg.d_model), cfg.d_model,
+                                res.final_hidden.begin() + b * cfg.d_model);
+            }
+            sampleNext(out);
         }
-        if (req.stop_at_eos && !eos.empty() && std::all_of(ended.begin(), ended.end(), [](bool e) { return e; }))
-            break;
-        StepOutput out;
-        GQA_TRY((*inst)->decode(next.data(), sreq, out));
-        addTimes(res.decode, out);
-        addCosts(res.decode, run_cfg, run_cfg.n_layers, B, 1, T + s + 1, wb, res.ceilings);
-        if (!req.decode_maps.empty()) res.decode_maps.push_back(std::move(out.maps));
-        res.final_hidden = std::move(out.hidden);
-        sampleNext(out);
-        ++res.decode_steps_run;
+        // Decode, one token per sequence per step: each step feeds the token sampled from the previous logits.
+        sreq.maps = first ? req.decode_maps : MapRequest{};
+        int64_t steps_run = 0;
+        for (int64_t s = 0; s < steps; ++s) {
+            for (int64_t b = 0; b < B; ++b) {
+                const int32_t id = next[static_cast<size_t>(b)];
+                if (!ended[static_cast<size_t>(b)]) generated[static_cast<size_t>(b)].push_back(id);
+                if (std::find(eos.begin(), eos.end(), id) != eos.end()) ended[static_cast<size_t>(b)] = true;
+            }
+            if (req.stop_at_eos && !eos.empty() && std::all_of(ended.begin(), ended.end(), [](bool e) { return e; }))
+                break;
+            StepOutput out;
+            GQA_TRY((*inst)->decode(next.data(), sreq, out));
+            addTimes(dec, out);
+            addCosts(dec, run_cfg, run_cfg.n_layers, B, 1, T + s + 1, wb, res.ceilings);
+            if (first) {
+                if (!req.decode_maps.empty()) res.decode_maps.push_back(std::move(out.maps));
+                res.final_hidden = std::move(out.hidden);
+            }
+            sampleNext(out);
+            ++steps_run;
+        }
+        if (first) {
+            res.generated = std::move(generated);
+            res.decode_steps_run = steps_run;
+        }
+        return Status::ok();
+    };
+
+    Repeater repeater(req.repeat);
+    std::vector<PhaseProfile> pre_runs, dec_runs;
+    const LoadSample load0 = sampleLoad();
+    bool first = true;
+    while (repeater.keepGoing()) {
+        PhaseProfile pre, dec;
+        GQA_TRY(oneRun(first, pre, dec));
+        first = false;
+        const size_t before = repeater.samples().size();
+        repeater.add(pre.total_ms + dec.total_ms);
+        if (repeater.samples().size() > before) {
+            pre_runs.push_back(std::move(pre));
+            dec_runs.push_back(std::move(dec));
+        }
     }
+    if (const std::string busy = busyNote(load0, sampleLoad(), res.device.threads); !busy.empty())
+        res.notes.push_back(busy);
+    res.repeats = static_cast<int>(pre_runs.size());
+    res.prefill = medianProfile(pre_runs);
+    res.decode = medianProfile(dec_runs);
+    res.prefill.tokens_per_s = static_cast<double>(B * T) / (res.prefill.total_ms * 1e-3);
     if (res.decode_steps_run > 0)
         res.decode.tokens_per_s = static_cast<double>(B * res.decode_steps_run) / (res.decode.total_ms * 1e-3);
     return res;

@@ -13,6 +13,7 @@
 #include "gqa/memory_model.h"
 #include "gqa/model.h"
 #include "gqa/sampling.h"
+#include "gqa/timing.h"
 #include "gqa/weights.h"
 
 namespace gqa {
@@ -30,6 +31,8 @@ struct RunRequest {
     // Decode steps feed back tokens sampled from the LM head (temperature 0 = greedy).
     SamplingOptions sampling;
     bool stop_at_eos = true;         // stop decoding once every sequence produced an EOS id
+    // How often prefill + decode are measured (the outputs are those of the first, identical, run).
+    RepeatPolicy repeat;
     // Layers to instantiate: 0 = all of config.n_layers, or as many as fit if fit_layers is set.
     int64_t layers = 0;
     bool fit_layers = true;          // shrink depth to what fits instead of refusing
@@ -44,17 +47,19 @@ struct RunRequest {
 
 struct OpProfile {
     Op op = Op::Norm;
-    double measured_ms = 0.0;   // summed over the layers run
+    double measured_ms = 0.0;   // summed over the layers run: the median over repeats
+    TimingStats measured;       // its spread over repeats
     double predicted_ms = 0.0;  // roofline, same layers
     double flops = 0.0;
     double bytes = 0.0;
 };
 
 struct PhaseProfile {
-    double total_ms = 0.0;               // wall time of the phase (LM head included)
+    double total_ms = 0.0;               // wall time of the phase (LM head included): the median over repeats
+    TimingStats total;                   // its spread over repeats
     double lm_head_ms = 0.0;             // the LM head's share of total_ms
     double tokens_per_s = 0.0;           // batch * tokens / seconds
-    std::vector<OpTimes> layer_ms;       // per layer (decode: summed over steps)
+    std::vector<OpTimes> layer_ms;       // per layer (decode: summed over steps), medians over repeats
     std::array<OpProfile, kNumOps> ops;  // per op across layers
     double predicted_ms = 0.0;           // roofline total
 };
@@ -80,6 +85,7 @@ struct RunResult {
     std::vector<std::vector<int32_t>> generated;      // [sequence][step]: ids sampled by the decode steps
     std::vector<float> next_logits;                   // (B, vocab): logits after the final step
     int64_t decode_steps_run = 0;                     // fewer than requested when every sequence hit EOS
+    int repeats = 0;                                  // timed repeats behind every median
 };
 
 // Measured once per process and backend name, then cached (ceilings are slow to measure).
