@@ -154,7 +154,8 @@ int runRun(const RunArgs& a) {
             {"prefill", phaseJson(r.prefill)},
             {"decode", phaseJson(r.decode)},
             {"ceilings", {{"mem_bw_bytes_per_s", r.ceilings.mem_bw_bytes_per_s},
-                          {"gemm_flops_per_s", r.ceilings.gemm_flops_per_s}, {"note", r.ceilings.note}}},
+                          {"gemm_flops_per_s", r.ceilings.gemm_flops_per_s}, {"note", r.ceilings.note},
+                          {"measured_on", r.ceilings.measured_on}, {"measured_now", r.ceilings.measured_now}}},
             {"memory", {{"weight_bytes", r.memory.weight_bytes}, {"kv_cache_bytes", r.memory.kv_cache_bytes},
                         {"kv_bytes_per_token", r.memory.kv_bytes_per_token},
                         {"activation_bytes", r.memory.activation_bytes}, {"total_bytes", r.memory.total_bytes}}},
@@ -205,7 +206,7 @@ int runRun(const RunArgs& a) {
                 formatBytes(r.allocated.kv_cache_bytes).c_str(), formatBytes(r.memory_run.kv_cache_bytes).c_str(),
                 formatBytes(r.allocated.activation_bytes).c_str(), formatBytes(r.memory_run.activation_bytes).c_str());
     std::printf("ceilings: %.1f GB/s memory, %.1f GFLOP/s GEMM (%s)\n", r.ceilings.mem_bw_bytes_per_s * 1e-9,
-                r.ceilings.gemm_flops_per_s * 1e-9, r.ceilings.note.c_str());
+                r.ceilings.gemm_flops_per_s * 1e-9, (r.ceilings.provenance() + "; " + r.ceilings.note).c_str());
     if (!r.head_roles.empty() && !req.model) {
         std::printf("head roles, layer 0 (KV group: roles):");
         const int64_t g = r.config.groupSize();

@@ -1,6 +1,7 @@
 #include "gqa/engine.h"
 
 #include <algorithm>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +24,17 @@ std::string cacheFile() {
     return dir + "/gqa-lab-ceilings.tsv";
 }
 
-// Disk cache of measured ceilings, one line per device: name \t bytes/s \t flops/s.
+std::string utcText(int64_t unix_seconds) {
+    const std::time_t t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+    return buf;
+}
+
+// Disk cache of measured ceilings, one line per measurement: key \t bytes/s \t flops/s \t unix time. The newest
+// line of a key wins; damaged lines are skipped.
 bool loadCached(const std::string& device, Ceilings& c) {
     const auto path = cacheFile();
     if (path.empty() || std::getenv("GQA_NO_CEILING_CACHE")) return false;
@@ -32,28 +43,33 @@ bool loadCached(const std::string& device, Ceilings& c) {
     bool found = false;
     while (std::getline(f, line)) {
         std::istringstream ss(line);
-        std::string name, bw, fl;
-        if (std::getline(ss, name, '\t') && std::getline(ss, bw, '\t') && std::getline(ss, fl, '\t') && name == device) {
+        std::string name, bw, fl, when;
+        if (std::getline(ss, name, '\t') && std::getline(ss, bw, '\t') && std::getline(ss, fl, '\t') &&
+            std::getline(ss, when, '\t') && name == device) {
             try {
-                c.mem_bw_bytes_per_s = std::stod(bw);
-                c.gemm_flops_per_s = std::stod(fl);
+                Ceilings k;
+                k.mem_bw_bytes_per_s = std::stod(bw);
+                k.gemm_flops_per_s = std::stod(fl);
+                k.measured_on = utcText(std::stoll(when));
+                if (!(k.mem_bw_bytes_per_s > 0 && k.gemm_flops_per_s > 0)) continue;
+                k.note = "cached in " + path;
+                c = k;
+                found = true;
             } catch (...) {
                 continue;  // a damaged line is skipped
             }
-            c.note = "measured earlier on this device (cached in " + path + ")";
-            found = c.mem_bw_bytes_per_s > 0 && c.gemm_flops_per_s > 0;  // the newest line wins
         }
     }
     return found;
 }
 
-void storeCached(const std::string& device, const Ceilings& c) {
+void storeCached(const std::string& device, const Ceilings& c, int64_t when) {
     const auto path = cacheFile();
     if (path.empty()) return;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     std::ofstream f(path, std::ios::app);
-    if (f) f << device << '\t' << c.mem_bw_bytes_per_s << '\t' << c.gemm_flops_per_s << '\n';
+    if (f) f << device << '\t' << c.mem_bw_bytes_per_s << '\t' << c.gemm_flops_per_s << '\t' << when << '\n';
 }
 
 void addCosts(PhaseProfile& ph, const ModelConfig& c, int64_t layers, int64_t batch, int64_t q_len, int64_t kv_len,
@@ -115,15 +131,22 @@ Expected<Ceilings> cachedCeilings(Backend& backend) {
     static std::mutex mu;
     static std::map<std::string, Ceilings> cache;
     // The key carries the measurement method's version: older cached numbers are not reused.
-    const std::string key = "v2:" + backend.name() + ":" + backend.deviceInfo().name;
+    const std::string key = "v3:" + backend.name() + ":" + backend.deviceInfo().name;
     std::lock_guard<std::mutex> lock(mu);
-    if (auto it = cache.find(key); it != cache.end()) return it->second;
+    if (auto it = cache.find(key); it != cache.end()) {
+        Ceilings c = it->second;
+        c.measured_now = false;  // measured earlier in this process
+        return c;
+    }
     Ceilings c;
     if (!loadCached(key, c)) {
         auto m = backend.measureCeilings();
         if (!m) return m.error();
         c = *m;
-        storeCached(key, c);
+        const auto now = static_cast<int64_t>(std::time(nullptr));
+        c.measured_on = utcText(now);
+        c.measured_now = true;
+        storeCached(key, c, now);
     }
     cache[key] = c;
     return c;

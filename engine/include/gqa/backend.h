@@ -17,10 +17,12 @@ namespace gqa {
 
 // q: (B, Hq, Tq, D) fp32; k, v: (B, Hkv, Tk, D) in kv_dtype; out: (B, Hq, Tq, D) fp32;
 // probs (optional): (B, Hq, Tq, Tk) fp32. Scale 1/sqrt(D). Causal masks bottom-right aligned:
-// query i sees keys j <= i + Tk - Tq. Query head h reads KV head h / (Hq / Hkv).
+// query i sees keys j <= i + Tk - Tq. Query head h reads KV head h / (Hq / Hkv). A sliding window w > 0
+// (causal only) also hides keys w or more positions back: query i sees i + Tk - Tq - w < j <= i + Tk - Tq.
 struct AttentionShape {
     int64_t batch = 1, n_q_heads = 1, n_kv_heads = 1, q_len = 1, kv_len = 1, head_dim = 64;
     bool causal = false;
+    int64_t window = 0;  // 0 = none
     Status validate() const;
     int64_t groupSize() const { return n_q_heads / n_kv_heads; }
 };
@@ -92,7 +94,10 @@ public:
     virtual Status decode(const int32_t* tokens, const StepRequest& req, StepOutput& out) = 0;
     virtual int64_t position() const = 0;
     virtual void reset() = 0;  // empties the cache
-    // K and V of one layer as fp32, (B, Hkv, position(), D) each.
+    // K and V of one layer as fp32, (B, Hkv, n, D) each, oldest position first, for the n positions the cache
+    // still holds: n = position() without a sliding window; with a window w (config.sliding_window) the cache is
+    // a rolling buffer of min(max_seq, w) positions, so n = min(position(), min(max_seq, w)) and the rows are
+    // positions position() - n .. position() - 1 (older ones were overwritten).
     virtual Status readKvCache(int64_t layer, std::vector<float>& k, std::vector<float>& v) const = 0;
     virtual Allocation allocation() const = 0;
 };
@@ -109,7 +114,12 @@ struct DeviceInfo {
 struct Ceilings {
     double mem_bw_bytes_per_s = 0.0;  // streaming read bandwidth
     double gemm_flops_per_s = 0.0;    // large fp32 (CPU) / bf16 (CUDA) GEMM rate
-    std::string note;
+    std::string note;                 // how they were measured
+    // When: "2026-12-01 21:40 UTC"; measured_now is false when they come from the engine's cache.
+    std::string measured_on;
+    bool measured_now = false;
+    // "measured now" or "measured on 2026-12-01 21:40 UTC": what every view says next to a roofline.
+    std::string provenance() const { return measured_now ? "measured now" : "measured on " + measured_on; }
 };
 
 class Backend {

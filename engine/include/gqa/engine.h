@@ -88,7 +88,8 @@ struct RunResult {
     int repeats = 0;                                  // timed repeats behind every median
 };
 
-// Measured once per process and backend name, then cached (ceilings are slow to measure).
+// The one ceilings cache: measured once per device, then kept in ~/.cache/gqa-lab-ceilings.tsv with the date
+// (ceilings are slow to measure); Ceilings::provenance() says "measured now" or "measured on DATE".
 Expected<Ceilings> cachedCeilings(Backend& backend);
 
 // The depth runModel will use for this request (validated), and the note it will attach when it
