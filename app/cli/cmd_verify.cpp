@@ -71,58 +71,83 @@ std::vector<uint16_t> encode(const std::vector<float>& x, DType t) {
     return o;
 }
 
+struct Heads {
+    int64_t hq, hkv;
+    const char* kind;
+};
+struct Len {
+    int64_t tq, tk;
+    const char* phase;
+    bool causal_too;  // also run the causal variant
+};
+
+// One attention case: the backend's output and probabilities against ref::attention.
+Row attentionCase(Backend& be, Rng& rng, DType t, int64_t D, const Heads& h, const Len& L, bool causal) {
+    AttentionShape s{2, h.hq, h.hkv, L.tq, L.tk, D, causal};
+    // q: (B, Hq, Tq, D); k, v: (B, Hkv, Tk, D); out: (B, Hq, Tq, D); probs: (B, Hq, Tq, Tk)
+    std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * D));
+    std::vector<float> k(static_cast<size_t>(s.batch * s.n_kv_heads * s.kv_len * D)), v(k.size());
+    for (auto& x : q) x = static_cast<float>(rng.normal());
+    for (auto& x : k) x = roundTo(t, static_cast<float>(rng.normal()));
+    for (auto& x : v) x = roundTo(t, static_cast<float>(rng.normal()));
+    std::vector<float> out(q.size(), NAN), probs(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len), NAN);
+    Status st;
+    if (t == DType::F32) {
+        st = be.attention(s, q.data(), k.data(), v.data(), t, out.data(), probs.data());
+    } else {
+        const auto k16 = encode(k, t), v16 = encode(v, t);
+        st = be.attention(s, q.data(), k16.data(), v16.data(), t, out.data(), probs.data());
+    }
+    std::vector<double> ro(out.size()), rp(probs.size());
+    ref::attention(s, q.data(), k.data(), v.data(), ro.data(), rp.data());
+    char shape[96];
+    std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld%s", (long long)h.hq, (long long)h.hkv,
+                  (long long)L.tq, (long long)L.tk, (long long)D, causal ? " causal" : "");
+    Row r{be.name(), std::string("attention ") + L.phase + " " + h.kind, shape, dtypeName(t), 0, 0, {}, true, {}};
+    r.tol = tolerance(be.name(), t, false);
+    if (!st) {
+        r.pass = false;
+        r.note = st.message();
+    } else {
+        compare(r, out.data(), ro.data(), out.size());
+        Row pr = r;
+        compare(pr, probs.data(), rp.data(), probs.size());
+        r.pass = r.pass && pr.pass;
+        r.worst_ratio = std::max(r.worst_ratio, pr.worst_ratio);
+        r.note = "out + probs";
+    }
+    return r;
+}
+
 void attentionGrid(Backend& be, std::vector<Row>& rows) {
-    struct Heads {
-        int64_t hq, hkv;
-        const char* kind;
-    };
     const Heads heads[] = {{16, 16, "MHA"}, {16, 8, "GQA g=2"}, {16, 4, "GQA g=4"}, {16, 2, "GQA g=8"}, {16, 1, "MQA"}};
-    struct Len {
-        int64_t tq, tk;
-        const char* phase;
-    };
-    const Len lens[] = {{77, 77, "prefill"}, {1, 300, "decode"}, {19, 140, "chunk"}};
+    const Len lens[] = {{77, 77, "prefill", true}, {1, 300, "decode", true}, {19, 140, "chunk", true}};
     Rng rng(2024);
     for (DType t : {DType::F32, DType::F16, DType::BF16})
         for (int64_t D : {64, 128})
             for (const auto& h : heads)
                 for (const auto& L : lens)
-                    for (bool causal : {false, true}) {
-                        AttentionShape s{2, h.hq, h.hkv, L.tq, L.tk, D, causal};
-                        std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * D));
-                        std::vector<float> k(static_cast<size_t>(s.batch * s.n_kv_heads * s.kv_len * D)), v(k.size());
-                        for (auto& x : q) x = static_cast<float>(rng.normal());
-                        for (auto& x : k) x = roundTo(t, static_cast<float>(rng.normal()));
-                        for (auto& x : v) x = roundTo(t, static_cast<float>(rng.normal()));
-                        std::vector<float> out(q.size(), NAN), probs(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len), NAN);
-                        Status st;
-                        if (t == DType::F32) {
-                            st = be.attention(s, q.data(), k.data(), v.data(), t, out.data(), probs.data());
-                        } else {
-                            const auto k16 = encode(k, t), v16 = encode(v, t);
-                            st = be.attention(s, q.data(), k16.data(), v16.data(), t, out.data(), probs.data());
-                        }
-                        std::vector<double> ro(out.size()), rp(probs.size());
-                        ref::attention(s, q.data(), k.data(), v.data(), ro.data(), rp.data());
-                        char shape[96];
-                        std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld%s", (long long)h.hq,
-                                      (long long)h.hkv, (long long)L.tq, (long long)L.tk, (long long)D,
-                                      causal ? " causal" : "");
-                        Row r{be.name(), std::string("attention ") + L.phase + " " + h.kind, shape, dtypeName(t), 0, 0, {}, true, {}};
-                        r.tol = tolerance(be.name(), t, false);
-                        if (!st) {
-                            r.pass = false;
-                            r.note = st.message();
-                        } else {
-                            compare(r, out.data(), ro.data(), out.size());
-                            Row pr = r;
-                            compare(pr, probs.data(), rp.data(), probs.size());
-                            r.pass = r.pass && pr.pass;
-                            r.worst_ratio = std::max(r.worst_ratio, pr.worst_ratio);
-                            r.note = "out + probs";
-                        }
-                        rows.push_back(r);
-                    }
+                    for (bool causal : {false, true}) rows.push_back(attentionCase(be, rng, t, D, h, L, causal));
+    // For the CUDA kernels: group sizes outside the compile-time switch {1, 2, 4, 8, 16} run their run-time-g
+    // instantiation (G_ = 0) — tensor cores for 16-bit K/V with Tq > 4, split-K otherwise. Tk 203 is not a
+    // multiple of any key tile (64/32/16); Tq > Tk only without the causal mask (validate() refuses causal
+    // q_len > kv_len), Tk 5 shorter than one tile. Cheap, so the CPU runs them too.
+    const Heads odd_heads[] = {{12, 4, "GQA g=3"}, {12, 2, "GQA g=6"}, {24, 4, "GQA g=6"}};
+    const Len odd_lens[] = {{77, 77, "prefill", true},   {1, 300, "decode", true},     {3, 203, "short Tq", true},
+                            {50, 203, "ragged Tk", true}, {100, 37, "Tq > Tk", false}, {9, 5, "Tq > Tk", false}};
+    Rng rng_odd(2025);
+    for (DType t : {DType::F32, DType::F16, DType::BF16})
+        for (int64_t D : {64, 128})
+            for (const auto& h : odd_heads)
+                for (const auto& L : odd_lens)
+                    for (bool causal : {false, true})
+                        if (!causal || L.causal_too) rows.push_back(attentionCase(be, rng_odd, t, D, h, L, causal));
+    // Ragged Tk and Tq > Tk on the compile-time group sizes too (g = 4 here).
+    const Heads g4{16, 4, "GQA g=4"};
+    for (DType t : {DType::F16, DType::BF16})
+        for (const Len& L : {Len{50, 203, "ragged Tk", true}, Len{100, 37, "Tq > Tk", false}})
+            for (bool causal : {false, true})
+                if (!causal || L.causal_too) rows.push_back(attentionCase(be, rng_odd, t, 128, g4, L, causal));
 }
 
 // Full models (2 layers, logits included) against the double-precision reference forward: prefill hidden states
@@ -291,6 +316,7 @@ const CommandRegistrar reg("verify", [](CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand(
         "verify", "Check backends against a double-precision reference: MHA, GQA g=2/4/8, MQA; head_dim 64 and 128; "
                   "causal and not; prefill, decode and chunked; fp32/fp16/bf16; full layers, KV cache and maps. "
+                  "Also g=3/6 (the CUDA kernels' run-time group size), Tq 3, ragged Tk, Tq > Tk. "
                   "Exits non-zero on any mismatch.");
     cmd->add_option("--backend", args->backend, "cpu, cuda or all (every available backend)")->capture_default_str();
     cmd->add_flag("--json", args->json, "Print JSON");

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """GQA Lab's CUDA attention next to PyTorch's scaled_dot_product_attention, same GPU, same run.
 
-1. Correctness: random q, k, v saved as .npy -> `gqa-lab-cli attention --backend cuda --probs` -> compared
-   with an independent float64 reference (explicit bottom-right causal mask) computed by torch on the GPU,
-   probabilities included. The CLI hands K/V to the backend as fp32, so this covers the fp32 split-K path;
-   the fp16/bf16 tensor-core path is covered by `gqa-lab-cli verify --backend cuda`.
+1. Correctness: random q, k, v saved as .npy -> `gqa-lab-cli attention --backend cuda --probs --kv-dtype X`
+   -> compared with an independent float64 reference (explicit bottom-right causal mask) computed by torch on
+   the GPU, probabilities included. `--kv-dtype` stores K/V as fp32, fp16 or bf16 before the op (the reference
+   reads the same rounded values), so fp32 reaches the split-K path and fp16/bf16 reach the tensor-core kernel
+   (D 64/128, Tq > 4) or the 16-bit split-K path (decode, Tq <= 4, D = 96); Q and the output stay fp32.
 2. Timing: `gqa-lab-cli bench --backend cuda --json --dtype X` times our kernels (median of CUDA-event
    timings, L2 flushed between iterations, kernel only). The same shapes are timed here for SDPA with
    enable_gqa=True on every SDPA backend that accepts them, with the same method, and the fastest is the
@@ -196,7 +197,7 @@ def main():
     with open(os.path.join(args.out, "bench_vs_torch.json"), "w") as f:
         json.dump(report, f, indent=2)
     md = [f"# CUDA attention vs PyTorch SDPA on {report['device']} (torch {report['torch']})", "",
-          "## Correctness (fp32 K/V through `gqa-lab-cli attention`, float64 reference)", "",
+          "## Correctness (`gqa-lab-cli attention --kv-dtype fp32/fp16/bf16`, float64 reference)", "",
           "| shape | max abs err | err/tol | probs max abs err | row-sum err | result |", "|---|---|---|---|---|---|"]
     for r in rows:
         if "max_abs_err" in r:
