@@ -57,7 +57,7 @@ export PATH=/usr/local/cuda/bin:$PATH PYTHONUNBUFFERED=1
 # tensor-core prefill over 300 tokens (5 key tiles, the last ragged), split-K decode with 2 chunks + combine,
 # attention maps, every elementwise kernel and the cuBLAS GEMMs.
 SMALL_RUN="'$CLI' run --backend cuda --preset teaching --q-heads 12 --kv-heads 4 --head-dim 64 --dtype bf16 \
---seq 300 --decode 3 --maps-layer 0 --maps-out '$LOGS/maps.npy'"
+--seq 300 --decode 3 --repeat 1 --maps-layer 0 --maps-out '$LOGS/maps.npy'"
 SAN="compute-sanitizer --error-exitcode 3 --print-limit 50"
 NAMES=() BOUNDS=() CMDS=()
 plan() { NAMES+=("$1"); BOUNDS+=("$2"); CMDS+=("$3"); }
