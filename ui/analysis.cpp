@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <QObject>
+
 #include "gqa/cost_model.h"
 #include "gqa/engine.h"
 
@@ -18,13 +20,29 @@ ModelConfig withKvHeads(ModelConfig cfg, int64_t n_kv) {
 
 }  // namespace
 
-MapRequest mapLayersFor(const RunParams& params, int64_t layers_planned) {
-    MapRequest req;
-    if (!params.want_maps || layers_planned <= 0) return req;
+int64_t mapBytesPerLayer(const RunParams& params) {
     const int64_t T = params.shape.prompt_len;
     int64_t cells_per_layer = T * T;
     for (int64_t s = 0; s < params.shape.decode_steps; ++s) cells_per_layer += T + s + 1;
-    const int64_t bytes_per_layer = cells_per_layer * params.shape.batch * params.config.n_q_heads * 4;
+    return cells_per_layer * params.shape.batch * params.config.n_q_heads * 4;
+}
+
+MapRequest mapLayersFor(const RunParams& params, int64_t layers_planned, QString* note) {
+    MapRequest req;
+    if (!params.want_maps || layers_planned <= 0) return req;
+    const int64_t bytes_per_layer = mapBytesPerLayer(params);
+    if (bytes_per_layer > params.maps_limit_bytes) {
+        if (note)
+            *note = QObject::tr("No attention maps kept: one layer's maps would take %1 (batch %2 × %3 query heads × "
+                                "%4 × %4 float32 weights), more than the %5 the app allows for them. Lower the batch "
+                                "or the sequence length to see maps.")
+                        .arg(bytesText(bytes_per_layer))
+                        .arg(params.shape.batch)
+                        .arg(params.config.n_q_heads)
+                        .arg(params.shape.totalTokens())
+                        .arg(bytesText(params.maps_limit_bytes));
+        return req;
+    }
     if (bytes_per_layer * layers_planned <= params.maps_budget_bytes) {
         for (int64_t l = 0; l < layers_planned; ++l) req.layers.push_back(l);
     } else {
@@ -101,8 +119,9 @@ Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, cons
     a.layers_planned = plan ? plan->layers : 0;
     a.run_pred_ms = (prefill_layer_ms + decode_layer_ms) * static_cast<double>(a.layers_planned);
     a.progress_total = a.layers_planned * (1 + steps);
-    a.prompt_maps = mapLayersFor(params, a.layers_planned);
+    a.prompt_maps = mapLayersFor(params, a.layers_planned, &a.maps_note);
     a.decode_maps = steps > 0 ? a.prompt_maps : MapRequest{};
+    a.map_bytes = mapBytesPerLayer(params) * static_cast<int64_t>(a.prompt_maps.layers.size());
     return a;
 }
 

@@ -9,7 +9,12 @@ namespace gqa::ui {
 Analysis computeAnalysis(const RunParams& params, const DeviceInfo& device, const Ceilings& ceilings,
                          bool ceilings_measured);
 
-// Layers whose maps are requested: all planned layers when they fit in the budget, else the chosen one.
-MapRequest mapLayersFor(const RunParams& params, int64_t layers_planned);
+// Bytes of the float32 maps one layer keeps: batch x q_heads x (T x T + every decode row).
+int64_t mapBytesPerLayer(const RunParams& params);
+
+// Layers whose maps are requested: all planned layers when they fit in the budget, else the chosen one, and
+// none when even one layer's maps exceed params.maps_limit_bytes (a batch of long prompts: 999 x 1008 tokens
+// would be 32 GB of maps). `note` (optional) says why none were kept.
+MapRequest mapLayersFor(const RunParams& params, int64_t layers_planned, QString* note = nullptr);
 
 }  // namespace gqa::ui

@@ -7,6 +7,8 @@
 #include <QSignalBlocker>
 #include <QSlider>
 #include <QSpinBox>
+#include <QTextStream>
+#include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
 
@@ -14,6 +16,7 @@
 
 #include <cmath>
 
+#include "color_map_convert.h"
 #include "plot_export.h"
 #include "plot_style.h"
 #include "teaching_text.h"
@@ -22,12 +25,16 @@ namespace gqa::ui {
 
 namespace {
 
+constexpr const char* kHoverHintText = "Hover a map to read query position, key position and weight.";
+
 // Columns of the head grid: close to a 3:2 screen, and a multiple of the group size when that keeps
 // every KV group on one row.
 int gridColumns(int n, int64_t g) {
     int ideal = std::max(1, static_cast<int>(std::ceil(std::sqrt(n * 1.6))));
     int cols = ideal;
-    if (g > 1 && g <= ideal * 2) cols = static_cast<int>(g * std::max<int64_t>(1, std::llround(static_cast<double>(ideal) / static_cast<double>(g))));
+    // A group on one row only while that row stays near the ideal width (MQA's one group of n would make a
+    // single row of tall, narrow cells whose tick labels collide).
+    if (g > 1 && g <= ideal + ideal / 2) cols = static_cast<int>(g * std::max<int64_t>(1, std::llround(static_cast<double>(ideal) / static_cast<double>(g))));
     return std::clamp(cols, 1, n);
 }
 
@@ -67,6 +74,12 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     m_scale->setToolTip(tr("Log scale reveals the small weights that softmax leaves on every visible key."));
     bar->addWidget(m_scale);
 
+    m_contrast = new QComboBox(this);
+    m_contrast->addItems({tr("Shared colour scale"), tr("Per-head contrast")});
+    m_contrast->setToolTip(tr("Per-head contrast scales each map to its own largest weight, so a long prompt's flat "
+                              "maps still show where each head looks; the shared scale compares heads."));
+    bar->addWidget(m_contrast);
+
     m_phase = new QComboBox(this);
     m_phase->addItems({tr("Prompt (prefill)"), tr("Decode steps")});
     m_phase->setToolTip(tr("Prefill: every prompt token attends to the ones before it (a T × T triangle). Decode: "
@@ -98,7 +111,7 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     layout->addWidget(m_plot, 1);
     installExportMenu(m_plot, QStringLiteral("attention"));
 
-    m_hover = new QLabel(tr("Hover a map to read query position, key position and weight."), this);
+    m_hover = new QLabel(tr(kHoverHintText), this);
     m_hover->setObjectName(QStringLiteral("hoverLabel"));
     layout->addWidget(m_hover);
 
@@ -113,18 +126,29 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     connect(m_sequence, &QSpinBox::valueChanged, this, changed);
     connect(m_scale, &QComboBox::currentIndexChanged, this, changed);
     connect(m_phase, &QComboBox::currentIndexChanged, this, changed);
+    connect(m_contrast, &QComboBox::currentIndexChanged, this, changed);
     connect(m_step, &QSlider::valueChanged, this, changed);
     connect(m_resetZoom, &QPushButton::clicked, this, [this] {
         m_layoutKey.clear();
         refresh();
     });
     connect(m_plot, &QCustomPlot::mouseMove, this, &AttentionView::onMouseMove);
+    setCsvProvider(m_plot, [this] { return mapsCsv(); });
+    m_resizeRefresh = new QTimer(this);
+    m_resizeRefresh->setSingleShot(true);
+    m_resizeRefresh->setInterval(80);
+    connect(m_resizeRefresh, &QTimer::timeout, this, [this] { refresh(); });
     connect(m_plot, &QCustomPlot::afterLayout, this, &AttentionView::keepSquare);
     updateControls();
     refresh();
 }
 
 QList<QCustomPlot*> AttentionView::plots() const { return {m_plot}; }
+
+void AttentionView::resizeEvent(QResizeEvent* event) {
+    QWidget::resizeEvent(event);
+    if (m_result && m_cells.size() > 1) m_resizeRefresh->start();
+}
 
 int AttentionView::layer() const { return m_layer->value(); }
 AttentionView::Mode AttentionView::mode() const { return static_cast<Mode>(m_mode->currentIndex()); }
@@ -150,7 +174,44 @@ void AttentionView::setViewState(int layer, Mode mode, int head, bool log_scale,
     refresh();
 }
 
+bool AttentionView::perHeadContrast() const { return m_contrast->currentIndex() == 1; }
+void AttentionView::setPerHeadContrast(bool on) { m_contrast->setCurrentIndex(on ? 1 : 0); }
+QString AttentionView::infoText() const { return m_info->text(); }
+QString AttentionView::hoverLabelText() const { return m_hover->text(); }
+
+namespace {
+const char* const kHoverHint = kHoverHintText;
+}
+
+void AttentionView::showComputing(const QString& model_name) {
+    m_result.reset();
+    m_layoutKey.clear();
+    m_plot->clearItems();
+    m_plot->clearPlottables();
+    m_plot->plotLayout()->clear();
+    m_cells.clear();
+    m_colorScale = nullptr;
+    m_hover->setText(tr(kHoverHint));
+    m_info->setText(tr("Computing <b>%1</b>…").arg(model_name.toHtmlEscaped()));
+    queueReplot(m_plot);
+}
+
+void AttentionView::setTokenPieces(const QStringList& pieces) {
+    m_pieces = pieces;
+    m_layoutKey.clear();
+    refresh();
+}
+
+QString AttentionView::pieceAt(int64_t pos) const {
+    if (pos >= 0 && pos < m_pieces.size()) return QStringLiteral("'%1' (%2)").arg(m_pieces[static_cast<int>(pos)]).arg(pos);
+    return QString::number(pos);
+}
+
 void AttentionView::setResult(const RunResultPtr& result) {
+    // The last hover described positions of the previous result, which may no longer exist.
+    if (!m_result || !result || m_result->shape.prompt_len != result->shape.prompt_len ||
+        m_result->shape.decode_steps != result->shape.decode_steps || m_result->config.n_q_heads != result->config.n_q_heads)
+        m_hover->setText(tr(kHoverHint));
     m_result = result;
     m_requestedLayer = -1;
     {
@@ -204,7 +265,7 @@ void AttentionView::refresh() {
     const bool have_decode = !steps.empty() && steps.front() != nullptr;
     if (!prompt && !(decodePhase() && have_decode)) {
         if (r.prompt_maps.empty() && r.decode_maps.empty()) {
-            m_info->setText(tr("This run kept no attention maps."));
+            m_info->setText(m_mapsNote.isEmpty() ? tr("This run kept no attention maps.") : m_mapsNote.toHtmlEscaped());
         } else if (m_requestedLayer != layer()) {
             m_requestedLayer = layer();
             m_info->setText(tr("Maps of layer %1 were not kept by this run; asking the engine for them…").arg(layer()));
@@ -239,7 +300,18 @@ void AttentionView::refresh() {
                 QString::fromLatin1(headRoleDescription(r.head_roles[l][static_cast<size_t>(heads[0])])).toHtmlEscaped());
     } else {
         info += tr(" · frames share a colour when the heads read the same K/V");
+        // A grid cell has far fewer pixels than a long prompt has tokens: say that the picture is sampled.
+        const int64_t n_pos = decodePhase() ? r.shape.totalTokens() : r.shape.prompt_len;
+        const int cols = gridColumns(static_cast<int>(heads.size()), g);
+        const int cell_px = std::max(1, m_plot->width() / std::max(cols, 1) - 8);
+        if (n_pos > cell_px)
+            info += tr("<br><i>Downsampled: each map of %1 × %1 tokens is drawn in about %2 px (%3 tokens per pixel); "
+                       "per-head contrast, one head (zoom) or the CSV export show every weight.</i>")
+                        .arg(n_pos)
+                        .arg(cell_px)
+                        .arg(QString::number(static_cast<double>(n_pos) / cell_px, 'f', 1));
     }
+    if (perHeadContrast()) info += tr(" · <b>per-head contrast</b>: each map scaled to its own largest weight");
     m_info->setText(info);
     queueReplot(m_plot);
 }
@@ -266,6 +338,8 @@ void AttentionView::rebuildLayout(const std::vector<int64_t>& heads, int64_t g, 
     m_colorScale->setType(QCPAxis::atRight);
     m_colorScale->setGradient(attentionGradient());
     m_colorScale->setBarWidth(12);
+    // The grid would squeeze the bar to nothing (its stretch is tiny); keep room for the gradient and ticks.
+    m_colorScale->setMinimumSize(QSize(72, 60));
     m_colorScale->axis()->setLabel(tr("attention weight"));
     m_colorScale->axis()->setTickLabelFont(smallFont());
 
@@ -300,6 +374,10 @@ void AttentionView::rebuildLayout(const std::vector<int64_t>& heads, int64_t g, 
         QCPAxis* y = cell.rect->axis(QCPAxis::atLeft);
         x->setTickLabels(ticks);
         y->setTickLabels(ticks);
+        if (!single) {
+            x->ticker()->setTickCount(3);  // small cells: a few labels that do not collide
+            y->ticker()->setTickCount(3);
+        }
         y->setRangeReversed(true);  // query 0 at the top, like a matrix
         if (single) {
             x->setLabel(tr("key position j"));
@@ -378,14 +456,53 @@ void AttentionView::fillCells(const LayerMaps* prompt, const std::vector<const L
             cell.rect->axis(QCPAxis::atBottom)->setRange(-0.5, static_cast<double>(prompt->kv_len) - 0.5);
             cell.rect->axis(QCPAxis::atLeft)->setRange(-0.5, static_cast<double>(prompt->q_len) - 0.5);
         }
+        if (perHeadContrast()) {
+            // Scale this map to its own largest weight (log scale: floor kept), so its pattern spans the colours.
+            double m = 0.0;
+            for (int y = 0; y < data->valueSize(); ++y)
+                for (int x = 0; x < data->keySize(); ++x)
+                    if (const double v = data->cell(x, y); std::isfinite(v)) m = std::max(m, v);
+            if (m > 0.0)
+                for (int y = 0; y < data->valueSize(); ++y)
+                    for (int x = 0; x < data->keySize(); ++x)
+                        if (const double v = data->cell(x, y); std::isfinite(v))
+                            data->setCell(x, y, scale == MapScale::Log ? std::max(v / m, kLogFloor) : v / m);
+            data->recalculateDataBounds();
+        }
         const QString role = roleOf(cell.q_head);
         const int64_t kv = cell.q_head / g;
-        cell.title->setText(m_cells.size() == 1
-                                ? tr("Query head %1 · reads KV head %2 · %3").arg(cell.q_head).arg(kv).arg(role)
-                                : QStringLiteral("Q%1 · KV%2 · %3").arg(cell.q_head).arg(kv).arg(role));
+        QString title = m_cells.size() == 1 ? tr("Query head %1 · reads KV head %2 · %3").arg(cell.q_head).arg(kv).arg(role)
+                                            : QStringLiteral("Q%1 · KV%2 · %3").arg(cell.q_head).arg(kv).arg(role);
+        if (m_cells.size() > 1) {
+            // Shorter forms when the cell is narrow (the role stays in the hover text): never a clipped title.
+            const int cols = gridColumns(static_cast<int>(m_cells.size()), g);
+            const int cell_w = (m_plot->width() - 80) / std::max(cols, 1) - 6;
+            const QFontMetrics fm(cell.title->font());
+            if (role.isEmpty() || fm.horizontalAdvance(title) > cell_w) title = QStringLiteral("Q%1 · KV%2").arg(cell.q_head).arg(kv);
+            if (fm.horizontalAdvance(title) > cell_w) title = QStringLiteral("Q%1").arg(cell.q_head);
+        }
+        cell.title->setText(title);
         cell.title->setTextColor(groupColor(kv).darker(125));
+        if (!m_pieces.isEmpty() && cell.rect->axis(QCPAxis::atBottom)->tickLabels()) {
+            // Token strings on both axes, shortened, at most about one label per 14 px.
+            const int64_t n_pos = decode ? n : prompt->kv_len;
+            const int px = std::max(40, std::min(cell.rect->width(), cell.rect->height()) > 0
+                                            ? std::min(cell.rect->width(), cell.rect->height())
+                                            : m_plot->height() / 2);
+            const int64_t every = std::max<int64_t>(1, (n_pos * 14 + px - 1) / px);
+            auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
+            for (int64_t p = 0; p < n_pos && p < m_pieces.size(); p += every) {
+                QString t = m_pieces[static_cast<int>(p)];
+                if (t.size() > 7) t = t.left(6) + QChar(0x2026);
+                ticker->addTick(static_cast<double>(p), t);
+            }
+            cell.rect->axis(QCPAxis::atBottom)->setTicker(ticker);
+            cell.rect->axis(QCPAxis::atLeft)->setTicker(ticker);
+            cell.rect->axis(QCPAxis::atBottom)->setTickLabelRotation(60);
+        }
     }
-    max_w = std::max(max_w, 1e-3);
+    max_w = perHeadContrast() ? 1.0 : std::max(max_w, 1e-3);
+    m_colorScale->axis()->setLabel(perHeadContrast() ? tr("weight ÷ the head's largest") : tr("attention weight"));
     m_colorScale->setDataScaleType(scale == MapScale::Log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     if (scale == MapScale::Log) {
         m_colorScale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
@@ -447,17 +564,59 @@ QString AttentionView::hoverTextAt(const QPointF& pos) const {
         for (const auto& sm : r.decode_maps) steps.push_back(findLayerMaps(sm, layer()));
         w = decodeWeight(prompt, steps, b, c->q_head, decodeStep(), i, j);
         const int64_t T = r.shape.prompt_len;
-        where = i >= T ? tr("query %1 (decode step %2) → key %3").arg(i).arg(i - T).arg(j)
-                       : tr("query %1 (prompt) → key %2").arg(i).arg(j);
+        where = i >= T ? tr("query %1 (decode step %2) → key %3").arg(pieceAt(i)).arg(i - T).arg(pieceAt(j))
+                       : tr("query %1 (prompt) → key %2").arg(pieceAt(i), pieceAt(j));
     } else if (prompt) {
         w = promptWeight(*prompt, b, headIndex(*prompt, c->q_head), i, j);
-        where = tr("query %1 → key %2").arg(i).arg(j);
+        where = tr("query %1 → key %2").arg(pieceAt(i), pieceAt(j));
     }
     if (i < 0 || j < 0) return {};
     const int64_t g = std::max<int64_t>(1, r.config.groupSize());
-    const QString weight = std::isnan(w) ? tr("masked (a query never sees later keys)")
-                                         : tr("weight %1").arg(w, 0, 'f', w < 0.001 ? 6 : 4);
-    return tr("Q%1 (KV %2, %3) · %4 · %5").arg(c->q_head).arg(c->q_head / g).arg(roleOf(c->q_head), where, weight);
+    // Small weights (what the log scale is for) in significant digits, never rounded to 0.000000.
+    const QString weight = std::isnan(w)  ? tr("masked (a query never sees later keys)")
+                           : w < 0.001 ? QString::number(w, 'e', 2)
+                                       : QString::number(w, 'g', 3);
+    // "query 'cat' (12) → key 'the' (9): 0.41", after the head and the KV head it reads.
+    const QString role = roleOf(c->q_head);
+    return tr("Q%1 (KV %2%3) · %4: %5")
+        .arg(c->q_head)
+        .arg(c->q_head / g)
+        .arg(role.isEmpty() ? QString() : QStringLiteral(", ") + role, where, weight);
+}
+
+QString AttentionView::mapsCsv() const {
+    QString out = QStringLiteral("layer,head,kv_head,query,key,tokens,weight\n");
+    if (!m_result) return out;
+    const RunResult& r = *m_result;
+    const int64_t g = std::max<int64_t>(1, r.config.groupSize());
+    const LayerMaps* prompt = findLayerMaps(r.prompt_maps, layer());
+    std::vector<const LayerMaps*> steps;
+    for (const auto& sm : r.decode_maps) steps.push_back(findLayerMaps(sm, layer()));
+    const int64_t b = std::min<int64_t>(m_sequence->value(), r.shape.batch - 1);
+    const bool decode = decodePhase() && !steps.empty() && steps.front();
+    const int64_t n = decode ? r.shape.prompt_len + decodeStep() + 1 : r.shape.prompt_len;
+    auto quoted = [](QString t) {
+        t.replace(QLatin1String("\""), QLatin1String("\"\""));
+        return QLatin1Char('"') + t + QLatin1Char('"');
+    };
+    QTextStream ts(&out);
+    for (const Cell& c : m_cells) {
+        const int64_t hi = prompt ? headIndex(*prompt, c.q_head) : -1;
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j <= i; ++j) {
+                const double w = decode ? decodeWeight(prompt, steps, b, c.q_head, decodeStep(), i, j)
+                                        : (hi >= 0 ? promptWeight(*prompt, b, hi, i, j) : std::nan(""));
+                if (std::isnan(w)) continue;
+                const QString tokens = m_pieces.isEmpty()
+                                           ? QString()
+                                           : quoted(QStringLiteral("%1 → %2").arg(
+                                                 i < m_pieces.size() ? m_pieces[static_cast<int>(i)] : QString(),
+                                                 j < m_pieces.size() ? m_pieces[static_cast<int>(j)] : QString()));
+                ts << layer() << ',' << c.q_head << ',' << c.q_head / g << ',' << i << ',' << j << ',' << tokens << ','
+                   << QString::number(w, 'g', 9) << '\n';
+            }
+    }
+    return out;
 }
 
 void AttentionView::onMouseMove(QMouseEvent* event) {

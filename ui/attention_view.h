@@ -21,6 +21,7 @@ class QLabel;
 class QPushButton;
 class QSlider;
 class QSpinBox;
+class QTimer;
 
 namespace gqa::ui {
 
@@ -32,6 +33,20 @@ public:
     explicit AttentionView(QWidget* parent = nullptr);
 
     void setResult(const RunResultPtr& result);
+    // Another model is being computed: the old maps go, the header says what is coming.
+    void showComputing(const QString& model_name);
+    // Why the run keeps no maps (shown instead of them); empty when it does.
+    void setMapsNote(const QString& note) { m_mapsNote = note; }
+    // Display strings of the tokens at each position (prompt, then generated); empty = positions only.
+    void setTokenPieces(const QStringList& pieces);
+    const QStringList& tokenPieces() const { return m_pieces; }
+    // Each map scaled to its own largest weight, so long, flat maps still show their pattern.
+    bool perHeadContrast() const;
+    void setPerHeadContrast(bool on);
+    // The data of the shown layer as CSV: layer,head,kv_head,query,key,tokens,weight (unclamped weights).
+    QString mapsCsv() const;
+    QString infoText() const;
+    QString hoverLabelText() const;
     const RunResultPtr& result() const { return m_result; }
 
     int layer() const;
@@ -58,8 +73,12 @@ public:
     QComboBox* modeCombo() const { return m_mode; }
     QComboBox* scaleCombo() const { return m_scale; }
     QComboBox* phaseCombo() const { return m_phase; }
+    QComboBox* contrastCombo() const { return m_contrast; }
     QSpinBox* layerSpin() const { return m_layer; }
     QSpinBox* headSpin() const { return m_head; }
+
+protected:
+    void resizeEvent(QResizeEvent* event) override;
 
 signals:
     // The chosen layer's maps are not in the result: the window asks the engine for them.
@@ -84,6 +103,7 @@ private:
     void keepSquare();
     const Cell* cellAt(const QPointF& pos) const;
     QString roleOf(int64_t q_head) const;
+    QString pieceAt(int64_t pos) const;  // "'cat' (12)" or "12"
 
     QCustomPlot* m_plot = nullptr;
     QCPColorScale* m_colorScale = nullptr;
@@ -97,6 +117,10 @@ private:
     QSpinBox* m_head = nullptr;
     QComboBox* m_scale = nullptr;
     QComboBox* m_phase = nullptr;
+    QComboBox* m_contrast = nullptr;
+    QStringList m_pieces;
+    QString m_mapsNote;
+    QTimer* m_resizeRefresh = nullptr;  // titles and the downsampling note follow the cell size
     QSlider* m_step = nullptr;
     QLabel* m_stepLabel = nullptr;
     QSpinBox* m_sequence = nullptr;

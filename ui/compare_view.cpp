@@ -58,7 +58,11 @@ std::vector<Metric> metrics() {
         metric(QObject::tr("Weights"), [](const Snapshot& s) { return double(s.memory.weight_bytes); }, bytes),
         metric(QObject::tr("Total memory, whole model"), [](const Snapshot& s) { return double(s.memory.total_bytes); }, bytes,
          true),
-        metric(QObject::tr("Longest context that fits"), [](const Snapshot& s) { return double(s.max_context_tokens); }, count,
+        metric(QObject::tr("Longest context that fits"), [](const Snapshot& s) { return double(s.max_context_tokens); },
+         [](double v) {
+             // 0 tokens is not a length: it means not even the weights fit.
+             return v > 0 ? countText(v) : QObject::tr("none — the weights alone exceed the device");
+         },
          true),
         metric(QObject::tr("Score FLOPs per layer (prefill)"),
          [](const Snapshot& s) { return perLayer(s.attention_score_flops, s.layers_run); }, flops, true, flop_tip),

@@ -3,7 +3,9 @@
 #include <QComboBox>
 #include <QFormLayout>
 #include <QGroupBox>
+#include <QKeyEvent>
 #include <QLabel>
+#include <QLineEdit>
 #include <QSignalBlocker>
 #include <QSpinBox>
 #include <QStandardItemModel>
@@ -50,7 +52,12 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
     m_preset = new QComboBox(model_box);
     for (const std::string& n : presetNames()) m_preset->addItem(QString::fromStdString(n));
     m_preset->setToolTip(tr("Published model shapes; \"teaching\" is small enough to run instantly."));
-    mf->addRow(tr("Preset"), m_preset);
+    mf->addRow(tr("Synthetic model"), m_preset);
+    m_modelLabel = new QLabel(model_box);
+    m_modelLabel->setObjectName(QStringLiteral("modelName"));
+    m_modelLabel->setWordWrap(true);
+    m_modelLabel->setTextFormat(Qt::RichText);
+    mf->addRow(m_modelLabel);
 
     m_qHeads = new QSpinBox(model_box);
     m_qHeads->setRange(1, kMaxHeads);
@@ -94,10 +101,21 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
 
     auto* run_box = new QGroupBox(tr("Run"), this);
     auto* rf = new QFormLayout(run_box);
+    m_context = new QSpinBox(run_box);
+    m_context->setObjectName(QStringLiteral("contextLength"));
+    m_context->setRange(2, 1 << 22);
+    m_context->setToolTip(tr("Context length (max_seq): the longest prompt + decode the model accepts. Presets start at "
+                             "their published context; raise it here as the CLI's --max-seq does."));
+    rf->addRow(tr("Context length"), m_context);
     m_seq = new QSpinBox(run_box);
     m_seq->setRange(1, 1 << 20);
     m_seq->setToolTip(tr("Prompt length in tokens (prefill). The attention maps are seq × seq."));
     rf->addRow(tr("Sequence length"), m_seq);
+    m_seqLimit = new QLabel(run_box);
+    m_seqLimit->setObjectName(QStringLiteral("seqLimit"));
+    m_seqLimit->setWordWrap(true);
+    m_seqLimit->setStyleSheet(QStringLiteral("color: #555;"));
+    rf->addRow(m_seqLimit);
     m_batch = new QSpinBox(run_box);
     m_batch->setRange(1, kMaxBatch);
     m_batch->setToolTip(tr("Sequences processed together; the KV cache scales with it."));
@@ -129,6 +147,13 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
     setBackends({{QStringLiteral("cpu"), true, tr("probing…"), QString()},
                  {QStringLiteral("cuda"), false, QString(), tr("probing backends…")}});
 
+    // Spin boxes apply a value when editing finishes (Enter, focus out, arrows), never per keystroke: typing
+    // "12" must not pass through 1 (which would rewrite the KV heads) on the way. Esc puts the old value back.
+    for (QSpinBox* spin : {m_qHeads, m_layers, m_context, m_seq, m_batch, m_decode, m_runLayers}) {
+        spin->setKeyboardTracking(false);
+        spin->installEventFilter(this);
+    }
+
     connect(m_preset, &QComboBox::activated, this, &ControlPanel::onPresetChosen);
     connect(m_qHeads, &QSpinBox::valueChanged, this, &ControlPanel::onQueryHeadsChanged);
     connect(m_kvHeads, &QComboBox::currentIndexChanged, this, [this] {
@@ -149,12 +174,20 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
         emitChanged();
     });
     connect(m_batch, &QSpinBox::valueChanged, this, &ControlPanel::emitChanged);
+    connect(m_context, &QSpinBox::valueChanged, this, [this] {
+        m_base.max_seq = m_context->value();
+        updateLimits();
+        emitChanged();
+    });
     connect(m_storage, &QComboBox::currentIndexChanged, this, [this] {
         updateKind();
         emitChanged();
     });
     connect(m_backend, &QComboBox::currentIndexChanged, this, &ControlPanel::emitChanged);
-    connect(m_runLayers, &QSpinBox::valueChanged, this, &ControlPanel::emitChanged);
+    connect(m_runLayers, &QSpinBox::valueChanged, this, [this] {
+        m_runLayersDefault = false;  // the user chose the depth
+        emitChanged();
+    });
 
     loadPreset(QString::fromLatin1(kDefaultPreset));
 }
@@ -168,6 +201,8 @@ ModelConfig ControlPanel::config() const {
     c.n_layers = m_layers->value();
     c.head_dim = m_headDim->currentData().toLongLong();
     if (m_dModelFollowsHeads) c.d_model = c.n_q_heads * c.head_dim;
+    c.max_seq = m_context->value();
+    if (m_real) return c;  // a checkpoint keeps its own storage types
     // One control stores the whole model in one type, as the engine's overrides define it: weight_dtype sets
     // the matrices and the embedding / LM head, kv_dtype the cache.
     const auto storage = static_cast<DType>(m_storage->currentData().toInt());
@@ -203,9 +238,77 @@ QVector<int64_t> ControlPanel::offeredKvHeads() const {
 
 void ControlPanel::onPresetChosen(int index) { loadPreset(m_preset->itemText(index)); }
 
+void ControlPanel::setRealControlsEnabled(bool real) {
+    m_real = real;
+    const QString why = tr("Fixed by the checkpoint: its weights have this shape.");
+    for (QWidget* w : std::initializer_list<QWidget*>{m_qHeads, m_layers, m_headDim, m_storage, m_seq}) {
+        w->setEnabled(!real);
+        w->setToolTip(real ? (w == m_seq ? tr("The prompt's token count (edit the prompt).") : why) : QString());
+    }
+    if (!real) {
+        m_qHeads->setToolTip(tr("n_q: query heads per layer. Each has its own W_Q slice and its own attention map."));
+        m_layers->setToolTip(tr("Decoder layers of the model. The KV cache grows linearly with depth."));
+        m_seq->setToolTip(tr("Prompt length in tokens (prefill). The attention maps are seq × seq."));
+    }
+    m_kvHeads->setToolTip(real ? tr("Any divisor of the checkpoint's KV heads: the model is converted live (mean-pool "
+                                    "or first head of each group) and every view follows.")
+                               : teach::kvHeadsControl());
+    m_runLayers->setToolTip(real ? tr("Run the first N layers; the LM head then reads layer N's output.")
+                                 : teach::runDepth());
+    m_modelLabel->setVisible(real);
+}
+
+void ControlPanel::setRealModel(const ModelConfig& cfg, const QString& label) {
+    RunShape s;
+    s.batch = 1;
+    s.decode_steps = 0;
+    s.prompt_len = std::clamp<int64_t>(m_seq->value(), 1, cfg.max_seq);
+    QString error;
+    // The storage control does not apply (the checkpoint's types stand); setState checks the rest.
+    m_real = true;
+    {
+        const QSignalBlocker b(this);
+        ModelConfig probe = cfg;
+        probe.embed_dtype = probe.kv_dtype = probe.weight_dtype = DType::BF16;
+        setState(QString(), probe, s, backend(), 0, &error);
+    }
+    m_base = cfg;
+    m_runLayersDefault = true;
+    {
+        // KV heads: divisors of the checkpoint's own count (a conversion merges heads; it never splits them).
+        const QSignalBlocker b(m_kvHeads);
+        m_kvHeads->clear();
+        ModelConfig probe = cfg;
+        for (int64_t v = 1; v <= cfg.n_kv_heads; ++v) {
+            if (cfg.n_kv_heads % v) continue;
+            probe.n_kv_heads = v;
+            m_kvHeads->addItem(QStringLiteral("%1   (g = %2%3)")
+                                   .arg(v)
+                                   .arg(probe.groupSize())
+                                   .arg(v == cfg.n_kv_heads ? tr(", as trained") : tr(", converted")),
+                               QVariant::fromValue<qlonglong>(v));
+        }
+        m_kvHeads->setCurrentIndex(m_kvHeads->count() - 1);
+    }
+    m_modelLabel->setText(label);
+    setRealControlsEnabled(true);
+    const QSignalBlocker b(m_preset);
+    m_preset->setCurrentIndex(-1);
+    updateKind();
+    emit changed();
+}
+
+void ControlPanel::setPromptTokens(int64_t count) {
+    const QSignalBlocker b(m_seq);
+    m_seq->setMaximum(static_cast<int>(std::max<int64_t>(count, 1)));
+    m_seq->setValue(static_cast<int>(std::max<int64_t>(count, 1)));
+    updateLimits();
+}
+
 bool ControlPanel::loadPreset(const QString& name) {
     auto preset = findPreset(name.toStdString());
     if (!preset) return false;
+    if (m_real) setRealControlsEnabled(false);  // back to synthetic models
     const ModelConfig& cfg = preset.value();
     RunShape s;
     s.batch = 1;
@@ -242,7 +345,7 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
     m_updating = true;
     {
         const QSignalBlocker b0(m_preset), b1(m_qHeads), b2(m_kvHeads), b3(m_layers), b4(m_headDim), b5(m_seq),
-            b6(m_batch), b7(m_decode), b8(m_storage), b9(m_backend), b10(m_runLayers);
+            b6(m_batch), b7(m_decode), b8(m_storage), b9(m_backend), b10(m_runLayers), b11(m_context);
         m_base = cfg;
         // Presets keep d_model = n_q * head_dim (LLaMA-style) if they start that way.
         auto base = findPreset(preset.toStdString());
@@ -256,6 +359,8 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
         m_layers->setValue(static_cast<int>(cfg.n_layers));
         repopulateHeadDims(cfg.head_dim);
         m_storage->setCurrentIndex(m_storage->findData(static_cast<int>(cfg.weight_dtype)));
+        m_context->setMaximum(static_cast<int>(std::max<int64_t>(cfg.max_seq, 1 << 22)));
+        m_context->setValue(static_cast<int>(cfg.max_seq));
         m_decode->setMaximum(static_cast<int>(std::min<int64_t>(4096, std::max<int64_t>(cfg.max_seq - 1, 0))));
         m_decode->setValue(static_cast<int>(shape.decode_steps));
         m_seq->setMaximum(static_cast<int>(std::min<int64_t>(1 << 20, cfg.max_seq - shape.decode_steps)));
@@ -266,6 +371,7 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
             m_backend->setCurrentIndex(bi);
         m_runLayers->setMaximum(static_cast<int>(cfg.n_layers));
         m_runLayers->setValue(static_cast<int>(run_layers));
+        m_runLayersDefault = run_layers == defaultRunLayers(cfg);
         updateLimits();
         updateKind();
     }
@@ -362,6 +468,40 @@ void ControlPanel::updateLimits() {
     m_seq->setMaximum(static_cast<int>(std::clamp<int64_t>(max_seq - m_decode->value(), 1, 1 << 20)));
     m_decode->setMaximum(static_cast<int>(std::clamp<int64_t>(max_seq - m_seq->value(), 0, 4096)));
     m_runLayers->setMaximum(m_layers->value());
+    // Say why the prompt cannot be longer, and where to change it.
+    const int64_t seq_cap = max_seq - m_decode->value();
+    m_seqLimit->setText(tr("Sequence length ≤ context %1 − decode steps %2 = %3; raise Context length for more.")
+                            .arg(max_seq)
+                            .arg(m_decode->value())
+                            .arg(std::max<int64_t>(seq_cap, 1)));
+    // Always shown (small): a typed value past the maximum is refused keystroke by keystroke, so the reason must
+    // already be on screen.
+    m_seqLimit->setVisible(true);
+}
+
+bool ControlPanel::eventFilter(QObject* watched, QEvent* event) {
+    if (event->type() == QEvent::KeyPress && static_cast<QKeyEvent*>(event)->key() == Qt::Key_Escape) {
+        if (auto* spin = qobject_cast<QSpinBox*>(watched)) {
+            // Undo the edit in progress: the text goes back to the value in force; nothing is applied.
+            // Setting the same value leaves the typed text; a round trip through a neighbour rewrites it.
+            const QSignalBlocker blocker(spin);
+            const int v = spin->value();
+            spin->setValue(v < spin->maximum() ? v + 1 : v - 1);
+            spin->setValue(v);
+            spin->selectAll();
+            return true;
+        }
+    }
+    if (event->type() == QEvent::KeyPress && static_cast<QKeyEvent*>(event)->key() == Qt::Key_Return) {
+        // A value typed past the maximum is refused by the validator; say why instead of keeping silent.
+        if (auto* spin = qobject_cast<QSpinBox*>(watched); spin == m_seq) {
+            bool ok = false;
+            auto* edit = spin->findChild<QLineEdit*>();
+            const int typed = edit ? edit->text().toInt(&ok) : 0;
+            if (ok && typed > spin->maximum()) m_seqLimit->setVisible(true);
+        }
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 void ControlPanel::updateKind() {

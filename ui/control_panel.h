@@ -22,6 +22,8 @@ public:
     RunShape shape() const;
     QString backend() const;
     int64_t runLayers() const;  // 0 = as many as fit
+    // True while the depth is the one the app chose for this model (not edited by the user).
+    bool runLayersIsDefault() const { return m_runLayersDefault; }
 
     // Loads a preset's shape into the controls (emits changed()).
     bool loadPreset(const QString& name);
@@ -29,6 +31,13 @@ public:
     bool setState(const QString& preset, const ModelConfig& cfg, const RunShape& shape, const QString& backend,
                   int64_t run_layers, QString* error);
     void setBackends(const QVector<BackendChoice>& backends);
+    // A loaded checkpoint: query heads, layers, head_dim and storage are fixed by it (the controls say why);
+    // KV heads offer the divisors of its own count (a live conversion); "Layers to run" runs the first N.
+    // A preset chosen afterwards leaves this mode.
+    void setRealModel(const ModelConfig& cfg, const QString& label);
+    bool isRealModel() const { return m_real; }
+    // The prompt of a real model sets the sequence length (its token count).
+    void setPromptTokens(int64_t count);
 
     // Sets the KV-head count if it is one of the offered divisors; returns false otherwise.
     bool setKvHeads(int64_t n_kv);
@@ -47,11 +56,16 @@ public:
     QComboBox* storageCombo() const { return m_storage; }  // weights + KV cache
     QComboBox* backendCombo() const { return m_backend; }
     QSpinBox* runLayersSpin() const { return m_runLayers; }
+    QSpinBox* contextSpin() const { return m_context; }
+    QLabel* seqLimitLabel() const { return m_seqLimit; }
     QLabel* kindLabel() const { return m_kind; }
     QVector<int64_t> offeredKvHeads() const;
 
 signals:
     void changed();
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     void onPresetChosen(int index);
@@ -62,10 +76,14 @@ private:
     void updateLimits();
     void updateKind();
     void emitChanged();
+    void setRealControlsEnabled(bool real);
 
     ModelConfig m_base;  // preset fields without a control (d_model, ffn_dim, vocab, max_seq, ...)
     bool m_dModelFollowsHeads = false;  // preset has d_model == n_q * head_dim: keep it so
     bool m_updating = false;
+    bool m_runLayersDefault = true;
+    bool m_real = false;
+    QLabel* m_modelLabel = nullptr;
 
     QComboBox* m_preset = nullptr;
     QSpinBox* m_qHeads = nullptr;
@@ -74,7 +92,9 @@ private:
     QSpinBox* m_layers = nullptr;
     QComboBox* m_headDim = nullptr;
     QLabel* m_derived = nullptr;
+    QSpinBox* m_context = nullptr;
     QSpinBox* m_seq = nullptr;
+    QLabel* m_seqLimit = nullptr;
     QSpinBox* m_batch = nullptr;
     QSpinBox* m_decode = nullptr;
     QComboBox* m_storage = nullptr;

@@ -21,6 +21,16 @@ ThreadedEngineController::ThreadedEngineController(QObject* parent)
     connect(m_worker, &EngineWorker::sweepFailed, this, &ThreadedEngineController::onWorkerSweepFailed);
     connect(m_worker, &EngineWorker::tradeoffAvailable, this, &ThreadedEngineController::onWorkerTradeoff);
     connect(m_worker, &EngineWorker::tradeoffFailed, this, &ThreadedEngineController::onWorkerTradeoffFailed);
+    connect(m_worker, &EngineWorker::modelLoaded, this, [this](quint64 id, const ModelPtr& m, const QString& path) {
+        if (id == m_latestLoadId) emit modelLoaded(id, m, path);
+    });
+    connect(m_worker, &EngineWorker::modelLoadFailed, this,
+            [this](quint64 id, const QString& path, const QString& msg, bool cancelled) {
+                if (id == m_latestLoadId) emit modelLoadFailed(id, path, msg, cancelled);
+            });
+    connect(m_worker, &EngineWorker::promptScoreAvailable, this, [this](quint64 id, double ppl) {
+        if (id == m_latestRunId) emit promptScoreAvailable(id, ppl);
+    });
     m_thread.start();
 }
 
@@ -33,6 +43,8 @@ ThreadedEngineController::~ThreadedEngineController() {
         if (m_queue->sweep) m_queue->sweep->cancel = true;
         m_queue->pending_tradeoff.reset();
         if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
+        m_queue->pending_load.reset();
+        if (m_queue->running_load) m_queue->running_load->control.cancel = true;
     }
     m_thread.quit();
     m_thread.wait();
@@ -120,6 +132,33 @@ void ThreadedEngineController::onWorkerTradeoff(quint64 id, const TradeoffOutcom
 
 void ThreadedEngineController::onWorkerTradeoffFailed(quint64 id, const QString& message, bool cancelled) {
     if (id == m_latestTradeoffId) emit tradeoffFailed(id, message, cancelled);
+}
+
+quint64 ThreadedEngineController::requestModelLoad(const QString& path) {
+    auto job = std::make_shared<LoadJob>();
+    job->id = ++m_nextId;
+    job->path = path;
+    {
+        std::lock_guard lock(m_queue->mutex);
+        m_queue->pending_load = job;  // the same rule as every job kind
+        if (m_queue->running_load) m_queue->running_load->control.cancel = true;
+    }
+    m_latestLoadId = job->id;
+    pokeWorker();
+    return job->id;
+}
+
+void ThreadedEngineController::cancelModelLoad() {
+    std::lock_guard lock(m_queue->mutex);
+    if (m_queue->pending_load) m_queue->pending_load->control.cancel = true;
+    if (m_queue->running_load) m_queue->running_load->control.cancel = true;
+}
+
+std::pair<int64_t, int64_t> ThreadedEngineController::modelLoadProgress() const {
+    std::lock_guard lock(m_queue->mutex);
+    const auto& job = m_queue->running_load;
+    if (!job || job->id != m_latestLoadId) return {0, 0};
+    return {job->control.done.load(), job->control.total.load()};
 }
 
 void ThreadedEngineController::requestBackends() {

@@ -34,6 +34,12 @@ public:
     virtual void cancelTradeoff() {}
     // (points done, points total) of the running trade-off sweep; (0, 0) when none runs. Polled.
     virtual std::pair<int64_t, int64_t> tradeoffProgress() const { return {0, 0}; }
+    // Loads a checkpoint (loadModelJob) on the worker; a newer request replaces a queued one and cancels a
+    // running one. Not pure, for test doubles.
+    virtual quint64 requestModelLoad(const QString& path) { return 0; }
+    virtual void cancelModelLoad() {}
+    // (steps done, steps total) of the running load; (0, 0) when none runs.
+    virtual std::pair<int64_t, int64_t> modelLoadProgress() const { return {0, 0}; }
     virtual void requestBackends() = 0;
     // Ceilings remembered from an earlier session (QSettings), used until measured in this process.
     virtual void setKnownCeilings(const QString& device, const Ceilings& ceilings) = 0;
@@ -56,6 +62,9 @@ signals:
     void sweepFailed(quint64 id, const QString& message, bool cancelled);
     void tradeoffAvailable(quint64 id, const gqa::ui::TradeoffOutcomePtr& outcome);
     void tradeoffFailed(quint64 id, const QString& message, bool cancelled);
+    void modelLoaded(quint64 id, const gqa::ui::ModelPtr& model, const QString& path);
+    void modelLoadFailed(quint64 id, const QString& path, const QString& message, bool cancelled);
+    void promptScoreAvailable(quint64 id, double perplexity);
 };
 
 struct JobQueue;
@@ -75,6 +84,9 @@ public:
     quint64 requestTradeoff(const TradeoffParams& params) override;
     void cancelTradeoff() override;
     std::pair<int64_t, int64_t> tradeoffProgress() const override;
+    quint64 requestModelLoad(const QString& path) override;
+    void cancelModelLoad() override;
+    std::pair<int64_t, int64_t> modelLoadProgress() const override;
     void requestBackends() override;
     void setKnownCeilings(const QString& device, const Ceilings& ceilings) override;
 
@@ -106,6 +118,7 @@ private:
     quint64 m_answeredRunId = 0;
     quint64 m_latestSweepId = 0;
     quint64 m_latestTradeoffId = 0;
+    quint64 m_latestLoadId = 0;
     bool m_sweepActive = false;
     bool m_busy = false;
     int m_droppedStale = 0;

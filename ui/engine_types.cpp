@@ -16,6 +16,7 @@ void registerMetaTypes() {
     qRegisterMetaType<AnalysisPtr>();
     qRegisterMetaType<TradeoffOutcomePtr>();
     qRegisterMetaType<Ceilings>();
+    qRegisterMetaType<ModelPtr>();
 }
 
 QString bytesText(int64_t bytes) { return QString::fromStdString(formatBytes(bytes)); }
@@ -45,6 +46,17 @@ QString rateText(double per_s, const char* unit) {
         ++i;
     }
     return QStringLiteral("%1 %2%3/s").arg(per_s, 0, 'f', per_s >= 100 ? 0 : 1).arg(QLatin1String(prefixes[i]), QLatin1String(unit));
+}
+
+bool sameModelShape(const ModelConfig& a, const ModelConfig& b) {
+    return a.name == b.name && a.n_layers == b.n_layers && a.n_q_heads == b.n_q_heads && a.head_dim == b.head_dim &&
+           a.d_model == b.d_model;
+}
+
+QString progressFormat(int64_t layers, int64_t decode_steps) {
+    const QString depth = layers == 1 ? QObject::tr("1 layer") : QObject::tr("%1 layers").arg(layers);
+    if (decode_steps <= 0) return QObject::tr("prefill: %v of %m layers");
+    return QObject::tr("%v of %m layer passes (%1 × prefill + %2 decode steps)").arg(depth).arg(decode_steps);
 }
 
 }  // namespace gqa::ui

@@ -14,20 +14,30 @@
 #include "gqa/config.h"
 #include "gqa/convert.h"
 #include "gqa/engine.h"
+#include "gqa/model.h"
 #include "gqa/memory_model.h"
 #include "gqa/tradeoff.h"
 
 namespace gqa::ui {
 
+using ModelPtr = std::shared_ptr<const Model>;
+
 // Everything one computation needs. The id is assigned by the controller.
 struct RunParams {
     ModelConfig config;
+    // A loaded checkpoint; null = a synthetic model built from config. When config.n_kv_heads differs from
+    // the checkpoint's, the worker converts it (convert_method) before the run.
+    ModelPtr model;
+    ConvertMethod convert_method = ConvertMethod::MeanPool;
+    std::vector<int32_t> prompt_tokens;  // (T) of a real model's prompt; empty = synthetic ids
     RunShape shape;
     QString backend = QStringLiteral("cpu");
     int64_t run_layers = 0;  // 0 = as many as fit; otherwise this depth, shrunk to what fits
     int64_t map_layer = 0;   // the layer whose attention maps the user looks at
     // Maps of every layer run are kept when they take at most this many bytes; otherwise only map_layer's.
     int64_t maps_budget_bytes = int64_t{32} << 20;
+    // Maps are never kept when one layer's take more than this (they are not in the memory model's estimate).
+    int64_t maps_limit_bytes = int64_t{512} << 20;
     bool want_maps = true;
 };
 
@@ -64,6 +74,8 @@ struct Analysis {
     int64_t progress_total = 0;     // layers_done when the planned run is complete
     MapRequest prompt_maps;         // what the worker asks the engine for
     MapRequest decode_maps;
+    int64_t map_bytes = 0;          // float32 maps those requests keep (beside the memory model's total)
+    QString maps_note;              // why no maps are kept, when so
 };
 
 struct SweepPoint {
@@ -111,6 +123,13 @@ using AnalysisPtr = std::shared_ptr<const Analysis>;
 
 void registerMetaTypes();
 
+// True when a and b are the same model apart from its grouping, context and storage types (the views of one
+// stay meaningful while the other is computed).
+bool sameModelShape(const ModelConfig& a, const ModelConfig& b);
+// The progress bar's format for a run of `layers` layers and `decode_steps` steps: its counter counts one per
+// layer of the prefill and one per layer of every decode step.
+QString progressFormat(int64_t layers, int64_t decode_steps);
+
 QString bytesText(int64_t bytes);   // "1.50 GiB"
 QString countText(double n);        // 1234567 -> "1,234,567"
 QString msText(double ms);          // "12.3 ms" / "1.20 s"
@@ -121,6 +140,7 @@ QString storageText(const ModelConfig& c);
 }  // namespace gqa::ui
 
 Q_DECLARE_METATYPE(gqa::ui::RunParams)
+Q_DECLARE_METATYPE(gqa::ui::ModelPtr)
 Q_DECLARE_METATYPE(gqa::ui::SweepPoint)
 Q_DECLARE_METATYPE(gqa::ui::BackendChoice)
 Q_DECLARE_METATYPE(QVector<gqa::ui::BackendChoice>)

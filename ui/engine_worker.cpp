@@ -1,6 +1,8 @@
 #include "engine_worker.h"
 
 #include <algorithm>
+#include <exception>
+#include <new>
 
 #include "analysis.h"
 #include "gqa/convert.h"
@@ -49,12 +51,16 @@ void EngineWorker::pump() {
         std::shared_ptr<RunJob> job;
         std::shared_ptr<SweepJob> sweep;
         std::shared_ptr<TradeoffJob> trade;
+        std::shared_ptr<LoadJob> load_job;
         {
             std::lock_guard lock(m_queue->mutex);
             if (m_queue->stopping) return;
             probe_now = std::exchange(m_queue->probe_requested, false);
             if (!probe_now) {
-                if (m_queue->pending_run) {
+                if (m_queue->pending_load) {
+                    load_job = std::move(m_queue->pending_load);
+                    m_queue->running_load = load_job;
+                } else if (m_queue->pending_run) {
                     job = std::move(m_queue->pending_run);
                     m_queue->running_run = job;
                     job->running = true;
@@ -68,17 +74,47 @@ void EngineWorker::pump() {
         }
         if (probe_now) {
             probe();
+        } else if (load_job) {
+            try {
+                load(*load_job);
+            } catch (const std::exception& e) {
+                emit modelLoadFailed(load_job->id, load_job->path, QString::fromUtf8(e.what()), false);
+            }
+            std::lock_guard lock(m_queue->mutex);
+            if (m_queue->running_load == load_job) m_queue->running_load.reset();
         } else if (job) {
-            run(*job);
+            // Nothing the engine throws may end the process (it reports errors as values; an allocation the
+            // prediction missed is the one thing that can still throw).
+            try {
+                run(*job);
+            } catch (const std::bad_alloc&) {
+                emit runFailed(job->id, tr("out of memory: the run needed more than the machine could allocate"), false);
+            } catch (const std::exception& e) {
+                emit runFailed(job->id, QString::fromUtf8(e.what()), false);
+            }
             std::lock_guard lock(m_queue->mutex);
             job->running = false;
             if (m_queue->running_run == job) m_queue->running_run.reset();
         } else if (trade) {
-            tradeoff(*trade);
+            try {
+                tradeoff(*trade);
+            } catch (const std::bad_alloc&) {
+                emit tradeoffFailed(trade->id, tr("out of memory during the trade-off sweep"), false);
+            } catch (const std::exception& e) {
+                emit tradeoffFailed(trade->id, QString::fromUtf8(e.what()), false);
+            }
             std::lock_guard lock(m_queue->mutex);
             if (m_queue->running_tradeoff == trade) m_queue->running_tradeoff.reset();
         } else if (sweep) {
-            sweepStep(sweep);
+            try {
+                sweepStep(sweep);
+            } catch (const std::exception& e) {
+                {
+                    std::lock_guard lock(m_queue->mutex);
+                    if (m_queue->sweep == sweep) m_queue->sweep.reset();
+                }
+                emit sweepFailed(sweep->id, QString::fromUtf8(e.what()), false);
+            }
         } else {
             return;
         }
@@ -125,6 +161,18 @@ void EngineWorker::noteMeasuredCeilings(Backend& backend, const Ceilings& c) {
     emit ceilingsAvailable(QString::fromStdString(backend.name()), QString::fromStdString(backend.deviceInfo().name), c);
 }
 
+void EngineWorker::load(LoadJob& job) {
+    auto backend = backendFor(QStringLiteral("cpu"));
+    const int64_t available = backend ? backend.value()->deviceInfo().available_bytes : 0;
+    auto model = loadModelJob(job.path.toStdString(), available, &job.control);
+    if (!model) {
+        const bool cancelled = model.error().code == ErrorCode::Cancelled;
+        emit modelLoadFailed(job.id, job.path, QString::fromStdString(model.error().message), cancelled);
+        return;
+    }
+    emit modelLoaded(job.id, model.value(), job.path);
+}
+
 void EngineWorker::run(RunJob& job) {
     const quint64 id = job.id;
     const RunParams& p = job.params;
@@ -154,8 +202,26 @@ void EngineWorker::run(RunJob& job) {
     auto analysis = std::make_shared<Analysis>(
         computeAnalysis(p, be.deviceInfo(), ceilings.value().first, ceilings.value().second));
     job.layers_total = analysis->progress_total;
+    // A real model at another KV-head count: converted here, live (and kept for the next edit of depth or prompt).
+    ModelPtr model = p.model;
+    if (model && p.config.n_kv_heads != model->config.n_kv_heads) {
+        if (m_convertedFrom != model.get() || m_convertedKv != p.config.n_kv_heads || m_convertedMethod != p.convert_method) {
+            auto c = convertKvHeads(*model, p.config.n_kv_heads, p.convert_method);
+            if (!c) {
+                emit runFailed(id, QString::fromStdString(c.error().message), false);
+                return;
+            }
+            m_converted = std::make_shared<const Model>(std::move(c).value());
+            m_convertedFrom = model.get();
+            m_convertedKv = p.config.n_kv_heads;
+            m_convertedMethod = p.convert_method;
+        }
+        model = m_converted;
+    }
     RunRequest req;
-    req.config = p.config;
+    req.config = model ? model->config : p.config;
+    req.model = model;
+    req.prompt_tokens = p.prompt_tokens;
     req.shape = p.shape;
     req.layers = p.run_layers;
     req.fit_layers = true;
@@ -177,7 +243,12 @@ void EngineWorker::run(RunJob& job) {
         return;
     }
     noteMeasuredCeilings(be, result.value().ceilings);
+    const int64_t layers_run = result.value().layers_run;
     emit resultAvailable(id, std::make_shared<const RunResult>(std::move(result).value()));
+    if (model && p.prompt_tokens.size() >= 2 && !job.cancel) {
+        auto score = scorePrompt(be, *model, p.prompt_tokens, layers_run);
+        if (score) emit promptScoreAvailable(id, score.value().perplexity.perplexity);
+    }
 }
 
 void EngineWorker::sweepStep(const std::shared_ptr<SweepJob>& sweep) {

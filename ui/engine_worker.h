@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine_types.h"
+#include "gqa/jobs.h"
 
 namespace gqa::ui {
 
@@ -40,6 +41,12 @@ struct TradeoffJob {
     std::atomic<int64_t> points_total{0};
 };
 
+struct LoadJob {
+    quint64 id = 0;
+    QString path;
+    JobControl control;  // steps of loadModelJob; cancel between them
+};
+
 // Shared between the GUI thread (producer) and the worker (consumer); everything under `mutex`.
 struct JobQueue {
     std::mutex mutex;
@@ -48,6 +55,9 @@ struct JobQueue {
     std::shared_ptr<SweepJob> sweep;
     std::shared_ptr<TradeoffJob> pending_tradeoff;
     std::shared_ptr<TradeoffJob> running_tradeoff;
+    // One rule for every kind: a new request replaces the queued one of its kind and cancels the running one.
+    std::shared_ptr<LoadJob> pending_load;
+    std::shared_ptr<LoadJob> running_load;
     bool probe_requested = false;
     std::map<std::string, Ceilings> known_ceilings;  // by device name, from QSettings
     bool stopping = false;
@@ -73,8 +83,13 @@ signals:
     void sweepFailed(quint64 id, const QString& message, bool cancelled);
     void tradeoffAvailable(quint64 id, const gqa::ui::TradeoffOutcomePtr& outcome);
     void tradeoffFailed(quint64 id, const QString& message, bool cancelled);
+    void modelLoaded(quint64 id, const gqa::ui::ModelPtr& model, const QString& path);
+    void modelLoadFailed(quint64 id, const QString& path, const QString& message, bool cancelled);
+    // The prompt's perplexity under the run's model and depth (real models), after resultAvailable.
+    void promptScoreAvailable(quint64 id, double perplexity);
 
 private:
+    void load(LoadJob& job);
     void probe();
     void run(RunJob& job);
     void sweepStep(const std::shared_ptr<SweepJob>& sweep);
@@ -87,6 +102,11 @@ private:
     std::shared_ptr<JobQueue> m_queue;
     std::map<std::string, std::unique_ptr<Backend>> m_backends;
     std::map<std::string, Ceilings> m_measured;  // by backend name, this process
+    // The last live conversion (checkpoint, KV heads, method): a depth or prompt edit reuses it.
+    const Model* m_convertedFrom = nullptr;
+    int64_t m_convertedKv = 0;
+    ConvertMethod m_convertedMethod = ConvertMethod::MeanPool;
+    ModelPtr m_converted;
 };
 
 }  // namespace gqa::ui

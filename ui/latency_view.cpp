@@ -139,6 +139,9 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
     m_analysis = analysis;
     m_result = result;
     m_pinned = pinned;
+    // A sweep of another model says nothing about this one.
+    if (m_analysis && !m_points.empty() && !m_cancelSweep->isEnabled() && !sameModelShape(m_sweepConfig, m_analysis->config))
+        clearSweep();
     rebuildLayers();
     rebuildOps();
     if (m_analysis && m_points.empty() && !m_cancelSweep->isEnabled()) m_sweepConfig = m_analysis->config;
@@ -256,7 +259,9 @@ void LatencyView::rebuildLayers() {
             pinned->setLineStyle(QCPGraph::lsNone);
             pinned->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, pinnedColor(), pinnedColor(), 8));
             QVector<double> keys, vals;
-            for (size_t l = 0; l < ph.pinned->size(); ++l) {
+            // Only at layers this run has: a pinned deeper model's extra layers have no bar to compare with.
+            const size_t shown = std::min(ph.pinned->size(), static_cast<size_t>(std::max<int64_t>(layers, 0)));
+            for (size_t l = 0; l < shown; ++l) {
                 keys.push_back(static_cast<double>(l));
                 vals.push_back((*ph.pinned)[l]);
                 y_max = std::max(y_max, (*ph.pinned)[l]);
@@ -264,7 +269,7 @@ void LatencyView::rebuildLayers() {
             pinned->setData(keys, vals, true);
             if (pi == 0) pinned->addToLegend(legend);
         }
-        const int64_t span = std::max<int64_t>(layers, ph.pinned ? static_cast<int64_t>(ph.pinned->size()) : 0);
+        const int64_t span = layers;
         x->setRange(-0.7, static_cast<double>(std::max<int64_t>(span, 1)) - 0.3);
         auto ticker = QSharedPointer<QCPAxisTickerFixed>(new QCPAxisTickerFixed);
         ticker->setTickStep(1.0);
@@ -366,6 +371,14 @@ void LatencyView::rebuildOps() {
         }
     }
     queueReplot(m_opPlot);
+}
+
+void LatencyView::clearSweep() {
+    if (m_cancelSweep->isEnabled()) return;  // a running sweep is replaced by its own signals
+    m_points.clear();
+    m_progress->setValue(0);
+    m_sweepStatus->setText(tr("no sweep of this model yet"));
+    rebuildSweep();
 }
 
 void LatencyView::onSweepStarted(int total) {

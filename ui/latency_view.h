@@ -29,6 +29,8 @@ public:
     void onSweepPoint(const SweepPoint& point, int done, int total);
     void onSweepFinished();
     void onSweepFailed(const QString& message, bool cancelled);
+    // Drops a finished sweep (another model is shown); a running one is left to its signals.
+    void clearSweep();
 
     QList<QCustomPlot*> plots() const { return {m_layerPlot, m_opPlot, m_sweepPlot}; }
     QCustomPlot* layerPlot() const { return m_layerPlot; }

@@ -5,6 +5,11 @@
 #include <QCloseEvent>
 #include <QDockWidget>
 #include <QFileDialog>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileInfo>
+#include <QKeyEvent>
+#include <QMimeData>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -29,6 +34,9 @@
 #include "latency_view.h"
 #include "memory_view.h"
 #include "plot_export.h"
+#include "prompt_panel.h"
+#include "gqa/presets.h"
+#include "gqa/tokenizer.h"
 #include "teaching_text.h"
 #include "tradeoff_view.h"
 
@@ -49,7 +57,8 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     : QMainWindow(parent), m_options(options), m_controller(controller) {
     registerMetaTypes();
     initResources();
-    setWindowTitle(tr("GQA Lab — grouped-query attention"));
+    // Qt adds the application's display name ("GQA Lab") itself; the title names what is open.
+    setWindowTitle(tr("grouped-query attention"));
     setWindowIcon(appIcon());
     setObjectName(QStringLiteral("GqaLabMainWindow"));
     if (!m_controller) m_controller = new ThreadedEngineController(this);
@@ -67,6 +76,14 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
     dock->setMinimumWidth(300);
     addDockWidget(Qt::LeftDockWidgetArea, dock);
+
+    m_prompt = new PromptPanel;
+    auto* prompt_dock = new QDockWidget(tr("Prompt and next token"), this);
+    prompt_dock->setObjectName(QStringLiteral("promptDock"));
+    prompt_dock->setWidget(m_prompt);
+    prompt_dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    addDockWidget(Qt::TopDockWidgetArea, prompt_dock);
+    setAcceptDrops(true);
 
     // Views.
     auto* central = new QWidget(this);
@@ -116,6 +133,9 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     m_cancelRun->setIcon(actionIcon(QStringLiteral("cancel")));
     m_cancelRun->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
     m_cancelRun->hide();
+    m_modelStatus = new QLabel(this);
+    m_modelStatus->setObjectName(QStringLiteral("modelStatus"));
+    statusBar()->addWidget(m_modelStatus);
     statusBar()->addWidget(m_status, 1);
     statusBar()->addPermanentWidget(m_ceilings);
     statusBar()->addPermanentWidget(m_busy);
@@ -136,6 +156,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     connect(m_panel, &ControlPanel::changed, this, &MainWindow::onControlsChanged);
     connect(m_attention, &AttentionView::mapsRequested, this, [this] { m_debounce.start(); });
     connect(m_cancelRun, &QToolButton::clicked, m_controller, &EngineController::cancelRun);
+    connect(m_cancelRun, &QToolButton::clicked, m_controller, &EngineController::cancelModelLoad);
     connect(m_latency, &LatencyView::sweepRequested, this, &MainWindow::startSweep);
     connect(m_latency, &LatencyView::sweepCancelRequested, m_controller, &EngineController::cancelSweep);
     connect(&m_tradeoffPoll, &QTimer::timeout, this, &MainWindow::pollTradeoff);
@@ -146,6 +167,22 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     connect(m_tabs, &QTabWidget::currentChanged, this, [this](int) { startTradeoffIfStale(); });
     connect(this, &MainWindow::runRequested, this, [this](quint64) { startTradeoffIfStale(); });
 
+    connect(m_controller, &EngineController::modelLoaded, this,
+            [this](quint64, const ModelPtr& m, const QString& path) { onModelLoaded(m, path); });
+    connect(m_controller, &EngineController::modelLoadFailed, this,
+            [this](quint64, const QString& path, const QString& msg, bool cancelled) { onModelLoadFailed(path, msg, cancelled); });
+    connect(m_controller, &EngineController::promptScoreAvailable, this, [this](quint64 id, double ppl) {
+        if (id == m_requestId) m_prompt->setPerplexity(ppl);
+    });
+    connect(m_prompt, &PromptPanel::promptEdited, this, [this] {
+        if (!m_model) return;
+        m_panel->setPromptTokens(static_cast<int64_t>(m_prompt->tokens().size()));
+        m_debounce.start();
+    });
+    connect(m_prompt, &PromptPanel::generateRequested, this, [this](int n) {
+        m_panel->setDecodeSteps(n);  // emits changed(): the debounce runs it
+        requestRunNow();
+    });
     connect(m_controller, &EngineController::backendsAvailable, m_panel, &ControlPanel::setBackends);
     connect(m_controller, &EngineController::analysisAvailable, this, &MainWindow::onAnalysis);
     connect(m_controller, &EngineController::resultAvailable, this, &MainWindow::onResult);
@@ -193,14 +230,27 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
         showStatus(tr("Unknown preset \"%1\"; using the default.").arg(m_options.preset), true);
     m_grouping->setConfig(m_panel->config());
     m_tradeoff->setCurrentConfig(m_panel->config());
+    updateWindowTitle();
     m_controller->requestBackends();
     requestRunNow();
+    if (!m_options.model_path.isEmpty()) {
+        m_pendingPrompt = m_options.prompt;
+        openModel(m_options.model_path);
+    }
 }
 
 MainWindow::~MainWindow() { m_closing = true; }
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open_model = file->addAction(actionIcon(QStringLiteral("open")), tr("Open &model…"), this,
+                                          &MainWindow::openModelInteractively);
+    open_model->setShortcut(Qt::CTRL | Qt::SHIFT | Qt::Key_O);
+    open_model->setToolTip(tr("Open a checkpoint: a Hugging Face directory (config.json + safetensors) or a .gguf file. "
+                              "Dropping one on the window does the same."));
+    m_recentMenu = file->addMenu(tr("Recent models"));
+    connect(m_recentMenu, &QMenu::aboutToShow, this, &MainWindow::populateRecentModels);
+    file->addSeparator();
     QAction* open = file->addAction(actionIcon(QStringLiteral("open")), tr("&Open session…"), this,
                                     &MainWindow::openSessionInteractively);
     open->setShortcut(QKeySequence::Open);
@@ -219,7 +269,9 @@ void MainWindow::buildMenus() {
     now->setShortcut(Qt::Key_F5);
     QAction* cancel = run->addAction(actionIcon(QStringLiteral("cancel")), tr("&Cancel run"), m_controller,
                                      &EngineController::cancelRun);
-    cancel->setShortcut(Qt::Key_Escape);
+    // Esc belongs to the editors (it undoes an edit in a spin box); it cancels a run only when it reaches the
+    // window unused (keyPressEvent), and Ctrl+. always does.
+    cancel->setShortcut(Qt::CTRL | Qt::Key_Period);
     QAction* sweep = run->addAction(actionIcon(QStringLiteral("sweep")), tr("&Sweep KV-head counts"), this,
                                     &MainWindow::startSweep);
     run->addAction(tr("Cancel s&weep"), m_controller, &EngineController::cancelSweep);
@@ -249,6 +301,7 @@ void MainWindow::buildMenus() {
     bar->addSeparator();
     bar->addAction(sweep);
     bar->addSeparator();
+    bar->addAction(open_model);
     bar->addAction(open);
     bar->addAction(save);
     auto* export_button = new QToolButton(bar);
@@ -305,14 +358,157 @@ RunParams MainWindow::currentParams() const {
     p.backend = m_panel->backend();
     p.run_layers = m_panel->runLayers();
     p.map_layer = m_attention->layer();
+    if (m_model && m_panel->isRealModel()) {
+        p.model = m_model;
+        p.prompt_tokens = m_prompt->tokens();
+        p.shape.prompt_len = static_cast<int64_t>(p.prompt_tokens.size());
+        p.convert_method = m_tradeoff->method();
+    }
     return p;
 }
 
 void MainWindow::onControlsChanged() {
     // Nothing here needs the engine: the diagram and the kind label follow the controls at once.
-    m_grouping->setConfig(m_panel->config());
-    m_tradeoff->setCurrentConfig(m_panel->config());
+    const ModelConfig cfg = m_panel->config();
+    if (m_model && !m_panel->isRealModel()) {  // a preset was chosen: back to synthetic models
+        m_model.reset();
+        m_modelPath.clear();
+        m_prompt->setTokenizer(nullptr);
+    }
+    m_grouping->setConfig(cfg);
+    m_tradeoff->setCurrentConfig(cfg);
+    updateWindowTitle();
+    // Another model (not just another grouping or shape): the maps of the old one must not stay up under it.
+    const ModelConfig* shown = m_result ? &m_result->config : (m_analysis ? &m_analysis->config : nullptr);
+    if (shown && !sameModelShape(*shown, cfg)) {
+        m_attention->showComputing(QString::fromStdString(cfg.name));
+        m_latency->clearSweep();
+    }
     m_debounce.start();
+}
+
+void MainWindow::updateWindowTitle() {
+    const ModelConfig cfg = m_panel->config();
+    if (m_model && m_panel->isRealModel()) {
+        const QString what = QStringLiteral("%1 (%2, %3)").arg(QString::fromStdString(m_model->config.name),
+                                                               QString::fromStdString(m_model->config.architecture),
+                                                               QLatin1String(dtypeName(m_model->config.weight_dtype)));
+        setWindowTitle(tr("%1 — grouped-query attention").arg(what));
+        m_modelStatus->setText(what);
+        return;
+    }
+    m_modelStatus->setText(tr("synthetic model %1").arg(QString::fromStdString(cfg.name)));
+    setWindowTitle(tr("%1 (synthetic, %2) — grouped-query attention")
+                       .arg(QString::fromStdString(cfg.name), QLatin1String(dtypeName(cfg.weight_dtype))));
+}
+
+void MainWindow::openModelInteractively() {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open model"), QString(),
+                                                      tr("Checkpoints (*.gguf config.json);;All files (*)"));
+    if (path.isEmpty()) return;
+    // A Hugging Face checkpoint is its directory: config.json picks it.
+    openModel(QFileInfo(path).fileName() == QLatin1String("config.json") ? QFileInfo(path).absolutePath() : path);
+}
+
+void MainWindow::openModel(const QString& path) {
+    m_loadingPath = path;
+    m_controller->requestModelLoad(path);
+    showStatus(tr("Loading model %1…").arg(path.toHtmlEscaped()));
+    m_busy->setRange(0, 0);
+    m_busy->setFormat(tr("loading model…"));
+    m_busy->show();
+    m_cancelRun->show();
+}
+
+void MainWindow::onModelLoaded(const ModelPtr& model, const QString& path) {
+    m_loadingPath.clear();
+    m_busy->hide();
+    m_cancelRun->hide();
+    setModel(model, path);
+}
+
+void MainWindow::onModelLoadFailed(const QString& path, const QString& message, bool cancelled) {
+    m_loadingPath.clear();
+    m_busy->hide();
+    m_cancelRun->hide();
+    showStatus(cancelled ? tr("Loading %1 cancelled.").arg(path.toHtmlEscaped())
+                         : tr("Could not open %1: %2").arg(path.toHtmlEscaped(), message.toHtmlEscaped()),
+               !cancelled);
+}
+
+void MainWindow::setModel(const ModelPtr& model, const QString& path) {
+    if (!model) return;
+    m_model = model;
+    m_modelPath = path;
+    rememberRecentModel(path);
+    m_prompt->setTokenizer(model->tokenizer);
+    if (!m_pendingPrompt.isEmpty()) m_prompt->setPrompt(std::exchange(m_pendingPrompt, QString()));
+    m_panel->setPromptTokens(static_cast<int64_t>(m_prompt->tokens().size()));
+    const ModelConfig& c = model->config;
+    m_panel->setRealModel(c, tr("<b>%1</b> — %2, weights %3, KV cache %4<br><small>%5</small>")
+                                 .arg(QString::fromStdString(c.name).toHtmlEscaped(),
+                                      QString::fromStdString(c.architecture).toHtmlEscaped(),
+                                      QLatin1String(dtypeName(c.weight_dtype)), QLatin1String(dtypeName(c.kv_dtype)),
+                                      path.toHtmlEscaped()));
+    m_panel->setPromptTokens(static_cast<int64_t>(m_prompt->tokens().size()));
+    updateWindowTitle();
+    showStatus(tr("Opened %1: %2 layers, %3 query heads in %4 KV groups.")
+                   .arg(path.toHtmlEscaped())
+                   .arg(c.n_layers)
+                   .arg(c.n_q_heads)
+                   .arg(c.n_kv_heads));
+    requestRunNow();
+}
+
+void MainWindow::rememberRecentModel(const QString& path) {
+    if (!m_options.use_settings || path.isEmpty()) return;
+    QSettings s = appSettings();
+    QStringList recent = s.value(QStringLiteral("models/recent")).toStringList();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > 8) recent.removeLast();
+    s.setValue(QStringLiteral("models/recent"), recent);
+}
+
+void MainWindow::populateRecentModels() {
+    m_recentMenu->clear();
+    const QStringList recent =
+        m_options.use_settings ? appSettings().value(QStringLiteral("models/recent")).toStringList() : QStringList();
+    for (const QString& path : recent) m_recentMenu->addAction(path, this, [this, path] { openModel(path); });
+    if (recent.isEmpty()) m_recentMenu->addAction(tr("(none yet)"))->setEnabled(false);
+}
+
+namespace {
+// A dropped checkpoint: a directory with config.json, or a .gguf file.
+QString droppedModelPath(const QMimeData* mime) {
+    if (!mime || !mime->hasUrls() || mime->urls().size() != 1) return {};
+    const QString path = mime->urls().front().toLocalFile();
+    const QFileInfo fi(path);
+    if (fi.isDir() && QFileInfo::exists(path + QStringLiteral("/config.json"))) return path;
+    if (fi.isFile() && fi.suffix().compare(QLatin1String("gguf"), Qt::CaseInsensitive) == 0) return path;
+    return {};
+}
+}  // namespace
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+    if (!droppedModelPath(event->mimeData()).isEmpty()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+    const QString path = droppedModelPath(event->mimeData());
+    if (path.isEmpty()) return;
+    event->acceptProposedAction();
+    openModel(path);
+}
+
+void MainWindow::keyPressEvent(QKeyEvent* event) {
+    // Only an Esc that no editor used: then it cancels the running computation.
+    if (event->key() == Qt::Key_Escape && m_controller->isBusy()) {
+        m_controller->cancelRun();
+        event->accept();
+        return;
+    }
+    QMainWindow::keyPressEvent(event);
 }
 
 void MainWindow::requestRunNow() {
@@ -320,6 +516,7 @@ void MainWindow::requestRunNow() {
     m_requestClock.start();
     m_pendingAnalysis.reset();
     m_analysisGrace.stop();
+    m_requestDepthIsDefault = m_panel->runLayersIsDefault();
     m_requestId = m_controller->requestRun(currentParams());
     emit runRequested(m_requestId);
 }
@@ -404,7 +601,12 @@ void MainWindow::onRunFailed(quint64 id, const QString& message, bool cancelled)
 void MainWindow::applyViews() {
     std::optional<Snapshot> live;
     if (m_analysis) live = makeSnapshot(*m_analysis, m_result.get());
-    if (m_result) m_attention->setResult(m_result);
+    m_attention->setMapsNote(m_analysis ? m_analysis->maps_note : QString());
+    if (m_result) {
+        m_attention->setTokenPieces(m_model ? m_prompt->pieces(m_result.get()) : QStringList());
+        m_attention->setResult(m_result);
+        if (m_model) m_prompt->setResult(m_result);
+    }
     m_memory->setData(m_analysis, m_result, m_pinned);
     m_latency->setData(m_analysis, m_result, m_pinned);
     m_compare->setData(live, m_pinned);
@@ -419,7 +621,14 @@ void MainWindow::applyViews() {
 void MainWindow::updateBanner() {
     QStringList lines;
     if (m_result) {
-        for (const std::string& n : m_result->notes) lines << QString::fromStdString(n).toHtmlEscaped();
+        for (const std::string& n : m_result->notes) {
+            QString line = QString::fromStdString(n);
+            // The engine says "as requested"; when the app chose the depth for a big model, say so instead.
+            if (m_requestDepthIsDefault)
+                line.replace(QStringLiteral("(as requested)"),
+                             tr("(the app's default depth for a model this size; set \"Layers to run\" to run more)"));
+            lines << line.toHtmlEscaped();
+        }
         if (m_result->layers_run < m_result->config.n_layers && m_result->notes.empty())
             lines << tr("The run used %1 of %2 layers; the Memory and Latency tabs show the whole model analytically.")
                          .arg(m_result->layers_run)
@@ -460,7 +669,8 @@ void MainWindow::pollProgress() {
     } else if (p.running && long_run && p.layers_total > 0) {
         m_busy->setRange(0, static_cast<int>(p.layers_total));
         m_busy->setValue(static_cast<int>(std::min(p.layers_done, p.layers_total)));
-        m_busy->setFormat(tr("layer %v of %m"));
+        const AnalysisPtr& a = m_pendingAnalysis ? m_pendingAnalysis : m_analysis;
+        m_busy->setFormat(a ? progressFormat(a->layers_planned, a->shape.decode_steps) : tr("%v of %m"));
         m_cancelRun->show();
     } else if (m_controller->isSweeping() && !p.running) {
         m_busy->setRange(0, 0);
@@ -495,6 +705,15 @@ Session MainWindow::currentSession() const {
     s.shape = m_panel->shape();
     s.backend = m_panel->backend();
     s.run_layers = m_panel->runLayers();
+    if (m_model && m_panel->isRealModel()) {
+        s.model_path = m_modelPath;
+        s.prompt = m_prompt->prompt();
+        // The synthetic part must still load on its own: the last preset's shape stands in for the checkpoint.
+        s.preset = QString::fromLatin1(kDefaultPreset);
+        s.config = findPreset(kDefaultPreset).value();
+        s.shape = RunShape{1, 64, 16};
+        s.run_layers = 0;
+    }
     s.view.tab = m_tabs->currentIndex();
     s.view.map_layer = m_attention->layer();
     s.view.attention_mode = static_cast<int>(m_attention->mode());
@@ -519,6 +738,17 @@ bool MainWindow::applySession(const Session& session, QString* error) {
     m_tradeoff->setCurrentConfig(m_panel->config());
     applyViews();
     requestRunNow();
+    if (!session.model_path.isEmpty()) {
+        if (QFileInfo::exists(session.model_path)) {
+            m_pendingPrompt = session.prompt;
+            openModel(session.model_path);
+        } else {
+            showStatus(tr("The session's model %1 is gone (moved or deleted); the rest of the session is open on the "
+                          "synthetic model. Open the model again with File → Open model….")
+                           .arg(session.model_path.toHtmlEscaped()),
+                       true);
+        }
+    }
     return true;
 }
 
@@ -535,7 +765,8 @@ bool MainWindow::loadSession(const QString& path, QString* error) {
         if (error) *error = why;
         return false;
     }
-    showStatus(tr("Loaded session %1").arg(path.toHtmlEscaped()));
+    if (session->model_path.isEmpty() || QFileInfo::exists(session->model_path))
+        showStatus(tr("Loaded session %1").arg(path.toHtmlEscaped()));
     return true;
 }
 

@@ -29,6 +29,7 @@ class ControlPanel;
 class GroupingDiagram;
 class LatencyView;
 class MemoryView;
+class PromptPanel;
 class TradeoffView;
 
 struct MainWindowOptions {
@@ -36,6 +37,8 @@ struct MainWindowOptions {
     bool restore_session = true;  // reopen the last session (only with use_settings)
     int debounce_ms = 150;
     QString preset;               // start with this preset instead of the default / last session
+    QString model_path;           // open this checkpoint (a Hugging Face directory or a .gguf file)
+    QString prompt;               // its prompt (empty = the default prompt)
 };
 
 class MainWindow : public QMainWindow {
@@ -62,6 +65,16 @@ public:
     QToolButton* cancelRunButton() const { return m_cancelRun; }
     QLabel* statusLabel() const { return m_status; }
     QLabel* depthBanner() const { return m_banner; }
+    PromptPanel* promptPanel() const { return m_prompt; }
+    QLabel* modelStatusLabel() const { return m_modelStatus; }
+
+    // Real models: loads on the worker (progress, cancel; refused before mapping when it will not fit), then
+    // setModel. The recent list remembers it.
+    void openModel(const QString& path);
+    void setModel(const ModelPtr& model, const QString& path);
+    const ModelPtr& model() const { return m_model; }
+    const QString& modelPath() const { return m_modelPath; }
+    bool isLoadingModel() const { return !m_loadingPath.isEmpty(); }
 
     QList<QCustomPlot*> plotsOfTab(int tab) const;
     QList<QCustomPlot*> visiblePlots() const;
@@ -96,9 +109,18 @@ signals:
 
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void keyPressEvent(QKeyEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
 
 private:
     void buildMenus();
+    void updateWindowTitle();
+    void openModelInteractively();
+    void onModelLoaded(const ModelPtr& model, const QString& path);
+    void onModelLoadFailed(const QString& path, const QString& message, bool cancelled);
+    void rememberRecentModel(const QString& path);
+    void populateRecentModels();
     void onControlsChanged();
     void onAnalysis(quint64 id, const AnalysisPtr& analysis);
     void onResult(quint64 id, const RunResultPtr& result);
@@ -149,6 +171,14 @@ private:
     RunResultPtr m_result;
     std::optional<Snapshot> m_pinned;
     bool m_closing = false;
+    bool m_requestDepthIsDefault = true;
+    PromptPanel* m_prompt = nullptr;
+    QLabel* m_modelStatus = nullptr;
+    QMenu* m_recentMenu = nullptr;
+    ModelPtr m_model;
+    QString m_modelPath;
+    QString m_loadingPath;
+    QString m_pendingPrompt;  // set on the prompt box once the model is loaded  // the request's depth was the app's choice, not the user's
 };
 
 }  // namespace gqa::ui

@@ -291,7 +291,7 @@ void MemoryView::rebuild() {
                  .arg(g)
                  .arg(bytesText(a.memory_mqa.kv_cache_bytes), bytesText(a.memory.kv_bytes_per_token));
     lines << tr("<b>Whole model</b> (%1 layers, %2 parameters, %3): weights %4 + KV %5 + activations %6 = <b>%7</b>. "
-                "Device %8: %9 available.")
+                "Device %8: %9 available, of which the fit check uses 90%.")
                  .arg(a.config.n_layers)
                  .arg(countText(static_cast<double>(a.memory.param_count)))
                  .arg(storageText(a.config))
@@ -313,14 +313,18 @@ void MemoryView::rebuild() {
         lines.back() += tr(" (none: the weights alone, as stored, take more than the device has)");
     if (m_result) {
         const RunResult& r = *m_result;
-        lines << tr("<b>Measured allocation</b> (%1 of %2 layers on %3): %4 (weights %5, KV %6, activations %7) vs "
-                    "analytic %8 for the same layers.")
+        // Side by side per part, so a difference shows where it comes from.
+        lines << tr("<b>Measured allocation</b> (%1 of %2 layers on %3): %4 against the analytic %5 for the same "
+                    "layers — weights %6 / %7, KV cache %8 / %9, activations %10 / %11 (measured / analytic).")
                      .arg(r.layers_run)
                      .arg(r.config.n_layers)
                      .arg(QString::fromStdString(r.backend))
-                     .arg(bytesText(r.allocated.total()), bytesText(r.allocated.weight_bytes),
-                          bytesText(r.allocated.kv_cache_bytes), bytesText(r.allocated.activation_bytes),
-                          bytesText(r.memory_run.total_bytes));
+                     .arg(bytesText(r.allocated.total()), bytesText(r.memory_run.total_bytes),
+                          bytesText(r.allocated.weight_bytes), bytesText(r.memory_run.weight_bytes),
+                          bytesText(r.allocated.kv_cache_bytes), bytesText(r.memory_run.kv_cache_bytes),
+                          bytesText(r.allocated.activation_bytes), bytesText(r.memory_run.activation_bytes));
+        if (m_analysis && m_analysis->map_bytes > 0)
+            lines.back() += tr(" The attention maps kept for this view add %1.").arg(bytesText(m_analysis->map_bytes));
     } else {
         lines << tr("<i>Measured allocation appears when the run finishes.</i>");
     }

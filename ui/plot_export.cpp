@@ -2,6 +2,7 @@
 
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QHash>
 #include <QMenu>
 #include <QMessageBox>
 #include <QSaveFile>
@@ -34,7 +35,23 @@ QString num(double v) { return QString::number(v, 'g', 10); }
 
 }  // namespace
 
+namespace {
+
+QHash<const QCustomPlot*, std::function<QString()>>& csvProviders() {
+    static QHash<const QCustomPlot*, std::function<QString()>> providers;
+    return providers;
+}
+
+}  // namespace
+
+void setCsvProvider(QCustomPlot* plot, std::function<QString()> provider) {
+    if (!csvProviders().contains(plot))
+        QObject::connect(plot, &QObject::destroyed, [plot] { csvProviders().remove(plot); });
+    csvProviders()[plot] = std::move(provider);
+}
+
 QString plotCsv(QCustomPlot* plot) {
+    if (auto it = csvProviders().constFind(plot); it != csvProviders().constEnd() && *it) return (*it)();
     QString out;
     QTextStream ts(&out);
     ts << "axis_rect,series,x,y,z\n";

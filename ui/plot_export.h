@@ -3,6 +3,8 @@
 
 #include <QString>
 
+#include <functional>
+
 class QCustomPlot;
 class QWidget;
 
@@ -16,6 +18,10 @@ ExportFormat exportFormatFor(const QString& path);
 // Every plottable as rows of: axis_rect,series,x,y,z (graphs and bars leave z empty; colour maps give
 // key, value and weight; cells hidden by the causal mask are omitted).
 QString plotCsv(QCustomPlot* plot);
+
+// A view whose drawn cells are not its data (the attention maps: clamped for the log scale, downsampled, one
+// axis rect per head) registers the CSV of its data here; plotCsv then returns it instead of the cells.
+void setCsvProvider(QCustomPlot* plot, std::function<QString()> provider);
 
 bool exportPlot(QCustomPlot* plot, const QString& path, ExportFormat format, QString* error);
 

@@ -38,6 +38,22 @@ ScreenshotRunner::ScreenshotRunner(MainWindow* window, QString dir, QObject* par
 void ScreenshotRunner::start() {
     if (!QDir().mkpath(m_dir)) return fail(QStringLiteral("cannot create %1").arg(m_dir));
     m_timeout.start();
+    if (m_window->isLoadingModel()) {
+        // --model: wait for the checkpoint, then for the run of it (setModel requests one).
+        auto* poll = new QTimer(this);
+        poll->setInterval(50);
+        connect(poll, &QTimer::timeout, this, [this, poll] {
+            if (m_window->isLoadingModel()) return;
+            poll->deleteLater();
+            if (!m_window->model()) return fail(QStringLiteral("the model did not load: %1").arg(m_window->statusText()));
+            if (m_window->shownRunId() == m_window->requestedRunId() && m_window->result())
+                QTimer::singleShot(0, this, [this] { stepPinMha(); });
+            else
+                afterNextResult([this] { stepPinMha(); });
+        });
+        poll->start();
+        return;
+    }
     // The window requested its first run in its constructor.
     if (m_window->shownRunId() == m_window->requestedRunId() && m_window->result())
         QTimer::singleShot(0, this, [this] { stepPinMha(); });

@@ -12,8 +12,8 @@ namespace {
 bool readInt(const QJsonObject& o, const char* key, int64_t min, int64_t max, int64_t* out, QString* error,
              const QString& where) {
     const QJsonValue v = o.value(QLatin1String(key));
-    if (!v.isDouble() || v.toDouble() != static_cast<double>(static_cast<int64_t>(v.toDouble())) ||
-        v.toDouble() < static_cast<double>(min) || v.toDouble() > static_cast<double>(max)) {
+    if (!v.isDouble() || v.toDouble() < static_cast<double>(min) || v.toDouble() > static_cast<double>(max) ||
+        v.toDouble() != static_cast<double>(static_cast<int64_t>(v.toDouble()))) {  // range first: the cast is UB outside int64
         if (error)
             *error = QStringLiteral("%1: field \"%2\" must be an integer in [%3, %4]")
                          .arg(where, QLatin1String(key))
@@ -40,6 +40,10 @@ QByteArray sessionToJson(const Session& s) {
     o[QStringLiteral("shape")] = shape;
     o[QStringLiteral("backend")] = s.backend;
     o[QStringLiteral("run_layers")] = static_cast<double>(s.run_layers);
+    if (!s.model_path.isEmpty()) {
+        o[QStringLiteral("model_path")] = s.model_path;
+        o[QStringLiteral("prompt")] = s.prompt;
+    }
     QJsonObject view;
     view[QStringLiteral("tab")] = s.view.tab;
     view[QStringLiteral("map_layer")] = s.view.map_layer;
@@ -75,6 +79,8 @@ std::optional<Session> sessionFromJson(const QByteArray& json, QString* error) {
     }
     Session s;
     s.preset = o.value(QStringLiteral("preset")).toString();
+    s.model_path = o.value(QStringLiteral("model_path")).toString();  // optional
+    s.prompt = o.value(QStringLiteral("prompt")).toString();
     if (!o.value(QStringLiteral("config")).isObject()) {
         if (error) *error = QStringLiteral("missing \"config\" object");
         return std::nullopt;

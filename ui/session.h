@@ -26,6 +26,10 @@ struct Session {
     RunShape shape;
     QString backend = QStringLiteral("cpu");
     int64_t run_layers = 0;
+    // A real model: its checkpoint path and the prompt (empty path = the synthetic model above). A session
+    // whose checkpoint is gone still opens (synthetic, with a message naming the missing path).
+    QString model_path;
+    QString prompt;
     ViewState view;
     std::optional<Snapshot> pinned;
 };

@@ -200,7 +200,7 @@ void TradeoffView::setXAxis(XAxis axis) { m_xAxis->setCurrentIndex(m_xAxis->find
 void TradeoffView::setCurrentConfig(const ModelConfig& config) {
     const bool moved = config.n_kv_heads != m_current.n_kv_heads || config.n_q_heads != m_current.n_q_heads;
     m_current = config;
-    if (!moved) return;
+    if (!moved && m_outcome) return;
     rebuildScatter();
     rebuildMaps();
     updateSummary();
@@ -214,6 +214,9 @@ void TradeoffView::onStarted(const QString& key) {
     m_cancel->setEnabled(true);
     m_progress->setRange(0, 0);
     m_progress->setFormat(tr("starting…"));
+    // The plots say so too (not 'press "Sweep groupings"' while it runs).
+    rebuildScatter();
+    rebuildMaps();
     updateSummary();
 }
 
@@ -412,7 +415,8 @@ void TradeoffView::rebuildScatter() {
         note->position->setType(QCPItemPosition::ptAxisRectRatio);
         note->position->setAxisRect(rect);
         note->position->setCoords(0.5, 0.5);
-        note->setText(m_sweeping ? tr("sweeping…") : tr("press \"Sweep groupings\""));
+        m_placeholder = m_sweeping ? tr("sweeping…") : tr("press \"Sweep groupings\"");
+        note->setText(m_placeholder);
         note->setColor(QColor(120, 120, 120));
     }
     queueReplot(m_plot);
@@ -436,12 +440,15 @@ void TradeoffView::rebuildMaps() {
     const TradeoffPoint* cp = conv_i >= 0 ? &o->result.points[static_cast<size_t>(conv_i)] : nullptr;
 
     const QString titles[3] = {
-        tr("MHA (n_kv = %1): layer %2, Q%3").arg(o ? o->result.config.n_q_heads : 0).arg(layer).arg(head),
+        // Before any sweep the titles name the live model's MHA form (n_kv = n_q), never "n_kv = 0".
+        o ? tr("MHA (n_kv = %1): layer %2, Q%3").arg(o->result.config.n_q_heads).arg(layer).arg(head)
+          : tr("MHA (n_kv = %1): %2").arg(m_current.n_q_heads).arg(m_sweeping ? tr("sweeping…") : tr("not swept yet")),
         cp ? tr("converted n_kv = %1 (g = %2): Q%3 reads KV%4").arg(cp->kv_heads).arg(cp->group_size).arg(head).arg(
                  head / std::max<int64_t>(cp->group_size, 1))
            : tr("converted (no matching grouping)"),
         tr("difference: converted − MHA"),
     };
+    m_mapTitles = QStringList{titles[0], titles[1], titles[2]};
     QCPColorMap* maps[3] = {};
     QCPColorScale* scales[3] = {};
     auto* group = new QCPMarginGroup(m_mapsPlot);
@@ -471,6 +478,7 @@ void TradeoffView::rebuildMaps() {
         m_mapsPlot->plotLayout()->addElement(2 * k + 1, 1, scale);
         scale->setType(QCPAxis::atRight);
         scale->setBarWidth(10);
+        scale->setMinimumSize(QSize(64, 40));  // else the tiny column stretch squeezes the bar to nothing
         scale->axis()->setTickLabelFont(smallFont());
         auto* map = new QCPColorMap(x, y);
         map->setInterpolate(false);

@@ -50,6 +50,8 @@ public:
     QVector<double> plottedX() const;  // in point order (ascending KV heads), axis units
     QVector<double> plottedY() const;
     QVector<int64_t> plottedKvHeads() const;
+    QString placeholderText() const { return m_outcome ? QString() : m_placeholder; }  // the scatter's note
+    const QStringList& mapTitles() const { return m_mapTitles; }
 
     QList<QCustomPlot*> plots() const { return {m_plot, m_mapsPlot}; }
     QCustomPlot* plot() const { return m_plot; }
@@ -90,6 +92,8 @@ private:
     int64_t m_highlightKv = 0;
     QString m_key;
     QString m_status;
+    QString m_placeholder;
+    QStringList m_mapTitles;
     bool m_sweeping = false;
 };
 

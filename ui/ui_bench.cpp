@@ -107,6 +107,10 @@ UiBench::UiBench(MainWindow* window, int changes, QObject* parent)
 }
 
 void UiBench::start() {
+    if (m_window->isLoadingModel()) {  // --model: measure the checkpoint, not the synthetic model before it
+        QTimer::singleShot(50, this, [this] { start(); });
+        return;
+    }
     // Wait for the first result before measuring anything.
     if (m_window->result() && m_window->shownRunId() == m_window->requestedRunId()) {
         QTimer::singleShot(0, this, [this] { nextTab(); });
@@ -124,7 +128,9 @@ void UiBench::nextTab() {
     if (m_tabIndex >= m_tabs.size()) return report();
     m_window->tabs()->setCurrentIndex(m_tabs[m_tabIndex]);
     const ModelConfig cfg = m_window->controlPanel()->config();
-    m_kvCycle = cfg.validKvHeadCounts();
+    // What the control offers (a checkpoint: the divisors of its own KV-head count).
+    m_kvCycle.clear();
+    for (int64_t v : m_window->controlPanel()->offeredKvHeads()) m_kvCycle.push_back(v);
     m_kvIndex = static_cast<size_t>(std::find(m_kvCycle.begin(), m_kvCycle.end(), cfg.n_kv_heads) - m_kvCycle.begin());
     m_done = 0;
     QTimer::singleShot(50, this, [this] { nextChange(); });

@@ -1,6 +1,7 @@
 // gqa-lab: the desktop app. Everything lives in ui/ (gqa_ui); this only parses the command line.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QFileInfo>
 #include <QTimer>
 
 #include <cstdio>
@@ -53,9 +54,13 @@ int main(int argc, char** argv) {
                              QStringLiteral("Drive the window with N KV-head changes per view, print the median time "
                                             "from debounce to repaint and a 2048x2048 heatmap repaint time, and exit."),
                              QStringLiteral("N"));
+    QCommandLineOption model(QStringLiteral("model"),
+                             QStringLiteral("Open this checkpoint: a Hugging Face directory or a .gguf file."),
+                             QStringLiteral("PATH"));
+    QCommandLineOption prompt(QStringLiteral("prompt"), QStringLiteral("The prompt for --model."), QStringLiteral("TEXT"));
     QCommandLineOption fresh(QStringLiteral("fresh"),
                              QStringLiteral("Ignore the remembered session and window state."));
-    parser.addOptions({preset, screenshot, bench, fresh});
+    parser.addOptions({preset, model, prompt, screenshot, bench, fresh});
     parser.process(app);
 
     gqa::ui::MainWindowOptions options;
@@ -64,6 +69,12 @@ int main(int argc, char** argv) {
     options.use_settings = !scripted;
     options.restore_session = !parser.isSet(fresh);
     options.preset = parser.value(preset);
+    options.model_path = parser.value(model);
+    options.prompt = parser.value(prompt);
+    if (!options.model_path.isEmpty() && !QFileInfo::exists(options.model_path)) {
+        std::fprintf(stderr, "gqa-lab: error: no model at '%s'\n", qPrintable(options.model_path));
+        return 2;
+    }
     if (!options.preset.isEmpty()) {
         if (!gqa::findPreset(options.preset.toStdString())) {
             std::fprintf(stderr, "gqa-lab: error: unknown preset '%s'\n", qPrintable(options.preset));
