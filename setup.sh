@@ -9,7 +9,8 @@ mode="${1:-run}"
 case "$mode" in run | test | build) ;; *) echo "usage: $0 run|test|build" >&2; exit 2 ;; esac
 
 packages=(cmake g++ ninja-build qt6-base-dev libqt6svg6 libqcustomplot-dev xvfb xauth libopenblas-dev
-          nlohmann-json3-dev libcli11-dev libbenchmark-dev libonig-dev libsentencepiece-dev pkg-config)
+          nlohmann-json3-dev libcli11-dev libbenchmark-dev libonig-dev libsentencepiece-dev pkg-config
+          clang-14 libclang-rt-14-dev libomp-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -49,6 +50,40 @@ case "$mode" in
   test)
     cd "$build_dir"
     QT_QPA_PLATFORM=offscreen ctest --output-on-failure --timeout 900
+    cd "$OLDPWD"
+    # ---- Sanitizers and fuzzing (tests/fuzz/README.md) -------------------------------------------------
+    # (a) the engine, the CLI and the engine tests (with the fuzz regression replays) under ASan + UBSan:
+    #     GCC, no GUI, no CUDA, in build-asan; (b) the UI worker/controller tests under ThreadSanitizer in
+    #     build-tsan; (c) every libFuzzer target (clang-14, build-fuzz) for a fixed number of runs on its corpus.
+    san_common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGQA_ENABLE_CUDA=OFF -DGQA_BUILD_BENCH=OFF)
+    [ "${CI:-}" = "true" ] && san_common+=(-DGQA_REQUIRE_TESTDATA=ON)
+    [ -n "${GQA_TESTDATA_DIR:-}" ] && san_common+=(-DGQA_TESTDATA_DIR="$GQA_TESTDATA_DIR")
+    t0=$SECONDS
+    echo "==> ASan + UBSan: engine, CLI, engine tests (build-asan)"
+    cmake -S . -B build-asan "${san_common[@]}" -DGQA_BUILD_GUI=OFF \
+      -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+    cmake --build build-asan -j "$(nproc)"
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+      QT_QPA_PLATFORM=offscreen ctest --output-on-failure --timeout 1800)
+    t1=$SECONDS
+    echo "==> ThreadSanitizer: UI worker and controller tests (build-tsan)"
+    tsan_tests=(tst_engine_controller)
+    cmake -S . -B build-tsan "${san_common[@]}" -DGQA_BUILD_GUI=ON \
+      -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
+    cmake --build build-tsan -j "$(nproc)" --target "${tsan_tests[@]}"
+    for t in "${tsan_tests[@]}"; do
+      # One OpenMP thread: libgomp is not TSan-instrumented, and its barriers would read as races.
+      QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+        "build-tsan/bin/$t"
+    done
+    t2=$SECONDS
+    echo "==> libFuzzer targets, ${GQA_FUZZ_RUNS:-20000} runs each (build-fuzz)"
+    cmake -S . -B build-fuzz "${san_common[@]}" -DGQA_FUZZ=ON -DGQA_BUILD_GUI=OFF -DGQA_BUILD_TESTS=OFF \
+      -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14
+    cmake --build build-fuzz -j "$(nproc)" --target gqa_fuzz_all
+    tests/fuzz/run.sh build-fuzz "${GQA_FUZZ_RUNS:-20000}"
+    echo "==> sanitizer stages: ASan+UBSan $((t1 - t0)) s, TSan $((t2 - t1)) s, fuzzing $((SECONDS - t2)) s"
+    # ---- end of sanitizers and fuzzing ---------------------------------------------------------------------
     ;;
   run)
     if [ -x "$build_dir/bin/gqa-lab" ] && { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; }; then

@@ -39,6 +39,9 @@ void addModelOptions(CLI::App* cmd, ModelArgs& a) {
     cmd->add_option("--dtype", a.dtype, "Presets: storage dtype of weights and KV cache: fp32, fp16, bf16 (or q8_0: "
                                         "weights Q8_0, KV cache bf16)");
     cmd->add_option("--kv-dtype", a.kv_dtype, "KV-cache dtype: fp32, fp16 or bf16 (default: the weights' precision)");
+    cmd->add_option("--window", a.window,
+                    "Sliding-window attention: query i sees keys i - W < j <= i, the KV cache is a rolling buffer of W "
+                    "positions (0 = none; default: the model's own, e.g. 4096 for mistral-7b)");
     cmd->add_option("--convert-method", a.convert_method,
                     "With --model and --kv-heads: how KV heads are merged, meanpool or first")->capture_default_str();
 }
@@ -80,6 +83,7 @@ Expected<ModelConfig> resolveModel(const ModelArgs& a) {
         }
         if (a.layers) c->n_layers = *a.layers;
         if (a.max_seq) c->max_seq = *a.max_seq;
+        if (a.window) c->sliding_window = *a.window;
         if (a.kv_dtype) {
             auto t = dtypeArg(*a.kv_dtype, "kv dtype");
             if (!t) return t.error();
@@ -113,6 +117,7 @@ Expected<ModelConfig> resolveModel(const ModelArgs& a) {
         o.kv_dtype = *t;
     }
     ModelConfig c = applyOverrides(*base, o);
+    if (a.window) c.sliding_window = *a.window;
     GQA_TRY(c.validate());
     return c;
 }
@@ -141,6 +146,7 @@ Expected<ResolvedModel> openModel(const ModelArgs& a, int64_t max_layers) {
         *m = std::move(*c);
     }
     if (a.max_seq) m->config.max_seq = *a.max_seq;
+    if (a.window) m->config.sliding_window = *a.window;
     if (a.kv_dtype) {
         auto t = dtypeArg(*a.kv_dtype, "kv dtype");
         if (!t) return t.error();

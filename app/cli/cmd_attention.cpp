@@ -10,6 +10,7 @@ namespace {
 struct AttentionArgs {
     std::string q, k, v, out, probs;
     bool causal = false;
+    int64_t window = 0;
     std::string backend = "cpu";
     std::string kv_dtype = "fp32";
 };
@@ -40,6 +41,9 @@ int runAttention(const AttentionArgs& a) {
     s.n_kv_heads = k->shape[1];
     s.kv_len = k->shape[2];
     s.causal = a.causal;
+    s.window = a.window;
+    if (a.window < 0) return bad("--window must be >= 0");
+    if (a.window > 0 && !a.causal) return bad("--window needs --causal (query i sees keys i - W < j <= i)");
     if (k->shape[0] != s.batch)
         return bad("batch of q (" + std::to_string(s.batch) + ") and k (" + std::to_string(k->shape[0]) + ") differ");
     if (k->shape[3] != s.head_dim)
@@ -72,7 +76,8 @@ int runAttention(const AttentionArgs& a) {
         if (auto w = writeNpy(a.probs, {s.batch, s.n_q_heads, s.q_len, s.kv_len}, probs.data()); !w)
             return reportError(w.error());
     std::cerr << "attention " << shapeStr(q->shape) << " x " << shapeStr(k->shape) << " (g = " << s.groupSize()
-              << (a.causal ? ", causal" : "") << ") on " << (*backend)->name() << " -> " << a.out << "\n";
+              << (a.causal ? ", causal" : "")
+              << (a.window > 0 ? ", window " + std::to_string(a.window) : std::string()) << ") on " << (*backend)->name() << " -> " << a.out << "\n";
     return 0;
 }
 
@@ -88,6 +93,9 @@ const CommandRegistrar reg("attention", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--out", args->out, "Output .npy (B, Hq, Tq, D) float32")->required();
     cmd->add_option("--probs", args->probs, "Also write softmax probabilities (B, Hq, Tq, Tk) float32");
     cmd->add_flag("--causal", args->causal, "Causal mask, bottom-right aligned");
+    cmd->add_option("--window", args->window,
+                    "Sliding window W (with --causal): query i sees keys i + Tk - Tq - W < j <= i + Tk - Tq (0 = none)")
+        ->capture_default_str();
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
     cmd->add_option("--kv-dtype", args->kv_dtype,
                     "Store K and V as fp32, fp16 or bf16 before the op (rounded to nearest even), as a KV cache would")

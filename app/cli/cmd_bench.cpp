@@ -29,6 +29,8 @@ struct AttnRow {
     int64_t batch, hq, hkv, q_len, kv_len, d;
     double ms = 0, kv_bytes = 0, flops = 0;
     double gbps = 0, bw_fraction = 0, tflops = 0, speedup_vs_mha = 0;
+    int64_t window = 0;             // sliding window (0 = none)
+    double speedup_vs_full = 0;     // window rows: ms of the same shape without a window / ms
 };
 
 // Decode of a whole checkpoint: prefill `prompt` tokens, then `steps` timed decode steps with the LM head, each
@@ -163,6 +165,34 @@ int runBench(const BenchArgs& a) {
     for (int64_t hkv : {32, 8})
         if (auto st = attn("prefill", 1, 32, hkv, a.quick ? 256 : 1024, a.quick ? 256 : 1024, 128, true); !st)
             return reportError(st.error());
+    // Sliding window (GQA g = 4, 32/8 heads): decode at a long context and causal prefill, for several windows
+    // and none; K/V bytes and FLOPs count only the band, so the cost should follow w, not the context.
+    std::vector<AttnRow> wrows;
+    auto attnWindow = [&](const char* phase, int64_t tq, int64_t tk, int64_t w) -> Status {
+        AttentionShape s{1, 32, 8, tq, tk, 128, true, w};
+        auto ms = b.timeAttention(s, *dt, iters);
+        if (!ms) return ms.error();
+        AttnRow r{phase, 1, 32, 8, tq, tk, 128};
+        r.window = w;
+        r.ms = *ms;
+        r.kv_bytes = 2.0 * static_cast<double>(8 * attentionKeysRead(tq, tk, w) * 128) * static_cast<double>(bytesPerElement(*dt));
+        r.flops = 4.0 * static_cast<double>(32 * 128) * static_cast<double>(attentionPairs(tq, tk, true, w));
+        r.gbps = r.kv_bytes / (r.ms * 1e-3) * 1e-9;
+        r.bw_fraction = r.kv_bytes / (r.ms * 1e-3) / bw;
+        r.tflops = r.flops / (r.ms * 1e-3) * 1e-12;
+        wrows.push_back(r);
+        return Status::ok();
+    };
+    const int64_t wctx = a.quick ? 4096 : 16384;
+    for (int64_t w : {int64_t{0}, wctx / 2, wctx / 4, wctx / 8, wctx / 16, wctx / 32})
+        if (auto st = attnWindow("decode", 1, wctx, w); !st) return reportError(st.error());
+    const int64_t wpre = a.quick ? 512 : 2048;
+    for (int64_t w : {int64_t{0}, wpre / 4, wpre / 16})
+        if (auto st = attnWindow("prefill", wpre, wpre, w); !st) return reportError(st.error());
+    for (auto& r : wrows)
+        for (const auto& f : wrows)
+            if (f.phase == r.phase && f.window == 0) r.speedup_vs_full = f.ms / r.ms;
+
     // Speedups against the MHA row of the same phase, batch and query heads.
     for (auto& r : rows)
         for (const auto& m : rows)
@@ -235,6 +265,13 @@ int runBench(const BenchArgs& a) {
                                       {"head_dim", r.d}, {"ms", r.ms}, {"kv_bytes", r.kv_bytes}, {"gb_per_s", r.gbps},
                                       {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
                                       {"speedup_vs_mha", r.speedup_vs_mha}});
+        for (const auto& r : wrows)
+            j["attention_window"].push_back({{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq},
+                                             {"kv_heads", r.hkv}, {"group_size", r.hq / r.hkv}, {"q_len", r.q_len},
+                                             {"kv_len", r.kv_len}, {"window", r.window}, {"head_dim", r.d},
+                                             {"ms", r.ms}, {"kv_bytes_read", r.kv_bytes}, {"gb_per_s", r.gbps},
+                                             {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
+                                             {"speedup_vs_no_window", r.speedup_vs_full}});
         for (const auto& r : lrows)
             j["layer_decode"].push_back({{"kind", r.kind}, {"kv_heads", r.hkv}, {"context", r.ctx}, {"step_ms", r.step_ms},
                                          {"attention_ms", r.attention_ms}, {"bytes_floor_ms", r.floor_ms},
@@ -253,6 +290,15 @@ int runBench(const BenchArgs& a) {
                     r.phase.c_str(), (long long)r.batch, (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv),
                     (long long)r.q_len, (long long)r.kv_len, (long long)r.d, r.ms, r.gbps, 100 * r.bw_fraction,
                     r.tflops, r.speedup_vs_mha);
+    std::printf("\nSliding-window attention (GQA 32/8, head_dim 128, batch 1): K/V read and FLOPs within the window "
+                "only\n\n");
+    std::printf("| phase | Tq | Tk | window | ms (median) | KV read | KV GB/s | %% of read BW | TFLOP/s | vs no window |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    for (const auto& r : wrows)
+        std::printf("| %s | %lld | %lld | %s | %.3f | %s | %.1f | %.0f%% | %.3f | %.2fx |\n", r.phase.c_str(),
+                    (long long)r.q_len, (long long)r.kv_len, r.window > 0 ? std::to_string(r.window).c_str() : "none",
+                    r.ms, formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(), r.gbps, 100 * r.bw_fraction, r.tflops,
+                    r.speedup_vs_full);
     std::printf("\nOne decoder layer (d_model 2048, 32 query heads, head_dim 64, FFN 5632), one decode step at "
                 "context %lld:\n\n",
                 (long long)lctx);

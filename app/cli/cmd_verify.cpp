@@ -270,6 +270,200 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
             }
 }
 
+// Sliding-window attention against the float64 reference: the attention op with windows shorter than, equal to
+// and longer than the context (prefill, decode, chunked), and full models whose KV cache is a rolling buffer of
+// w positions: prefill, a chunked prefill that wraps the buffer, decode steps past w against a full recompute
+// with the window mask, the maps and the positions the cache still holds.
+void windowGrid(Backend& be, std::vector<Row>& rows) {
+    struct WCase {
+        int64_t tq, tk, w;
+        const char* what;
+    };
+    const WCase cases[] = {{150, 150, 37, "prefill w<T"},  {150, 150, 150, "prefill w=T"}, {150, 150, 400, "prefill w>T"},
+                           {1, 300, 64, "decode w<T"},     {1, 300, 300, "decode w=T"},    {1, 300, 1000, "decode w>T"},
+                           {19, 140, 50, "chunk w<T"},     {40, 203, 1, "chunk w=1"}};
+    const Heads heads[] = {{16, 4, "GQA g=4"}, {16, 1, "MQA"}, {12, 2, "GQA g=6"}};
+    Rng rng(2026);
+    for (DType t : {DType::F32, DType::F16, DType::BF16})
+        for (int64_t D : {64, 128})
+            for (const auto& h : heads)
+                for (const auto& c : cases) {
+                    AttentionShape s{2, h.hq, h.hkv, c.tq, c.tk, D, true, c.w};
+                    // q: (B, Hq, Tq, D); k, v: (B, Hkv, Tk, D); out: (B, Hq, Tq, D); probs: (B, Hq, Tq, Tk)
+                    std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * D));
+                    std::vector<float> k(static_cast<size_t>(s.batch * s.n_kv_heads * s.kv_len * D)), v(k.size());
+                    for (auto& x : q) x = static_cast<float>(rng.normal());
+                    for (auto& x : k) x = roundTo(t, static_cast<float>(rng.normal()));
+                    for (auto& x : v) x = roundTo(t, static_cast<float>(rng.normal()));
+                    std::vector<float> out(q.size(), NAN), probs(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len), NAN);
+                    Status st;
+                    if (t == DType::F32) {
+                        st = be.attention(s, q.data(), k.data(), v.data(), t, out.data(), probs.data());
+                    } else {
+                        const auto k16 = encode(k, t), v16 = encode(v, t);
+                        st = be.attention(s, q.data(), k16.data(), v16.data(), t, out.data(), probs.data());
+                    }
+                    std::vector<double> ro(out.size()), rp(probs.size());
+                    ref::attention(s, q.data(), k.data(), v.data(), ro.data(), rp.data());
+                    char shape[112];
+                    std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld causal w%lld", (long long)h.hq,
+                                  (long long)h.hkv, (long long)c.tq, (long long)c.tk, (long long)D, (long long)c.w);
+                    Row r{be.name(), std::string("window attention ") + c.what + " " + h.kind, shape, dtypeName(t), 0, 0, {}, true, {}};
+                    r.tol = tolerance(be.name(), t, false);
+                    if (!st) {
+                        r.pass = false;
+                        r.note = st.message();
+                    } else {
+                        compare(r, out.data(), ro.data(), out.size());
+                        Row pr = r;
+                        compare(pr, probs.data(), rp.data(), probs.size());
+                        r.pass = r.pass && pr.pass;
+                        r.worst_ratio = std::max(r.worst_ratio, pr.worst_ratio);
+                        r.note = "out + probs";
+                    }
+                    rows.push_back(r);
+                }
+
+    // Full models with a window: T = 21 prompt tokens (as two chunks of 10 + 11, so the second wraps a short
+    // buffer), then 6 decode steps; context 27.
+    struct MCase {
+        int64_t w;
+        const char* what;
+    };
+    const MCase mcases[] = {{8, "w<T (rolling cache)"}, {27, "w=T"}, {64, "w>T"}, {1, "w=1"}};
+    for (DType t : {DType::F32, DType::BF16})
+        for (const auto& mc : mcases) {
+            ModelConfig c;
+            c.name = "verify-window";
+            c.d_model = 256;
+            c.n_layers = 2;
+            c.n_q_heads = 8;
+            c.n_kv_heads = 2;
+            c.head_dim = 64;
+            c.ffn_dim = 384;
+            c.vocab_size = 512;
+            c.max_seq = 64;
+            c.sliding_window = mc.w;
+            c.weight_dtype = c.embed_dtype = c.kv_dtype = t;
+            const int64_t B = 2, T1 = 10, T = 21, steps = 6, ctx = T + steps;
+            char shape[112];
+            std::snprintf(shape, sizeof shape, "B2 L2 8/2 D64 T%lld+%lld+%lld w%lld", (long long)T1, (long long)(T - T1),
+                          (long long)steps, (long long)mc.w);
+            const std::string dt = std::string(dtypeName(t)) + " w / " + dtypeName(t) + " kv";
+            Row prefill{be.name(), std::string("window model prefill, 2 chunks ") + mc.what, shape, dt, 0, 0, {}, true, {}};
+            Row decode{be.name(), std::string("window model decode past w ") + mc.what, shape, dt, 0, 0, {}, true, {}};
+            Row cache{be.name(), std::string("window kv cache + maps ") + mc.what, shape, dt, 0, 0, {}, true, {}};
+            prefill.tol = decode.tol = cache.tol = tolerance(be.name(), t, true);
+            auto w = makeSyntheticModel(c, 17, WeightsMode::Random);
+            auto model = w ? be.createModel(*w, B, ctx) : Expected<std::unique_ptr<ModelInstance>>(w.error());
+            if (!model) {
+                prefill.pass = false;
+                prefill.note = model.error().message;
+                rows.push_back(prefill);
+                continue;
+            }
+            const auto all = makeTokens(B, ctx, c.vocab_size, 5);
+            auto slice = [&](int64_t from, int64_t to) {  // (B, to - from) tokens of every sequence
+                std::vector<int32_t> r;
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t i = from; i < to; ++i) r.push_back(all[static_cast<size_t>(b * ctx + i)]);
+                return r;
+            };
+            const auto ref = ref::forward(*w, slice(0, T), B, T, t, /*logits=*/true, /*capture=*/true);
+            StepRequest req;
+            req.maps.layers = {0, 1};
+            req.logits = LogitsMode::All;
+            StepOutput o1, o2;
+            const auto c1 = slice(0, T1), c2 = slice(T1, T);
+            Status st = (*model)->prefill(c1.data(), T1, req, o1);
+            if (st) st = (*model)->prefill(c2.data(), T - T1, req, o2);
+            if (!st) {
+                prefill.pass = false;
+                prefill.note = st.message();
+                rows.push_back(prefill);
+                continue;
+            }
+            // Rows [from, to) of the reference's (B, T, n) per-position values.
+            auto refRows = [&](const std::vector<double>& x, int64_t n, int64_t from, int64_t to) {
+                std::vector<double> r;
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t i = from; i < to; ++i)
+                        r.insert(r.end(), x.begin() + (b * T + i) * n, x.begin() + (b * T + i + 1) * n);
+                return r;
+            };
+            auto chunk = [&](const StepOutput& o, int64_t from, int64_t to) {
+                const auto h = refRows(ref.hidden, c.d_model, from, to), lg = refRows(ref.logits, c.vocab_size, from, to);
+                compare(prefill, o.hidden.data(), h.data(), h.size());
+                compare(prefill, o.logits.data(), lg.data(), lg.size());
+            };
+            chunk(o1, 0, T1);
+            chunk(o2, T1, T);
+            prefill.note = "hidden + logits, both chunks";
+            // Maps of the second chunk (Tq 11 over Tk 21): reference rows T1..T-1; the cache: the last min(T, w)
+            // positions of the reference's K and V.
+            for (int64_t l = 0; l < c.n_layers; ++l) {
+                const auto& m = o2.maps.at(static_cast<size_t>(l));
+                const auto& rp = ref.probs[static_cast<size_t>(l)];
+                std::vector<double> want;
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t h = 0; h < c.n_q_heads; ++h)
+                        for (int64_t i = T1; i < T; ++i)
+                            want.insert(want.end(), rp.begin() + ((b * c.n_q_heads + h) * T + i) * T,
+                                        rp.begin() + ((b * c.n_q_heads + h) * T + i + 1) * T);
+                compare(cache, m.probs.data(), want.data(), want.size());
+                std::vector<float> ck, cv;
+                if (auto s2 = (*model)->readKvCache(l, ck, cv); !s2) {
+                    cache.pass = false;
+                    cache.note = s2.message();
+                    break;
+                }
+                const int64_t held = std::min(T, std::min(ctx, mc.w)), D = c.head_dim;
+                std::vector<double> rk, rv;
+                for (int64_t bh = 0; bh < B * c.n_kv_heads; ++bh)
+                    for (int64_t i = T - held; i < T; ++i)
+                        for (int64_t e = 0; e < D; ++e) {
+                            rk.push_back(ref.k[static_cast<size_t>(l)][static_cast<size_t>((bh * T + i) * D + e)]);
+                            rv.push_back(ref.v[static_cast<size_t>(l)][static_cast<size_t>((bh * T + i) * D + e)]);
+                        }
+                if (ck.size() != rk.size()) {
+                    cache.pass = false;
+                    cache.note = "cache holds " + std::to_string(ck.size()) + " values, expected " + std::to_string(rk.size());
+                    break;
+                }
+                compare(cache, ck.data(), rk.data(), rk.size());
+                compare(cache, cv.data(), rv.data(), rv.size());
+            }
+            if (cache.note.empty()) cache.note = "maps of chunk 2, K/V still held";
+            // Decode past w: each step against a full recompute of the longer sequence with the window mask.
+            for (int64_t s = 0; s < steps && decode.pass; ++s) {
+                const auto tok = slice(T + s, T + s + 1);
+                StepOutput dout;
+                StepRequest dreq;
+                dreq.logits = LogitsMode::Last;
+                if (auto s2 = (*model)->decode(tok.data(), dreq, dout); !s2) {
+                    decode.pass = false;
+                    decode.note = s2.message();
+                    break;
+                }
+                const int64_t len = T + s + 1, V = c.vocab_size;
+                const auto full = ref::forward(*w, slice(0, len), B, len, t, /*logits=*/true);
+                std::vector<double> last, last_logits;
+                for (int64_t b = 0; b < B; ++b) {
+                    last.insert(last.end(), full.hidden.begin() + (b * len + len - 1) * c.d_model,
+                                full.hidden.begin() + (b * len + len) * c.d_model);
+                    last_logits.insert(last_logits.end(), full.logits.begin() + (b * len + len - 1) * V,
+                                       full.logits.begin() + (b * len + len) * V);
+                }
+                compare(decode, dout.hidden.data(), last.data(), last.size());
+                compare(decode, dout.logits.data(), last_logits.data(), last_logits.size());
+            }
+            if (decode.note.empty()) decode.note = "vs full recompute with the window mask";
+            rows.push_back(prefill);
+            rows.push_back(decode);
+            rows.push_back(cache);
+        }
+}
+
 int runVerify(const VerifyArgs& a) {
     std::vector<std::string> names;
     if (a.backend == "all") {
@@ -288,6 +482,7 @@ int runVerify(const VerifyArgs& a) {
         if (!be) return reportError(be.error());
         attentionGrid(**be, rows);
         modelGrid(**be, rows);
+        windowGrid(**be, rows);
     }
     int failed = 0;
     for (const auto& r : rows) failed += r.pass ? 0 : 1;

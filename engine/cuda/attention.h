@@ -33,6 +33,9 @@ struct AttentionParams {
     int64_t o_sb = 0, o_sh = 0, o_si = 0;
     int64_t batch = 1, n_q_heads = 1, n_kv_heads = 1, q_len = 1, kv_len = 1, head_dim = 64;
     bool causal = false;  // bottom-right aligned: query i sees keys j <= i + kv_len - q_len
+    // Sliding window (causal only): query i also sees only keys j > i + kv_len - q_len - window; 0 = none.
+    // Key tiles wholly before a block's first visible key are not loaded.
+    int64_t window = 0;
 };
 
 // Largest q_len that goes through the split-K kernel even when the tensor-core kernel could run it:

@@ -40,6 +40,11 @@ decltype(auto) dispatchHeadDim(int64_t d, F&& f) {
 
 inline constexpr float kLog2e = 1.4426950408889634f;
 
+// First key query position t (0-based of Tq) sees: 0, or the start of its sliding window (t + offset - window + 1).
+__device__ __forceinline__ int firstVisibleKey(int t, int offset, int64_t window) {
+    return window > 0 ? max(0, t + offset - int(window) + 1) : 0;
+}
+
 // ---- asynchronous global -> shared copies (sm_80) ----------------------------------------------------------
 // Copies `bytes` (4, 8 or 16) from global `src` to shared `dst`; when `pred` is false the destination is
 // zero-filled and `src` is not read (it must still be a valid address).

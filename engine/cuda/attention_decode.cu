@@ -101,8 +101,9 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
     T* vs = ks + 2 * KT * ldk;                              // vs: (2, KT, ldk)
 
     // This block's keys: its chunk, cut at the last key its last row may see.
-    const int j_begin = chunk * sp.chunk_len;
-    int j_end = min(Tk, j_begin + sp.chunk_len);
+    // With a sliding window, keys before the first row's window are skipped (never loaded).
+    const int j_begin = max(chunk * sp.chunk_len, firstVisibleKey(p0 / G, offset, p.window));
+    int j_end = min(Tk, chunk * sp.chunk_len + sp.chunk_len);
     if (p.causal) j_end = min(j_end, (p0 + nrows - 1) / G + offset + 1);
 
     const float* qbase = p.q + b * p.q_sb;
@@ -189,7 +190,8 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
                 const int r = srs + i * RS;
                 if (r < nrows) {
                     const int t = (p0 + r) / G;
-                    const bool valid = sj < n && (!p.causal || key <= t + offset);
+                    const bool valid = sj < n && (!p.causal || key <= t + offset) &&
+                                       key >= firstVisibleKey(t, offset, p.window);
                     ss[r * KT + sj] = valid ? acc[i] * sl2 : -INFINITY;
                 }
             }

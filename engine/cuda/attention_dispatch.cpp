@@ -37,6 +37,7 @@ Status checkAttentionParams(const AttentionParams& p) {
     if (p.kv_len > (int64_t{1} << 30) || p.q_len * g > (int64_t{1} << 30))
         return invalid("q_len x group size and kv_len must stay below 2^30");
     if (p.kv_si < p.head_dim) return invalid("K/V row stride is smaller than head_dim");
+    if (p.window < 0 || (p.window > 0 && !p.causal)) return invalid("a sliding window must be >= 0 and needs causal attention");
     // Vector accesses: float2 output stores; 4-byte K/V copies at least.
     if (!aligned(p.out, 8) || p.o_sb % 2 || p.o_sh % 2 || p.o_si % 2)
         return invalid("output pointer/strides must be 8-byte aligned");

@@ -45,6 +45,8 @@ __global__ void __launch_bounds__(kMapThreads)
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     // Last visible key; -1 when the row sees none (causal with Tk < Tq): the row stays all zeros.
     const int last = p.causal ? min(Tk - 1, t + Tk - Tq) : Tk - 1;
+    // First visible key (the sliding window's lower edge); keys before it are 0.
+    const int first = firstVisibleKey(t, Tk - Tq, p.window);
 
     extern __shared__ float map_smem[];
     float* qrow = map_smem;           // (D)
@@ -58,7 +60,7 @@ __global__ void __launch_bounds__(kMapThreads)
     // Pass 1: scores, one warp per key (coalesced over the head dim).
     float mx = -INFINITY;
     for (int j = warp; j < Tk; j += kMapWarps) {
-        if (j > last) {
+        if (j > last || j < first) {
             if (lane == 0) row[j] = 0.f;
             continue;
         }
@@ -72,7 +74,7 @@ __global__ void __launch_bounds__(kMapThreads)
     mx = blockReduce(mx, scratch, true);  // its __syncthreads also publishes the row writes to the block
     // Pass 2: exponentials and their sum.
     float sum = 0.f;
-    for (int j = threadIdx.x; j <= last; j += kMapThreads) {
+    for (int j = first + int(threadIdx.x); j <= last; j += kMapThreads) {
         const float e = expf(row[j] - mx);
         row[j] = e;
         sum += e;
@@ -80,7 +82,7 @@ __global__ void __launch_bounds__(kMapThreads)
     sum = blockReduce(sum, scratch, false);
     // Pass 3: normalise (each thread rescales the entries it wrote in pass 2).
     const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    for (int j = threadIdx.x; j <= last; j += kMapThreads) row[j] *= inv;
+    for (int j = first + int(threadIdx.x); j <= last; j += kMapThreads) row[j] *= inv;
 }
 
 }  // namespace

@@ -59,6 +59,8 @@ __global__ void __launch_bounds__(kTcThreads) prefillTcKernel(const TcParams kp)
     const int t_last = min(Tq - 1, (p0 + kTcRows - 1) / G);
     const int kv_end = p.causal ? min(Tk, t_last + offset + 1) : Tk;
     const int n_tiles = kv_end > 0 ? (kv_end + kTcKeys - 1) / kTcKeys : 0;
+    // Sliding window: tiles wholly before the first row's window are skipped.
+    const int kt_first = min(n_tiles, firstVisibleKey(p0 / G, offset, p.window) / kTcKeys);
 
     const T* kbase = static_cast<const T*>(p.k) + b * p.kv_sb + int64_t(kvh) * p.kv_sh;
     const T* vbase = static_cast<const T*>(p.v) + b * p.kv_sb + int64_t(kvh) * p.kv_sh;
@@ -76,7 +78,7 @@ __global__ void __launch_bounds__(kTcThreads) prefillTcKernel(const TcParams kp)
             cpAsync<16>(vdst + r * LD + col, vbase + off, ok);
         }
     };
-    if (n_tiles > 0) load_tile(0, 0);
+    if (kt_first < n_tiles) load_tile(kt_first, 0);
     cpAsyncCommit();
 
     // Q tile: fp32 from global, rounded to T in shared memory; padding rows are zero.
@@ -109,6 +111,8 @@ __global__ void __launch_bounds__(kTcThreads) prefillTcKernel(const TcParams kp)
     // Last key each row may see (padding rows are never written; clamp them to the loaded range).
     const int lim0 = min(p.causal ? prow0 / G + offset : Tk - 1, kv_end - 1);
     const int lim1 = min(p.causal ? prow1 / G + offset : Tk - 1, kv_end - 1);
+    // First key each row may see (the sliding window's lower edge; 0 without one).
+    const int lo0 = firstVisibleKey(prow0 / G, offset, p.window), lo1 = firstVisibleKey(prow1 / G, offset, p.window);
     const float sl2 = kp.scale_log2;
 
     float o[DT][4];
@@ -117,8 +121,8 @@ __global__ void __launch_bounds__(kTcThreads) prefillTcKernel(const TcParams kp)
     float m0 = -INFINITY, m1 = -INFINITY;  // running max of the scaled scores (log2 domain)
     float l0 = 0.f, l1 = 0.f;              // running sum of exp2(score - max), this lane's columns only
 
-    for (int kt = 0; kt < n_tiles; ++kt) {
-        const int buf = kt & 1;
+    for (int kt = kt_first; kt < n_tiles; ++kt) {
+        const int buf = (kt - kt_first) & 1;
         cpAsyncWaitAll();  // tile kt has landed (this thread's copies) ...
         __syncthreads();   // ... for every thread, and everyone is done with tile kt-1's buffer
         if (kt + 1 < n_tiles) load_tile(kt + 1, buf ^ 1);
@@ -143,13 +147,13 @@ __global__ void __launch_bounds__(kTcThreads) prefillTcKernel(const TcParams kp)
         }
 
         const int key0 = kt * kTcKeys;
-        if (key0 + kTcKeys - 1 > min(lim0, lim1)) {
+        if (key0 + kTcKeys - 1 > min(lim0, lim1) || key0 < max(lo0, lo1)) {
 #pragma unroll
             for (int n = 0; n < NT; ++n) {
 #pragma unroll
                 for (int c = 0; c < 4; ++c) {
                     const int key = key0 + n * 8 + 2 * tig + (c & 1);
-                    if (key > (c < 2 ? lim0 : lim1)) s[n][c] = -INFINITY;
+                    if (key > (c < 2 ? lim0 : lim1) || key < (c < 2 ? lo0 : lo1)) s[n][c] = -INFINITY;
                 }
             }
         }

@@ -29,6 +29,7 @@ AttentionParams contiguousParams(const AttentionShape& s, DType kv_dtype) {
     p.kv_len = s.kv_len;
     p.head_dim = s.head_dim;
     p.causal = s.causal;
+    p.window = s.window;
     p.kv_dtype = kv_dtype;
     p.q_si = p.o_si = s.head_dim;
     p.q_sh = p.o_sh = s.q_len * s.head_dim;
@@ -154,6 +155,10 @@ DeviceInfo CudaBackend::deviceInfo() const {
 }
 
 Expected<std::unique_ptr<ModelInstance>> CudaBackend::createModel(const Model& m, int64_t batch, int64_t max_seq) {
+    // The CUDA cache is linear (max_seq positions); the rolling buffer of a window shorter than that is CPU-only.
+    if (m.config.sliding_window > 0 && m.config.sliding_window < max_seq)
+        return unavailable("sliding windows run on the CPU backend: the CUDA KV cache is not a rolling buffer (window " +
+                           std::to_string(m.config.sliding_window) + " < cache length " + std::to_string(max_seq) + ")");
     return CudaModel::create(m_ctx, m, batch, max_seq);
 }
 

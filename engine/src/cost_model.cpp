@@ -17,13 +17,20 @@ const char* opName(Op op) {
     return "?";
 }
 
-int64_t attentionPairs(int64_t q_len, int64_t kv_len, bool causal) {
+int64_t attentionPairs(int64_t q_len, int64_t kv_len, bool causal, int64_t window) {
     if (!causal) return q_len * kv_len;
-    // Query i (0-based) sees keys 0 .. i + kv_len - q_len.
+    // Query i (0-based) sees keys 0 .. i + kv_len - q_len, the last `window` of them with a sliding window.
     int64_t pairs = 0;
     const int64_t offset = kv_len - q_len;
-    for (int64_t i = 0; i < q_len; ++i) pairs += std::clamp<int64_t>(i + offset + 1, 0, kv_len);
+    for (int64_t i = 0; i < q_len; ++i) {
+        const int64_t seen = std::clamp<int64_t>(i + offset + 1, 0, kv_len);
+        pairs += window > 0 ? std::min(seen, window) : seen;
+    }
     return pairs;
+}
+
+int64_t attentionKeysRead(int64_t q_len, int64_t kv_len, int64_t window) {
+    return window > 0 ? std::min(kv_len, q_len + window - 1) : kv_len;
 }
 
 std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t batch, int64_t q_len, int64_t kv_len,
@@ -42,10 +49,12 @@ std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t batch, in
     // Rotation of each (x_i, x_{i+D/2}) pair: 4 mul/add + cos/sin counted as 2.
     out[int(Op::Rope)] = {3 * n * (hq + hkv) * hd, 2 * n * (hq + hkv) * hd * a};
     // Scores q.k and probs.v: 2 * D flops each per (query head, pair). K/V read once per group.
-    const double pairs = static_cast<double>(attentionPairs(q_len, kv_len, true));
+    // A sliding window bounds both: pairs within the band, and only the keys some query sees are read.
+    const double pairs = static_cast<double>(attentionPairs(q_len, kv_len, true, c.sliding_window));
+    const double keys = static_cast<double>(attentionKeysRead(q_len, kv_len, c.sliding_window));
     out[int(Op::Attention)] = {
         4 * static_cast<double>(batch) * hq * hd * pairs,
-        2 * static_cast<double>(batch) * hkv * static_cast<double>(kv_len) * hd * kvb  // K and V read
+        2 * static_cast<double>(batch) * hkv * keys * hd * kvb  // K and V read
             + n * hq * hd * a * 2                                                     // q read, out written
             + 2 * n * hkv * hd * kvb};                                                // new K/V written
     out[int(Op::OProj)] = {2 * n * hq * hd * d, hq * hd * d * wb + n * hq * hd * a + 2 * n * d * a};

@@ -191,7 +191,9 @@ class CpuModel final : public ModelInstance {
 public:
     // Holds the Model's tensor views (its storage is shared, nothing is copied) plus fp32 working buffers sized
     // for a prefill of batch x max_seq tokens and the KV cache in kv_dtype.
-    CpuModel(const Model& m, int64_t batch, int64_t max_seq) : m_model(m), m_cfg(m.config), m_batch(batch), m_max_seq(max_seq) {
+    CpuModel(const Model& m, int64_t batch, int64_t max_seq)
+        : m_model(m), m_cfg(m.config), m_batch(batch), m_max_seq(max_seq), m_window(m.config.sliding_window),
+          m_cap(m.config.sliding_window > 0 ? std::min(max_seq, m.config.sliding_window) : max_seq) {
         const auto& c = m_cfg;
         m_inv_freq = ropeInverseFrequencies(c);
         for (const auto& l : m.layers) {
@@ -207,13 +209,21 @@ public:
         m_attn.resize(static_cast<size_t>(n * c.n_q_heads * c.head_dim));
         m_ffn.resize(static_cast<size_t>(n * 2 * c.ffn_dim));
         m_logits.resize(static_cast<size_t>(batch * c.vocab_size));
-        const int64_t kv_elems = batch * c.n_kv_heads * max_seq * c.head_dim;
+        // The cache holds m_cap positions per sequence: all of max_seq, or a rolling buffer of the window.
+        const int64_t kv_elems = batch * c.n_kv_heads * m_cap * c.head_dim;
         const size_t kv_bytes = static_cast<size_t>(kv_elems) * bytesPerElement(c.kv_dtype);
         m_k.resize(static_cast<size_t>(c.n_layers));
         m_v.resize(static_cast<size_t>(c.n_layers));
         for (int64_t l = 0; l < c.n_layers; ++l) {
             m_k[static_cast<size_t>(l)].resize(kv_bytes);
             m_v[static_cast<size_t>(l)].resize(kv_bytes);
+        }
+        // A prefill chunk that wraps the rolling buffer attends over a linear copy of the held positions plus
+        // the new ones (held + T <= max_seq), one layer at a time (estimateMemory counts it as activations).
+        if (m_cap < max_seq) {
+            const size_t lin = static_cast<size_t>(batch * c.n_kv_heads * max_seq * c.head_dim) * bytesPerElement(c.kv_dtype);
+            m_lin_k.resize(lin);
+            m_lin_v.resize(lin);
         }
         m_tiles.resize(static_cast<size_t>(cpuWorkerThreads()));
         const int64_t widest_in = std::max({c.d_model, c.n_q_heads * c.head_dim, c.ffn_dim});
@@ -233,14 +243,15 @@ public:
         if (layer < 0 || layer >= m_cfg.n_layers)
             return makeError(ErrorCode::InvalidArgument, "layer " + std::to_string(layer) + " out of range");
         const int64_t D = m_cfg.head_dim, H = m_cfg.n_kv_heads;
-        k.resize(static_cast<size_t>(m_batch * H * m_pos * D));
+        const int64_t n = std::min(m_pos, m_cap), first = m_pos - n;  // positions still held, oldest first
+        k.resize(static_cast<size_t>(m_batch * H * n * D));
         v.resize(k.size());
         for (int64_t b = 0; b < m_batch; ++b)
             for (int64_t h = 0; h < H; ++h)
-                for (int64_t t = 0; t < m_pos; ++t)
+                for (int64_t t = 0; t < n; ++t)
                     for (int64_t e = 0; e < D; ++e) {
-                        const int64_t src = ((b * H + h) * m_max_seq + t) * D + e;
-                        const auto dst = static_cast<size_t>(((b * H + h) * m_pos + t) * D + e);
+                        const int64_t src = ((b * H + h) * m_cap + (first + t) % m_cap) * D + e;
+                        const auto dst = static_cast<size_t>(((b * H + h) * n + t) * D + e);
                         k[dst] = loadKv(m_k[static_cast<size_t>(layer)].data(), m_cfg.kv_dtype, src);
                         v[dst] = loadKv(m_v[static_cast<size_t>(layer)].data(), m_cfg.kv_dtype, src);
                     }
@@ -255,7 +266,8 @@ public:
         for (const auto& t : m_tiles) tiles += static_cast<int64_t>(t.capacity());
         a.activation_bytes = 4 * (static_cast<int64_t>(m_x.size() + m_xn.size() + m_qkv.size() + m_attn.size() +
                                                        m_ffn.size() + m_logits.size()) +
-                                  tiles);
+                                  tiles) +
+                             static_cast<int64_t>(m_lin_k.size() + m_lin_v.size());
         return a;
     }
 
@@ -328,28 +340,15 @@ private:
             ms[int(Op::Rope)] += msSince(t0);
 
             t0 = Clock::now();
-            // Append K and V (storage dtype) at positions m_pos .. m_pos + T - 1. Cache: (B, Hkv, max_seq, D).
+            // Append K and V (storage dtype) at positions m_pos .. m_pos + T - 1. Cache: (B, Hkv, m_cap, D), position
+            // t in row t % m_cap (a rolling buffer when a sliding window makes m_cap < max_seq).
             auto* kc = m_k[static_cast<size_t>(l)].data();
             auto* vc = m_v[static_cast<size_t>(l)].data();
-#pragma omp parallel for collapse(2) schedule(static) if (N * hkv * D > (1 << 18))
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t h = 0; h < hkv; ++h) {
-                    const int64_t b = n / T, t = n % T;
-                    const float* row = m_qkv.data() + n * m_qkv_cols;
-                    const int64_t dst = ((b * hkv + h) * m_max_seq + m_pos + t) * D;
-                    storeAs(c.kv_dtype, row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, D);
-                    storeAs(c.kv_dtype, row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, D);
-                }
             cpu::AttnParams p;
             p.q = m_qkv.data();
             p.q_sb = T * m_qkv_cols;
             p.q_sh = D;
             p.q_si = m_qkv_cols;
-            p.k = kc;
-            p.v = vc;
-            p.kv_sb = hkv * m_max_seq * D;
-            p.kv_sh = m_max_seq * D;
-            p.kv_si = D;
             p.kv_dtype = c.kv_dtype;
             p.out = m_attn.data();  // (B, T, Hq, D)
             p.o_sb = T * hq * D;
@@ -359,13 +358,66 @@ private:
             p.n_q_heads = hq;
             p.n_kv_heads = hkv;
             p.q_len = T;
-            p.kv_len = kv_len;
             p.head_dim = D;
             p.causal = true;
+            p.window = m_window;
+            // A chunk of several tokens that wraps the ring would overwrite keys its own first queries still see:
+            // it attends over a linear copy (lin_k/lin_v: (B, Hkv, held + T, D)) of the held window and the new keys.
+            const bool wraps = kv_len > m_cap;
+            const bool linear_copy = wraps && T > 1;
+            const int64_t held = linear_copy ? std::min(m_pos, m_cap) : 0;  // positions m_pos - held .. m_pos - 1
+            if (linear_copy) {
+                const int64_t L = held + T;
+                const auto rowb = static_cast<size_t>(D) * kvb;
+                for (int64_t b = 0; b < B; ++b)
+                    for (int64_t h = 0; h < hkv; ++h)
+                        for (int64_t t = 0; t < held; ++t) {
+                            const auto src = static_cast<size_t>((b * hkv + h) * m_cap + (m_pos - held + t) % m_cap) * rowb;
+                            const auto dst = static_cast<size_t>((b * hkv + h) * L + t) * rowb;
+                            std::memcpy(m_lin_k.data() + dst, kc + src, rowb);
+                            std::memcpy(m_lin_v.data() + dst, vc + src, rowb);
+                        }
+#pragma omp parallel for collapse(2) schedule(static) if (N * hkv * D > (1 << 18))
+                for (int64_t n = 0; n < N; ++n)
+                    for (int64_t h = 0; h < hkv; ++h) {
+                        const int64_t b = n / T, t = n % T;
+                        const float* row = m_qkv.data() + n * m_qkv_cols;
+                        const int64_t dst = ((b * hkv + h) * L + held + t) * D;
+                        storeAs(c.kv_dtype, row + (hq + h) * D, m_lin_k.data() + static_cast<size_t>(dst) * kvb, D);
+                        storeAs(c.kv_dtype, row + (hq + hkv + h) * D, m_lin_v.data() + static_cast<size_t>(dst) * kvb, D);
+                    }
+                p.k = m_lin_k.data();
+                p.v = m_lin_v.data();
+                p.kv_sb = hkv * L * D;
+                p.kv_sh = L * D;
+                p.kv_len = L;
+            } else {
+                p.k = kc;
+                p.v = vc;
+                p.kv_sb = hkv * m_cap * D;
+                p.kv_sh = m_cap * D;
+                p.kv_len = kv_len;
+                p.kv_ring = wraps ? m_cap : 0;
+            }
+            p.kv_si = D;
+            // Only the last m_cap new positions land in the ring (earlier ones would be overwritten at once).
+            const int64_t t_keep = std::max<int64_t>(0, T - m_cap);
+#pragma omp parallel for collapse(2) schedule(static) if (N * hkv * D > (1 << 18))
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t h = 0; h < hkv; ++h) {
+                    const int64_t b = n / T, t = n % T;
+                    if (t < t_keep) continue;
+                    const float* row = m_qkv.data() + n * m_qkv_cols;
+                    const int64_t dst = ((b * hkv + h) * m_cap + (m_pos + t) % m_cap) * D;
+                    storeAs(c.kv_dtype, row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, D);
+                    storeAs(c.kv_dtype, row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, D);
+                }
+            // The linear copy was taken before the ring was written, so the kernel reads only consistent keys.
             cpu::kernels().attention(p);
             ms[int(Op::Attention)] += msSince(t0);
 
-            // Maps are not part of the timed path.
+            // Maps are not part of the timed path. Columns are absolute positions 0 .. kv_len - 1 (zeros outside
+            // the window), whichever buffer the keys came from.
             if (std::find(req.maps.layers.begin(), req.maps.layers.end(), l) != req.maps.layers.end()) {
                 LayerMaps lm;
                 lm.layer = l;
@@ -374,11 +426,20 @@ private:
                     lm.heads.resize(static_cast<size_t>(hq));
                     std::iota(lm.heads.begin(), lm.heads.end(), 0);
                 }
+                const auto nh = static_cast<int64_t>(lm.heads.size());
                 lm.batch = B;
                 lm.q_len = T;
                 lm.kv_len = kv_len;
-                lm.probs.resize(static_cast<size_t>(B * static_cast<int64_t>(lm.heads.size()) * T * kv_len));
-                cpu::kernels().probabilities(p, lm.heads.data(), static_cast<int64_t>(lm.heads.size()), lm.probs.data());
+                lm.probs.assign(static_cast<size_t>(B * nh * T * kv_len), 0.0f);
+                if (linear_copy) {
+                    std::vector<float> part(static_cast<size_t>(B * nh * T * p.kv_len));
+                    cpu::kernels().probabilities(p, lm.heads.data(), nh, part.data());
+                    const int64_t col0 = m_pos - held;
+                    for (int64_t r = 0; r < B * nh * T; ++r)
+                        std::copy_n(part.begin() + r * p.kv_len, p.kv_len, lm.probs.begin() + r * kv_len + col0);
+                } else {
+                    cpu::kernels().probabilities(p, lm.heads.data(), nh, lm.probs.data());
+                }
                 out.maps.push_back(std::move(lm));
             }
             if (req.capture_layers) out.layer_attn_out.emplace_back(m_attn.begin(), m_attn.begin() + N * hq * D);
@@ -435,12 +496,16 @@ private:
 
     Model m_model;  // tensor views; the storage stays shared with the caller's Model
     ModelConfig m_cfg;
-    int64_t m_batch, m_max_seq, m_pos = 0, m_qkv_cols = 0;
+    int64_t m_batch, m_max_seq;
+    int64_t m_window;  // sliding window (0 = none)
+    int64_t m_cap;     // KV positions held per sequence: max_seq, or min(max_seq, window) as a rolling buffer
+    int64_t m_pos = 0, m_qkv_cols = 0;
     std::vector<double> m_inv_freq;
     std::vector<std::vector<float>> m_attn_norm, m_ffn_norm;  // per layer (d), fp32
     std::vector<float> m_final_norm;
     std::vector<float> m_x, m_xn, m_qkv, m_attn, m_ffn, m_logits;  // activations, fp32
-    std::vector<std::vector<unsigned char>> m_k, m_v;    // per layer (B, Hkv, max_seq, D), storage dtype
+    std::vector<std::vector<unsigned char>> m_k, m_v;    // per layer (B, Hkv, m_cap, D), storage dtype
+    std::vector<unsigned char> m_lin_k, m_lin_v;         // (B, Hkv, <= max_seq, D): a wrapping chunk's keys, linear
     std::vector<std::vector<float>> m_tiles;             // per thread: fp32 weight tile of a prefill GEMM
 };
 
@@ -607,6 +672,7 @@ private:
         p.kv_len = s.kv_len;
         p.head_dim = s.head_dim;
         p.causal = s.causal;
+        p.window = s.window;
         return p;
     }
 };
@@ -626,6 +692,8 @@ Status AttentionShape::validate() const {
         return bad("causal attention needs q_len (" + std::to_string(q_len) + ") <= kv_len (" +
                    std::to_string(kv_len) + ")");
     if (head_dim > 1024) return bad("head_dim above 1024 is not supported");
+    if (window < 0) return bad("the sliding window cannot be negative");
+    if (window > 0 && !causal) return bad("a sliding window needs causal attention");
     return Status::ok();
 }
 

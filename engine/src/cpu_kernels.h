@@ -20,6 +20,12 @@ struct AttnParams {
     int64_t o_sb = 0, o_sh = 0, o_si = 0;
     int64_t batch = 1, n_q_heads = 1, n_kv_heads = 1, q_len = 1, kv_len = 1, head_dim = 64;
     bool causal = false;       // bottom-right aligned: query i sees keys j <= i + kv_len - q_len
+    // Sliding window (with causal): query i also sees only keys j > i + kv_len - q_len - window. 0 = none.
+    // KV tiles wholly outside the band are skipped, so the cost grows with the window, not with kv_len.
+    int64_t window = 0;
+    // Rolling cache: > 0 means key j is stored at row j % kv_ring (j * kv_si otherwise). The caller guarantees
+    // every visible key is among the last kv_ring positions.
+    int64_t kv_ring = 0;
 };
 
 // One call of a linear layer's kernel: y[r * ldy + o] = W[o, :] . x[r * ldx + :] for o in [o0, o1), r < n.

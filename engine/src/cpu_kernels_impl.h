@@ -198,6 +198,14 @@ inline const void* kvRow(const void* base, DType t, int64_t elem_offset) {
     return static_cast<const char*>(base) + elem_offset * static_cast<int64_t>(bytesPerElement(t));
 }
 
+// Row of key j in the cache: j itself, or j % kv_ring in a rolling buffer.
+inline int64_t kvSlot(const AttnParams& p, int64_t j) { return p.kv_ring > 0 ? j % p.kv_ring : j; }
+
+// First key query i (0-based, of q_len) sees: 0, or the start of its sliding window.
+inline int64_t firstVisibleKey(const AttnParams& p, int64_t i) {
+    return p.window > 0 ? std::max<int64_t>(0, i + p.kv_len - p.q_len - p.window + 1) : 0;
+}
+
 // o[0 .. U*VW) = o * corr + sum_j p[j] * v[j * dp + (0 .. U*VW)], with the U accumulators in registers.
 template <int U>
 inline void accumulatePV(float* o, float corr, const float* p, int64_t n, const float* v, int64_t dp) {
@@ -376,15 +384,18 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #else
     constexpr bool dpath = false;
 #endif
-    // Keys visible to the last query of the tile bound the loop.
+    // Keys visible to the last query of the tile bound the loop; with a sliding window, keys before the first
+    // query's window are skipped without being read.
     int64_t k_last = k_end;
     if (p.causal) k_last = std::min(k_end, i0 + nq - 1 + off + 1);
+    const int64_t k_first = std::max(k_begin, firstVisibleKey(p, i0));
     const auto kv_base = b * p.kv_sb + kvh * p.kv_sh;
+    auto rowAt = [&](const void* base, int64_t j) { return kvRow(base, p.kv_dtype, kv_base + kvSlot(p, j) * p.kv_si); };
 
     const int64_t tile = keyTile(dp);
     Prefetcher pf;
     int pf_per_tile = 0;
-    for (int64_t j0 = k_begin; j0 < k_last; j0 += tile) {
+    for (int64_t j0 = k_first; j0 < k_last; j0 += tile) {
         const int64_t kt = std::min(tile, k_last - j0);
         const int64_t ktp = (kt + VW - 1) / VW * VW;
         // K and V of this tile are converted to fp32 (small enough to stay in L1; converting bursts of several
@@ -397,18 +408,20 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         if (dpath) {
             for (int64_t j = 0; j < ktp + 1 && j <= kKeyTile; ++j) {
                 const bool in = j < kt;
-                if (j < kKeyTile) krows[j] = in ? static_cast<const uint16_t*>(kvRow(p.k, p.kv_dtype, kv_base + (j0 + j) * p.kv_si)) : sc.zero_row.data();
-                vrows[j] = in ? static_cast<const uint16_t*>(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si)) : sc.zero_row.data();
+                if (j < kKeyTile) krows[j] = in ? static_cast<const uint16_t*>(rowAt(p.k, j0 + j)) : sc.zero_row.data();
+                vrows[j] = in ? static_cast<const uint16_t*>(rowAt(p.v, j0 + j)) : sc.zero_row.data();
             }
         }
 #endif
         {
             // The tile kPrefetchTiles ahead streams in while this one is computed (rows of a head are contiguous).
-            const int64_t next0 = j0 + kPrefetchTiles * tile, next_rows = std::min(tile, k_last - next0);
+            const int64_t next0 = j0 + kPrefetchTiles * tile;
+            int64_t next_rows = std::min(tile, k_last - next0);
+            if (p.kv_ring > 0 && next_rows > 0) next_rows = std::min(next_rows, p.kv_ring - kvSlot(p, next0));  // up to the wrap
             if (next_rows > 0 && p.kv_si == D) {
                 const int64_t eb = static_cast<int64_t>(bytesPerElement(p.kv_dtype));
-                pf.start(static_cast<const char*>(kvRow(p.k, p.kv_dtype, kv_base + next0 * p.kv_si)),
-                         static_cast<const char*>(kvRow(p.v, p.kv_dtype, kv_base + next0 * p.kv_si)), next_rows * D * eb);
+                pf.start(static_cast<const char*>(rowAt(p.k, next0)), static_cast<const char*>(rowAt(p.v, next0)),
+                         next_rows * D * eb);
                 pf_per_tile = static_cast<int>(next_rows * D * eb / 64);
             } else {
                 pf.start(nullptr, nullptr, 0);
@@ -420,7 +433,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             float* row = vfs + tile * dp;  // one spare row for the K conversion
             for (int64_t j = 0; j < kt; ++j) {
                 float* dst = kfs + j * VW;
-                const void* krow = kvRow(p.k, p.kv_dtype, kv_base + (j0 + j) * p.kv_si);
+                const void* krow = rowAt(p.k, j0 + j);
                 if (D == dp && p.kv_dtype == DType::BF16) {  // the common case: convert straight into place
                     const auto* s16 = static_cast<const uint16_t*>(krow);
                     for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, bf16Chunk(s16 + c * VW));
@@ -431,7 +444,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             }
             // V after K: one sequential stream at a time.
             for (int64_t j = 0; j < kt; ++j)
-                toFloat(kvRow(p.v, p.kv_dtype, kv_base + (j0 + j) * p.kv_si), p.kv_dtype, D, vfs + j * dp);
+                toFloat(rowAt(p.v, j0 + j), p.kv_dtype, D, vfs + j * dp);
         }
         for (int64_t j = kt; j < (dpath ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
             for (int64_t c = 0; c < nc; ++c) vstore(kfs + (c * tile + j) * VW, vf{});
@@ -545,6 +558,11 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             const int64_t qi = r / g;
             int64_t valid = kt;
             if (p.causal) valid = std::clamp<int64_t>(i0 + qi + off + 1 - j0, 0, kt);
+            // Window: keys before this query's first visible one are masked; the row keeps the prefix length
+            // `valid` (their probabilities are exactly 0), or 0 when the tile holds none of its keys.
+            const int64_t start = std::clamp<int64_t>(firstVisibleKey(p, i0 + qi) - j0, 0, kt);
+            if (start >= valid) valid = 0;
+            for (int64_t j = 0; j < std::min(start, valid); ++j) sr[j] = -std::numeric_limits<float>::infinity();
             for (int64_t j = valid; j < ktp; ++j) sr[j] = -std::numeric_limits<float>::infinity();
             sc.valid[static_cast<size_t>(r)] = valid;
             vf mx = vbcast(-std::numeric_limits<float>::infinity());
@@ -665,14 +683,18 @@ void attention(const AttnParams& p) {
     const int64_t base_items = p.batch * p.n_kv_heads * n_qtiles;
     // Small problems stay on one thread: a parallel region costs more than it saves there, and far more on
     // a loaded machine where a descheduled thread holds up the barrier.
+    // Keys any query can see: [span_begin, kv_len) (a sliding window drops the older ones).
+    const int64_t span_begin = std::min(p.kv_len, firstVisibleKey(p, 0));
+    const int64_t span = p.kv_len - span_begin;
+    const int64_t seen = p.window > 0 ? std::min(span, p.window + p.q_len) : span;  // keys per query, at most
     const double work = static_cast<double>(p.batch * p.n_q_heads) * static_cast<double>(p.q_len) *
-                        static_cast<double>(p.kv_len) * static_cast<double>(D);
+                        static_cast<double>(seen) * static_cast<double>(D);
     const bool parallel = threads > 1 && work > static_cast<double>(1 << 20);
     int64_t splits = 1;
-    if (parallel && base_items < 4 * threads && p.kv_len >= 2 * kKeyTile)
-        splits = std::min<int64_t>((4 * threads + base_items - 1) / base_items, p.kv_len / kKeyTile);
-    const int64_t chunk = ((p.kv_len + splits - 1) / splits + kKeyTile - 1) / kKeyTile * kKeyTile;
-    splits = (p.kv_len + chunk - 1) / chunk;
+    if (parallel && base_items < 4 * threads && span >= 2 * kKeyTile)
+        splits = std::min<int64_t>((4 * threads + base_items - 1) / base_items, span / kKeyTile);
+    const int64_t chunk = std::max<int64_t>(kKeyTile, ((span + splits - 1) / splits + kKeyTile - 1) / kKeyTile * kKeyTile);
+    splits = std::max<int64_t>(1, (span + chunk - 1) / chunk);
     const int64_t rows_max = g * std::min(qt, p.q_len);
     const int64_t items = base_items * splits;
     // Partial results per item: O (rows x dp), m, l.
@@ -695,7 +717,7 @@ void attention(const AttnParams& p) {
             const int64_t b = rest / (n_qtiles * p.n_kv_heads);
             const int64_t i0 = tile * qt, nq = std::min(qt, p.q_len - i0);
             const int64_t R = g * nq;
-            const int64_t k_begin = split * chunk, k_end = std::min(p.kv_len, k_begin + chunk);
+            const int64_t k_begin = span_begin + split * chunk, k_end = std::min(p.kv_len, k_begin + chunk);
             float *o, *m, *l;
             if (splits > 1) {
                 o = part_o.data() + it * rows_max * dp;
@@ -765,9 +787,10 @@ void probabilities(const AttnParams& p, const int64_t* heads, int64_t n_heads, f
                 for (int64_t i = 0; i < p.q_len; ++i) {
                     const float* q = p.q + b * p.q_sb + h * p.q_sh + i * p.q_si;
                     const int64_t valid = p.causal ? std::clamp<int64_t>(i + off + 1, 0, p.kv_len) : p.kv_len;
+                    const int64_t first = std::min(valid, firstVisibleKey(p, i));  // keys outside the window: 0
                     float mx = -std::numeric_limits<float>::infinity();
-                    for (int64_t j = 0; j < valid; ++j) {
-                        toFloat(kvRow(p.k, p.kv_dtype, b * p.kv_sb + kvh * p.kv_sh + j * p.kv_si), p.kv_dtype, D,
+                    for (int64_t j = first; j < valid; ++j) {
+                        toFloat(kvRow(p.k, p.kv_dtype, b * p.kv_sb + kvh * p.kv_sh + kvSlot(p, j) * p.kv_si), p.kv_dtype, D,
                                 kf.data());
                         float acc = 0.f;
                         for (int64_t e = 0; e < D; ++e) acc += q[e] * kf[e];
@@ -775,9 +798,10 @@ void probabilities(const AttnParams& p, const int64_t* heads, int64_t n_heads, f
                         mx = std::max(mx, s[j]);
                     }
                     double sum = 0.0;
-                    for (int64_t j = 0; j < valid; ++j) sum += std::exp(static_cast<double>(s[j] - mx));
+                    for (int64_t j = first; j < valid; ++j) sum += std::exp(static_cast<double>(s[j] - mx));
                     float* dst = probs + ((b * n_heads + hi) * p.q_len + i) * p.kv_len;
-                    for (int64_t j = 0; j < valid; ++j)
+                    for (int64_t j = 0; j < first; ++j) dst[j] = 0.0f;
+                    for (int64_t j = first; j < valid; ++j)
                         dst[j] = static_cast<float>(std::exp(static_cast<double>(s[j] - mx)) / sum);
                     for (int64_t j = valid; j < p.kv_len; ++j) dst[j] = 0.0f;
                 }

@@ -119,7 +119,7 @@ Expected<NpyArray> parseNpy(const std::vector<uint8_t>& bytes, const std::string
     a.data.resize(static_cast<size_t>(numel));
     const uint8_t* src = bytes.data() + data_start;
     if (a.dtype == DType::F32) {
-        std::memcpy(a.data.data(), src, static_cast<size_t>(numel) * 4);
+        if (numel > 0) std::memcpy(a.data.data(), src, static_cast<size_t>(numel) * 4);  // data() is null when empty
     } else {
         for (int64_t i = 0; i < numel; ++i) {
             uint16_t hbits;

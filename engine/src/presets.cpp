@@ -1,6 +1,6 @@
 // Published model shapes. Every number below was checked against the config.json the model's authors
-// published on the Hugging Face Hub (cited per preset). Biases (Qwen2's QKV bias), sliding windows and
-// RoPE scaling are outside this engine's decoder and are not modelled.
+// published on the Hugging Face Hub (cited per preset). Biases (Qwen2's QKV bias) and RoPE scaling are not
+// set in the presets; Mistral's sliding window is.
 #include "gqa/presets.h"
 
 #include <algorithm>
@@ -64,9 +64,13 @@ const std::vector<ModelConfig>& all() {
              "meta-llama/Meta-Llama-3-70B config.json"),
         // mistralai/Mistral-7B-v0.1 config.json: 32 layers, hidden 4096, 32 heads, 8 KV heads, intermediate
         // 14336, vocab 32000, rope_theta 10000, rms_norm_eps 1e-5, max_position_embeddings 32768
-        // (sliding_window 4096 is not modelled).
-        make("mistral-7b", 32, 4096, 32, 8, 128, 14336, 32000, 10000.0, 1e-5, 32768, false,
-             "mistralai/Mistral-7B-v0.1 config.json"),
+        // and sliding_window 4096: each query sees the last 4096 positions, the KV cache is a rolling buffer.
+        [] {
+            auto c = make("mistral-7b", 32, 4096, 32, 8, 128, 14336, 32000, 10000.0, 1e-5, 32768, false,
+                          "mistralai/Mistral-7B-v0.1 config.json");
+            c.sliding_window = 4096;
+            return c;
+        }(),
         // Qwen/Qwen2.5-7B config.json: 28 layers, hidden 3584, 28 heads, 4 KV heads (head_dim 128),
         // intermediate 18944, vocab 152064, rope_theta 1e6, rms_norm_eps 1e-6, max_position_embeddings 131072.
         make("qwen2.5-7b", 28, 3584, 28, 4, 128, 18944, 152064, 1000000.0, 1e-6, 131072, false,

@@ -19,7 +19,8 @@ void attention(const AttentionShape& s, const float* q, const float* k, const fl
                 const float* qi = q + ((b * s.n_q_heads + h) * s.q_len + i) * D;
                 double mx = -std::numeric_limits<double>::infinity();
                 for (int64_t j = 0; j < s.kv_len; ++j) {
-                    if (s.causal && j > i + off) {
+                    // Causal: j <= i + off; a sliding window w also needs j > i + off - w.
+                    if ((s.causal && j > i + off) || (s.window > 0 && j <= i + off - s.window)) {
                         sc[static_cast<size_t>(j)] = -std::numeric_limits<double>::infinity();
                         continue;
                     }
@@ -135,7 +136,7 @@ Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batc
                 // The cache stores K and V in kv_dtype.
                 for (int64_t e = hq * D; e < cols; ++e) row[e] = roundTo(kv_dtype, static_cast<float>(row[e]));
             }
-            // Causal GQA attention over the whole sequence.
+            // Causal GQA attention over the whole sequence (within the model's sliding window, if any).
             std::vector<float> q(static_cast<size_t>(hq * T * D)), k(static_cast<size_t>(hkv * T * D)), v(k.size());
             for (int64_t t = 0; t < T; ++t) {
                 for (int64_t h = 0; h < hq; ++h)
@@ -147,7 +148,7 @@ Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batc
                         v[static_cast<size_t>((h * T + t) * D + e)] = static_cast<float>(qkv[static_cast<size_t>(t * cols + (hq + hkv + h) * D + e)]);
                     }
             }
-            AttentionShape s{1, hq, hkv, T, T, D, true};
+            AttentionShape s{1, hq, hkv, T, T, D, true, c.sliding_window};
             std::vector<double> att(static_cast<size_t>(hq * T * D));
             if (capture) {
                 std::copy(k.begin(), k.end(), res.k[li].begin() + b * hkv * T * D);

@@ -40,7 +40,7 @@ struct ModelConfig {
     int64_t max_seq = 0;             // the model's context length (max_position_embeddings)
     bool tied_embeddings = false;    // LM head shares the embedding table
     bool qkv_bias = false;           // q/k/v projections carry biases (Qwen2)
-    int64_t sliding_window = 0;      // 0 = none (parsed and reported; not applied yet)
+    int64_t sliding_window = 0;      // 0 = none; w: query i sees keys i - w < j <= i, KV cache of w positions
     int32_t bos_token_id = -1;       // -1 = none
     std::vector<int32_t> eos_token_ids;
     DType weight_dtype = DType::BF16;  // storage of the layers' weight matrices (F32, F16, BF16 or Q8_0)

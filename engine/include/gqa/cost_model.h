@@ -14,11 +14,14 @@ struct OpCost {
     double bytes = 0.0;  // minimum bytes moved through memory: inputs read once, outputs written once
 };
 
-// Score positions (i, j) a causal-or-not attention of q_len queries over kv_len keys evaluates.
-int64_t attentionPairs(int64_t q_len, int64_t kv_len, bool causal);
+// Score positions (i, j) a causal-or-not attention of q_len queries over kv_len keys evaluates; a sliding
+// window (> 0, causal) keeps at most `window` keys per query.
+int64_t attentionPairs(int64_t q_len, int64_t kv_len, bool causal, int64_t window = 0);
+// Keys some query of the step sees (each read once per KV head): kv_len, or min(kv_len, q_len + window - 1).
+int64_t attentionKeysRead(int64_t q_len, int64_t kv_len, int64_t window = 0);
 
 // Costs of one layer for one step: `batch` sequences, `q_len` new tokens each, attending over `kv_len`
-// cached positions (including the new ones). weight_bytes_per_element: what the backend stores.
+// cached positions (including the new ones), within cfg.sliding_window when it is set. weight_bytes_per_element: what the backend stores.
 std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& cfg, int64_t batch, int64_t q_len, int64_t kv_len,
                                          double weight_bytes_per_element);
 

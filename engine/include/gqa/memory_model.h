@@ -15,8 +15,10 @@ struct MemoryEstimate {
     // Weights as stored (matrices in weight_dtype, embedding/LM head in embed_dtype, norms and biases in
     // norm_dtype): what the checkpoint occupies, and what a backend holds (no compute copies).
     int64_t weight_bytes = 0;
-    // 2 * layers * batch * seq * n_kv * head_dim * bytes_per_element(kv_dtype).
+    // 2 * layers * batch * min(seq, w) * n_kv * head_dim * bytes_per_element(kv_dtype), w = sliding_window
+    // (seq itself without one): with a window the cache is a rolling buffer of w positions per sequence.
     int64_t kv_cache_bytes = 0;
+    int64_t kv_positions = 0;  // positions the cache holds per sequence: min(seq, w) or seq
     // KV bytes one token adds across all layers (batch 1): 2 * layers * n_kv * head_dim * bytes.
     int64_t kv_bytes_per_token = 0;
     // fp32 working buffers of a prefill of `batch x seq` tokens, the last position's logits of every
@@ -24,6 +26,9 @@ struct MemoryEstimate {
     int64_t activation_bytes = 0;
     int64_t total_bytes = 0;
 };
+
+// Positions per sequence the KV cache holds for a context of seq tokens: min(seq, sliding_window) or seq.
+int64_t kvCachePositions(const ModelConfig& cfg, int64_t seq);
 
 // batch and seq are the cache capacity (prompt + decode tokens).
 MemoryEstimate estimateMemory(const ModelConfig& cfg, int64_t batch, int64_t seq);

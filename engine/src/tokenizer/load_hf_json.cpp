@@ -245,10 +245,14 @@ Expected<TokenizerSpec> specFromTokenizerJson(const std::string& path) {
     auto text = readTextFile(path);
     if (!text)
         return text.error();
+    return specFromTokenizerJsonText(*text, path);
+}
+
+Expected<TokenizerSpec> specFromTokenizerJsonText(const std::string& text, const std::string& path) {
     TokenizerSpec spec;
     spec.source = path;
     try {
-        const json root = json::parse(*text);
+        const json root = json::parse(text);
         if (!root.is_object())
             throw SchemaError("the top level is not an object");
         const json& model = need(root, "model", "");

@@ -123,13 +123,17 @@ bool readProto(const std::string& bytes, ProtoFacts& facts) {
 
 }  // namespace
 
-Expected<TokenizerSpec> specFromSentencePiece(const std::string& path) {
+namespace {
+
+// Shared by the file and the in-memory entry points: `load` fills `sp`.
+template <class Load>
+Expected<TokenizerSpec> specFromProcessor(const std::string& path, Load load) {
     TokenizerSpec spec;
     spec.source = path;
     ProtoFacts facts;
     try {
         sentencepiece::SentencePieceProcessor sp;
-        const auto st = sp.Load(path);
+        const auto st = load(sp);
         if (!st.ok())
             return makeError(ErrorCode::Corrupt, path + ": SentencePiece cannot load it: " + st.ToString());
         if (!readProto(sp.serialized_model_proto(), facts) ||
@@ -179,6 +183,18 @@ Expected<TokenizerSpec> specFromSentencePiece(const std::string& path) {
     spec.decoder.space_marker = marker;
     spec.decoder.strip_leading_space = facts.add_dummy_prefix;
     return spec;
+}
+
+}  // namespace
+
+Expected<TokenizerSpec> specFromSentencePiece(const std::string& path) {
+    return specFromProcessor(path, [&](sentencepiece::SentencePieceProcessor& sp) { return sp.Load(path); });
+}
+
+Expected<TokenizerSpec> specFromSentencePieceBytes(const std::string& bytes, const std::string& what) {
+    return specFromProcessor(what, [&](sentencepiece::SentencePieceProcessor& sp) {
+        return sp.LoadFromSerializedProto(bytes);
+    });
 }
 
 }  // namespace gqa::tok

@@ -1,0 +1,46 @@
+// One model's analysis on one prompt: a prefill with the maps of the chosen layers, then the statistics.
+#include <algorithm>
+
+#include "gqa/analysis.h"
+
+namespace gqa {
+
+Expected<ModelAnalysis> analyzeModel(Backend& backend, const Model& m, const std::vector<int32_t>& tokens,
+                                     const AnalyzeOptions& o) {
+    const auto& c = m.config;
+    const auto T = static_cast<int64_t>(tokens.size());
+    if (T < 1) return makeError(ErrorCode::InvalidArgument, "analyze: the prompt is empty");
+    if (T > c.max_seq)
+        return makeError(ErrorCode::InvalidArgument, "analyze: the prompt holds " + std::to_string(T) +
+                                                         " tokens, more than the model's max_seq " + std::to_string(c.max_seq));
+    ModelAnalysis res;
+    res.config = c;
+    res.prompt_len = T;
+    res.distances = o.distances.empty() ? defaultDistances(T) : o.distances;
+    std::vector<int64_t> layers = o.layers;
+    if (layers.empty())
+        for (int64_t l = 0; l < c.n_layers; ++l) layers.push_back(l);
+    for (int64_t l : layers)
+        if (l < 0 || l >= c.n_layers)
+            return makeError(ErrorCode::InvalidArgument, "analyze: layer " + std::to_string(l) + " is outside 0.." +
+                                                             std::to_string(c.n_layers - 1));
+    auto inst = backend.createModel(m, 1, T);
+    if (!inst) return inst.error();
+    StepRequest req;
+    req.maps.layers = layers;
+    StepOutput out;
+    GQA_TRY((*inst)->prefill(tokens.data(), T, req, out));
+    const int64_t g = c.groupSize();
+    for (const auto& lm : out.maps) {
+        LayerAnalysis la;
+        la.layer = lm.layer;
+        la.heads = headStatistics(lm, g, o.stats);
+        la.diversity = groupDiversity(lm, g, o.stats.first_row);
+        la.mass_beyond = massBeyond(lm, res.distances, o.stats.first_row);
+        res.layers.push_back(std::move(la));
+    }
+    std::sort(res.layers.begin(), res.layers.end(), [](const auto& a, const auto& b) { return a.layer < b.layer; });
+    return res;
+}
+
+}  // namespace gqa
