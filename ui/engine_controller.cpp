@@ -31,6 +31,8 @@ ThreadedEngineController::ThreadedEngineController(QObject* parent)
     connect(m_worker, &EngineWorker::promptScoreAvailable, this, [this](quint64 id, double ppl) {
         if (id == m_latestRunId) emit promptScoreAvailable(id, ppl);
     });
+    connect(m_worker, &EngineWorker::convertedModelSaved, this, &EngineController::convertedModelSaved);
+    connect(m_worker, &EngineWorker::convertedModelSaveFailed, this, &EngineController::convertedModelSaveFailed);
     m_thread.start();
 }
 
@@ -44,6 +46,7 @@ ThreadedEngineController::~ThreadedEngineController() {
         m_queue->pending_tradeoff.reset();
         if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
         m_queue->pending_load.reset();
+        m_queue->pending_save.reset();
         if (m_queue->running_load) m_queue->running_load->control.cancel = true;
     }
     m_thread.quit();
@@ -159,6 +162,18 @@ std::pair<int64_t, int64_t> ThreadedEngineController::modelLoadProgress() const 
     const auto& job = m_queue->running_load;
     if (!job || job->id != m_latestLoadId) return {0, 0};
     return {job->control.done.load(), job->control.total.load()};
+}
+
+quint64 ThreadedEngineController::requestSaveConverted(const SaveConvertedParams& params) {
+    auto job = std::make_shared<SaveJob>();
+    job->id = ++m_nextId;
+    job->params = params;
+    {
+        std::lock_guard lock(m_queue->mutex);
+        m_queue->pending_save = job;  // replaces a queued one
+    }
+    pokeWorker();
+    return job->id;
 }
 
 void ThreadedEngineController::requestBackends() {

@@ -40,6 +40,9 @@ public:
     virtual void cancelModelLoad() {}
     // (steps done, steps total) of the running load; (0, 0) when none runs.
     virtual std::pair<int64_t, int64_t> modelLoadProgress() const { return {0, 0}; }
+    // Writes the checkpoint converted to params.n_kv_heads as a Hugging Face directory (saveHfModel) on the
+    // worker; answered by convertedModelSaved / convertedModelSaveFailed. Not pure, for test doubles.
+    virtual quint64 requestSaveConverted(const SaveConvertedParams& params) { return 0; }
     virtual void requestBackends() = 0;
     // Ceilings remembered from an earlier session (QSettings), used until measured in this process.
     virtual void setKnownCeilings(const QString& device, const Ceilings& ceilings) = 0;
@@ -65,6 +68,8 @@ signals:
     void modelLoaded(quint64 id, const gqa::ui::ModelPtr& model, const QString& path);
     void modelLoadFailed(quint64 id, const QString& path, const QString& message, bool cancelled);
     void promptScoreAvailable(quint64 id, double perplexity);
+    void convertedModelSaved(quint64 id, const QString& dir, qint64 n_kv_heads);
+    void convertedModelSaveFailed(quint64 id, const QString& dir, const QString& message);
 };
 
 struct JobQueue;
@@ -87,6 +92,7 @@ public:
     quint64 requestModelLoad(const QString& path) override;
     void cancelModelLoad() override;
     std::pair<int64_t, int64_t> modelLoadProgress() const override;
+    quint64 requestSaveConverted(const SaveConvertedParams& params) override;
     void requestBackends() override;
     void setKnownCeilings(const QString& device, const Ceilings& ceilings) override;
 

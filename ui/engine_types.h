@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "gqa/backend.h"
@@ -30,6 +31,7 @@ struct RunParams {
     ModelPtr model;
     ConvertMethod convert_method = ConvertMethod::MeanPool;
     std::vector<int32_t> prompt_tokens;  // (T) of a real model's prompt; empty = synthetic ids
+    SamplingOptions sampling;            // how decode steps pick tokens (temperature 0 = greedy)
     RunShape shape;
     QString backend = QStringLiteral("cpu");
     int64_t run_layers = 0;  // 0 = as many as fit; otherwise this depth, shrunk to what fits
@@ -103,18 +105,35 @@ struct RunProgress {
     bool running = false;
 };
 
-// The MHA -> GQA trade-off sweep as the GUI asks for it: the live model, converted to MHA on the worker.
+// The trade-off sweep as the GUI asks for it. A synthetic model is converted to MHA on the worker and swept
+// from there; a loaded checkpoint (base.model) is swept itself, on its prompt (base.prompt_tokens) or on a
+// text the user picked (quality_text, tokenized on the worker), by both conversion methods.
 struct TradeoffParams {
-    RunParams base;  // the live configuration (its n_kv_heads is ignored: the sweep starts from MHA)
+    RunParams base;  // the live configuration (its n_kv_heads is ignored: the sweep starts from MHA / the checkpoint)
     ConvertMethod method = ConvertMethod::MeanPool;
+    QString quality_text;    // real models: the text whose perplexity is measured; empty = the prompt
+    QString quality_source;  // where quality_text came from (a file name), for the view
 };
 
 // What the Trade-off view shows: the engine's sweep, plus the prompt attention maps (sequence 0, every
 // layer run, every query head) of each grouping's converted model, aligned with result.points.
 struct TradeoffOutcome {
-    TradeoffResult result;                     // result.config: the MHA starting model, full depth
+    TradeoffResult result;                     // result.config: the starting model (MHA or the checkpoint), full depth
     std::vector<std::vector<LayerMaps>> maps;  // [point][layer]: (1, Hq, T, T)
     QString depth_note;                        // why fewer layers / a shorter prompt than the live run
+    // Real models: the checkpoint swept (what "Save converted model…" converts), the other method's sweep
+    // (quality only), and what the perplexity was measured on.
+    ModelPtr model;
+    std::optional<TradeoffResult> other_method;
+    QString quality_source;  // "the prompt" or a file name
+};
+
+// "Save converted model…": the checkpoint at another KV-head count, written as a Hugging Face directory.
+struct SaveConvertedParams {
+    ModelPtr model;
+    int64_t n_kv_heads = 0;
+    ConvertMethod method = ConvertMethod::MeanPool;
+    QString dir;
 };
 
 using RunResultPtr = std::shared_ptr<const RunResult>;

@@ -7,6 +7,8 @@
 #include "analysis.h"
 #include "gqa/convert.h"
 #include "gqa/memory_model.h"
+#include "gqa/model.h"
+#include "gqa/tokenizer.h"
 #include "gqa/tradeoff.h"
 #include "gqa/weights.h"
 
@@ -21,6 +23,8 @@ constexpr int64_t kTradeoffLayerBudgetBytes = int64_t{32} << 20;
 // A short prompt keeps a sweep to about a second.
 constexpr int64_t kTradeoffMaxPrompt = 64;
 constexpr int64_t kTradeoffMaxDecode = 4;
+// A real model's quality text (prompt or file) is scored up to this many tokens.
+constexpr int64_t kTradeoffMaxTextTokens = 512;
 
 // Layers the sweep builds and runs, from the engine's memory model alone: as many as fit the device
 // (predictFit), capped at what fits kTradeoffLayerBudgetBytes beyond the layer-free part of the model
@@ -52,12 +56,15 @@ void EngineWorker::pump() {
         std::shared_ptr<SweepJob> sweep;
         std::shared_ptr<TradeoffJob> trade;
         std::shared_ptr<LoadJob> load_job;
+        std::shared_ptr<SaveJob> save_job;
         {
             std::lock_guard lock(m_queue->mutex);
             if (m_queue->stopping) return;
             probe_now = std::exchange(m_queue->probe_requested, false);
             if (!probe_now) {
-                if (m_queue->pending_load) {
+                if (m_queue->pending_save) {
+                    save_job = std::move(m_queue->pending_save);
+                } else if (m_queue->pending_load) {
                     load_job = std::move(m_queue->pending_load);
                     m_queue->running_load = load_job;
                 } else if (m_queue->pending_run) {
@@ -74,6 +81,12 @@ void EngineWorker::pump() {
         }
         if (probe_now) {
             probe();
+        } else if (save_job) {
+            try {
+                save(*save_job);
+            } catch (const std::exception& e) {
+                emit convertedModelSaveFailed(save_job->id, save_job->params.dir, QString::fromUtf8(e.what()));
+            }
         } else if (load_job) {
             try {
                 load(*load_job);
@@ -222,6 +235,7 @@ void EngineWorker::run(RunJob& job) {
     req.config = model ? model->config : p.config;
     req.model = model;
     req.prompt_tokens = p.prompt_tokens;
+    req.sampling = p.sampling;
     req.shape = p.shape;
     req.layers = p.run_layers;
     req.fit_layers = true;
@@ -322,67 +336,117 @@ void EngineWorker::tradeoff(TradeoffJob& job) {
     };
     if (job.cancel) return fail(makeError(ErrorCode::Cancelled, "cancelled"));
     const RunParams& p = job.params.base;
-    // Start from the multi-head version of the live model, as `gqa-lab-cli tradeoff --from-mha` does:
-    // every divisor of n_q is then a coarser grouping of it.
-    ModelConfig mha = p.config;
-    mha.n_kv_heads = mha.n_q_heads;
-    if (Status s = mha.validate(); !s) return fail(s.error());
-    RunShape shape;
-    shape.batch = 1;
-    shape.prompt_len = std::min(p.shape.prompt_len, kTradeoffMaxPrompt);
-    shape.decode_steps = std::min(p.shape.decode_steps, kTradeoffMaxDecode);
-    if (Status s = shape.validate(mha); !s) return fail(s.error());
     auto backend = backendFor(p.backend);
     if (!backend) return fail(backend.error());
     Backend& be = *backend.value();
-    const int64_t layers = tradeoffLayers(mha, shape, be.deviceInfo().available_bytes, p.run_layers);
-    const int64_t n_points = static_cast<int64_t>(mha.validKvHeadCounts().size());
-    job.points_total = 2 * n_points;
 
     TradeoffRequest req;
-    req.config = mha;
-    req.layers = layers;
-    req.shape = shape;
     req.method = job.params.method;
     req.attention_iterations = 10;
+    req.keep_maps = true;  // the view's maps come from the quality pass: one prefill per grouping
     req.cancel = &job.cancel;
     req.points_done = &job.points_done;
-    auto weights = makeSyntheticModel(mha, req.seed, req.weights, layers, &job.cancel);
-    if (!weights) return fail(weights.error());
-    auto result = runTradeoff(be, *weights, req);
-    if (!result) return fail(result.error());
-
     auto out = std::make_shared<TradeoffOutcome>();
-    out->result = std::move(result).value();
     QStringList why;
-    if (layers < mha.n_layers)
-        why << tr("%1 of %2 layers run (quality and maps; KV-cache bytes count all %2)").arg(layers).arg(mha.n_layers);
-    if (shape.prompt_len < p.shape.prompt_len || p.shape.batch > 1 || shape.decode_steps < p.shape.decode_steps)
-        why << tr("batch 1, %1-token prompt + %2 decode steps").arg(shape.prompt_len).arg(shape.decode_steps);
-    out->depth_note = why.join(QStringLiteral("; "));
 
-    // The maps pass: the prompt of sequence 0 through each grouping's model, maps of every layer and head.
-    // tokens: (1, T), the same prompt the quality comparison used.
-    const std::vector<int32_t> tokens = makeTokens(1, shape.prompt_len, weights->config.vocab_size, req.seed);
-    StepRequest step;
-    for (int64_t l = 0; l < layers; ++l) step.maps.layers.push_back(l);
-    step.cancel = &job.cancel;
-    for (const TradeoffPoint& pt : out->result.points) {
-        if (job.cancel) return fail(makeError(ErrorCode::Cancelled, "cancelled"));
-        std::optional<Model> converted;
-        if (pt.kv_heads != mha.n_kv_heads) {
-            auto c = convertKvHeads(*weights, pt.kv_heads, req.method);
-            if (!c) return fail(c.error());
-            converted = std::move(c).value();
+    std::optional<Model> synthetic;
+    const Model* start = nullptr;
+    if (p.model) {
+        // A checkpoint is swept itself: its query heads are fixed, its KV heads only merge. Quality on real
+        // text: the prompt, or the text the user picked, tokenized here.
+        const Model& ckpt = *p.model;
+        std::vector<int32_t> tokens = p.prompt_tokens;
+        out->quality_source = tr("the prompt");
+        if (!job.params.quality_text.isEmpty()) {
+            if (!ckpt.tokenizer) return fail(makeError(ErrorCode::InvalidArgument, "the model has no tokenizer"));
+            tokens = ckpt.tokenizer->encode(job.params.quality_text.toStdString(), ckpt.tokenizer->addBosByDefault());
+            out->quality_source = job.params.quality_source;
         }
-        auto inst = be.createModel(converted ? *converted : *weights, 1, shape.prompt_len);
-        if (!inst) return fail(inst.error());
-        StepOutput so;
-        if (Status s = (*inst)->prefill(tokens.data(), shape.prompt_len, step, so); !s) return fail(s.error());
-        out->maps.push_back(std::move(so.maps));
-        ++job.points_done;
+        if (static_cast<int64_t>(tokens.size()) > kTradeoffMaxTextTokens) {
+            why << tr("perplexity of the first %1 of %2 tokens").arg(kTradeoffMaxTextTokens).arg(static_cast<qint64>(tokens.size()));
+            tokens.resize(static_cast<size_t>(kTradeoffMaxTextTokens));
+        }
+        if (tokens.size() < 2)
+            return fail(makeError(ErrorCode::InvalidArgument, "a perplexity needs a text of at least 2 tokens"));
+        req.config = ckpt.config;
+        req.shape.batch = 1;
+        req.shape.prompt_len = static_cast<int64_t>(tokens.size());
+        req.shape.decode_steps = std::clamp<int64_t>(p.shape.decode_steps, 1, kTradeoffMaxDecode);
+        req.prompt_tokens = std::move(tokens);
+        const int64_t layers = p.run_layers > 0 ? std::min(p.run_layers, ckpt.config.n_layers) : ckpt.config.n_layers;
+        if (layers < ckpt.config.n_layers) {
+            synthetic = ckpt.firstLayers(layers);  // not synthetic: the checkpoint's first layers, LM head on layer N
+            why << tr("%1 of %2 layers run, the LM head reading layer %1 (KV-cache bytes count all %2)")
+                       .arg(layers)
+                       .arg(ckpt.config.n_layers);
+        }
+        start = synthetic ? &*synthetic : &ckpt;
+        out->model = p.model;
+    } else {
+        // Start from the multi-head version of the live model, as `gqa-lab-cli tradeoff --from-mha` does:
+        // every divisor of n_q is then a coarser grouping of it.
+        ModelConfig mha = p.config;
+        mha.n_kv_heads = mha.n_q_heads;
+        if (Status s = mha.validate(); !s) return fail(s.error());
+        req.config = mha;
+        req.shape.batch = 1;
+        req.shape.prompt_len = std::min(p.shape.prompt_len, kTradeoffMaxPrompt);
+        req.shape.decode_steps = std::min(p.shape.decode_steps, kTradeoffMaxDecode);
+        if (Status s = req.shape.validate(mha); !s) return fail(s.error());
+        req.layers = tradeoffLayers(mha, req.shape, be.deviceInfo().available_bytes, p.run_layers);
+        if (req.layers < mha.n_layers)
+            why << tr("%1 of %2 layers run (quality and maps; KV-cache bytes count all %2)").arg(req.layers).arg(mha.n_layers);
+        if (req.shape.prompt_len < p.shape.prompt_len || p.shape.batch > 1 || req.shape.decode_steps < p.shape.decode_steps)
+            why << tr("batch 1, %1-token prompt + %2 decode steps").arg(req.shape.prompt_len).arg(req.shape.decode_steps);
+        auto weights = makeSyntheticModel(mha, req.seed, req.weights, req.layers, &job.cancel);
+        if (!weights) return fail(weights.error());
+        synthetic = std::move(weights).value();
+        start = &*synthetic;
     }
+
+    int64_t n_points = 0;
+    for (int64_t g : req.config.validKvHeadCounts()) n_points += req.config.n_kv_heads % g == 0 ? 1 : 0;
+    job.points_total = (p.model ? 2 : 1) * n_points;
+    auto result = runTradeoff(be, *start, req);
+    if (!result) return fail(result.error());
+    out->result = std::move(result).value();
+    for (TradeoffPoint& pt : out->result.points) out->maps.push_back(std::move(pt.maps));
+    if (p.model) {
+        // The other method, for the comparison the paper makes (quality only: the costs are the same).
+        TradeoffRequest other = req;
+        other.method = req.method == ConvertMethod::MeanPool ? ConvertMethod::First : ConvertMethod::MeanPool;
+        other.keep_maps = false;
+        other.attention_iterations = 1;
+        auto r2 = runTradeoff(be, *start, other);
+        if (!r2) return fail(r2.error());
+        out->other_method = std::move(r2).value();
+    }
+    out->depth_note = why.join(QStringLiteral("; "));
     emit tradeoffAvailable(id, std::move(out));
+}
+
+void EngineWorker::save(const SaveJob& job) {
+    const SaveConvertedParams& p = job.params;
+    if (!p.model) {
+        emit convertedModelSaveFailed(job.id, p.dir, tr("no checkpoint is loaded"));
+        return;
+    }
+    const Model* m = p.model.get();
+    std::optional<Model> converted;
+    if (p.n_kv_heads != p.model->config.n_kv_heads) {
+        auto c = convertKvHeads(*p.model, p.n_kv_heads, p.method);
+        if (!c) {
+            emit convertedModelSaveFailed(job.id, p.dir, QString::fromStdString(c.error().message));
+            return;
+        }
+        converted = std::move(c).value();
+        m = &*converted;
+    }
+    if (Status s = saveHfModel(*m, p.dir.toStdString()); !s) {
+        emit convertedModelSaveFailed(job.id, p.dir, QString::fromStdString(s.message()));
+        return;
+    }
+    emit convertedModelSaved(job.id, p.dir, p.n_kv_heads);
 }
 
 }  // namespace gqa::ui

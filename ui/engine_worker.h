@@ -41,6 +41,11 @@ struct TradeoffJob {
     std::atomic<int64_t> points_total{0};
 };
 
+struct SaveJob {
+    quint64 id = 0;
+    SaveConvertedParams params;
+};
+
 struct LoadJob {
     quint64 id = 0;
     QString path;
@@ -58,6 +63,7 @@ struct JobQueue {
     // One rule for every kind: a new request replaces the queued one of its kind and cancels the running one.
     std::shared_ptr<LoadJob> pending_load;
     std::shared_ptr<LoadJob> running_load;
+    std::shared_ptr<SaveJob> pending_save;  // a save is short and never cancelled: a newer one only replaces it
     bool probe_requested = false;
     std::map<std::string, Ceilings> known_ceilings;  // by device name, from QSettings
     bool stopping = false;
@@ -87,6 +93,8 @@ signals:
     void modelLoadFailed(quint64 id, const QString& path, const QString& message, bool cancelled);
     // The prompt's perplexity under the run's model and depth (real models), after resultAvailable.
     void promptScoreAvailable(quint64 id, double perplexity);
+    void convertedModelSaved(quint64 id, const QString& dir, qint64 n_kv_heads);
+    void convertedModelSaveFailed(quint64 id, const QString& dir, const QString& message);
 
 private:
     void load(LoadJob& job);
@@ -94,6 +102,7 @@ private:
     void run(RunJob& job);
     void sweepStep(const std::shared_ptr<SweepJob>& sweep);
     void tradeoff(TradeoffJob& job);
+    void save(const SaveJob& job);
     Expected<Backend*> backendFor(const QString& name);
     // Ceilings for the analysis: measured in this process, else remembered, else measured now.
     Expected<std::pair<Ceilings, bool>> ceilingsFor(Backend& backend);

@@ -163,6 +163,26 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     connect(m_tradeoff, &TradeoffView::sweepRequested, this, &MainWindow::startTradeoff);
     connect(m_tradeoff, &TradeoffView::cancelRequested, m_controller, &EngineController::cancelTradeoff);
     // A click on a point is a KV-head edit like any other: the panel emits changed(), the debounce runs it.
+    connect(m_tradeoff, &TradeoffView::saveConvertedRequested, this,
+            [this](const QString& dir, int64_t n_kv, ConvertMethod method) {
+                SaveConvertedParams sp;
+                sp.model = m_model;
+                sp.n_kv_heads = n_kv;
+                sp.method = method;
+                sp.dir = dir;
+                m_controller->requestSaveConverted(sp);
+                m_status->setText(tr("Saving the model with %1 KV heads to %2…").arg(n_kv).arg(dir));
+            });
+    connect(m_controller, &EngineController::convertedModelSaved, this,
+            [this](quint64, const QString& dir, qint64 n_kv) {
+                m_tradeoff->onSaved(dir, n_kv);
+                m_status->setText(tr("Saved the model with %1 KV heads to %2").arg(n_kv).arg(dir));
+            });
+    connect(m_controller, &EngineController::convertedModelSaveFailed, this,
+            [this](quint64, const QString& dir, const QString& message) {
+                m_tradeoff->onSaveFailed(dir, message);
+                m_status->setText(tr("Could not save the converted model to %1: %2").arg(dir, message));
+            });
     connect(m_tradeoff, &TradeoffView::kvHeadsChosen, this, [this](int64_t n_kv) { m_panel->setKvHeads(n_kv); });
     connect(m_tabs, &QTabWidget::currentChanged, this, [this](int) { startTradeoffIfStale(); });
     connect(this, &MainWindow::runRequested, this, [this](quint64) { startTradeoffIfStale(); });
@@ -361,6 +381,7 @@ RunParams MainWindow::currentParams() const {
     if (m_model && m_panel->isRealModel()) {
         p.model = m_model;
         p.prompt_tokens = m_prompt->tokens();
+        p.sampling = m_prompt->sampling();
         p.shape.prompt_len = static_cast<int64_t>(p.prompt_tokens.size());
         p.convert_method = m_tradeoff->method();
     }
@@ -533,6 +554,10 @@ void MainWindow::startTradeoff() {
     p.base = currentParams();
     p.base.want_maps = false;
     p.method = m_tradeoff->method();
+    if (p.base.model) {
+        p.quality_text = m_tradeoff->qualityText();
+        p.quality_source = m_tradeoff->qualitySource();
+    }
     m_controller->requestTradeoff(p);
     m_tradeoff->onStarted(tradeoffKey(p));
     m_tradeoffPoll.start();
@@ -544,6 +569,7 @@ void MainWindow::startTradeoffIfStale() {
     TradeoffParams p;
     p.base = currentParams();
     p.method = m_tradeoff->method();
+    if (p.base.model) p.quality_text = m_tradeoff->qualityText();
     if (tradeoffKey(p) != m_tradeoff->requestedKey()) startTradeoff();
 }
 

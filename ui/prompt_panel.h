@@ -9,6 +9,7 @@
 
 #include "engine_types.h"
 
+class QDoubleSpinBox;
 class QLabel;
 class QPlainTextEdit;
 class QPushButton;
@@ -35,6 +36,9 @@ public:
     void setPrompt(const QString& text);
     const std::vector<int32_t>& tokens() const { return m_tokens; }
     int generateCount() const;
+    // How Generate picks each new token: temperature 0 = greedy; otherwise seeded top-k / top-p sampling.
+    SamplingOptions sampling() const;
+    void setSampling(const SamplingOptions& o);
 
     // Generated text and the next-token distribution of a finished run (sequence 0).
     void setResult(const RunResultPtr& result);
@@ -43,6 +47,9 @@ public:
     QStringList pieces(const RunResult* result) const;
     // (id, probability) of the k most likely next tokens after the run's final step.
     static std::vector<std::pair<int32_t, double>> topNext(const RunResult& r, int64_t k);
+    // The top-k table shows the distribution after the prompt (step 0) or after decode step s; clamped.
+    void showStep(int step);
+    int shownStep() const;
 
     QPlainTextEdit* editor() const { return m_editor; }
     QLabel* chips() const { return m_chips; }
@@ -51,6 +58,11 @@ public:
     QTableWidget* topKTable() const { return m_topK; }
     QLabel* generatedLabel() const { return m_generated; }
     QLabel* perplexityLabel() const { return m_perplexity; }
+    QDoubleSpinBox* temperatureSpin() const { return m_temperature; }
+    QSpinBox* topKSpin() const { return m_samplingTopK; }
+    QDoubleSpinBox* topPSpin() const { return m_topP; }
+    QSpinBox* seedSpin() const { return m_seed; }
+    QSpinBox* stepSpin() const { return m_step; }
 
 signals:
     void promptEdited();             // the tokens changed (the window debounces)
@@ -58,6 +70,7 @@ signals:
 
 private:
     void retokenize();
+    void fillTopK();
 
     std::shared_ptr<const Tokenizer> m_tokenizer;
     std::vector<int32_t> m_tokens;
@@ -68,6 +81,12 @@ private:
     QLabel* m_generated = nullptr;
     QLabel* m_perplexity = nullptr;
     QTableWidget* m_topK = nullptr;
+    QDoubleSpinBox* m_temperature = nullptr;
+    QSpinBox* m_samplingTopK = nullptr;
+    QDoubleSpinBox* m_topP = nullptr;
+    QSpinBox* m_seed = nullptr;
+    QSpinBox* m_step = nullptr;
+    RunResultPtr m_result;
 };
 
 }  // namespace gqa::ui

@@ -1,6 +1,9 @@
 #include "tradeoff_view.h"
 
 #include <QComboBox>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QProgressBar>
@@ -79,7 +82,13 @@ QString tradeoffKey(const TradeoffParams& params) {
                .arg(p.shape.batch)
                .arg(p.backend)
                .arg(p.run_layers)
-               .arg(QString::fromLatin1(convertMethodName(params.method)));
+               .arg(QString::fromLatin1(convertMethodName(params.method))) +
+           // A checkpoint's sweep also depends on the checkpoint and the text it scores.
+           (p.model ? QStringLiteral("|%1|%2|%3")
+                          .arg(QString::fromStdString(p.model->source_path))
+                          .arg(qHashRange(p.prompt_tokens.begin(), p.prompt_tokens.end()))
+                          .arg(qHash(params.quality_text))
+                    : QString());
 }
 
 TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
@@ -114,6 +123,25 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
     bar->addWidget(new QLabel(tr("Conversion:"), this));
     bar->addWidget(m_method);
     bar->addWidget(m_xAxis);
+    m_yAxis = new QComboBox(this);
+    m_yAxis->addItem(tr("y: output error"), static_cast<int>(YAxis::OutputRelError));
+    m_yAxis->addItem(tr("y: prompt perplexity"), static_cast<int>(YAxis::Perplexity));
+    m_yAxis->addItem(tr("y: next-token KL"), static_cast<int>(YAxis::NextTokenKl));
+    m_yAxis->setToolTip(tr("What a grouping loses: the relative error of the final hidden state against the starting "
+                           "model; the perplexity of the prompt (or of the chosen text) under the grouping's model; or "
+                           "KL(start || grouping) of the next-token distributions, in nats, averaged over positions. "
+                           "A loaded checkpoint opens on perplexity."));
+    bar->addWidget(m_yAxis);
+    m_textButton = new QPushButton(tr("Quality text…"), this);
+    m_textButton->setToolTip(tr("A loaded model: measure perplexity and KL on a text file instead of the prompt "
+                                "(the first 512 tokens)."));
+    m_textButton->setEnabled(false);
+    bar->addWidget(m_textButton);
+    m_save = new QPushButton(tr("Save converted model…"), this);
+    m_save->setToolTip(tr("Writes the loaded checkpoint at the highlighted KV-head count, converted with the sweep's "
+                          "method, as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."));
+    m_save->setEnabled(false);
+    bar->addWidget(m_save);
     bar->addSpacing(12);
     auto* layer_label = new QLabel(tr("Map layer"), this);
     m_layer = new QSpinBox(this);
@@ -165,6 +193,30 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
         if (m_outcome || m_sweeping) emit sweepRequested();
     });
     connect(m_xAxis, &QComboBox::currentIndexChanged, this, [this] { rebuildScatter(); });
+    connect(m_yAxis, &QComboBox::activated, this, [this] { m_yChosen = true; });
+    connect(m_yAxis, &QComboBox::currentIndexChanged, this, [this] { rebuildScatter(); });
+    connect(m_save, &QPushButton::clicked, this, [this] {
+        if (!m_outcome || !m_outcome->model) return;
+        const QFileInfo src(QString::fromStdString(m_outcome->model->source_path));
+        const QString suggested = src.absoluteDir().filePath(
+            QStringLiteral("%1-kv%2-%3").arg(src.completeBaseName()).arg(m_highlightKv).arg(
+                QLatin1String(convertMethodName(m_outcome->result.method))));
+        const QString dir = QFileDialog::getSaveFileName(this, tr("Save converted model (a new directory)"), suggested,
+                                                         QString(), nullptr, QFileDialog::ShowDirsOnly);
+        if (!dir.isEmpty()) saveConvertedTo(dir);
+    });
+    connect(m_textButton, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Text to measure perplexity on"), QString(),
+                                                          tr("Text (*.txt *.md);;All files (*)"));
+        if (path.isEmpty()) return;
+        QFile f(path);
+        if (!f.open(QIODevice::ReadOnly)) {
+            m_saveStatus = tr("cannot read %1").arg(path.toHtmlEscaped());
+            updateSummary();
+            return;
+        }
+        setQualityText(QString::fromUtf8(f.read(int64_t{1} << 20)), QFileInfo(path).fileName());
+    });
     connect(m_layer, &QSpinBox::valueChanged, this, [this] { rebuildMaps(); });
     connect(m_head, &QSpinBox::valueChanged, this, [this] { rebuildMaps(); });
     // Hit-test the points ourselves: their labels and the highlight ring sit on top of them and would
@@ -197,6 +249,60 @@ TradeoffView::XAxis TradeoffView::xAxis() const { return static_cast<XAxis>(m_xA
 
 void TradeoffView::setXAxis(XAxis axis) { m_xAxis->setCurrentIndex(m_xAxis->findData(static_cast<int>(axis))); }
 
+TradeoffView::YAxis TradeoffView::yAxis() const { return static_cast<YAxis>(m_yAxis->currentData().toInt()); }
+
+void TradeoffView::setYAxis(YAxis axis) {
+    m_yChosen = true;
+    m_yAxis->setCurrentIndex(m_yAxis->findData(static_cast<int>(axis)));
+}
+
+double TradeoffView::yOf(const TradeoffPoint& p) const {
+    double v = p.output_rel_error;
+    if (yAxis() == YAxis::Perplexity) v = p.prompt_perplexity;
+    else if (yAxis() == YAxis::NextTokenKl) v = p.next_token_kl;
+    return std::isfinite(v) ? v : 0.0;
+}
+
+void TradeoffView::setQualityText(const QString& text, const QString& source) {
+    m_qualityText = text;
+    m_qualitySource = text.isEmpty() ? QString() : source;
+    emit sweepRequested();  // the quality input changed: the shown sweep no longer answers it
+}
+
+void TradeoffView::saveConvertedTo(const QString& dir) {
+    if (!m_outcome || !m_outcome->model || pointIndexOf(m_highlightKv) < 0) {
+        m_saveStatus = tr("nothing to save: sweep a loaded model and pick a grouping first");
+        updateSummary();
+        return;
+    }
+    m_saveStatus = tr("saving n_kv = %1 to %2…").arg(m_highlightKv).arg(dir.toHtmlEscaped());
+    m_save->setEnabled(false);
+    updateSummary();
+    emit saveConvertedRequested(dir, m_highlightKv, m_outcome->result.method);
+}
+
+void TradeoffView::onSaved(const QString& dir, int64_t n_kv_heads) {
+    m_saveStatus = tr("<span style='color:#2e7d32'>Saved the model with %1 KV heads to %2 (open it with File → Open "
+                      "model…).</span>")
+                       .arg(n_kv_heads)
+                       .arg(dir.toHtmlEscaped());
+    updateSaveButton();
+    updateSummary();
+}
+
+void TradeoffView::onSaveFailed(const QString& dir, const QString& message) {
+    m_saveStatus = tr("<span style='color:#b00020'>Could not save to %1: %2</span>")
+                       .arg(dir.toHtmlEscaped(), message.toHtmlEscaped());
+    updateSaveButton();
+    updateSummary();
+}
+
+void TradeoffView::updateSaveButton() {
+    m_save->setEnabled(m_outcome && m_outcome->model && pointIndexOf(m_highlightKv) >= 0);
+}
+
+QString TradeoffView::summaryText() const { return m_summary->text(); }
+
 void TradeoffView::setCurrentConfig(const ModelConfig& config) {
     const bool moved = config.n_kv_heads != m_current.n_kv_heads || config.n_q_heads != m_current.n_q_heads;
     m_current = config;
@@ -225,7 +331,7 @@ void TradeoffView::setProgress(int64_t done, int64_t total) {
     // The engine's sweep counts one step per grouping, then the map pass one more each.
     m_progress->setRange(0, static_cast<int>(total));
     m_progress->setValue(static_cast<int>(std::min(done, total)));
-    m_progress->setFormat(done * 2 < total ? tr("measuring groupings: %v / %m") : tr("attention maps: %v / %m"));
+    m_progress->setFormat(tr("measuring groupings: %v / %m"));
 }
 
 void TradeoffView::setOutcome(const TradeoffOutcomePtr& outcome) {
@@ -238,6 +344,10 @@ void TradeoffView::setOutcome(const TradeoffOutcomePtr& outcome) {
     m_progress->setRange(0, std::max(n, 1));
     m_progress->setValue(n);
     m_progress->setFormat(tr("%1 groupings").arg(n));
+    if (outcome && outcome->model && !m_yChosen) {
+        const QSignalBlocker b(m_yAxis);  // a checkpoint's quality reads best as perplexity
+        m_yAxis->setCurrentIndex(m_yAxis->findData(static_cast<int>(YAxis::Perplexity)));
+    }
     if (outcome) {
         const QSignalBlocker b1(m_layer), b2(m_head);
         m_layer->setRange(0, static_cast<int>(std::max<int64_t>(outcome->result.layers_run - 1, 0)));
@@ -261,6 +371,8 @@ void TradeoffView::setOutcome(const TradeoffOutcomePtr& outcome) {
     }
     rebuildScatter();
     rebuildMaps();
+    updateSaveButton();
+    m_textButton->setEnabled(outcome && outcome->model);
     updateSummary();
 }
 
@@ -304,6 +416,14 @@ QVector<double> TradeoffView::plottedY() const {
     return out;
 }
 
+QVector<double> TradeoffView::plottedOtherY() const {
+    QVector<double> out;
+    if (m_otherPoints)
+        for (auto it = m_otherPoints->data()->constBegin(); it != m_otherPoints->data()->constEnd(); ++it)
+            out.push_back(it->value);
+    return out;
+}
+
 QVector<int64_t> TradeoffView::plottedKvHeads() const {
     QVector<int64_t> out;
     if (m_outcome)
@@ -314,10 +434,18 @@ QVector<int64_t> TradeoffView::plottedKvHeads() const {
 void TradeoffView::rebuildScatter() {
     resetPlot(m_plot);
     m_points = nullptr;
+    m_otherPoints = nullptr;
     const TradeoffResult* r = m_outcome ? &m_outcome->result : nullptr;
     const bool bytes = xAxis() == XAxis::KvCacheBytes;
     QString title = tr("MHA → GQA trade-off: what each KV grouping saves against what it loses");
-    if (r)
+    const bool real = m_outcome && m_outcome->model;
+    if (r && real)
+        title = tr("KV-head trade-off — %1 (checkpoint: %2 query, %3 KV heads), quality on %4")
+                    .arg(QString::fromStdString(r->config.name))
+                    .arg(r->config.n_q_heads)
+                    .arg(r->config.n_kv_heads)
+                    .arg(m_outcome->quality_source);
+    else if (r)
         title = tr("MHA → GQA trade-off — %1, %2 query heads, %3")
                     .arg(QString::fromStdString(r->config.name))
                     .arg(r->config.n_q_heads)
@@ -330,7 +458,12 @@ void TradeoffView::rebuildScatter() {
     styleAxisRect(rect);
     QCPAxis* x = rect->axis(QCPAxis::atBottom);
     QCPAxis* y = rect->axis(QCPAxis::atLeft);
-    y->setLabel(tr("quality loss: output relative error vs MHA"));
+    const QString start = real ? tr("the checkpoint") : tr("MHA");
+    switch (yAxis()) {
+        case YAxis::Perplexity: y->setLabel(tr("prompt perplexity — less is better")); break;
+        case YAxis::NextTokenKl: y->setLabel(tr("next-token KL vs %1 (nats)").arg(start)); break;
+        default: y->setLabel(tr("quality loss: output relative error vs %1").arg(start)); break;
+    }
 
     double x_max = 0.0;
     if (r)
@@ -346,7 +479,8 @@ void TradeoffView::rebuildScatter() {
     // Points in KV-head order, joined by a thin line: the path from MQA (left) to MHA (right).
     auto* points = new QCPCurve(x, y);
     m_points = points;
-    points->setName(tr("groupings"));
+    points->setName(r ? (r->method == ConvertMethod::MeanPool ? tr("mean-pooled K/V") : tr("first K/V head kept"))
+                      : tr("groupings"));
     points->setPen(QPen(QColor(150, 150, 150), 1.0, Qt::DashLine));
     points->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, currentColor().darker(120), currentColor(), 11));
     double y_max = 0.0;
@@ -355,12 +489,36 @@ void TradeoffView::rebuildScatter() {
         for (size_t i = 0; i < r->points.size(); ++i) {
             const TradeoffPoint& p = r->points[i];
             const double px = xOf(p);
-            const double py = std::isfinite(p.output_rel_error) ? p.output_rel_error : 0.0;
+            const double py = yOf(p);
             points->addData(static_cast<double>(i), px, py);
             y_max = std::max(y_max, py);
             x_lo = std::min(x_lo, px);
             x_hi = std::max(x_hi, px);
         }
+    }
+    // The other method's points (real models): same x, its own quality.
+    if (r && m_outcome->other_method && m_outcome->other_method->points.size() == r->points.size()) {
+        auto* other = new QCPCurve(x, y);
+        m_otherPoints = other;
+        other->setName(m_outcome->other_method->method == ConvertMethod::MeanPool ? tr("mean-pooled K/V")
+                                                                                  : tr("first K/V head kept"));
+        other->setPen(QPen(QColor(120, 160, 200), 1.0, Qt::DotLine));
+        other->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(QColor(40, 90, 160), 1.5),
+                                               QBrush(Qt::white), 10));
+        other->setSelectable(QCP::stNone);
+        for (size_t i = 0; i < m_outcome->other_method->points.size(); ++i) {
+            const TradeoffPoint& p = m_outcome->other_method->points[i];
+            const double py = yOf(p);
+            other->addData(static_cast<double>(i), xOf(r->points[i]), py);
+            y_max = std::max(y_max, py);
+        }
+        rect->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+        auto* legend = new QCPLegend;
+        rect->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignLeft);
+        legend->setLayer(QStringLiteral("legend"));
+        legend->setFont(smallFont());
+        legend->addItem(new QCPPlottableLegendItem(legend, points));
+        legend->addItem(new QCPPlottableLegendItem(legend, other));
     }
     if (x_lo > x_hi) {
         x_lo = 0.0;
@@ -369,7 +527,17 @@ void TradeoffView::rebuildScatter() {
     const double x_pad = std::max((x_hi - x_lo) * 0.12, std::abs(x_hi) * 0.05 + 1e-9);
     // Labels run right of their points: room for the rightmost one.
     x->setRange(std::max(0.0, x_lo - x_pad), x_hi + 2.2 * x_pad);
-    y->setRange(y_max > 0 ? -0.05 * y_max : -0.05, y_max > 0 ? y_max * 1.25 : 1.0);
+    if (yAxis() == YAxis::Perplexity && r && !r->points.empty()) {
+        // Perplexities sit far from 0: zoom on their spread.
+        double lo = std::numeric_limits<double>::max();
+        for (const TradeoffPoint& p : r->points) lo = std::min(lo, yOf(p));
+        if (m_outcome->other_method)
+            for (const TradeoffPoint& p : m_outcome->other_method->points) lo = std::min(lo, yOf(p));
+        const double span = std::max(y_max - lo, 1e-3 * std::max(y_max, 1.0));
+        y->setRange(lo - 0.15 * span, y_max + 0.3 * span);
+    } else {
+        y->setRange(y_max > 0 ? -0.05 * y_max : -0.05, y_max > 0 ? y_max * 1.25 : 1.0);
+    }
 
     if (r) {
         const int hi = pointIndexOf(m_highlightKv = m_current.n_q_heads == r->config.n_q_heads ? m_current.n_kv_heads : 0);
@@ -380,7 +548,7 @@ void TradeoffView::rebuildScatter() {
             current->setLineStyle(QCPGraph::lsNone);
             current->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(255, 140, 0), 3.0),
                                                      QBrush(QColor(255, 200, 0, 120)), 22));
-            current->addData(xOf(p), std::isfinite(p.output_rel_error) ? p.output_rel_error : 0.0);
+            current->addData(xOf(p), yOf(p));
             current->setSelectable(QCP::stNone);
         }
         // Labels start at their point and run right, alternately above and below, so neighbours crowded at
@@ -391,11 +559,12 @@ void TradeoffView::rebuildScatter() {
             auto* label = new QCPItemText(m_plot);
             label->setClipToAxisRect(false);
             label->position->setAxes(x, y);
-            label->position->setCoords(xOf(p), std::isfinite(p.output_rel_error) ? p.output_rel_error : 0.0);
+            label->position->setCoords(xOf(p), yOf(p));
             label->setPositionAlignment(Qt::AlignLeft | (above ? Qt::AlignBottom : Qt::AlignTop));
             label->setPadding(above ? QMargins(7, 0, 0, 7) : QMargins(7, 7, 0, 0));
             QString t = pointLabel(p);
-            if (p.kv_heads == r->config.n_q_heads) t += tr(" MHA");
+            if (p.kv_heads == r->config.n_kv_heads && real) t += tr(" checkpoint");
+            else if (p.kv_heads == r->config.n_q_heads) t += tr(" MHA");
             else if (p.kv_heads == 1) t += tr(" MQA");
             QFont f = smallFont();
             if (static_cast<int>(i) == hi) {
@@ -427,7 +596,7 @@ void TradeoffView::rebuildMaps() {
     const TradeoffOutcome* o = m_outcome.get();
     const int64_t layer = m_layer->value();
     const int64_t head = m_head->value();
-    const int base_i = o ? pointIndexOf(o->result.config.n_q_heads) : -1;
+    const int base_i = o ? pointIndexOf(o->result.config.n_kv_heads) : -1;
     const int conv_i = o && m_current.n_q_heads == o->result.config.n_q_heads ? pointIndexOf(m_current.n_kv_heads) : -1;
     const LayerMaps* base = base_i >= 0 && base_i < static_cast<int>(o->maps.size())
                                 ? findLayerMaps(o->maps[static_cast<size_t>(base_i)], layer)
@@ -441,12 +610,16 @@ void TradeoffView::rebuildMaps() {
 
     const QString titles[3] = {
         // Before any sweep the titles name the live model's MHA form (n_kv = n_q), never "n_kv = 0".
-        o ? tr("MHA (n_kv = %1): layer %2, Q%3").arg(o->result.config.n_q_heads).arg(layer).arg(head)
+        o ? tr("%1 (n_kv = %2): layer %3, Q%4")
+                .arg(o->model ? tr("checkpoint") : tr("MHA"))
+                .arg(o->result.config.n_kv_heads)
+                .arg(layer)
+                .arg(head)
           : tr("MHA (n_kv = %1): %2").arg(m_current.n_q_heads).arg(m_sweeping ? tr("sweeping…") : tr("not swept yet")),
         cp ? tr("converted n_kv = %1 (g = %2): Q%3 reads KV%4").arg(cp->kv_heads).arg(cp->group_size).arg(head).arg(
                  head / std::max<int64_t>(cp->group_size, 1))
            : tr("converted (no matching grouping)"),
-        tr("difference: converted − MHA"),
+        o && o->model ? tr("difference: converted − checkpoint") : tr("difference: converted − MHA"),
     };
     m_mapTitles = QStringList{titles[0], titles[1], titles[2]};
     QCPColorMap* maps[3] = {};
@@ -533,6 +706,7 @@ void TradeoffView::rebuildMaps() {
 void TradeoffView::updateSummary() {
     QStringList lines;
     if (!m_status.isEmpty()) lines << QStringLiteral("<i>%1</i>").arg(m_status);
+    if (!m_saveStatus.isEmpty()) lines << m_saveStatus;
     if (!m_outcome) {
         if (lines.isEmpty())
             lines << tr("Converts the current model to MHA, then mean-pools its K/V heads into every coarser grouping "
@@ -541,6 +715,19 @@ void TradeoffView::updateSummary() {
         return;
     }
     const TradeoffResult& r = m_outcome->result;
+    if (m_outcome->model)
+        lines << tr("Started from the checkpoint <b>%1</b> (%2 query heads, %3 KV heads), %4 of %5 layers run on %6; "
+                    "perplexity and KL on %7 (%8 tokens), %9 decode tokens timed.")
+                     .arg(QString::fromStdString(r.config.name).toHtmlEscaped())
+                     .arg(r.config.n_q_heads)
+                     .arg(r.config.n_kv_heads)
+                     .arg(r.layers_run)
+                     .arg(r.config.n_layers)
+                     .arg(QString::fromStdString(r.backend))
+                     .arg(m_outcome->quality_source.toHtmlEscaped())
+                     .arg(r.shape.prompt_len)
+                     .arg(r.shape.decode_steps);
+    else
     lines << tr("Started from <b>%1 as MHA</b> (%2 query heads = %2 KV heads), %3 of %4 layers run on %5; batch %6, "
                 "prompt %7 + %8 decode tokens.")
                  .arg(QString::fromStdString(r.config.name).toHtmlEscaped())
@@ -555,20 +742,32 @@ void TradeoffView::updateSummary() {
         lines << tr("<span style='color:#8a6d00'>Kept small for a quick sweep: %1.</span>")
                      .arg(m_outcome->depth_note.toHtmlEscaped());
     const int i = pointIndexOf(m_highlightKv);
-    const int b = pointIndexOf(r.config.n_q_heads);
+    const int b = pointIndexOf(r.config.n_kv_heads);
     if (i >= 0 && b >= 0) {
         const TradeoffPoint& p = r.points[static_cast<size_t>(i)];
         const TradeoffPoint& base = r.points[static_cast<size_t>(b)];
         const double saved = base.kv_cache_bytes > 0
                                  ? 100.0 * (1.0 - static_cast<double>(p.kv_cache_bytes) / static_cast<double>(base.kv_cache_bytes))
                                  : 0.0;
-        lines << tr("<b>Current, %1:</b> KV cache %2 (%3% less than MHA), decode attention %4 vs %5, "
+        lines << tr("<b>Current, %1:</b> KV cache %2 (%3% less than the start), decode attention %4 vs %5, "
                     "quality loss <b>%6</b>, attention-map divergence %7 bits.")
                      .arg(pointLabel(p), bytesText(p.kv_cache_bytes))
                      .arg(saved, 0, 'f', 0)
                      .arg(msText(p.decode_attention_ms), msText(base.decode_attention_ms))
                      .arg(p.output_rel_error, 0, 'g', 3)
                      .arg(p.quality.mean_js_bits, 0, 'g', 3);
+        lines << tr("Prompt perplexity <b>%1</b> (start %2), next-token KL <b>%3</b> nats.")
+                     .arg(p.prompt_perplexity, 0, 'g', 6)
+                     .arg(base.prompt_perplexity, 0, 'g', 6)
+                     .arg(p.next_token_kl, 0, 'g', 3);
+        if (m_outcome->other_method && static_cast<size_t>(i) < m_outcome->other_method->points.size()) {
+            const TradeoffPoint& q = m_outcome->other_method->points[static_cast<size_t>(i)];
+            lines << tr("With %1 instead: perplexity %2, KL %3 nats.")
+                         .arg(m_outcome->other_method->method == ConvertMethod::MeanPool ? tr("mean-pooled K/V")
+                                                                                         : tr("the first K/V head kept"))
+                         .arg(q.prompt_perplexity, 0, 'g', 6)
+                         .arg(q.next_token_kl, 0, 'g', 3);
+        }
     } else {
         lines << tr("The current query-head count differs from the sweep's: sweep again to compare.");
     }

@@ -2,7 +2,9 @@
 // worker). A scatter with one point per KV-head count, x = what the grouping saves (KV-cache bytes or
 // decode-attention ms), y = what it loses (output relative error); the live setting is highlighted and
 // clicking a point selects that grouping everywhere. Beside it one query head's attention map in the
-// MHA model and the converted one, and their difference.
+// MHA model and the converted one, and their difference. On a loaded checkpoint the sweep starts from the
+// checkpoint itself, y can be the prompt's perplexity or the next-token KL, both conversion methods are
+// drawn, and the highlighted grouping can be saved as a converted Hugging Face directory.
 #pragma once
 
 #include <QWidget>
@@ -25,6 +27,9 @@ class TradeoffView : public QWidget {
     Q_OBJECT
 public:
     enum class XAxis { KvCacheBytes = 0, DecodeAttentionMs = 1 };
+    // What a grouping loses: the prompt's perplexity (real models open on it), the KL divergence of the
+    // next-token distributions from the starting model, or the relative error of the final hidden state.
+    enum class YAxis { OutputRelError = 0, Perplexity = 1, NextTokenKl = 2 };
 
     explicit TradeoffView(QWidget* parent = nullptr);
 
@@ -42,6 +47,17 @@ public:
     ConvertMethod method() const;
     XAxis xAxis() const;
     void setXAxis(XAxis axis);
+    YAxis yAxis() const;
+    void setYAxis(YAxis axis);
+    // Asks the window to write the checkpoint at the highlighted grouping (the sweep's method) into `dir`;
+    // the button asks for the directory first. Only a real model's sweep can be saved.
+    void saveConvertedTo(const QString& dir);
+    void onSaved(const QString& dir, int64_t n_kv_heads);
+    void onSaveFailed(const QString& dir, const QString& message);
+    // The text whose perplexity a real model's sweep measures (empty = the prompt); set by "Quality text…".
+    const QString& qualityText() const { return m_qualityText; }
+    const QString& qualitySource() const { return m_qualitySource; }
+    void setQualityText(const QString& text, const QString& source);
     // What a click on the point with this index does: asks for that KV-head count everywhere.
     void clickPoint(int index);
 
@@ -49,6 +65,9 @@ public:
     int64_t highlightedKvHeads() const { return m_highlightKv; }
     QVector<double> plottedX() const;  // in point order (ascending KV heads), axis units
     QVector<double> plottedY() const;
+    // The other conversion method's points (real models), in the same order.
+    QVector<double> plottedOtherY() const;
+    QString summaryText() const;
     QVector<int64_t> plottedKvHeads() const;
     QString placeholderText() const { return m_outcome ? QString() : m_placeholder; }  // the scatter's note
     const QStringList& mapTitles() const { return m_mapTitles; }
@@ -60,6 +79,9 @@ public:
     QPushButton* cancelButton() const { return m_cancel; }
     QProgressBar* progressBar() const { return m_progress; }
     QComboBox* xAxisCombo() const { return m_xAxis; }
+    QComboBox* yAxisCombo() const { return m_yAxis; }
+    QPushButton* saveButton() const { return m_save; }
+    QPushButton* qualityTextButton() const { return m_textButton; }
     QComboBox* methodCombo() const { return m_method; }
     QSpinBox* layerSpin() const { return m_layer; }
     QSpinBox* headSpin() const { return m_head; }
@@ -68,12 +90,15 @@ signals:
     void sweepRequested();
     void cancelRequested();
     void kvHeadsChosen(int64_t n_kv);
+    void saveConvertedRequested(const QString& dir, int64_t n_kv_heads, gqa::ConvertMethod method);
 
 private:
     void rebuildScatter();
     void rebuildMaps();
     void updateSummary();
     int pointIndexOf(int64_t n_kv) const;
+    void updateSaveButton();
+    double yOf(const TradeoffPoint& p) const;
 
     QLabel* m_summary = nullptr;
     QPushButton* m_sweep = nullptr;
@@ -81,6 +106,13 @@ private:
     QProgressBar* m_progress = nullptr;
     QComboBox* m_method = nullptr;
     QComboBox* m_xAxis = nullptr;
+    QComboBox* m_yAxis = nullptr;
+    QPushButton* m_save = nullptr;
+    QPushButton* m_textButton = nullptr;
+    QCPCurve* m_otherPoints = nullptr;
+    bool m_yChosen = false;  // the user picked the y axis: a real model's sweep no longer switches it
+    QString m_qualityText, m_qualitySource;
+    QString m_saveStatus;
     QSpinBox* m_layer = nullptr;
     QSpinBox* m_head = nullptr;
     QCustomPlot* m_plot = nullptr;

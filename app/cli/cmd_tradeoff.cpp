@@ -65,6 +65,7 @@ Json tradeoffJson(const TradeoffResult& r) {
     j["weights"] = weightsModeName(r.weights);
     j["seed"] = r.seed;
     j["js_unit"] = "bits";
+    j["kl_unit"] = "nats";
     j["quality_loss"] = "output_rel_error";
     j["notes"] = r.notes;
     json points = json::array();
@@ -78,6 +79,8 @@ Json tradeoffJson(const TradeoffResult& r) {
         q["decode_tokens_per_s"] = p.decode_tokens_per_s;
         q["output_rel_error"] = numberOrNull(p.output_rel_error);
         q["attention_js"] = numberOrNull(p.quality.mean_js_bits);
+        q["prompt_perplexity"] = numberOrNull(p.prompt_perplexity);
+        q["next_token_kl"] = numberOrNull(p.next_token_kl);
         json attn = json::array(), hidden = json::array(), js_layer = json::array(), js_head = json::array();
         for (double e : p.quality.attn_out_rel_error) attn.push_back(numberOrNull(e));
         for (double e : p.quality.hidden_rel_error) hidden.push_back(numberOrNull(e));
@@ -112,14 +115,15 @@ std::string csvNumber(double v) {
 
 void printCsv(const TradeoffResult& r) {
     std::cout << "kv_heads,group_size,method,kv_cache_bytes,decode_attention_ms,decode_tokens_per_s,"
-                 "output_rel_error,attention_js,memory_gain,latency_gain";
+                 "output_rel_error,attention_js,prompt_perplexity,next_token_kl,memory_gain,latency_gain";
     for (int64_t l = 0; l < r.layers_run; ++l) std::cout << ",hidden_rel_error_l" << l;
     std::cout << "\n";
     for (const TradeoffPoint& p : r.points) {
         std::cout << p.kv_heads << ',' << p.group_size << ',' << convertMethodName(r.method) << ','
                   << p.kv_cache_bytes << ',' << csvNumber(p.decode_attention_ms) << ','
                   << csvNumber(p.decode_tokens_per_s) << ',' << csvNumber(p.output_rel_error) << ','
-                  << csvNumber(p.quality.mean_js_bits) << ',' << csvNumber(p.memory_gain) << ','
+                  << csvNumber(p.quality.mean_js_bits) << ',' << csvNumber(p.prompt_perplexity) << ','
+                  << csvNumber(p.next_token_kl) << ',' << csvNumber(p.memory_gain) << ','
                   << csvNumber(p.latency_gain);
         for (double e : p.quality.hidden_rel_error) std::cout << ',' << csvNumber(e);
         std::cout << "\n";
@@ -135,8 +139,8 @@ void printTable(const TradeoffResult& r) {
                 static_cast<long long>(r.layers_run), static_cast<long long>(c.n_layers), r.backend.c_str(),
                 r.device.name.c_str(), static_cast<long long>(r.shape.batch),
                 static_cast<long long>(r.shape.prompt_len), static_cast<long long>(r.shape.decode_steps));
-    std::printf("%8s %5s %12s %10s %10s %10s %9s %12s %12s\n", "KV heads", "group", "KV cache", "attn ms",
-                "tokens/s", "out error", "attn JS", "mem gain", "lat gain");
+    std::printf("%8s %5s %12s %10s %10s %10s %9s %10s %10s %12s %12s\n", "KV heads", "group", "KV cache", "attn ms",
+                "tokens/s", "out error", "attn JS", "perplexity", "KL nats", "mem gain", "lat gain");
     for (const TradeoffPoint& p : r.points) {
         const std::string mem_gain = std::isfinite(p.memory_gain)
                                          ? (p.memory_gain < 0 ? "-" : "") +
@@ -144,9 +148,11 @@ void printTable(const TradeoffResult& r) {
                                          : std::string("n/a");
         char lat_gain[32] = "n/a";
         if (std::isfinite(p.latency_gain)) std::snprintf(lat_gain, sizeof lat_gain, "%.4g ms", p.latency_gain);
-        std::printf("%8lld %5lld %12s %10.4f %10.1f %10.3e %9.4f %12s %12s%s\n", static_cast<long long>(p.kv_heads),
-                    static_cast<long long>(p.group_size), formatBytes(p.kv_cache_bytes).c_str(), p.decode_attention_ms,
-                    p.decode_tokens_per_s, p.output_rel_error, p.quality.mean_js_bits, mem_gain.c_str(), lat_gain,
+        std::printf("%8lld %5lld %12s %10.4f %10.1f %10.3e %9.4f %10.4g %10.3e %12s %12s%s\n",
+                    static_cast<long long>(p.kv_heads), static_cast<long long>(p.group_size),
+                    formatBytes(p.kv_cache_bytes).c_str(), p.decode_attention_ms, p.decode_tokens_per_s,
+                    p.output_rel_error, p.quality.mean_js_bits, p.prompt_perplexity, p.next_token_kl,
+                    mem_gain.c_str(), lat_gain,
                     p.kv_heads == c.n_kv_heads ? "  (base)" : "");
     }
     std::printf(
@@ -154,6 +160,8 @@ void printTable(const TradeoffResult& r) {
         "tokens/s: decode over the layers run.\n"
         "out error: ||h - h_base|| / ||h_base|| of the final hidden state; attn JS: Jensen-Shannon divergence "
         "of the attention maps in bits (0..1), mean over layers, heads, rows.\n"
+        "perplexity: of the prompt under each grouping; KL nats: mean over positions of KL(base || grouping) of the "
+        "next-token distributions.\n"
         "gain = (cost at base - cost at this grouping) / out error; n/a where no quality is lost (undefined).\n");
     for (const std::string& n : r.notes) std::printf("Note: %s\n", n.c_str());
 }

@@ -572,30 +572,40 @@ public:
     Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) override {
         GQA_TRY(s.validate());
         const int64_t kv_elems = s.batch * s.n_kv_heads * s.kv_len * s.head_dim;
-        const int64_t kv_bytes = 2 * kv_elems * static_cast<int64_t>(bytesPerElement(kv_dtype));
+        // With a sliding window only keys [first, kv_len) are read: the copies are sized (and filled) by those,
+        // so the rotation still streams from DRAM; the rows before `first` are never touched (left unallocated
+        // pages of an uninitialized buffer).
+        const int64_t first = s.window > 0 ? std::max<int64_t>(0, s.kv_len - s.q_len - s.window + 1) : 0;
+        const int64_t rows = s.kv_len - first;
+        const size_t eb = bytesPerElement(kv_dtype);
+        const int64_t read_bytes = 2 * s.batch * s.n_kv_heads * rows * s.head_dim * static_cast<int64_t>(eb);
         // Enough copies that the rotation does not fit in a 32 MiB L3 several times over.
-        const int64_t copies = std::clamp<int64_t>((256ll << 20) / std::max<int64_t>(kv_bytes, 1), 1, 16);
+        const int64_t copies = std::clamp<int64_t>((256ll << 20) / std::max<int64_t>(read_bytes, 1), 1, 16);
         try {
             std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.head_dim));
             std::vector<float> o(q.size());
             Rng rng(42);
             for (auto& x : q) x = static_cast<float>(rng.normal());
-            const size_t eb = bytesPerElement(kv_dtype);
-            std::vector<std::vector<unsigned char>> ks(static_cast<size_t>(copies)), vs(static_cast<size_t>(copies));
-            std::vector<float> tmp(static_cast<size_t>(kv_elems));
+            std::vector<std::unique_ptr<unsigned char[]>> ks(static_cast<size_t>(copies)), vs(static_cast<size_t>(copies));
+            std::vector<float> tmp(static_cast<size_t>(rows * s.head_dim));
+            auto fill = [&](unsigned char* dst) {  // (B, Hkv, kv_len, D): rows first .. kv_len - 1 of every head
+                for (int64_t bh = 0; bh < s.batch * s.n_kv_heads; ++bh) {
+                    for (auto& x : tmp) x = static_cast<float>(rng.normal());
+                    storeAs(kv_dtype, tmp.data(), dst + static_cast<size_t>((bh * s.kv_len + first) * s.head_dim) * eb,
+                            rows * s.head_dim);
+                }
+            };
             for (int64_t c = 0; c < copies; ++c) {
-                for (auto& x : tmp) x = static_cast<float>(rng.normal());
-                ks[static_cast<size_t>(c)].resize(static_cast<size_t>(kv_elems) * eb);
-                storeAs(kv_dtype, tmp.data(), ks[static_cast<size_t>(c)].data(), kv_elems);
-                for (auto& x : tmp) x = static_cast<float>(rng.normal());
-                vs[static_cast<size_t>(c)].resize(static_cast<size_t>(kv_elems) * eb);
-                storeAs(kv_dtype, tmp.data(), vs[static_cast<size_t>(c)].data(), kv_elems);
+                ks[static_cast<size_t>(c)].reset(new unsigned char[static_cast<size_t>(kv_elems) * eb]);
+                vs[static_cast<size_t>(c)].reset(new unsigned char[static_cast<size_t>(kv_elems) * eb]);
+                fill(ks[static_cast<size_t>(c)].get());
+                fill(vs[static_cast<size_t>(c)].get());
             }
             std::vector<double> times;
             const int warmup = 2;
             for (int it = 0; it < warmup + std::max(iterations, 1); ++it) {
                 const auto c = static_cast<size_t>(it % copies);
-                const auto p = contiguous(s, q.data(), ks[c].data(), vs[c].data(), kv_dtype, o.data());
+                const auto p = contiguous(s, q.data(), ks[c].get(), vs[c].get(), kv_dtype, o.data());
                 const auto t0 = Clock::now();
                 cpu::kernels().attention(p);
                 const double ms = msSince(t0);

@@ -1,6 +1,7 @@
 #include "gqa/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <cstdlib>
 #include <filesystem>
@@ -271,7 +272,13 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
         std::vector<int32_t> next(static_cast<size_t>(B));
         std::vector<bool> ended(static_cast<size_t>(B), false);
         auto sampleNext = [&](const StepOutput& out) {
-            if (first) res.next_logits = out.logits;
+            if (first) {
+                res.next_logits = out.logits;
+                const double lse = logSumExp(out.logits.data(), V);  // sequence 0
+                auto& top = res.step_top.emplace_back();
+                for (int32_t id : topK(out.logits.data(), V, 10))
+                    top.emplace_back(id, std::exp(static_cast<double>(out.logits[static_cast<size_t>(id)]) - lse));
+            }
             for (int64_t b = 0; b < B; ++b) next[static_cast<size_t>(b)] = sampler.next(out.logits.data() + b * V, V);
         };
         {

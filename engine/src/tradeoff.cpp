@@ -5,7 +5,9 @@
 #include <cmath>
 #include <string>
 
+#include "gqa/jobs.h"
 #include "gqa/memory_model.h"
+#include "gqa/sampling.h"
 
 namespace gqa {
 
@@ -16,9 +18,31 @@ std::string num(int64_t v) { return std::to_string(v); }
 
 // Everything the sweep measures by running one grouping's model.
 struct RunMeasure {
-    StepOutput prefill;  // captured prompt: per-layer outputs and maps
+    StepOutput prefill;  // captured prompt: per-layer outputs, maps and logits (B, T, vocab)
     double decode_tokens_per_s = 0.0;
 };
+
+// exp(mean NLL) over every sequence's positions 1 .. T-1. logits: (B, T, vocab); tokens: (B, T).
+double promptPerplexity(const std::vector<float>& logits, const std::vector<int32_t>& tokens, int64_t B, int64_t T,
+                        int64_t vocab) {
+    if (T < 2) return std::numeric_limits<double>::quiet_NaN();
+    double nll = 0.0;
+    for (int64_t b = 0; b < B; ++b) {
+        const std::vector<float> seq(logits.begin() + b * T * vocab, logits.begin() + (b + 1) * T * vocab);
+        const std::vector<int32_t> ids(tokens.begin() + b * T, tokens.begin() + (b + 1) * T);
+        nll += perplexityOf(seq, ids, vocab).mean_nll;
+    }
+    return std::exp(nll / static_cast<double>(B));
+}
+
+// Mean over the B * T positions of KL(base || point) of the next-token softmax, nats. logits: (B, T, vocab).
+double meanNextTokenKl(const std::vector<float>& base, const std::vector<float>& point, int64_t positions,
+                       int64_t vocab) {
+    if (positions <= 0) return 0.0;
+    double sum = 0.0;
+    for (int64_t i = 0; i < positions; ++i) sum += klDivergence(base.data() + i * vocab, point.data() + i * vocab, vocab);
+    return sum / static_cast<double>(positions);
+}
 
 // prompt: (B, T), decode: (B, S) row-major.
 Expected<RunMeasure> measureRun(Backend& backend, const Model& w, const RunShape& shape,
@@ -28,7 +52,9 @@ Expected<RunMeasure> measureRun(Backend& backend, const Model& w, const RunShape
     if (!inst) return inst.error();
     ModelInstance& m = **inst;
     RunMeasure r;
-    GQA_TRY(m.prefill(prompt.data(), T, qualityCaptureRequest(static_cast<int64_t>(w.layers.size())), r.prefill));
+    StepRequest capture = qualityCaptureRequest(static_cast<int64_t>(w.layers.size()));
+    capture.logits = LogitsMode::All;  // every position's next-token distribution: perplexity and KL
+    GQA_TRY(m.prefill(prompt.data(), T, capture, r.prefill));
     // The first decode step warms up (first touch of the decode buffers) and is not timed, unless it is
     // the only one.
     const int64_t warmup = S > 1 ? 1 : 0;
@@ -47,12 +73,15 @@ Expected<RunMeasure> measureRun(Backend& backend, const Model& w, const RunShape
 }
 
 // The base capture and one converted capture are held together: per layer the maps (B, Hq, T, T), the
-// attention output (B, T, Hq*D) and the hidden state (B, T, d), fp32. The maps grow as T^2.
+// attention output (B, T, Hq*D) and the hidden state (B, T, d), fp32, and the logits (B, T, vocab). The maps
+// grow as T^2.
 Status checkCaptureFits(Backend& backend, const ModelConfig& cfg, int64_t layers, const RunShape& shape) {
     const int64_t B = shape.batch, T = shape.prompt_len;
     const double capture_bytes =
-        2.0 * static_cast<double>(layers) * static_cast<double>(B) * static_cast<double>(T) *
-        static_cast<double>(cfg.n_q_heads * T + cfg.n_q_heads * cfg.head_dim + cfg.d_model) * 4.0;
+        2.0 * static_cast<double>(B) * static_cast<double>(T) *
+        (static_cast<double>(layers) * static_cast<double>(cfg.n_q_heads * T + cfg.n_q_heads * cfg.head_dim + cfg.d_model) +
+         static_cast<double>(cfg.vocab_size)) *
+        4.0;
     const int64_t available = backend.deviceInfo().available_bytes;
     if (available > 0 && capture_bytes > 0.5 * static_cast<double>(available))
         return makeError(ErrorCode::OutOfMemory,
@@ -152,6 +181,10 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const Model& original, co
         if (!q) return q.error();
         base.quality = std::move(*q);
     }
+    const int64_t vocab = original.config.vocab_size;
+    base.prompt_perplexity = promptPerplexity(base_run->prefill.logits, prompt, B, T, vocab);
+    base.next_token_kl = 0.0;
+    if (req.keep_maps) base.maps = base_run->prefill.maps;
     if (req.points_done) req.points_done->fetch_add(1);
 
     for (int64_t g : full.validKvHeadCounts()) {
@@ -172,6 +205,9 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const Model& original, co
         auto q = compareOutputs(run->prefill, base_run->prefill);
         if (!q) return q.error();
         p.quality = std::move(*q);
+        p.prompt_perplexity = promptPerplexity(run->prefill.logits, prompt, B, T, vocab);
+        p.next_token_kl = meanNextTokenKl(base_run->prefill.logits, run->prefill.logits, B * T, vocab);
+        if (req.keep_maps) p.maps = std::move(run->prefill.maps);
         res.points.push_back(std::move(p));
         if (req.points_done) req.points_done->fetch_add(1);
     }

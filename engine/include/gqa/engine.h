@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gqa/backend.h"
@@ -84,6 +85,9 @@ struct RunResult {
     std::vector<int32_t> prompt_tokens;               // (B, T)
     std::vector<std::vector<int32_t>> generated;      // [sequence][step]: ids sampled by the decode steps
     std::vector<float> next_logits;                   // (B, vocab): logits after the final step
+    // [step][rank]: (id, probability) of sequence 0's 10 most likely next tokens after the prompt (step 0) and
+    // after each decode step run (step s + 1), descending.
+    std::vector<std::vector<std::pair<int32_t, double>>> step_top;
     int64_t decode_steps_run = 0;                     // fewer than requested when every sequence hit EOS
     int repeats = 0;                                  // timed repeats behind every median
 };

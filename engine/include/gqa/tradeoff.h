@@ -21,6 +21,12 @@
 // When the quality loss is 0 — always at the base point itself (nothing saved, nothing lost: 0 / 0), and
 // at any conversion that happens to be lossless — the ratio is undefined. It is then NaN here and null in
 // JSON, never inf: the point's savings remain visible in kv_cache_bytes and decode_attention_ms.
+//
+// Language-model quality, from one prefill per grouping with the logits of every prompt position
+// (LogitsMode::All): prompt_perplexity = exp(mean over sequences and positions t = 1 .. T-1 of
+// -log p(token t | tokens < t)), the number that matters on a real checkpoint and real text; and
+// next_token_kl = the mean over every sequence and position of KL(p_base || p_G) of the next-token
+// softmax, in nats (0 at the base point).
 #pragma once
 
 #include <atomic>
@@ -49,6 +55,9 @@ struct TradeoffRequest {
     std::vector<int32_t> prompt_tokens;
     ConvertMethod method = ConvertMethod::MeanPool;
     int attention_iterations = 20;  // Backend::timeAttention iterations per point
+    // Keep each point's prompt attention maps (every layer run, every query head) in TradeoffPoint::maps,
+    // so a viewer needs no second prefill per grouping.
+    bool keep_maps = false;
     const std::atomic<bool>* cancel = nullptr;     // checked between points
     std::atomic<int64_t>* points_done = nullptr;   // progress, incremented after each point
 };
@@ -64,6 +73,9 @@ struct TradeoffPoint {
     // ---- quality against the starting model (zero at the base point)
     ConversionQuality quality;
     double output_rel_error = 0.0;     // = quality.final_hidden_rel_error: the quality loss of the gains
+    double prompt_perplexity = 0.0;    // of the prompt under this grouping's model (see the top of this file)
+    double next_token_kl = 0.0;        // nats, mean over positions of KL(base || this grouping)
+    std::vector<LayerMaps> maps;       // with keep_maps: per layer run (B, Hq, T, T) of the prompt
     // ---- trade-off (see the top of this file); NaN when undefined
     double memory_gain = std::numeric_limits<double>::quiet_NaN();
     double latency_gain = std::numeric_limits<double>::quiet_NaN();
