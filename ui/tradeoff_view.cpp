@@ -512,9 +512,8 @@ void TradeoffView::rebuildScatter() {
             other->addData(static_cast<double>(i), xOf(r->points[i]), py);
             y_max = std::max(y_max, py);
         }
-        rect->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
         auto* legend = new QCPLegend;
-        rect->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignLeft);
+        rect->insetLayout()->addElement(legend, Qt::AlignTop | Qt::AlignRight);  // the corner no point reaches
         legend->setLayer(QStringLiteral("legend"));
         legend->setFont(smallFont());
         legend->addItem(new QCPPlottableLegendItem(legend, points));
@@ -526,7 +525,7 @@ void TradeoffView::rebuildScatter() {
     }
     const double x_pad = std::max((x_hi - x_lo) * 0.12, std::abs(x_hi) * 0.05 + 1e-9);
     // Labels run right of their points: room for the rightmost one.
-    x->setRange(std::max(0.0, x_lo - x_pad), x_hi + 2.2 * x_pad);
+    x->setRange(std::max(0.0, x_lo - x_pad), x_hi + (real ? 3.6 : 2.2) * x_pad);
     if (yAxis() == YAxis::Perplexity && r && !r->points.empty()) {
         // Perplexities sit far from 0: zoom on their spread.
         double lo = std::numeric_limits<double>::max();
@@ -717,7 +716,7 @@ void TradeoffView::updateSummary() {
     const TradeoffResult& r = m_outcome->result;
     if (m_outcome->model)
         lines << tr("Started from the checkpoint <b>%1</b> (%2 query heads, %3 KV heads), %4 of %5 layers run on %6; "
-                    "perplexity and KL on %7 (%8 tokens), %9 decode tokens timed.")
+                    "perplexity and KL on %7 (%8 tokens); decode steps timed: %9.")
                      .arg(QString::fromStdString(r.config.name).toHtmlEscaped())
                      .arg(r.config.n_q_heads)
                      .arg(r.config.n_kv_heads)
