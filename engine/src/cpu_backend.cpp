@@ -88,8 +88,10 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
     const int threads = omp_get_max_threads();
     if (n <= kDotRowsMax) {
         // Decode: weight-bandwidth bound; each thread streams its own block of rows once.
-        const int parts = out * in > (1 << 16) ? threads : 1;
-#pragma omp parallel for schedule(static) num_threads(parts) if (parts > 1)
+        // Blocks of rows taken dynamically: when another process holds one core, the other thread takes
+        // more blocks instead of waiting at the barrier for a descheduled half.
+        const int parts = out * in > (1 << 16) ? threads * 8 : 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (parts > 1)
         for (int t = 0; t < parts; ++t) {
             cpu::LinearArgs a;
             a.w = W.data;
