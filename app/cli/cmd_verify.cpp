@@ -1,6 +1,7 @@
 // gqa-lab-cli verify: every available backend against the double-precision reference.
 // Pass criterion per element: |x - ref| <= atol + rtol * |ref| (tolerances per backend and dtype, printed).
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <iostream>
 
@@ -81,9 +82,11 @@ struct Len {
     bool causal_too;  // also run the causal variant
 };
 
-// One attention case: the backend's output and probabilities against ref::attention.
-Row attentionCase(Backend& be, Rng& rng, DType t, int64_t D, const Heads& h, const Len& L, bool causal) {
-    AttentionShape s{2, h.hq, h.hkv, L.tq, L.tk, D, causal};
+// One attention case: the backend's output and probabilities against ref::attention (window > 0: a sliding
+// window of that many keys on top of the causal mask).
+Row attentionCase(Backend& be, Rng& rng, DType t, int64_t D, const Heads& h, const Len& L, bool causal,
+                  int64_t window = 0) {
+    AttentionShape s{2, h.hq, h.hkv, L.tq, L.tk, D, causal, window};
     // q: (B, Hq, Tq, D); k, v: (B, Hkv, Tk, D); out: (B, Hq, Tq, D); probs: (B, Hq, Tq, Tk)
     std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * D));
     std::vector<float> k(static_cast<size_t>(s.batch * s.n_kv_heads * s.kv_len * D)), v(k.size());
@@ -100,10 +103,12 @@ Row attentionCase(Backend& be, Rng& rng, DType t, int64_t D, const Heads& h, con
     }
     std::vector<double> ro(out.size()), rp(probs.size());
     ref::attention(s, q.data(), k.data(), v.data(), ro.data(), rp.data());
-    char shape[96];
+    char shape[112];
     std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld%s", (long long)h.hq, (long long)h.hkv,
                   (long long)L.tq, (long long)L.tk, (long long)D, causal ? " causal" : "");
-    Row r{be.name(), std::string("attention ") + L.phase + " " + h.kind, shape, dtypeName(t), 0, 0, {}, true, {}};
+    if (window > 0) std::snprintf(shape + std::strlen(shape), sizeof shape - std::strlen(shape), " w%lld", (long long)window);
+    Row r{be.name(), std::string(window > 0 ? "window attention " : "attention ") + L.phase + " " + h.kind, shape,
+          dtypeName(t), 0, 0, {}, true, {}};
     r.tol = tolerance(be.name(), t, false);
     if (!st) {
         r.pass = false;
@@ -287,42 +292,8 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
     for (DType t : {DType::F32, DType::F16, DType::BF16})
         for (int64_t D : {64, 128})
             for (const auto& h : heads)
-                for (const auto& c : cases) {
-                    AttentionShape s{2, h.hq, h.hkv, c.tq, c.tk, D, true, c.w};
-                    // q: (B, Hq, Tq, D); k, v: (B, Hkv, Tk, D); out: (B, Hq, Tq, D); probs: (B, Hq, Tq, Tk)
-                    std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * D));
-                    std::vector<float> k(static_cast<size_t>(s.batch * s.n_kv_heads * s.kv_len * D)), v(k.size());
-                    for (auto& x : q) x = static_cast<float>(rng.normal());
-                    for (auto& x : k) x = roundTo(t, static_cast<float>(rng.normal()));
-                    for (auto& x : v) x = roundTo(t, static_cast<float>(rng.normal()));
-                    std::vector<float> out(q.size(), NAN), probs(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len), NAN);
-                    Status st;
-                    if (t == DType::F32) {
-                        st = be.attention(s, q.data(), k.data(), v.data(), t, out.data(), probs.data());
-                    } else {
-                        const auto k16 = encode(k, t), v16 = encode(v, t);
-                        st = be.attention(s, q.data(), k16.data(), v16.data(), t, out.data(), probs.data());
-                    }
-                    std::vector<double> ro(out.size()), rp(probs.size());
-                    ref::attention(s, q.data(), k.data(), v.data(), ro.data(), rp.data());
-                    char shape[112];
-                    std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld causal w%lld", (long long)h.hq,
-                                  (long long)h.hkv, (long long)c.tq, (long long)c.tk, (long long)D, (long long)c.w);
-                    Row r{be.name(), std::string("window attention ") + c.what + " " + h.kind, shape, dtypeName(t), 0, 0, {}, true, {}};
-                    r.tol = tolerance(be.name(), t, false);
-                    if (!st) {
-                        r.pass = false;
-                        r.note = st.message();
-                    } else {
-                        compare(r, out.data(), ro.data(), out.size());
-                        Row pr = r;
-                        compare(pr, probs.data(), rp.data(), probs.size());
-                        r.pass = r.pass && pr.pass;
-                        r.worst_ratio = std::max(r.worst_ratio, pr.worst_ratio);
-                        r.note = "out + probs";
-                    }
-                    rows.push_back(r);
-                }
+                for (const auto& c : cases)
+                    rows.push_back(attentionCase(be, rng, t, D, h, Len{c.tq, c.tk, c.what, false}, true, c.w));
 
     // Full models with a window: T = 21 prompt tokens (as two chunks of 10 + 11, so the second wraps a short
     // buffer), then 6 decode steps; context 27.
