@@ -155,6 +155,40 @@ void attentionGrid(Backend& be, std::vector<Row>& rows) {
                 if (!causal || L.causal_too) rows.push_back(attentionCase(be, rng_odd, t, 128, g4, L, causal));
 }
 
+// Decode steps T .. T + steps - 1 of `all` ((B, T + steps) ids) on an instance that holds the first T tokens, each
+// step's last hidden state and logits against a full float64 recompute of the longer sequence.
+void decodeAgainstRecompute(ModelInstance& inst, const Model& w, const std::vector<int32_t>& all, int64_t B, int64_t T,
+                            int64_t steps, DType kv, Row& decode) {
+    const int64_t ctx = T + steps, d = w.config.d_model, V = w.config.vocab_size;
+    auto slice = [&](int64_t from, int64_t to) {  // (B, to - from) tokens of every sequence
+        std::vector<int32_t> r;
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t i = from; i < to; ++i) r.push_back(all[static_cast<size_t>(b * ctx + i)]);
+        return r;
+    };
+    for (int64_t s = 0; s < steps && decode.pass; ++s) {
+        const auto tok = slice(T + s, T + s + 1);
+        StepOutput dout;
+        StepRequest dreq;
+        dreq.logits = LogitsMode::Last;
+        if (auto st = inst.decode(tok.data(), dreq, dout); !st) {
+            decode.pass = false;
+            decode.note = st.message();
+            return;
+        }
+        const int64_t len = T + s + 1;
+        const auto full = ref::forward(w, slice(0, len), B, len, kv, /*logits=*/true);
+        std::vector<double> last, last_logits;
+        for (int64_t b = 0; b < B; ++b) {
+            last.insert(last.end(), full.hidden.begin() + (b * len + len - 1) * d, full.hidden.begin() + (b * len + len) * d);
+            last_logits.insert(last_logits.end(), full.logits.begin() + (b * len + len - 1) * V,
+                               full.logits.begin() + (b * len + len) * V);
+        }
+        compare(decode, dout.hidden.data(), last.data(), last.size());
+        compare(decode, dout.logits.data(), last_logits.data(), last_logits.size());
+    }
+}
+
 // Full models (2 layers, logits included) against the double-precision reference forward: prefill hidden states
 // and logits, decode steps against a full recompute of the longer sequence, and every layer's KV cache and maps.
 // Weights and KV cache in each storage dtype; Q8_0 weights with an fp32 cache.
@@ -241,32 +275,7 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
                     if (deep.note.empty()) deep.note = "K, V, maps of layer 1";
                 }
                 // Decode with the cache equals a full recompute of the longer sequence.
-                for (int64_t s = 0; s < steps && decode.pass; ++s) {
-                    std::vector<int32_t> tok(static_cast<size_t>(B));
-                    for (int64_t b = 0; b < B; ++b) tok[static_cast<size_t>(b)] = all_tokens[static_cast<size_t>(b * (T + steps) + T + s)];
-                    StepOutput dout;
-                    StepRequest dreq;
-                    dreq.logits = LogitsMode::Last;
-                    if (auto s2 = (*model)->decode(tok.data(), dreq, dout); !s2) {
-                        decode.pass = false;
-                        decode.note = s2.message();
-                        break;
-                    }
-                    const int64_t len = T + s + 1, V = c.vocab_size;
-                    std::vector<int32_t> seq(static_cast<size_t>(B * len));
-                    for (int64_t b = 0; b < B; ++b)
-                        for (int64_t i = 0; i < len; ++i) seq[static_cast<size_t>(b * len + i)] = all_tokens[static_cast<size_t>(b * (T + steps) + i)];
-                    const auto full = ref::forward(*w, seq, B, len, t, /*logits=*/true);
-                    std::vector<double> last(static_cast<size_t>(B * c.d_model)), last_logits(static_cast<size_t>(B * V));
-                    for (int64_t b = 0; b < B; ++b) {
-                        for (int64_t i = 0; i < c.d_model; ++i)
-                            last[static_cast<size_t>(b * c.d_model + i)] = full.hidden[static_cast<size_t>((b * len + len - 1) * c.d_model + i)];
-                        for (int64_t i = 0; i < V; ++i)
-                            last_logits[static_cast<size_t>(b * V + i)] = full.logits[static_cast<size_t>((b * len + len - 1) * V + i)];
-                    }
-                    compare(decode, dout.hidden.data(), last.data(), last.size());
-                    compare(decode, dout.logits.data(), last_logits.data(), last_logits.size());
-                }
+                decodeAgainstRecompute(**model, *w, all_tokens, B, T, steps, t, decode);
                 if (decode.note.empty()) decode.note = "vs full recompute";
                 rows.push_back(prefill);
                 rows.push_back(decode);
@@ -406,28 +415,7 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
             }
             if (cache.note.empty()) cache.note = "maps of chunk 2, K/V still held";
             // Decode past w: each step against a full recompute of the longer sequence with the window mask.
-            for (int64_t s = 0; s < steps && decode.pass; ++s) {
-                const auto tok = slice(T + s, T + s + 1);
-                StepOutput dout;
-                StepRequest dreq;
-                dreq.logits = LogitsMode::Last;
-                if (auto s2 = (*model)->decode(tok.data(), dreq, dout); !s2) {
-                    decode.pass = false;
-                    decode.note = s2.message();
-                    break;
-                }
-                const int64_t len = T + s + 1, V = c.vocab_size;
-                const auto full = ref::forward(*w, slice(0, len), B, len, t, /*logits=*/true);
-                std::vector<double> last, last_logits;
-                for (int64_t b = 0; b < B; ++b) {
-                    last.insert(last.end(), full.hidden.begin() + (b * len + len - 1) * c.d_model,
-                                full.hidden.begin() + (b * len + len) * c.d_model);
-                    last_logits.insert(last_logits.end(), full.logits.begin() + (b * len + len - 1) * V,
-                                       full.logits.begin() + (b * len + len) * V);
-                }
-                compare(decode, dout.hidden.data(), last.data(), last.size());
-                compare(decode, dout.logits.data(), last_logits.data(), last_logits.size());
-            }
+            decodeAgainstRecompute(**model, *w, all, B, T, steps, t, decode);
             if (decode.note.empty()) decode.note = "vs full recompute with the window mask";
             rows.push_back(prefill);
             rows.push_back(decode);
