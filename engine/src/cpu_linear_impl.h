@@ -5,6 +5,8 @@
 
 typedef int8_t vi8 __attribute__((vector_size(VW)));
 
+constexpr int64_t kPrefetchAheadBytes = 16384;
+
 // VW f16 values -> VW floats.
 inline vf f16Chunk(const uint16_t* src) {
 #if defined(GQA_HAVE_F16C)
@@ -73,6 +75,7 @@ void dotRowsT(const LinearArgs& a) {
             // Blocks of 32: the int8 products are summed first, then scaled by the block's f16 scale.
             for (int64_t blk = 0; blk < K / kQ8BlockElems; ++blk) {
                 const uint8_t* b = w + blk * kQ8BlockBytes;
+                __builtin_prefetch(b + kPrefetchAheadBytes);
                 const vf scale = vbcast(f16Scalar(b));
                 const int64_t e0 = blk * kQ8BlockElems;
                 vf part[R];
@@ -90,7 +93,11 @@ void dotRowsT(const LinearArgs& a) {
             }
         } else {
             int64_t e = 0;
+            // Software prefetch 16 KiB ahead of the loads (into the next rows): measured best of 1, 4, 8, 16 and
+            // 32 KiB on a TinyLlama-shaped bf16 decode (120 ms without, 97 ms at 16 KiB per step).
+            const int64_t ahead = kPrefetchAheadBytes / static_cast<int64_t>(bytesPerElement(a.dtype));
             for (; e + 2 * VW <= K; e += 2 * VW) {
+                __builtin_prefetch(w + (e + ahead) * static_cast<int64_t>(bytesPerElement(a.dtype)));
                 const vf w0 = weightChunk(w, a.dtype, e), w1 = weightChunk(w, a.dtype, e + VW);
                 for (int r = 0; r < R; ++r) {
                     acc0[r] += w0 * vload(x[r] + e);
