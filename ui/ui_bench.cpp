@@ -131,6 +131,11 @@ void UiBench::nextTab() {
     // What the control offers (a checkpoint: the divisors of its own KV-head count).
     m_kvCycle.clear();
     for (int64_t v : m_window->controlPanel()->offeredKvHeads()) m_kvCycle.push_back(v);
+    if (m_kvCycle.empty()) {
+        // The controls are not populated yet (a checkpoint still loading): look again shortly.
+        QTimer::singleShot(100, this, [this] { nextTab(); });
+        return;
+    }
     m_kvIndex = static_cast<size_t>(std::find(m_kvCycle.begin(), m_kvCycle.end(), cfg.n_kv_heads) - m_kvCycle.begin());
     m_done = 0;
     QTimer::singleShot(50, this, [this] { nextChange(); });
@@ -141,6 +146,7 @@ void UiBench::nextChange() {
         ++m_tabIndex;
         return nextTab();
     }
+    if (m_kvCycle.empty()) return nextTab();
     m_kvIndex = (m_kvIndex + 1) % m_kvCycle.size();
     m_waitId = 0;
     m_applied = false;
