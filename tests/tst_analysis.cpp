@@ -15,6 +15,7 @@
 #include "gqa/presets.h"
 #include "gqa/reference.h"
 #include "gqa/weights.h"
+#include "attention_inputs.h"
 #include "test_util.h"
 
 using namespace gqa;
@@ -195,40 +196,11 @@ private slots:
                              Case{1, 8, 1, 1, 700, 128, 130, DType::BF16}, Case{1, 16, 2, 1, 700, 128, 64, DType::F16},
                              Case{1, 4, 4, 9, 300, 64, 1000, DType::F32}, Case{1, 6, 3, 33, 250, 40, 5, DType::BF16}}) {
             const AttentionShape s{c.b, c.hq, c.hkv, c.tq, c.tk, c.d, true, c.w};
-            auto q = test::randomVector(size_t(c.b * c.hq * c.tq * c.d), 15);
-            auto kf = test::randomVector(size_t(c.b * c.hkv * c.tk * c.d), 16);
-            auto vf = test::randomVector(size_t(c.b * c.hkv * c.tk * c.d), 17);
-            std::vector<uint16_t> k16(kf.size()), v16(vf.size());
-            for (size_t i = 0; i < kf.size(); ++i) {
-                kf[i] = roundTo(c.t, kf[i]);
-                vf[i] = roundTo(c.t, vf[i]);
-                k16[i] = c.t == DType::BF16 ? floatToBf16(kf[i]) : floatToF16(kf[i]);
-                v16[i] = c.t == DType::BF16 ? floatToBf16(vf[i]) : floatToF16(vf[i]);
-            }
-            cpu::AttnParams p;
-            p.q = q.data();
-            p.q_si = c.d;
-            p.q_sh = int64_t(c.tq) * c.d;
-            p.q_sb = c.hq * p.q_sh;
-            p.k = c.t == DType::F32 ? static_cast<const void*>(kf.data()) : k16.data();
-            p.v = c.t == DType::F32 ? static_cast<const void*>(vf.data()) : v16.data();
-            p.kv_si = c.d;
-            p.kv_sh = int64_t(c.tk) * c.d;
-            p.kv_sb = c.hkv * p.kv_sh;
-            p.kv_dtype = c.t;
-            std::vector<float> out(q.size(), NAN), probs(size_t(c.b * c.hq * c.tq * c.tk), NAN);
-            p.out = out.data();
-            p.o_si = p.q_si;
-            p.o_sh = p.q_sh;
-            p.o_sb = p.q_sb;
-            p.batch = c.b;
-            p.n_q_heads = c.hq;
-            p.n_kv_heads = c.hkv;
-            p.q_len = c.tq;
-            p.kv_len = c.tk;
-            p.head_dim = c.d;
-            p.causal = true;
-            p.window = c.w;
+            auto in = test::kernelInputs(s, c.t, 15);
+            const auto &q = in.q, &kf = in.kf, &vf = in.vf;
+            const auto& out = in.out;
+            cpu::AttnParams& p = in.p;
+            std::vector<float> probs(size_t(c.b * c.hq * c.tq * c.tk), NAN);
             k.attention(p);
             std::vector<int64_t> heads(size_t(c.hq));
             std::iota(heads.begin(), heads.end(), 0);
