@@ -1,6 +1,13 @@
 #include "memory_view.h"
 
+#include <QDoubleSpinBox>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
 #include <QLabel>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableWidget>
 #include <QVBoxLayout>
 
 #include <qcustomplot.h>
@@ -22,13 +29,20 @@ ByteUnit byteUnitFor(double max_bytes) {
 }
 
 MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
-    auto* layout = new QVBoxLayout(this);
+    auto* outer = new QVBoxLayout(this);
+    outer->setContentsMargins(0, 0, 0, 0);
+    auto* splitter = new QSplitter(Qt::Vertical, this);
+    splitter->setChildrenCollapsible(false);
+    outer->addWidget(splitter);
+
+    auto* top = new QWidget(splitter);
+    auto* layout = new QVBoxLayout(top);
     layout->setContentsMargins(4, 4, 4, 4);
-    m_plot = new QCustomPlot(this);
+    m_plot = new QCustomPlot(top);
     stylePlot(m_plot);
     m_plot->setToolTip(teach::kvShrinks());
     layout->addWidget(m_plot, 1);
-    m_text = new QLabel(this);
+    m_text = new QLabel(top);
     m_text->setObjectName(QStringLiteral("memorySummary"));
     m_text->setWordWrap(true);
     m_text->setTextFormat(Qt::RichText);
@@ -36,7 +50,184 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
     m_text->setToolTip(teach::kvShrinks());
     layout->addWidget(m_text);
     installExportMenu(m_plot, QStringLiteral("memory"));
+
+    // ---- Tensor parallelism ------------------------------------------------------------------------
+    auto* tp = new QGroupBox(tr("Tensor parallelism: what each GPU holds"), splitter);
+    tp->setObjectName(QStringLiteral("tensorParallel"));
+    auto* tp_layout = new QVBoxLayout(tp);
+    tp_layout->setContentsMargins(6, 4, 6, 4);
+    auto* controls = new QHBoxLayout;
+    tp_layout->addLayout(controls);
+    m_tpDegree = new QSpinBox(tp);
+    m_tpDegree->setRange(1, 64);
+    m_tpDegree->setValue(8);
+    m_tpDegree->setPrefix(tr("t = "));
+    m_tpDegree->setSuffix(tr(" GPUs"));
+    m_tpDegree->setToolTip(tr("The tensor-parallel degree to summarise: the model's heads, FFN and vocabulary split "
+                              "over t GPUs (Megatron-style)."));
+    controls->addWidget(new QLabel(tr("Degree:"), tp));
+    controls->addWidget(m_tpDegree);
+    m_gpuMemory = new QDoubleSpinBox(tp);
+    m_gpuMemory->setRange(1.0, 4096.0);
+    m_gpuMemory->setDecimals(0);
+    m_gpuMemory->setValue(80.0);
+    m_gpuMemory->setSuffix(tr(" GiB"));
+    m_gpuMemory->setToolTip(tr("Memory of one GPU, for the longest context each GPU can hold."));
+    controls->addSpacing(12);
+    controls->addWidget(new QLabel(tr("GPU memory:"), tp));
+    controls->addWidget(m_gpuMemory);
+    m_tpSummary = new QLabel(tp);
+    m_tpSummary->setObjectName(QStringLiteral("tpSummary"));
+    m_tpSummary->setWordWrap(true);
+    m_tpSummary->setTextFormat(Qt::RichText);
+    m_tpSummary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    controls->addSpacing(12);
+    controls->addWidget(m_tpSummary, 1);
+
+    m_tpTable = new QTableWidget(0, TpColumns, tp);
+    m_tpTable->setObjectName(QStringLiteral("tpTable"));
+    m_tpTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_tpTable->setSelectionMode(QAbstractItemView::NoSelection);
+    m_tpTable->setFocusPolicy(Qt::NoFocus);
+    m_tpTable->setWordWrap(false);
+    m_tpTable->verticalHeader()->setVisible(false);
+    m_tpTable->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    m_tpTable->verticalHeader()->setDefaultSectionSize(22);
+    m_tpTable->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    const QStringList headers = {tr("t (GPUs)"),      tr("query heads / GPU"), tr("KV heads / GPU"),
+                                 tr("KV replication"), tr("KV cache / GPU"),    tr("weights / GPU"),
+                                 tr("total / GPU"),    tr("longest context / GPU")};
+    const QStringList header_tips = {
+        tr("The tensor-parallel degree: how many GPUs share each layer."),
+        tr("n_q / t: each GPU computes attention for its own query heads."),
+        tr("max(1, n_kv / t): each GPU keeps the K and V of the KV heads its query heads read. Past t = n_kv a GPU "
+           "still needs one whole KV head."),
+        tr("max(1, t / n_kv): how many GPUs hold a copy of each KV head. Above 1, adding GPUs no longer shrinks the "
+           "per-GPU KV cache: the fewer KV heads GQA keeps, the sooner this happens."),
+        tr("2 · layers · batch · tokens · KV heads per GPU · head_dim · bytes, at this run's batch and length."),
+        tr("One GPU's share of the weights: 1/t of attention, FFN and vocabulary; norms replicated."),
+        tr("Weights + KV cache + activations on one GPU; red when more than the GPU memory."),
+        tr("The longest context one GPU can hold at this batch, with the GPU memory above."),
+    };
+    for (int c = 0; c < TpColumns; ++c) {
+        auto* item = new QTableWidgetItem(headers[c]);
+        item->setToolTip(header_tips[c]);
+        m_tpTable->setHorizontalHeaderItem(c, item);
+    }
+    tp_layout->addWidget(m_tpTable, 1);
+    splitter->addWidget(top);
+    splitter->addWidget(tp);
+    splitter->setStretchFactor(0, 3);
+    splitter->setStretchFactor(1, 2);
+
+    connect(m_tpDegree, &QSpinBox::valueChanged, this, [this] { rebuildTp(); });
+    connect(m_gpuMemory, &QDoubleSpinBox::valueChanged, this, [this] { rebuildTp(); });
     rebuild();
+}
+
+int MemoryView::tpDegree() const { return m_tpDegree->value(); }
+void MemoryView::setTpDegree(int degree) { m_tpDegree->setValue(degree); }
+int64_t MemoryView::gpuMemoryBytes() const { return static_cast<int64_t>(m_gpuMemory->value() * double(1ll << 30)); }
+void MemoryView::setGpuMemoryBytes(int64_t bytes) { m_gpuMemory->setValue(static_cast<double>(bytes) / double(1ll << 30)); }
+QString MemoryView::tpSummaryText() const { return m_tpSummary->text(); }
+
+int MemoryView::tpRowOf(int degree) const {
+    for (size_t i = 0; i < m_tpPlans.size(); ++i)
+        if (m_tpPlans[i].degree == degree) return static_cast<int>(i);
+    return -1;
+}
+
+void MemoryView::rebuildTp() {
+    m_tpPlans.clear();
+    m_tpTable->clearContents();
+    m_tpTable->clearSpans();
+    m_tpTable->setRowCount(0);
+    if (!m_analysis) {
+        m_tpSummary->setText(tr("Waiting for the first analysis…"));
+        return;
+    }
+    const Analysis& a = *m_analysis;
+    const int64_t batch = a.shape.batch, seq = a.shape.totalTokens(), gpu = gpuMemoryBytes();
+    const int chosen = tpDegree();
+    // Powers of two (the degrees GPU nodes come in), plus the chosen one.
+    for (int t = 1; t <= 64; t *= 2) {
+        if (chosen > t / 2 && chosen < t) m_tpPlans.push_back(planTensorParallel(a.config, chosen, batch, seq, gpu));
+        m_tpPlans.push_back(planTensorParallel(a.config, t, batch, seq, gpu));
+    }
+    m_tpTable->setRowCount(static_cast<int>(m_tpPlans.size()));
+    const QColor chosen_bg(255, 244, 200);
+    for (int r = 0; r < static_cast<int>(m_tpPlans.size()); ++r) {
+        const TensorParallelPlan& p = m_tpPlans[static_cast<size_t>(r)];
+        const bool is_chosen = p.degree == chosen;
+        auto put = [&](int column, const QString& text, const QVariant& value) {
+            auto* item = new QTableWidgetItem(text);
+            item->setTextAlignment(Qt::AlignCenter);
+            item->setData(Qt::UserRole, value);
+            if (is_chosen) {
+                item->setBackground(chosen_bg);
+                QFont f = item->font();
+                f.setBold(true);
+                item->setFont(f);
+            }
+            m_tpTable->setItem(r, column, item);
+            return item;
+        };
+        put(TpDegree, QString::number(p.degree), QVariant::fromValue<qlonglong>(p.degree));
+        if (!p.valid) {
+            QTableWidgetItem* why = put(TpQHeads, tr("not possible: %1").arg(QString::fromStdString(p.reason)), QVariant());
+            why->setForeground(QColor(150, 40, 40));
+            why->setTextAlignment(Qt::AlignLeft | Qt::AlignVCenter);
+            why->setToolTip(QString::fromStdString(p.reason));
+            m_tpTable->setSpan(r, TpQHeads, 1, TpColumns - TpQHeads);
+            continue;
+        }
+        put(TpQHeads, QString::number(p.q_heads_per_gpu), QVariant::fromValue<qlonglong>(p.q_heads_per_gpu));
+        put(TpKvHeads, QString::number(p.kv_heads_per_gpu), QVariant::fromValue<qlonglong>(p.kv_heads_per_gpu));
+        QTableWidgetItem* rep = put(TpReplication, p.kv_replication > 1 ? tr("%1×").arg(p.kv_replication) : tr("none"),
+                                    QVariant::fromValue<qlonglong>(p.kv_replication));
+        if (p.kv_replication > 1) {
+            rep->setForeground(QColor(170, 90, 0));
+            rep->setToolTip(tr("Each KV head is stored on %1 GPUs: %2 KV heads cannot be split %3 ways.")
+                                .arg(p.kv_replication)
+                                .arg(a.config.n_kv_heads)
+                                .arg(p.degree));
+        }
+        put(TpKvCache, bytesText(p.kv_cache_bytes_per_gpu), QVariant::fromValue<qlonglong>(p.kv_cache_bytes_per_gpu));
+        put(TpWeights, bytesText(p.weight_bytes_per_gpu), QVariant::fromValue<qlonglong>(p.weight_bytes_per_gpu));
+        QTableWidgetItem* total =
+            put(TpTotal, bytesText(p.total_bytes_per_gpu), QVariant::fromValue<qlonglong>(p.total_bytes_per_gpu));
+        if (p.total_bytes_per_gpu > gpu) {
+            total->setForeground(QColor(200, 30, 30));
+            total->setToolTip(tr("More than one GPU's %1 at this batch and length.").arg(bytesText(gpu)));
+        }
+        put(TpMaxContext,
+            p.max_context_per_gpu > 0 ? countText(static_cast<double>(p.max_context_per_gpu)) : tr("none (weights too big)"),
+            QVariant::fromValue<qlonglong>(p.max_context_per_gpu));
+    }
+
+    const TensorParallelPlan& p = m_tpPlans[static_cast<size_t>(std::max(0, tpRowOf(chosen)))];
+    QString text = tr("<b>%1</b>: n_q = %2, n_kv = %3, batch %4 × %5 tokens. ")
+                       .arg(QString::fromStdString(a.config.attentionKind()))
+                       .arg(a.config.n_q_heads)
+                       .arg(a.config.n_kv_heads)
+                       .arg(batch)
+                       .arg(countText(static_cast<double>(seq)));
+    if (!p.valid) {
+        text += tr("<b>t = %1 is not possible</b>: %2.").arg(p.degree).arg(QString::fromStdString(p.reason).toHtmlEscaped());
+    } else {
+        text += tr("<b>t = %1</b>: each GPU computes %2 query head%3 and keeps %4 KV head%5")
+                    .arg(p.degree)
+                    .arg(p.q_heads_per_gpu)
+                    .arg(p.q_heads_per_gpu == 1 ? "" : "s")
+                    .arg(p.kv_heads_per_gpu)
+                    .arg(p.kv_heads_per_gpu == 1 ? "" : "s");
+        text += p.kv_replication > 1 ? tr(", each stored on %1 GPUs").arg(p.kv_replication) : QString();
+        text += tr(" — KV cache %1 per GPU.").arg(bytesText(p.kv_cache_bytes_per_gpu));
+        if (p.kv_replication > 1)
+            text += tr(" Past t = n_kv = %1 the per-GPU KV cache stops shrinking: every GPU needs one whole KV head.")
+                        .arg(a.config.n_kv_heads);
+    }
+    m_tpSummary->setText(text);
 }
 
 void MemoryView::setData(const AnalysisPtr& analysis, const RunResultPtr& result, const std::optional<Snapshot>& pinned) {
@@ -71,6 +262,7 @@ void MemoryView::rebuild() {
     kv_rect->setMarginGroup(QCP::msTop | QCP::msBottom, group);
     bar_rect->setMarginGroup(QCP::msTop | QCP::msBottom, group);
 
+    rebuildTp();
     if (!m_analysis) {
         m_text->setText(tr("Waiting for the first analysis…"));
         queueReplot(m_plot);
