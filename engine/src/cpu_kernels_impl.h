@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cpu_kernels.h"
@@ -117,25 +118,32 @@ constexpr Masks makeMasks() {
 }
 constexpr Masks kMasks = makeMasks();
 
+// One stage: acc[t] = lo-half lanes + hi-half lanes of the pair (acc[2t], acc[2t+1]). __builtin_shufflevector
+// (GCC 12 and clang) takes its lane indices as constants, hence one instantiation per stage.
+template <int S, size_t... I>
+inline vf shuffleLo(vf a, vf b, std::index_sequence<I...>) {
+    return __builtin_shufflevector(a, b, kMasks.lo[S][I]...);
+}
+template <int S, size_t... I>
+inline vf shuffleHi(vf a, vf b, std::index_sequence<I...>) {
+    return __builtin_shufflevector(a, b, kMasks.hi[S][I]...);
+}
+template <int S>
+inline void reduceStage(vf* acc) {
+    constexpr auto lanes = std::make_index_sequence<VW>{};
+    for (int t = 0; t < (VW >> S) / 2; ++t)
+        acc[t] = shuffleLo<S>(acc[2 * t], acc[2 * t + 1], lanes) + shuffleHi<S>(acc[2 * t], acc[2 * t + 1], lanes);
+    if constexpr (S + 1 < kStages) reduceStage<S + 1>(acc);
+}
+
 // acc[bitrev(j)] holds the VW partial sums of key j; returns (sum(acc for key 0), ..., key VW-1).
 inline vf transposeReduce(vf* acc) {
-    int n = VW;
-    for (int s = 0; s < kStages; ++s) {
-        vi lo, hi;
-        std::memcpy(&lo, kMasks.lo[s], sizeof lo);
-        std::memcpy(&hi, kMasks.hi[s], sizeof hi);
-        for (int t = 0; t < n / 2; ++t)
-            acc[t] = __builtin_shuffle(acc[2 * t], acc[2 * t + 1], lo) + __builtin_shuffle(acc[2 * t], acc[2 * t + 1], hi);
-        n /= 2;
-    }
+    if constexpr (kStages > 0) reduceStage<0>(acc);
     return acc[0];
 }
 
 // ---- conversion of K/V rows to fp32 --------------------------------------------------------------------
 typedef uint16_t vu16 __attribute__((vector_size(VW * 2)));
-#if defined(GQA_HAVE_F16C)
-typedef _Float16 vh __attribute__((vector_size(VW * 2)));
-#endif
 
 // VW bf16 values -> VW floats: zero-extend to 32 bits and shift into the high half.
 inline vf bf16Chunk(const uint16_t* src) {
@@ -159,6 +167,37 @@ inline vf bf16Chunk(const uint16_t* src) {
 #endif
 }
 
+// VW fp16 values -> VW floats, exactly: F16C's vcvtph2ps on a whole vector (GCC widens a vector of _Float16
+// one lane at a time, which made the fp16 cache ~8x slower than bf16).
+inline vf f16Chunk(const uint16_t* src) {
+#if defined(GQA_HAVE_F16C) && GQA_VW == 16
+    const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
+    vf r;
+    std::memcpy(&r, &w, sizeof r);
+    return r;
+#elif defined(GQA_HAVE_F16C) && GQA_VW == 8
+    const __m256 w = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+    vf r;
+    std::memcpy(&r, &w, sizeof r);
+    return r;
+#else
+    vf r;
+    for (int i = 0; i < VW; ++i) r[i] = f16ToFloat(src[i]);
+    return r;
+#endif
+}
+
+inline float f16ToFloatOne(uint16_t h) {
+#if defined(GQA_HAVE_F16C)
+    return _cvtsh_ss(h);
+#else
+    return f16ToFloat(h);
+#endif
+}
+
+// VW consecutive K/V values of a 16-bit cache row -> VW floats.
+inline vf kvChunk(const uint16_t* src, DType t) { return t == DType::BF16 ? bf16Chunk(src) : f16Chunk(src); }
+
 inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
     switch (t) {
         case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
@@ -175,19 +214,10 @@ inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
             return;
         }
         case DType::F16: {
-#if defined(GQA_HAVE_F16C)
-            const auto* s = static_cast<const _Float16*>(src);
-            int64_t e = 0;
-            for (; e + VW <= n; e += VW) {
-                vh h;
-                std::memcpy(&h, s + e, sizeof h);
-                vstore(dst + e, __builtin_convertvector(h, vf));
-            }
-            for (; e < n; ++e) dst[e] = static_cast<float>(s[e]);
-#else
             const auto* s = static_cast<const uint16_t*>(src);
-            for (int64_t e = 0; e < n; ++e) dst[e] = f16ToFloat(s[e]);
-#endif
+            int64_t e = 0;
+            for (; e + VW <= n; e += VW) vstore(dst + e, f16Chunk(s + e));
+            for (; e < n; ++e) dst[e] = f16ToFloatOne(s[e]);
             return;
         }
         case DType::Q8_0: return;  // never a K/V type; weights use widenRows
@@ -434,9 +464,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             for (int64_t j = 0; j < kt; ++j) {
                 float* dst = kfs + j * VW;
                 const void* krow = rowAt(p.k, j0 + j);
-                if (D == dp && p.kv_dtype == DType::BF16) {  // the common case: convert straight into place
+                if (D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16)) {  // convert straight into place
                     const auto* s16 = static_cast<const uint16_t*>(krow);
-                    for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, bf16Chunk(s16 + c * VW));
+                    for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, kvChunk(s16 + c * VW, p.kv_dtype));
                 } else {
                     toFloat(krow, p.kv_dtype, D, row);
                     for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, vload(row + c * VW));

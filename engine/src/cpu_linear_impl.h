@@ -7,27 +7,11 @@ typedef int8_t vi8 __attribute__((vector_size(VW)));
 
 constexpr int64_t kPrefetchAheadBytes = 16384;
 
-// VW f16 values -> VW floats.
-inline vf f16Chunk(const uint16_t* src) {
-#if defined(GQA_HAVE_F16C)
-    vh h;
-    std::memcpy(&h, src, sizeof h);
-    return __builtin_convertvector(h, vf);
-#else
-    vf r;
-    for (int i = 0; i < VW; ++i) r[i] = f16ToFloat(src[i]);
-    return r;
-#endif
-}
-
+// f16Chunk (VW f16 values -> VW floats) comes from cpu_kernels_impl.h.
 inline float f16Scalar(const uint8_t* p) {
     uint16_t h;
     std::memcpy(&h, p, 2);
-#if defined(GQA_HAVE_F16C)
-    return _cvtsh_ss(h);
-#else
-    return f16ToFloat(h);
-#endif
+    return f16ToFloatOne(h);
 }
 
 inline vf i8Chunk(const uint8_t* src) {
