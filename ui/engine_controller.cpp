@@ -12,8 +12,10 @@ ThreadedEngineController::ThreadedEngineController(QObject* parent)
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
     connect(m_worker, &EngineWorker::backendsAvailable, this, &EngineController::backendsAvailable);
-    connect(m_worker, &EngineWorker::ceilingsAvailable, this, &EngineController::ceilingsAvailable);
     connect(m_worker, &EngineWorker::analysisAvailable, this, &ThreadedEngineController::onWorkerAnalysis);
+    connect(m_worker, &EngineWorker::tokenGenerated, this, [this](quint64 id, qint64 step, qint32 token) {
+        if (id == m_latestRunId) emit tokenGenerated(id, step, token);
+    });
     connect(m_worker, &EngineWorker::resultAvailable, this, &ThreadedEngineController::onWorkerResult);
     connect(m_worker, &EngineWorker::runFailed, this, &ThreadedEngineController::onWorkerRunFailed);
     connect(m_worker, &EngineWorker::sweepPointAvailable, this, &ThreadedEngineController::onWorkerSweepPoint);
@@ -40,14 +42,11 @@ ThreadedEngineController::~ThreadedEngineController() {
     {
         std::lock_guard lock(m_queue->mutex);
         m_queue->stopping = true;
-        m_queue->pending_run.reset();
-        if (m_queue->running_run) m_queue->running_run->cancel = true;
-        if (m_queue->sweep) m_queue->sweep->cancel = true;
-        m_queue->pending_tradeoff.reset();
-        if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
-        m_queue->pending_load.reset();
-        m_queue->pending_save.reset();
-        if (m_queue->running_load) m_queue->running_load->control.cancel = true;
+        m_queue->save.pending.reset();
+        m_queue->load.cancel();
+        m_queue->run.cancel();
+        m_queue->tradeoff.cancel();
+        m_queue->sweep.cancel();
     }
     m_thread.quit();
     m_thread.wait();
@@ -63,8 +62,7 @@ quint64 ThreadedEngineController::requestRun(const RunParams& params) {
     job->params = params;
     {
         std::lock_guard lock(m_queue->mutex);
-        m_queue->pending_run = job;  // replaces a queued one
-        if (m_queue->running_run) m_queue->running_run->cancel = true;
+        m_queue->run.submit(job);
     }
     m_latestRunId = job->id;
     updateBusy();
@@ -74,8 +72,7 @@ quint64 ThreadedEngineController::requestRun(const RunParams& params) {
 
 void ThreadedEngineController::cancelRun() {
     std::lock_guard lock(m_queue->mutex);
-    if (m_queue->pending_run) m_queue->pending_run->cancel = true;
-    if (m_queue->running_run) m_queue->running_run->cancel = true;
+    m_queue->run.cancel();
 }
 
 quint64 ThreadedEngineController::requestSweep(const RunParams& base) {
@@ -86,8 +83,7 @@ quint64 ThreadedEngineController::requestSweep(const RunParams& base) {
     sweep->kv_counts = base.config.validKvHeadCounts();
     {
         std::lock_guard lock(m_queue->mutex);
-        if (m_queue->sweep) m_queue->sweep->cancel = true;
-        m_queue->sweep = sweep;
+        m_queue->sweep.submit(sweep);
     }
     m_latestSweepId = sweep->id;
     m_sweepActive = true;
@@ -99,7 +95,7 @@ quint64 ThreadedEngineController::requestSweep(const RunParams& base) {
 
 void ThreadedEngineController::cancelSweep() {
     std::lock_guard lock(m_queue->mutex);
-    if (m_queue->sweep) m_queue->sweep->cancel = true;
+    m_queue->sweep.cancel();
 }
 
 quint64 ThreadedEngineController::requestTradeoff(const TradeoffParams& params) {
@@ -108,8 +104,7 @@ quint64 ThreadedEngineController::requestTradeoff(const TradeoffParams& params) 
     job->params = params;
     {
         std::lock_guard lock(m_queue->mutex);
-        m_queue->pending_tradeoff = job;  // replaces a queued one
-        if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
+        m_queue->tradeoff.submit(job);
     }
     m_latestTradeoffId = job->id;
     pokeWorker();
@@ -118,15 +113,12 @@ quint64 ThreadedEngineController::requestTradeoff(const TradeoffParams& params) 
 
 void ThreadedEngineController::cancelTradeoff() {
     std::lock_guard lock(m_queue->mutex);
-    if (m_queue->pending_tradeoff) m_queue->pending_tradeoff->cancel = true;
-    if (m_queue->running_tradeoff) m_queue->running_tradeoff->cancel = true;
+    m_queue->tradeoff.cancel();
 }
 
 std::pair<int64_t, int64_t> ThreadedEngineController::tradeoffProgress() const {
     std::lock_guard lock(m_queue->mutex);
-    const auto& job = m_queue->running_tradeoff;
-    if (!job || job->id != m_latestTradeoffId) return {0, 0};
-    return {job->points_done.load(), job->points_total.load()};
+    return m_queue->tradeoff.progress(m_latestTradeoffId);
 }
 
 void ThreadedEngineController::onWorkerTradeoff(quint64 id, const TradeoffOutcomePtr& outcome) {
@@ -143,8 +135,7 @@ quint64 ThreadedEngineController::requestModelLoad(const QString& path) {
     job->path = path;
     {
         std::lock_guard lock(m_queue->mutex);
-        m_queue->pending_load = job;  // the same rule as every job kind
-        if (m_queue->running_load) m_queue->running_load->control.cancel = true;
+        m_queue->load.submit(job);
     }
     m_latestLoadId = job->id;
     pokeWorker();
@@ -153,15 +144,12 @@ quint64 ThreadedEngineController::requestModelLoad(const QString& path) {
 
 void ThreadedEngineController::cancelModelLoad() {
     std::lock_guard lock(m_queue->mutex);
-    if (m_queue->pending_load) m_queue->pending_load->control.cancel = true;
-    if (m_queue->running_load) m_queue->running_load->control.cancel = true;
+    m_queue->load.cancel();
 }
 
 std::pair<int64_t, int64_t> ThreadedEngineController::modelLoadProgress() const {
     std::lock_guard lock(m_queue->mutex);
-    const auto& job = m_queue->running_load;
-    if (!job || job->id != m_latestLoadId) return {0, 0};
-    return {job->control.done.load(), job->control.total.load()};
+    return m_queue->load.progress(m_latestLoadId);
 }
 
 quint64 ThreadedEngineController::requestSaveConverted(const SaveConvertedParams& params) {
@@ -170,7 +158,7 @@ quint64 ThreadedEngineController::requestSaveConverted(const SaveConvertedParams
     job->params = params;
     {
         std::lock_guard lock(m_queue->mutex);
-        m_queue->pending_save = job;  // replaces a queued one
+        m_queue->save.submit(job);  // a save is short and never cancelled: a newer one only replaces it
     }
     pokeWorker();
     return job->id;
@@ -184,20 +172,15 @@ void ThreadedEngineController::requestBackends() {
     pokeWorker();
 }
 
-void ThreadedEngineController::setKnownCeilings(const QString& device, const Ceilings& ceilings) {
-    std::lock_guard lock(m_queue->mutex);
-    m_queue->known_ceilings[device.toStdString()] = ceilings;
-}
-
 RunProgress ThreadedEngineController::runProgress() const {
     RunProgress p;
     p.id = m_latestRunId;
     std::lock_guard lock(m_queue->mutex);
-    const auto& job = m_queue->running_run;
+    const auto& job = m_queue->run.running;
     if (job && job->id == m_latestRunId) {
         p.running = true;
-        p.layers_done = job->layers_done.load();
-        p.layers_total = job->layers_total.load();
+        p.layers_done = job->control.done.load();
+        p.layers_total = job->control.total.load();
     }
     return p;
 }

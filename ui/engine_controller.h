@@ -44,8 +44,6 @@ public:
     // worker; answered by convertedModelSaved / convertedModelSaveFailed. Not pure, for test doubles.
     virtual quint64 requestSaveConverted(const SaveConvertedParams& params) { return 0; }
     virtual void requestBackends() = 0;
-    // Ceilings remembered from an earlier session (QSettings), used until measured in this process.
-    virtual void setKnownCeilings(const QString& device, const Ceilings& ceilings) = 0;
 
     virtual RunProgress runProgress() const = 0;  // polled by the GUI (Tracy-style atomic counter)
     virtual quint64 latestRunId() const = 0;
@@ -55,10 +53,11 @@ public:
 signals:
     void backendsAvailable(const QVector<gqa::ui::BackendChoice>& backends);
     void analysisAvailable(quint64 id, const gqa::ui::AnalysisPtr& analysis);
+    // Text as it is produced: each decode step's input token of sequence 0 (step 0 = sampled after the prompt).
+    void tokenGenerated(quint64 id, qint64 step, qint32 token);
     void resultAvailable(quint64 id, const gqa::ui::RunResultPtr& result);
     void runFailed(quint64 id, const QString& message, bool cancelled);
     void busyChanged(bool busy);
-    void ceilingsAvailable(const QString& backend, const QString& device, const gqa::Ceilings& ceilings);
     void sweepStarted(quint64 id, int total);
     void sweepPointAvailable(quint64 id, const gqa::ui::SweepPoint& point, int done, int total);
     void sweepFinished(quint64 id);
@@ -94,7 +93,6 @@ public:
     std::pair<int64_t, int64_t> modelLoadProgress() const override;
     quint64 requestSaveConverted(const SaveConvertedParams& params) override;
     void requestBackends() override;
-    void setKnownCeilings(const QString& device, const Ceilings& ceilings) override;
 
     RunProgress runProgress() const override;
     quint64 latestRunId() const override { return m_latestRunId; }

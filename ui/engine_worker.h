@@ -1,13 +1,12 @@
-// The worker that owns the engine: lives on the controller's QThread, takes jobs from a shared queue.
+// The worker that owns the engine: lives on the controller's QThread, takes jobs from a shared queue, calls
+// the engine's job functions (gqa/jobs.h) and forwards what they report as signals. It orchestrates nothing.
 #pragma once
 
 #include <QObject>
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,56 +15,69 @@
 
 namespace gqa::ui {
 
-struct RunJob {
+// Every queued job: its id (assigned by the controller) and the engine's progress/cancel block.
+struct QueuedJob {
     quint64 id = 0;
-    RunParams params;
-    std::atomic<bool> cancel{false};
-    std::atomic<int64_t> layers_done{0};
-    std::atomic<int64_t> layers_total{0};
-    std::atomic<bool> running{false};
+    JobControl control;
 };
-
-struct SweepJob {
-    quint64 id = 0;
+struct RunJob : QueuedJob {
+    RunParams params;
+};
+struct SweepJob : QueuedJob {
     RunParams base;
     std::vector<int64_t> kv_counts;  // ascending valid KV-head counts
-    size_t next = 0;                 // worker-only
-    std::atomic<bool> cancel{false};
+    size_t next = 0;                 // worker-only: points are run one at a time, other jobs go between them
 };
-
-struct TradeoffJob {
-    quint64 id = 0;
+struct TradeoffJob : QueuedJob {
     TradeoffParams params;
-    std::atomic<bool> cancel{false};
-    std::atomic<int64_t> points_done{0};   // the engine's sweep, then the map pass: one each per grouping
-    std::atomic<int64_t> points_total{0};
 };
-
-struct SaveJob {
-    quint64 id = 0;
+struct SaveJob : QueuedJob {
     SaveConvertedParams params;
 };
-
-struct LoadJob {
-    quint64 id = 0;
+struct LoadJob : QueuedJob {
     QString path;
-    JobControl control;  // steps of loadModelJob; cancel between them
+};
+
+// One rule for every kind of job: a new request replaces the queued one of its kind and cancels the running
+// one. Used under JobQueue::mutex.
+template <class Job>
+struct JobSlot {
+    std::shared_ptr<Job> pending;
+    std::shared_ptr<Job> running;
+    void submit(std::shared_ptr<Job> job) {
+        cancel();
+        pending = std::move(job);
+    }
+    void cancel() {
+        if (pending) pending->control.cancel = true;
+        if (running) running->control.cancel = true;
+    }
+    // The queued job becomes the running one (null when none is queued).
+    std::shared_ptr<Job> start() {
+        if (!pending) return nullptr;
+        running = std::move(pending);
+        return running;
+    }
+    void finish(const std::shared_ptr<Job>& job) {
+        if (running == job) running.reset();
+    }
+    // The running job's progress when it is `id`, else (0, 0).
+    std::pair<int64_t, int64_t> progress(quint64 id) const {
+        if (!running || running->id != id) return {0, 0};
+        return {running->control.done.load(), running->control.total.load()};
+    }
 };
 
 // Shared between the GUI thread (producer) and the worker (consumer); everything under `mutex`.
 struct JobQueue {
     std::mutex mutex;
-    std::shared_ptr<RunJob> pending_run;
-    std::shared_ptr<RunJob> running_run;
-    std::shared_ptr<SweepJob> sweep;
-    std::shared_ptr<TradeoffJob> pending_tradeoff;
-    std::shared_ptr<TradeoffJob> running_tradeoff;
-    // One rule for every kind: a new request replaces the queued one of its kind and cancels the running one.
-    std::shared_ptr<LoadJob> pending_load;
-    std::shared_ptr<LoadJob> running_load;
-    std::shared_ptr<SaveJob> pending_save;  // a save is short and never cancelled: a newer one only replaces it
+    // In the worker's order of priority: saves and loads, then runs, trade-offs, and sweep points last.
+    JobSlot<SaveJob> save;
+    JobSlot<LoadJob> load;
+    JobSlot<RunJob> run;
+    JobSlot<TradeoffJob> tradeoff;
+    JobSlot<SweepJob> sweep;  // stays running between its points
     bool probe_requested = false;
-    std::map<std::string, Ceilings> known_ceilings;  // by device name, from QSettings
     bool stopping = false;
 };
 
@@ -75,15 +87,17 @@ public:
     explicit EngineWorker(std::shared_ptr<JobQueue> queue);
     ~EngineWorker() override;
 
-    // Drains the queue: probes, then runs (newest only), then sweep points one at a time.
+    // Drains the queue: probes, then saves, loads, runs (newest only), trade-offs, then sweep points one at a
+    // time.
     void pump();
 
 signals:
     void backendsAvailable(const QVector<gqa::ui::BackendChoice>& backends);
     void analysisAvailable(quint64 id, const gqa::ui::AnalysisPtr& analysis);
+    // A decode step's input token of sequence 0 (step 0 = sampled after the prompt), as the run produces it.
+    void tokenGenerated(quint64 id, qint64 step, qint32 token);
     void resultAvailable(quint64 id, const gqa::ui::RunResultPtr& result);
     void runFailed(quint64 id, const QString& message, bool cancelled);
-    void ceilingsAvailable(const QString& backend, const QString& device, const gqa::Ceilings& ceilings);
     void sweepPointAvailable(quint64 id, const gqa::ui::SweepPoint& point, int done, int total);
     void sweepFinished(quint64 id);
     void sweepFailed(quint64 id, const QString& message, bool cancelled);
@@ -97,25 +111,18 @@ signals:
     void convertedModelSaveFailed(quint64 id, const QString& dir, const QString& message);
 
 private:
-    void load(LoadJob& job);
     void probe();
+    void load(LoadJob& job);
     void run(RunJob& job);
-    void sweepStep(const std::shared_ptr<SweepJob>& sweep);
+    // One point; true when the sweep is over (finished, failed or cancelled).
+    bool sweepStep(SweepJob& sweep);
     void tradeoff(TradeoffJob& job);
     void save(const SaveJob& job);
-    Expected<Backend*> backendFor(const QString& name);
-    // Ceilings for the analysis: measured in this process, else remembered, else measured now.
-    Expected<std::pair<Ceilings, bool>> ceilingsFor(Backend& backend);
-    void noteMeasuredCeilings(Backend& backend, const Ceilings& c);
+    Expected<Backend*> backendFor(const std::string& name);
 
     std::shared_ptr<JobQueue> m_queue;
     std::map<std::string, std::unique_ptr<Backend>> m_backends;
-    std::map<std::string, Ceilings> m_measured;  // by backend name, this process
-    // The last live conversion (checkpoint, KV heads, method): a depth or prompt edit reuses it.
-    const Model* m_convertedFrom = nullptr;
-    int64_t m_convertedKv = 0;
-    ConvertMethod m_convertedMethod = ConvertMethod::MeanPool;
-    ModelPtr m_converted;
+    LiveModelCache m_live;  // the last live conversion of a checkpoint
 };
 
 }  // namespace gqa::ui

@@ -153,7 +153,7 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
     }
     const Analysis& a = *m_analysis;
     QStringList lines;
-    const QString ceil_src = a.ceilings_measured ? tr("measured on this device") : tr("remembered from an earlier session");
+    const QString ceil_src = QString::fromStdString(a.ceilings.provenance());
     lines << tr("<b>Roofline ceilings</b> on %1: memory bandwidth <b>%2</b>, GEMM rate <b>%3</b> (%4).")
                  .arg(QString::fromStdString(a.device.name).toHtmlEscaped(), rateText(a.ceilings.mem_bw_bytes_per_s, "B"),
                       rateText(a.ceilings.gemm_flops_per_s, "FLOP"), ceil_src);

@@ -51,6 +51,12 @@ constexpr double kShowAnalysisFirstMs = 300.0;
 constexpr int kAnalysisGraceMs = 250;
 constexpr int kLongRunMs = 1000;
 
+// The Trade-off tab stays interactive: a synthetic model sweeps a short prompt and few decode steps, a
+// checkpoint's quality text is scored up to this many tokens.
+constexpr int64_t kTradeoffMaxPrompt = 64;
+constexpr int64_t kTradeoffMaxDecode = 4;
+constexpr int64_t kTradeoffMaxTextTokens = 512;
+
 }  // namespace
 
 MainWindow::MainWindow(const MainWindowOptions& options, EngineController* controller, QWidget* parent)
@@ -208,7 +214,9 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     connect(m_controller, &EngineController::resultAvailable, this, &MainWindow::onResult);
     connect(m_controller, &EngineController::runFailed, this, &MainWindow::onRunFailed);
     connect(m_controller, &EngineController::busyChanged, this, &MainWindow::onBusyChanged);
-    connect(m_controller, &EngineController::ceilingsAvailable, this, &MainWindow::storeCeilings);
+    connect(m_controller, &EngineController::tokenGenerated, this, [this](quint64 id, qint64 step, qint32 token) {
+        if (id == m_requestId && m_model) m_prompt->appendGeneratedToken(step, token);
+    });
     connect(m_controller, &EngineController::sweepStarted, m_latency,
             [this](quint64, int total) { m_latency->onSweepStarted(total); });
     connect(m_controller, &EngineController::sweepPointAvailable, m_latency,
@@ -237,7 +245,6 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
         QSettings s = appSettings();
         restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
         restoreState(s.value(QStringLiteral("window/state")).toByteArray());
-        loadRememberedCeilings();
         if (m_options.restore_session && m_options.preset.isEmpty()) {
             const QByteArray last = s.value(QStringLiteral("session/last")).toByteArray();
             if (!last.isEmpty()) {
@@ -375,7 +382,7 @@ RunParams MainWindow::currentParams() const {
     RunParams p;
     p.config = m_panel->config();
     p.shape = m_panel->shape();
-    p.backend = m_panel->backend();
+    p.backend = m_panel->backend().toStdString();
     p.run_layers = m_panel->runLayers();
     p.map_layer = m_attention->layer();
     if (m_model && m_panel->isRealModel()) {
@@ -549,15 +556,36 @@ void MainWindow::startSweep() {
     m_tabs->setCurrentIndex(LatencyTab);
 }
 
-void MainWindow::startTradeoff() {
+TradeoffParams MainWindow::tradeoffParams() const {
+    const RunParams live = currentParams();
     TradeoffParams p;
-    p.base = currentParams();
-    p.base.want_maps = false;
+    p.config = live.config;
+    p.model = live.model;
+    p.shape = live.shape;
+    p.backend = live.backend;
+    p.max_layers = live.run_layers;  // never deeper than the live run
     p.method = m_tradeoff->method();
-    if (p.base.model) {
-        p.quality_text = m_tradeoff->qualityText();
-        p.quality_source = m_tradeoff->qualitySource();
+    p.both_methods = true;           // checkpoints: the paper's comparison of the two methods
+    p.keep_maps = true;              // the view's maps come from the quality pass: one prefill per grouping
+    p.attention_iterations = 10;
+    // Interactive: a synthetic model sweeps from MHA on a short prompt; a checkpoint scores its prompt (or the
+    // text the user picked) up to kTradeoffMaxTextTokens.
+    p.max_decode_steps = kTradeoffMaxDecode;
+    if (p.model) {
+        p.quality_tokens = live.prompt_tokens;
+        p.quality_text = m_tradeoff->qualityText().toStdString();
+        if (!p.quality_text.empty()) p.quality_source = m_tradeoff->qualitySource().toStdString();
+        p.max_quality_tokens = kTradeoffMaxTextTokens;
+    } else {
+        p.from_mha = true;
+        p.shape.batch = 1;
+        p.max_prompt_len = kTradeoffMaxPrompt;
     }
+    return p;
+}
+
+void MainWindow::startTradeoff() {
+    const TradeoffParams p = tradeoffParams();
     m_controller->requestTradeoff(p);
     m_tradeoff->onStarted(tradeoffKey(p));
     m_tradeoffPoll.start();
@@ -566,11 +594,7 @@ void MainWindow::startTradeoff() {
 void MainWindow::startTradeoffIfStale() {
     // Only while the tab is on screen: the sweep costs a few runs and nobody looks at it elsewhere.
     if (m_closing || m_tabs->currentIndex() != TradeoffTab) return;
-    TradeoffParams p;
-    p.base = currentParams();
-    p.method = m_tradeoff->method();
-    if (p.base.model) p.quality_text = m_tradeoff->qualityText();
-    if (tradeoffKey(p) != m_tradeoff->requestedKey()) startTradeoff();
+    if (tradeoffKey(tradeoffParams()) != m_tradeoff->requestedKey()) startTradeoff();
 }
 
 void MainWindow::pollTradeoff() {
@@ -627,7 +651,7 @@ void MainWindow::onRunFailed(quint64 id, const QString& message, bool cancelled)
 void MainWindow::applyViews() {
     std::optional<Snapshot> live;
     if (m_analysis) live = makeSnapshot(*m_analysis, m_result.get());
-    m_attention->setMapsNote(m_analysis ? m_analysis->maps_note : QString());
+    m_attention->setMapsNote(m_analysis ? QString::fromStdString(m_analysis->maps_note) : QString());
     if (m_result) {
         m_attention->setTokenPieces(m_model ? m_prompt->pieces(m_result.get()) : QStringList());
         m_attention->setResult(m_result);
@@ -639,7 +663,9 @@ void MainWindow::applyViews() {
     m_pinAction->setEnabled(m_analysis != nullptr);
     if (m_analysis) {
         const Ceilings& c = m_analysis->ceilings;
-        m_ceilings->setText(tr("roofline: %1 · %2").arg(rateText(c.mem_bw_bytes_per_s, "B"), rateText(c.gemm_flops_per_s, "FLOP")));
+        m_ceilings->setText(tr("roofline: %1 · %2 (%3)")
+                                .arg(rateText(c.mem_bw_bytes_per_s, "B"), rateText(c.gemm_flops_per_s, "FLOP"),
+                                     QString::fromStdString(c.provenance())));
     }
     updateBanner();
 }
@@ -815,31 +841,6 @@ void MainWindow::saveSessionInteractively() {
         showStatus(tr("Saved session %1").arg(path.toHtmlEscaped()));
     else
         QMessageBox::warning(this, tr("Save failed"), error);
-}
-
-void MainWindow::storeCeilings(const QString&, const QString& device, const Ceilings& c) {
-    if (!m_options.use_settings || device.isEmpty()) return;
-    QSettings s = appSettings();
-    s.beginGroup(QStringLiteral("ceilings"));
-    const QString key = QString::fromLatin1(QUrl::toPercentEncoding(device));
-    s.setValue(key + QStringLiteral("/mem_bw_bytes_per_s"), c.mem_bw_bytes_per_s);
-    s.setValue(key + QStringLiteral("/gemm_flops_per_s"), c.gemm_flops_per_s);
-    s.setValue(key + QStringLiteral("/note"), QString::fromStdString(c.note));
-    s.endGroup();
-}
-
-void MainWindow::loadRememberedCeilings() {
-    QSettings s = appSettings();
-    s.beginGroup(QStringLiteral("ceilings"));
-    for (const QString& key : s.childGroups()) {
-        Ceilings c;
-        c.mem_bw_bytes_per_s = s.value(key + QStringLiteral("/mem_bw_bytes_per_s")).toDouble();
-        c.gemm_flops_per_s = s.value(key + QStringLiteral("/gemm_flops_per_s")).toDouble();
-        c.note = s.value(key + QStringLiteral("/note")).toString().toStdString();
-        if (c.mem_bw_bytes_per_s > 0 && c.gemm_flops_per_s > 0)
-            m_controller->setKnownCeilings(QUrl::fromPercentEncoding(key.toLatin1()), c);
-    }
-    s.endGroup();
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

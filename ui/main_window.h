@@ -33,7 +33,7 @@ class PromptPanel;
 class TradeoffView;
 
 struct MainWindowOptions {
-    bool use_settings = true;     // QSettings: geometry, state, last session, remembered ceilings
+    bool use_settings = true;     // QSettings: geometry, state, last session, recent models
     bool restore_session = true;  // reopen the last session (only with use_settings)
     int debounce_ms = 150;
     QString preset;               // start with this preset instead of the default / last session
@@ -94,6 +94,8 @@ public:
     quint64 shownRunId() const { return m_shownId; }
     QString statusText() const;
     RunParams currentParams() const;
+    // The Trade-off tab's sweep of the live model.
+    TradeoffParams tradeoffParams() const;
 
 public slots:
     void requestRunNow();  // skips the debounce
@@ -131,8 +133,6 @@ private:
     void applyViews();
     void updateBanner();
     void showStatus(const QString& text, bool error = false);
-    void storeCeilings(const QString& backend, const QString& device, const Ceilings& c);
-    void loadRememberedCeilings();
     void openSessionInteractively();
     void saveSessionInteractively();
     void populateExportMenu();

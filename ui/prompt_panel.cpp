@@ -213,6 +213,17 @@ QStringList PromptPanel::pieces(const RunResult* r) const {
     return out;
 }
 
+void PromptPanel::appendGeneratedToken(qint64 step, int32_t token) {
+    if (!m_tokenizer) return;
+    if (step == 0) m_streamed.clear();
+    if (step != static_cast<qint64>(m_streamed.size())) return;  // a step of another run
+    m_streamed.push_back(token);
+    m_generated->setText(tr("<b>Generating…</b> (%1 tokens): %2<b>%3</b>")
+                             .arg(m_streamed.size())
+                             .arg(prompt().toHtmlEscaped(),
+                                  QString::fromStdString(m_tokenizer->decode(m_streamed)).toHtmlEscaped()));
+}
+
 void PromptPanel::setResult(const RunResultPtr& result) {
     if (!m_tokenizer || !result) return;
     if (!result->generated.empty() && !result->generated.front().empty())

@@ -43,6 +43,9 @@ public:
     // Generated text and the next-token distribution of a finished run (sequence 0).
     void setResult(const RunResultPtr& result);
     void setPerplexity(double perplexity);
+    // Text as the run produces it: the token sequence 0 feeds to decode step `step` (0 restarts the text).
+    void appendGeneratedToken(qint64 step, int32_t token);
+    const std::vector<int32_t>& streamedTokens() const { return m_streamed; }
     // Display strings of the prompt's tokens, then of the generated ones.
     QStringList pieces(const RunResult* result) const;
     // (id, probability) of the k most likely next tokens after the run's final step.
@@ -87,6 +90,7 @@ private:
     QSpinBox* m_seed = nullptr;
     QSpinBox* m_step = nullptr;
     RunResultPtr m_result;
+    std::vector<int32_t> m_streamed;  // the tokens of the run in progress, as they arrive
 };
 
 }  // namespace gqa::ui

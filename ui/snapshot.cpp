@@ -14,7 +14,7 @@ Snapshot makeSnapshot(const Analysis& a, const RunResult* r) {
     Snapshot s;
     s.config = a.config;
     s.shape = a.shape;
-    s.backend = a.backend;
+    s.backend = QString::fromStdString(a.backend);
     s.device = QString::fromStdString(a.device.name);
     s.label = QStringLiteral("%1 · %2").arg(QString::fromStdString(a.config.name),
                                             QString::fromStdString(a.config.attentionKind()));

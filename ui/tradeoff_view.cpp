@@ -61,8 +61,7 @@ QString pointLabel(const TradeoffPoint& p) {
 
 }  // namespace
 
-QString tradeoffKey(const TradeoffParams& params) {
-    const RunParams& p = params.base;
+QString tradeoffKey(const TradeoffParams& p) {
     const ModelConfig& c = p.config;
     return QStringLiteral("%1|%2|%3|%4|%5|%6|%7|%8|%9")
         .arg(QString::fromStdString(c.name))
@@ -80,14 +79,14 @@ QString tradeoffKey(const TradeoffParams& params) {
                .arg(p.shape.prompt_len)
                .arg(p.shape.decode_steps)
                .arg(p.shape.batch)
-               .arg(p.backend)
-               .arg(p.run_layers)
-               .arg(QString::fromLatin1(convertMethodName(params.method))) +
+               .arg(QString::fromStdString(p.backend))
+               .arg(p.max_layers)
+               .arg(QString::fromLatin1(convertMethodName(p.method))) +
            // A checkpoint's sweep also depends on the checkpoint and the text it scores.
            (p.model ? QStringLiteral("|%1|%2|%3")
                           .arg(QString::fromStdString(p.model->source_path))
-                          .arg(qHashRange(p.prompt_tokens.begin(), p.prompt_tokens.end()))
-                          .arg(qHash(params.quality_text))
+                          .arg(qHashRange(p.quality_tokens.begin(), p.quality_tokens.end()))
+                          .arg(qHash(QString::fromStdString(p.quality_text)))
                     : QString());
 }
 
@@ -444,7 +443,7 @@ void TradeoffView::rebuildScatter() {
                     .arg(QString::fromStdString(r->config.name))
                     .arg(r->config.n_q_heads)
                     .arg(r->config.n_kv_heads)
-                    .arg(m_outcome->quality_source);
+                    .arg(QString::fromStdString(m_outcome->quality_source));
     else if (r)
         title = tr("MHA → GQA trade-off — %1, %2 query heads, %3")
                     .arg(QString::fromStdString(r->config.name))
@@ -723,7 +722,7 @@ void TradeoffView::updateSummary() {
                      .arg(r.layers_run)
                      .arg(r.config.n_layers)
                      .arg(QString::fromStdString(r.backend))
-                     .arg(m_outcome->quality_source.toHtmlEscaped())
+                     .arg(QString::fromStdString(m_outcome->quality_source).toHtmlEscaped())
                      .arg(r.shape.prompt_len)
                      .arg(r.shape.decode_steps);
     else
@@ -737,9 +736,12 @@ void TradeoffView::updateSummary() {
                  .arg(r.shape.batch)
                  .arg(r.shape.prompt_len)
                  .arg(r.shape.decode_steps);
-    if (!m_outcome->depth_note.isEmpty())
+    QStringList depth_notes;
+    for (const std::string& n : m_outcome->notes) depth_notes << QString::fromStdString(n);
+    const QString depth_note = depth_notes.join(QStringLiteral("; "));
+    if (!depth_note.isEmpty())
         lines << tr("<span style='color:#8a6d00'>Kept small for a quick sweep: %1.</span>")
-                     .arg(m_outcome->depth_note.toHtmlEscaped());
+                     .arg(depth_note.toHtmlEscaped());
     const int i = pointIndexOf(m_highlightKv);
     const int b = pointIndexOf(r.config.n_kv_heads);
     if (i >= 0 && b >= 0) {

@@ -4,6 +4,7 @@
 
 #include "cli_common.h"
 #include "gqa/convert.h"
+#include "gqa/jobs.h"
 
 namespace gqa::cli {
 namespace {
@@ -22,19 +23,19 @@ int runConvert(const ConvertArgs& a) {
     auto m = loadModel(a.model, opt);
     if (!m) return reportError(m.error());
     const int64_t before = m->config.n_kv_heads;
-    auto c = convertKvHeads(*m, a.kv_heads, *method);
-    if (!c) return reportError(c.error());
-    auto st = saveHfModel(*c, a.out);
+    // The same engine job as the app's "Save converted model…".
+    auto st = saveConvertedModel(*m, a.kv_heads, *method, a.out);
     if (!st) return reportError(st.error());
+    const int64_t group_size = m->config.n_q_heads / a.kv_heads;
     if (a.json) {
         std::cout << nlohmann::json{{"out", a.out}, {"kv_heads_before", before}, {"kv_heads", a.kv_heads},
-                                    {"method", convertMethodName(*method)}, {"group_size", c->config.groupSize()}}
+                                    {"method", convertMethodName(*method)}, {"group_size", group_size}}
                          .dump(2)
                   << "\n";
         return 0;
     }
     std::printf("converted %s: %lld -> %lld KV heads (%s, g = %lld), written to %s\n", a.model.c_str(),
-                (long long)before, (long long)a.kv_heads, convertMethodName(*method), (long long)c->config.groupSize(),
+                (long long)before, (long long)a.kv_heads, convertMethodName(*method), (long long)group_size,
                 a.out.c_str());
     if (m->format == "gguf") std::printf("note: a GGUF's vocabulary is not written out; tokenize with the original file\n");
     return 0;

@@ -8,14 +8,11 @@
 
 #include "cli_common.h"
 #include "gqa/memory_model.h"
+#include "gqa/jobs.h"
 #include "gqa/tradeoff.h"
 
 namespace gqa::cli {
 namespace {
-
-// Weights the sweep holds per copy when the user gives no --layers; past it a big preset runs its first
-// few layers (KV-cache bytes still count the whole model).
-constexpr int64_t kDefaultLayerBudgetBytes = int64_t{256} << 20;
 
 struct TradeoffArgs {
     ModelArgs model;
@@ -35,19 +32,6 @@ struct TradeoffArgs {
 using Json = nlohmann::ordered_json;
 
 Json numberOrNull(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
-
-// The layers to build and run: --layers, or as many as fit the default budget (at least one).
-int64_t layersToRun(const ModelConfig& cfg, const std::optional<int64_t>& requested) {
-    if (requested) return *requested;
-    ModelConfig one = cfg;
-    one.n_layers = 1;
-    ModelConfig none = cfg;
-    none.n_layers = 0;
-    // Weights as stored: what the backend and the sweep's converted copy hold.
-    const int64_t per_layer = estimateMemory(one, 1, 1).weight_bytes - estimateMemory(none, 1, 1).weight_bytes;
-    if (per_layer <= 0) return cfg.n_layers;
-    return std::clamp<int64_t>(kDefaultLayerBudgetBytes / per_layer, 1, cfg.n_layers);
-}
 
 Json tradeoffJson(const TradeoffResult& r) {
     using json = Json;
@@ -182,44 +166,46 @@ int runTradeoffCommand(const TradeoffArgs& a) {
                                      "--layers (" + std::to_string(*a.model.layers) + ") must be between 1 and " +
                                          std::to_string(cfg->n_layers)));
 
-    TradeoffRequest req;
-    req.config = *cfg;
-    req.layers = layersToRun(*cfg, a.model.layers);
-    req.shape = resolveShape(a.shape, *cfg);
-    req.weights = a.weights == "random" ? WeightsMode::Random : WeightsMode::Structured;
-    req.seed = a.seed;
-    req.method = parseConvertMethod(a.method).value_or(ConvertMethod::MeanPool);
-    req.attention_iterations = a.iterations;
+    // One engine job for the CLI and the app: the depth rule (tradeoffLayers), the checkpoint or synthetic
+    // weights, the quality text.
+    TradeoffJobRequest job;
+    job.config = *cfg;
+    job.shape = resolveShape(a.shape, *cfg);
+    if (Status s = job.shape.validate(*cfg); !s) return reportError(s.error());
+    job.weights = a.weights == "random" ? WeightsMode::Random : WeightsMode::Structured;
+    job.seed = a.seed;
+    job.method = parseConvertMethod(a.method).value_or(ConvertMethod::MeanPool);
+    job.attention_iterations = a.iterations;
+    job.backend = a.backend;
+    auto backend = openBackend(a.backend);
+    if (!backend) return reportError(backend.error());
+    job.layers = a.model.layers ? *a.model.layers
+                                : tradeoffLayers(*cfg, job.shape, (*backend)->deviceInfo().available_bytes);
 
-    // A checkpoint: its first req.layers layers mapped, the prompt tokenized (BOS + synthetic ids without one).
-    std::shared_ptr<const Model> model;
+    // A checkpoint: its first job.layers layers mapped, the quality text tokenized (BOS + synthetic ids without one).
     if (!a.model.model_path.empty()) {
         if (a.from_mha)
             return reportError(makeError(ErrorCode::InvalidArgument,
                                          "--from-mha needs a preset: a checkpoint's KV heads can only be merged"));
-        auto resolved = openModel(model_args, req.layers);
+        auto resolved = openModel(model_args, job.layers);
         if (!resolved) return reportError(resolved.error());
-        model = resolved->model;
+        job.model = resolved->model;
+        job.full_layers = cfg->n_layers;
         if (!a.prompt.empty() || !a.prompt_file.empty()) {
             auto text = readTextArg(a.prompt, a.prompt_file, "prompt");
             if (!text) return reportError(text.error());
-            auto ids = tokenizeFor(*model, *text);
+            auto ids = tokenizeFor(*job.model, *text);
             if (!ids) return reportError(ids.error());
-            req.shape.batch = 1;
-            req.shape.prompt_len = static_cast<int64_t>(ids->size());
-            req.prompt_tokens = *ids;
+            job.quality_tokens = *ids;
         }
     } else if (!a.prompt.empty() || !a.prompt_file.empty()) {
         return reportError(makeError(ErrorCode::InvalidArgument, "--prompt needs --model (presets have no tokenizer)"));
     }
-    if (Status s = req.shape.validate(*cfg); !s) return reportError(s.error());
-
-    auto backend = openBackend(a.backend);
-    if (!backend) return reportError(backend.error());
-    auto res = model ? runTradeoff(**backend, *model, req) : runTradeoff(**backend, req);
-    if (!res) return reportError(res.error());
+    auto out = tradeoffJob(**backend, job);
+    if (!out) return reportError(out.error());
+    TradeoffResult* res = &out->result;
     if (!a.model.layers && res->layers_run < cfg->n_layers)
-        res->notes.push_back("--layers not given: a big preset runs only its first " +
+        res->notes.push_back("--layers not given: a big model runs only its first " +
                              std::to_string(res->layers_run) + (res->layers_run == 1 ? " layer" : " layers") +
                              " so the sweep takes seconds; pass --layers N to run more");
 

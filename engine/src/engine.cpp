@@ -305,6 +305,7 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
                 if (!ended[static_cast<size_t>(b)]) generated[static_cast<size_t>(b)].push_back(id);
                 if (std::find(eos.begin(), eos.end(), id) != eos.end()) ended[static_cast<size_t>(b)] = true;
             }
+            if (first && req.on_token) req.on_token(s, next);
             if (req.stop_at_eos && !eos.empty() && std::all_of(ended.begin(), ended.end(), [](bool e) { return e; }))
                 break;
             StepOutput out;

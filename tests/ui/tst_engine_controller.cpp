@@ -15,7 +15,7 @@ RunParams teaching(int64_t prompt, int64_t decode, int64_t n_kv = 2) {
     p.config = findPreset("teaching").value();
     p.config.n_kv_heads = n_kv;
     p.shape = {1, prompt, decode};
-    p.backend = QStringLiteral("cpu");
+    p.backend = "cpu";
     return p;
 }
 
@@ -142,7 +142,7 @@ private slots:
         ThreadedEngineController c;
         QSignalSpy failures(&c, &EngineController::runFailed);
         RunParams p = teaching(prompt, 2, n_kv);
-        p.backend = backend;
+        p.backend = backend.toStdString();
         c.requestRun(p);
         QTRY_COMPARE_WITH_TIMEOUT(failures.count(), 1, kTimeoutMs);
         const QString message = failures.at(0).at(1).toString();

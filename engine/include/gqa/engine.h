@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,6 +45,9 @@ struct RunRequest {
     bool capture_layers = false;
     const std::atomic<bool>* cancel = nullptr;
     std::atomic<int64_t>* layers_done = nullptr;  // progress: layers finished across prefill and decode
+    // Called in the first measured run as each decode step's input tokens are known (one per sequence; step 0
+    // is the token sampled after the prompt), before the step runs: a viewer can show text as it is produced.
+    std::function<void(int64_t step, const std::vector<int32_t>& tokens)> on_token;
 };
 
 struct OpProfile {

@@ -3,6 +3,7 @@
 // command takes it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -106,7 +107,13 @@ struct LoadOptions {
     int64_t max_layers = 0;          // 0 = all; else only the first max_layers are mapped and checked
     int64_t available_bytes = 0;     // > 0: refuse before mapping when the weights would not fit in this
     bool tokenizer = true;           // also load the tokenizer
+    // Progress: one step per layer checked (and for GGUF, one more per layer whose Q/K rows are reordered), then
+    // one for the tokenizer; cancel is checked between them (ErrorCode::Cancelled, nothing left loaded).
+    std::atomic<int64_t>* progress = nullptr;
+    const std::atomic<bool>* cancel = nullptr;
 };
+// Steps loadModel reports through LoadOptions::progress for a model of `layers` layers in `format` ("hf"/"gguf").
+int64_t loadProgressSteps(int64_t layers, bool gguf);
 // `path` is a Hugging Face directory (config.json + model.safetensors or model.safetensors.index.json
 // shards; tokenizer.json or tokenizer.model) or a .gguf file. PyTorch .bin checkpoints and split GGUF
 // files are refused with a message saying what to use instead. Nothing is left half-loaded on failure.

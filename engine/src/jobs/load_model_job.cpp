@@ -9,14 +9,17 @@ Expected<std::shared_ptr<const Model>> loadModelJob(const std::string& path, int
     auto step = [&] {
         if (control) ++control->done;
     };
+    auto cancelled = [&] { return control && control->cancel.load(); };
     if (control) {
         control->done = 0;
-        control->total = 3;
+        control->total = 2;  // config, fit; the loader's own steps are added once the depth is known
     }
     auto cfg = loadModelConfig(path);
     if (!cfg) return cfg.error();
+    const bool gguf = path.size() > 5 && path.substr(path.size() - 5) == ".gguf";
+    if (control) control->total = 2 + loadProgressSteps(cfg->n_layers, gguf);
     step();
-    if (control && control->cancel) return makeError(ErrorCode::Cancelled, "cancelled");
+    if (cancelled()) return makeError(ErrorCode::Cancelled, "cancelled");
     // The same memory model as every other fit answer; refused before a byte is mapped.
     auto weight_bytes = checkpointWeightBytes(path);
     if (!weight_bytes) return weight_bytes.error();
@@ -25,12 +28,16 @@ Expected<std::shared_ptr<const Model>> loadModelJob(const std::string& path, int
                                                      " but only " + formatBytes(available_bytes) +
                                                      " are available; nothing was mapped");
     step();
-    if (control && control->cancel) return makeError(ErrorCode::Cancelled, "cancelled");
+    if (cancelled()) return makeError(ErrorCode::Cancelled, "cancelled");
     LoadOptions opt;
     opt.available_bytes = available_bytes;
+    if (control) {
+        opt.progress = &control->done;
+        opt.cancel = &control->cancel;
+    }
     auto model = loadModel(path, opt);
     if (!model) return model.error();
-    step();
+    if (control) control->done = control->total.load();
     return std::make_shared<const Model>(std::move(model).value());
 }
 

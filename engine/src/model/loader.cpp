@@ -28,6 +28,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// One step of loadModel's progress, and the place it can be cancelled.
+Status loadStep(const LoadOptions& opt) {
+    if (opt.cancel && opt.cancel->load()) return makeError(ErrorCode::Cancelled, "loading cancelled");
+    if (opt.progress) opt.progress->fetch_add(1);
+    return Status::ok();
+}
+
 // A mapping held by the Model: its pages are the tensors' bytes.
 class MappedStorage final : public TensorStorage {
 public:
@@ -179,6 +186,7 @@ Expected<Model> loadHf(const std::string& dir, const LoadOptions& opt) {
     if (!m.config.tied_embeddings) GQA_TRY(take(m.lm_head, "lm_head.weight", true));
     m.layers.resize(static_cast<size_t>(L));
     for (int64_t i = 0; i < L; ++i) {
+        GQA_TRY(loadStep(opt));
         auto& l = m.layers[static_cast<size_t>(i)];
         const std::string p = "model.layers." + std::to_string(i) + ".";
         GQA_TRY(take(l.attn_norm, p + "input_layernorm.weight", true));
@@ -280,6 +288,7 @@ Expected<Model> loadGguf(const std::string& path, const LoadOptions& opt) {
     m.layers.resize(static_cast<size_t>(L));
     const int64_t D = m.config.head_dim;
     for (int64_t i = 0; i < L; ++i) {
+        GQA_TRY(loadStep(opt));
         auto& l = m.layers[static_cast<size_t>(i)];
         const std::string p = "blk." + std::to_string(i) + ".";
         GQA_TRY(take(l.attn_norm, p + "attn_norm.weight", true));
@@ -302,6 +311,7 @@ Expected<Model> loadGguf(const std::string& path, const LoadOptions& opt) {
     if (permuted) {
         try {
             for (auto& l : m.layers) {
+                GQA_TRY(loadStep(opt));
                 for (auto [t, heads] : {std::pair{&l.wq, m.config.n_q_heads}, std::pair{&l.wk, m.config.n_kv_heads}}) {
                     const Tensor src = *t;
                     void* out = addOwnedTensor(m, *t, src.name, src.dtype, src.shape);
@@ -311,6 +321,8 @@ Expected<Model> loadGguf(const std::string& path, const LoadOptions& opt) {
         } catch (const std::bad_alloc&) {
             return makeError(ErrorCode::OutOfMemory, path + ": not enough memory to reorder the Q/K rows");
         }
+    } else if (opt.progress) {
+        opt.progress->fetch_add(L);  // no rows to reorder: those steps are done
     }
     return m;
 }
@@ -338,6 +350,7 @@ Expected<Model> loadModel(const std::string& path, const LoadOptions& opt) {
         if (m->head_roles.empty())
             m->head_roles.assign(m->layers.size(), std::vector<HeadRole>(static_cast<size_t>(m->config.n_q_heads), HeadRole::Content));
         if (opt.tokenizer) {
+            GQA_TRY(loadStep(opt));
             if (m->format == "gguf") {
                 auto f = readGguf(path);
                 if (!f) return f.error();
@@ -360,6 +373,8 @@ Expected<Model> loadModel(const std::string& path, const LoadOptions& opt) {
         return makeError(ErrorCode::Internal, path + ": " + e.what());
     }
 }
+
+int64_t loadProgressSteps(int64_t layers, bool gguf) { return (gguf ? 2 : 1) * layers + 1; }
 
 Expected<ModelConfig> loadModelConfig(const std::string& path) {
     if (isDir(path)) {
