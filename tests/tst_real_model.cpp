@@ -16,6 +16,7 @@
 #include "gqa/backend.h"
 #include "gqa/convert.h"
 #include "gqa/engine.h"
+#include "gqa/jobs.h"
 #include "gqa/model.h"
 #include "gqa/npy.h"
 #include "gqa/reference.h"
@@ -198,6 +199,85 @@ private slots:
                 QVERIFY2(r.isOk(), r.isOk() ? "" : r.error().message.c_str());
                 QCOMPARE(r->generated.at(0), want);
             }
+        }
+    }
+
+    // The app's and the CLI's jobs on the real model: loading reports every step and can be cancelled; a live
+    // run reports plan, tokens as they are produced (the reference greedy ones), result and prompt perplexity in
+    // that order, and converts through its cache once for a run at fewer KV heads.
+    void jobsOnTheRealModel() {
+        const QJsonObject p = expected()["prompts"].toArray().at(0).toObject();
+        for (const std::string file : {std::string("hf"), std::string("tiny-llama-gqa-bf16.gguf")}) {
+            const std::string path = modelDir() + "/" + file;
+            JobControl control;
+            auto model = loadModelJob(path, 0, &control);
+            QVERIFY2(model.isOk(), model.isOk() ? "" : model.error().message.c_str());
+            const bool gguf = file.size() > 5;
+            QCOMPARE(control.total.load(), 2 + loadProgressSteps(model.value()->config.n_layers, gguf));
+            QCOMPARE(control.done.load(), control.total.load());
+            JobControl cancelled;
+            cancelled.cancel = true;
+            auto refused = loadModelJob(path, 0, &cancelled);
+            QVERIFY(!refused.isOk());
+            QCOMPARE(refused.error().code, ErrorCode::Cancelled);
+
+            auto backend = createCpuBackend();
+            LiveRunRequest req;
+            req.model = model.value();
+            req.config = req.model->config;
+            req.prompt_tokens = ints(p["tokens"].toArray());
+            req.shape.prompt_len = static_cast<int64_t>(req.prompt_tokens.size());
+            req.shape.decode_steps = 6;
+            req.repeat.repeats = 1;
+            LiveModelCache cache;
+            std::vector<std::string> order;
+            std::vector<int32_t> streamed;
+            RunResult result;
+            double ppl = 0.0;
+            LiveRunEvents ev;
+            ev.on_plan = [&](RunPlan plan) {
+                order.push_back("plan");
+                QCOMPARE(plan.layers_planned, req.config.n_layers);
+            };
+            ev.on_token = [&](int64_t step, const std::vector<int32_t>& t) {
+                if (order.back() != "token") order.push_back("token");
+                QCOMPARE(step, static_cast<int64_t>(streamed.size()));
+                streamed.push_back(t.at(0));
+            };
+            ev.on_result = [&](RunResult r) {
+                order.push_back("result");
+                result = std::move(r);
+            };
+            ev.on_prompt_perplexity = [&](double v) {
+                order.push_back("perplexity");
+                ppl = v;
+            };
+            JobControl run_control;
+            Status s = runLiveJob(*backend, req, cache, &run_control, ev);
+            QVERIFY2(s.isOk(), s.isOk() ? "" : s.message().c_str());
+            QCOMPARE(order, (std::vector<std::string>{"plan", "token", "result", "perplexity"}));
+            QCOMPARE(streamed, result.generated.at(0));
+            auto want = ints(p["greedy"].toArray());
+            want.resize(streamed.size());
+            QCOMPARE(streamed, want);
+            QCOMPARE(run_control.done.load(), run_control.total.load());
+            QVERIFY(ppl > 1.0);
+
+            // Fewer KV heads: converted once, reused by the next edit (a different prompt length).
+            req.config.n_kv_heads = 1;
+            auto first = cache.modelFor(req);
+            QVERIFY(first.isOk() && first.value() != req.model);
+            QCOMPARE(first.value()->config.n_kv_heads, int64_t{1});
+            req.shape.decode_steps = 1;
+            order.clear();
+            streamed.clear();
+            s = runLiveJob(*backend, req, cache, &run_control, ev);
+            QVERIFY2(s.isOk(), s.isOk() ? "" : s.message().c_str());
+            QCOMPARE(cache.modelFor(req).value(), first.value());
+            QCOMPARE(result.config.n_kv_heads, int64_t{1});
+            JobControl stop;
+            stop.cancel = true;
+            QCOMPARE(runLiveJob(*backend, req, cache, &stop, ev).error().code, ErrorCode::Cancelled);
         }
     }
 

@@ -2,6 +2,7 @@
 // the reference prompt's tokens, the top-1 next token is the reference greedy token, and one KV head (a live
 // mean-pool conversion from 2) changes the prompt's perplexity and halves the KV-cache bytes. Expected values
 // come from reference/expected.json (llama.cpp), never from this program's output.
+#include <QPushButton>
 #include <QtTest>
 
 #include <QFile>
@@ -115,6 +116,24 @@ private slots:
         QVERIFY2(std::abs(ppl_mqa - ppl_base) > 1e-6 * ppl_base,
                  qPrintable(QStringLiteral("%1 vs %2").arg(ppl_mqa).arg(ppl_base)));
         QCOMPARE(w.analysis()->memory.kv_cache_bytes * 2, kv_base);
+
+        // Generate: the text appears token by token as the run produces it (one signal per decode step, in
+        // order), and the finished run's tokens are the streamed ones.
+        QVERIFY(w.controlPanel()->setKvHeads(w.model()->config.n_kv_heads));
+        QSignalSpy streamed(w.controller(), &EngineController::tokenGenerated);
+        w.promptPanel()->generateSpin()->setValue(5);
+        w.promptPanel()->generateButton()->click();
+        auto generated = [&] { return shown() && w.result()->shape.decode_steps == 5; };
+        QVERIFY(QTest::qWaitFor(generated, kTimeoutMs));
+        std::vector<int32_t> got;
+        for (const QList<QVariant>& sig : streamed)
+            if (sig.at(0).toULongLong() == w.requestedRunId()) {
+                QCOMPARE(sig.at(1).toLongLong(), static_cast<qint64>(got.size()));
+                got.push_back(sig.at(2).toInt());
+            }
+        QCOMPARE(got, w.result()->generated.at(0));
+        QCOMPARE(w.promptPanel()->streamedTokens(), got);
+        QCOMPARE(got.front(), q8 ? m_greedyQ8 : m_greedy);
 #endif
     }
 
