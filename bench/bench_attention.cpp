@@ -6,11 +6,13 @@
 
 namespace {
 
+// Args: KV heads (of 64 query heads), context, cache dtype (0 bf16, 1 fp16).
 void BM_DecodeAttention(benchmark::State& state) {
     auto backend = gqa::createCpuBackend();
     const gqa::AttentionShape s{1, 64, state.range(0), 1, state.range(1), 128, true};
+    const gqa::DType dt = state.range(2) ? gqa::DType::F16 : gqa::DType::BF16;
     for (auto _ : state) {
-        auto ms = backend->timeAttention(s, gqa::DType::BF16, 10);
+        auto ms = backend->timeAttention(s, dt, 10);
         if (!ms) {
             state.SkipWithError(ms.error().message.c_str());
             break;
@@ -22,7 +24,7 @@ void BM_DecodeAttention(benchmark::State& state) {
         benchmark::Counter(kv_bytes * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DecodeAttention)
-    ->ArgsProduct({{64, 8, 1}, {4096}})
+    ->ArgsProduct({{64, 8, 1}, {4096}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);

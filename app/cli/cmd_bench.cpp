@@ -7,6 +7,7 @@
 #include "cli_common.h"
 #include "gqa/cost_model.h"
 #include "gqa/memory_model.h"
+#include "gqa/timing.h"
 #include "gqa/weights.h"
 
 namespace gqa::cli {
@@ -20,6 +21,7 @@ struct BenchArgs {
     int64_t prompt = 64, steps = 16;
     bool json = false;
     bool quick = false;
+    bool decode_table = false;  // the decode-shape table (bf16 and fp16 caches) instead of the default tables
     int iterations = 20;
     std::string dtype = "bf16";
 };
@@ -27,11 +29,32 @@ struct BenchArgs {
 struct AttnRow {
     std::string phase;
     int64_t batch, hq, hkv, q_len, kv_len, d;
+    TimingStats t;  // the attention kernel's repeats; ms is their median
     double ms = 0, kv_bytes = 0, flops = 0;
     double gbps = 0, bw_fraction = 0, tflops = 0, speedup_vs_mha = 0;
     int64_t window = 0;             // sliding window (0 = none)
     double speedup_vs_full = 0;     // window rows: ms of the same shape without a window / ms
 };
+
+// Median and spread of a time, as every JSON row of the benchmark carries them.
+nlohmann::json spreadJson(const TimingStats& t) {
+    return {{"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"max_ms", t.max_ms}, {"repeats", t.repeats}};
+}
+
+// "median (min-max)" in milliseconds.
+std::string spreadText(const TimingStats& t) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%.3f (%.3f-%.3f)", t.median_ms, t.min_ms, t.max_ms);
+    return buf;
+}
+
+// The kernel timing policy of every table: `iterations` timed repeats after two warm-up runs.
+RepeatPolicy kernelPolicy(int iterations) {
+    RepeatPolicy p;
+    p.repeats = std::max(3, iterations);
+    p.warmup = 2;
+    return p;
+}
 
 // Decode of a whole checkpoint: prefill `prompt` tokens, then `steps` timed decode steps with the LM head, each
 // against the floor (bytes the step must read) / (read bandwidth measured in this run).
@@ -61,8 +84,8 @@ int benchModel(const BenchArgs& a, Backend& b, const std::string& path) {
         next = static_cast<int32_t>(std::max_element(out.logits.begin(), out.logits.end()) - out.logits.begin());
         if (s > 0) steps.push_back(out.total_ms);  // the first step warms the decode path up
     }
-    std::sort(steps.begin(), steps.end());
-    const double median = steps[steps.size() / 2];
+    const TimingStats st = summarize(steps);
+    const double median = st.median_ms;
     // Every weight matrix and the LM head are read once per step (the embedding only for one row), plus the
     // KV cache at the median step's context.
     const double weight_bytes = static_cast<double>(m->tensorBytes() - (c.tied_embeddings ? 0 : m->embedding.bytes));
@@ -79,10 +102,11 @@ int benchModel(const BenchArgs& a, Backend& b, const std::string& path) {
                             {"prompt_tokens", P},
                             {"prefill_ms", prefill_ms},
                             {"prefill_tokens_per_s", static_cast<double>(P) / (prefill_ms * 1e-3)},
-                            {"decode_steps", steps.size()},
+                            {"decode_steps", st.repeats},
                             {"decode_step_ms_median", median},
-                            {"decode_step_ms_min", steps.front()},
-                            {"decode_step_ms_max", steps.back()},
+                            {"decode_step_ms_min", st.min_ms},
+                            {"decode_step_ms_max", st.max_ms},
+                            {"decode_step", spreadJson(st)},
                             {"decode_tokens_per_s", 1e3 / median},
                             {"weight_bytes_per_step", weight_bytes},
                             {"kv_bytes_per_step", kv_bytes},
@@ -99,7 +123,7 @@ int benchModel(const BenchArgs& a, Backend& b, const std::string& path) {
                 "| floor ms | step/floor |\n|---|---|---|---|---|---|---|\n",
                 steps.size());
     std::printf("| %lld | %.1f | %.2f (%.2f-%.2f) | %.2f | %s | %.2f | %.2f |\n", (long long)P,
-                static_cast<double>(P) / (prefill_ms * 1e-3), median, steps.front(), steps.back(), 1e3 / median,
+                static_cast<double>(P) / (prefill_ms * 1e-3), median, st.min_ms, st.max_ms, 1e3 / median,
                 formatBytes(static_cast<int64_t>(weight_bytes + kv_bytes)).c_str(), floor_ms, median / floor_ms);
     return 0;
 }
@@ -116,6 +140,90 @@ Expected<std::string> writeRandomCheckpoint(const std::string& preset, const std
     return dir;
 }
 
+// The decode-shape table: B 1 and 8; 64 query heads with 64, 8 and 1 KV heads, and 32 with 8; head_dim 64 and 128;
+// 4k and 16k context; bf16 and fp16 caches. Every row streams its K/V from DRAM (timeAttention rotates through
+// >= 256 MiB of copies) and is set against the read bandwidth measured in the same run, before and after it.
+int runDecodeTable(const BenchArgs& a, Backend& b) {
+    const LoadSample load0 = sampleLoad();
+    auto ceil = b.measureCeilings();  // fresh, in this run
+    if (!ceil) return reportError(ceil.error());
+    const double bw = ceil->mem_bw_bytes_per_s;
+    struct Row {
+        int64_t batch, hq, hkv, d, ctx;
+        DType dtype;
+        TimingStats t;
+        double kv_bytes = 0, gbps = 0, bw_fraction = 0, speedup_vs_mha = 0;
+    };
+    std::vector<Row> rows;
+    const std::vector<int64_t> batches = a.quick ? std::vector<int64_t>{1, 2} : std::vector<int64_t>{1, 8};
+    const std::vector<int64_t> contexts = a.quick ? std::vector<int64_t>{1024} : std::vector<int64_t>{4096, 16384};
+    const std::pair<int64_t, int64_t> heads[] = {{64, 64}, {64, 8}, {64, 1}, {32, 8}};
+    for (DType dt : {DType::BF16, DType::F16})
+        for (int64_t B : batches)
+            for (int64_t D : {64, 128})
+                for (int64_t T : contexts)
+                    for (const auto& [hq, hkv] : heads) {
+                        // One query row sees the whole cache, as in tradeoff's decode timing.
+                        const AttentionShape s{B, hq, hkv, 1, T, D, false};
+                        auto t = b.timeAttentionStats(s, dt, kernelPolicy(a.iterations));
+                        if (!t) return reportError(t.error());
+                        Row r{B, hq, hkv, D, T, dt, *t};
+                        r.kv_bytes = 2.0 * static_cast<double>(B * hkv * T * D) * static_cast<double>(bytesPerElement(dt));
+                        r.gbps = r.kv_bytes / (r.t.median_ms * 1e-3) * 1e-9;
+                        r.bw_fraction = r.kv_bytes / (r.t.median_ms * 1e-3) / bw;
+                        rows.push_back(r);
+                    }
+    for (auto& r : rows)
+        for (const auto& m : rows)
+            if (m.batch == r.batch && m.hq == r.hq && m.hkv == m.hq && m.d == r.d && m.ctx == r.ctx && m.dtype == r.dtype)
+                r.speedup_vs_mha = m.t.median_ms / r.t.median_ms;
+    // The bandwidth again after the table: how far the machine drifted while it ran.
+    auto ceil_after = b.measureCeilings();
+    if (!ceil_after) return reportError(ceil_after.error());
+    const double bw_after = ceil_after->mem_bw_bytes_per_s;
+    const auto dev = b.deviceInfo();
+    const std::string busy = busyNote(load0, sampleLoad(), dev.threads);
+    if (a.json) {
+        nlohmann::json j;
+        j["device"] = dev.name;
+        j["backend"] = b.name();
+        j["ceilings"] = {{"mem_read_bw_gb_per_s", bw * 1e-9}, {"mem_read_bw_after_gb_per_s", bw_after * 1e-9},
+                         {"gemm_gflop_per_s", ceil->gemm_flops_per_s * 1e-9}, {"note", ceil->note}};
+        j["busy_note"] = busy;
+        j["decode_table"] = nlohmann::json::array();
+        for (const auto& r : rows) {
+            nlohmann::json row = {{"batch", r.batch}, {"q_heads", r.hq}, {"kv_heads", r.hkv}, {"group_size", r.hq / r.hkv},
+                                  {"head_dim", r.d}, {"kv_len", r.ctx}, {"kv_dtype", dtypeName(r.dtype)},
+                                  {"kv_bytes", r.kv_bytes}, {"ms", r.t.median_ms}, {"gb_per_s", r.gbps},
+                                  {"fraction_of_read_bw", r.bw_fraction}};
+            // 32/8 has no MHA row in the table.
+            row["speedup_vs_mha"] = r.speedup_vs_mha > 0 ? nlohmann::json(r.speedup_vs_mha) : nlohmann::json(nullptr);
+            row.update(spreadJson(r.t));
+            j["decode_table"].push_back(row);
+        }
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("Device: %s — backend %s\n", dev.name.c_str(), b.name().c_str());
+    std::printf("Read bandwidth measured in this run: %.1f GB/s before the table, %.1f GB/s after\n", bw * 1e-9,
+                bw_after * 1e-9);
+    if (!busy.empty()) std::printf("Note: %s\n", busy.c_str());
+    std::printf("\nDecode attention (one query per sequence, the whole cache visible); ms: median (min-max) of %d "
+                "repeats; %% of the read bandwidth measured before the table\n\n",
+                kernelPolicy(a.iterations).repeats);
+    std::printf("| B | Hq/Hkv | g | D | context | cache | K/V bytes | ms | GB/s | %% of read BW | vs MHA |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (const auto& r : rows) {
+        char vs_mha[32] = "-";
+        if (r.speedup_vs_mha > 0) std::snprintf(vs_mha, sizeof vs_mha, "%.2fx", r.speedup_vs_mha);
+        std::printf("| %lld | %lld/%lld | %lld | %lld | %lld | %s | %s | %s | %.1f | %.0f%% | %s |\n", (long long)r.batch,
+                    (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv), (long long)r.d, (long long)r.ctx,
+                    dtypeName(r.dtype), formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(), spreadText(r.t).c_str(),
+                    r.gbps, 100 * r.bw_fraction, vs_mha);
+    }
+    return 0;
+}
+
 int runBench(const BenchArgs& a) {
     if (!a.model.empty() || !a.write_random.empty()) {
         auto be = openBackend(a.backend);
@@ -129,25 +237,31 @@ int runBench(const BenchArgs& a) {
         }
         return benchModel(a, **be, path);
     }
+    if (a.decode_table) {
+        auto be = openBackend(a.backend);
+        if (!be) return reportError(be.error());
+        return runDecodeTable(a, **be);
+    }
     auto dt = parseDType(a.dtype);
     if (!dt) return reportError(makeError(ErrorCode::InvalidArgument, "unknown dtype '" + a.dtype + "'"));
     auto be = openBackend(a.backend);
     if (!be) return reportError(be.error());
     Backend& b = **be;
+    const LoadSample load0 = sampleLoad();
     auto ceil = b.measureCeilings();  // fresh, in this run
     if (!ceil) return reportError(ceil.error());
     const double bw = ceil->mem_bw_bytes_per_s;
-    const int iters = std::max(3, a.iterations);
+    const RepeatPolicy policy = kernelPolicy(a.iterations);
     const int64_t ctx = a.quick ? 1024 : 4096;
 
     std::vector<AttnRow> rows;
     auto attn = [&](const char* phase, int64_t B, int64_t hq, int64_t hkv, int64_t tq, int64_t tk, int64_t D,
                     bool causal) -> Status {
         AttentionShape s{B, hq, hkv, tq, tk, D, causal};
-        auto ms = b.timeAttention(s, *dt, iters);
-        if (!ms) return ms.error();
-        AttnRow r{phase, B, hq, hkv, tq, tk, D};
-        r.ms = *ms;
+        auto t = b.timeAttentionStats(s, *dt, policy);
+        if (!t) return t.error();
+        AttnRow r{phase, B, hq, hkv, tq, tk, D, *t};
+        r.ms = t->median_ms;
         r.kv_bytes = 2.0 * static_cast<double>(B * hkv * tk * D) * static_cast<double>(bytesPerElement(*dt));
         r.flops = 4.0 * static_cast<double>(B * hq * D) * static_cast<double>(attentionPairs(tq, tk, causal));
         r.gbps = r.kv_bytes / (r.ms * 1e-3) * 1e-9;
@@ -170,11 +284,11 @@ int runBench(const BenchArgs& a) {
     std::vector<AttnRow> wrows;
     auto attnWindow = [&](const char* phase, int64_t tq, int64_t tk, int64_t w) -> Status {
         AttentionShape s{1, 32, 8, tq, tk, 128, true, w};
-        auto ms = b.timeAttention(s, *dt, iters);
-        if (!ms) return ms.error();
-        AttnRow r{phase, 1, 32, 8, tq, tk, 128};
+        auto t = b.timeAttentionStats(s, *dt, policy);
+        if (!t) return t.error();
+        AttnRow r{phase, 1, 32, 8, tq, tk, 128, *t};
         r.window = w;
-        r.ms = *ms;
+        r.ms = t->median_ms;
         r.kv_bytes = 2.0 * static_cast<double>(8 * attentionKeysRead(tq, tk, w) * 128) * static_cast<double>(bytesPerElement(*dt));
         r.flops = 4.0 * static_cast<double>(32 * 128) * static_cast<double>(attentionPairs(tq, tk, true, w));
         r.gbps = r.kv_bytes / (r.ms * 1e-3) * 1e-9;
@@ -202,6 +316,7 @@ int runBench(const BenchArgs& a) {
     struct LayerRow {
         std::string kind;
         int64_t hkv = 0, ctx = 0;
+        TimingStats step, attention;  // over the timed decode steps
         double step_ms = 0, attention_ms = 0, floor_ms = 0, bytes = 0, speedup_vs_mha = 0;
     };
     std::vector<LayerRow> lrows;
@@ -227,7 +342,7 @@ int runBench(const BenchArgs& a) {
         StepOutput out;
         if (auto st = (*model)->prefill(prompt.data(), lctx, req, out); !st) return reportError(st.error());
         std::vector<double> steps, attn;
-        for (int s = 0; s < 12; ++s) {
+        for (int s = 0; s < 12; ++s) {  // the first two steps warm the decode path up
             auto tok = makeTokens(1, 1, c.vocab_size, 3, lctx + s);
             if (auto st = (*model)->decode(tok.data(), req, out); !st) return reportError(st.error());
             if (s >= 2) {
@@ -235,14 +350,14 @@ int runBench(const BenchArgs& a) {
                 attn.push_back(out.layer_ms[0][static_cast<size_t>(Op::Attention)]);
             }
         }
-        std::sort(steps.begin(), steps.end());
-        std::sort(attn.begin(), attn.end());
         LayerRow r;
         r.kind = hkv == 32 ? "MHA" : "GQA g=8";
         r.hkv = hkv;
         r.ctx = lctx;
-        r.step_ms = steps[steps.size() / 2];
-        r.attention_ms = attn[attn.size() / 2];
+        r.step = summarize(steps);
+        r.attention = summarize(attn);
+        r.step_ms = r.step.median_ms;
+        r.attention_ms = r.attention.median_ms;
         // Bytes one step reads: the layer's weights (the step computes no logits) and the KV cache.
         r.bytes = static_cast<double>(w->tensorBytes() - w->embedding.bytes) +
                   static_cast<double>(estimateMemory(c, 1, lctx).kv_cache_bytes);
@@ -252,6 +367,7 @@ int runBench(const BenchArgs& a) {
     for (auto& r : lrows) r.speedup_vs_mha = lrows[0].step_ms / r.step_ms;
 
     const auto dev = b.deviceInfo();
+    const std::string busy = busyNote(load0, sampleLoad(), dev.threads);
     if (a.json) {
         nlohmann::json j;
         j["device"] = dev.name;
@@ -259,45 +375,55 @@ int runBench(const BenchArgs& a) {
         j["kv_dtype"] = dtypeName(*dt);
         j["ceilings"] = {{"mem_read_bw_gb_per_s", bw * 1e-9}, {"gemm_gflop_per_s", ceil->gemm_flops_per_s * 1e-9},
                          {"note", ceil->note}};
-        for (const auto& r : rows)
-            j["attention"].push_back({{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq}, {"kv_heads", r.hkv},
-                                      {"group_size", r.hq / r.hkv}, {"q_len", r.q_len}, {"kv_len", r.kv_len},
-                                      {"head_dim", r.d}, {"ms", r.ms}, {"kv_bytes", r.kv_bytes}, {"gb_per_s", r.gbps},
-                                      {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
-                                      {"speedup_vs_mha", r.speedup_vs_mha}});
-        for (const auto& r : wrows)
-            j["attention_window"].push_back({{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq},
-                                             {"kv_heads", r.hkv}, {"group_size", r.hq / r.hkv}, {"q_len", r.q_len},
-                                             {"kv_len", r.kv_len}, {"window", r.window}, {"head_dim", r.d},
-                                             {"ms", r.ms}, {"kv_bytes_read", r.kv_bytes}, {"gb_per_s", r.gbps},
-                                             {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
-                                             {"speedup_vs_no_window", r.speedup_vs_full}});
+        j["busy_note"] = busy;
+        for (const auto& r : rows) {
+            nlohmann::json row = {{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq}, {"kv_heads", r.hkv},
+                                  {"group_size", r.hq / r.hkv}, {"q_len", r.q_len}, {"kv_len", r.kv_len},
+                                  {"head_dim", r.d}, {"ms", r.ms}, {"kv_bytes", r.kv_bytes}, {"gb_per_s", r.gbps},
+                                  {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
+                                  {"speedup_vs_mha", r.speedup_vs_mha}};
+            row.update(spreadJson(r.t));
+            j["attention"].push_back(row);
+        }
+        for (const auto& r : wrows) {
+            nlohmann::json row = {{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq},
+                                  {"kv_heads", r.hkv}, {"group_size", r.hq / r.hkv}, {"q_len", r.q_len},
+                                  {"kv_len", r.kv_len}, {"window", r.window}, {"head_dim", r.d},
+                                  {"ms", r.ms}, {"kv_bytes_read", r.kv_bytes}, {"gb_per_s", r.gbps},
+                                  {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
+                                  {"speedup_vs_no_window", r.speedup_vs_full}};
+            row.update(spreadJson(r.t));
+            j["attention_window"].push_back(row);
+        }
         for (const auto& r : lrows)
             j["layer_decode"].push_back({{"kind", r.kind}, {"kv_heads", r.hkv}, {"context", r.ctx}, {"step_ms", r.step_ms},
-                                         {"attention_ms", r.attention_ms}, {"bytes_floor_ms", r.floor_ms},
+                                         {"step", spreadJson(r.step)}, {"attention_ms", r.attention_ms},
+                                         {"attention", spreadJson(r.attention)}, {"bytes_floor_ms", r.floor_ms},
                                          {"step_over_floor", r.step_ms / r.floor_ms},
                                          {"speedup_vs_mha", r.speedup_vs_mha}});
         std::cout << j.dump(2) << "\n";
         return 0;
     }
     std::printf("Device: %s — backend %s, KV cache %s\n", dev.name.c_str(), b.name().c_str(), dtypeName(*dt));
-    std::printf("Ceilings measured in this run: read bandwidth %.1f GB/s, GEMM %.1f GFLOP/s\n\n", bw * 1e-9,
+    std::printf("Ceilings measured in this run: read bandwidth %.1f GB/s, GEMM %.1f GFLOP/s\n", bw * 1e-9,
                 ceil->gemm_flops_per_s * 1e-9);
-    std::printf("| phase | B | Hq/Hkv | g | Tq | Tk | D | ms (median) | KV GB/s | %% of read BW | TFLOP/s | vs MHA |\n");
+    if (!busy.empty()) std::printf("Note: %s\n", busy.c_str());
+    std::printf("\nms: median (min-max) of %d repeats of the kernel alone\n\n", policy.repeats);
+    std::printf("| phase | B | Hq/Hkv | g | Tq | Tk | D | ms | KV GB/s | %% of read BW | TFLOP/s | vs MHA |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& r : rows)
-        std::printf("| %s | %lld | %lld/%lld | %lld | %lld | %lld | %lld | %.3f | %.1f | %.0f%% | %.3f | %.2fx |\n",
+        std::printf("| %s | %lld | %lld/%lld | %lld | %lld | %lld | %lld | %s | %.1f | %.0f%% | %.3f | %.2fx |\n",
                     r.phase.c_str(), (long long)r.batch, (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv),
-                    (long long)r.q_len, (long long)r.kv_len, (long long)r.d, r.ms, r.gbps, 100 * r.bw_fraction,
-                    r.tflops, r.speedup_vs_mha);
+                    (long long)r.q_len, (long long)r.kv_len, (long long)r.d, spreadText(r.t).c_str(), r.gbps,
+                    100 * r.bw_fraction, r.tflops, r.speedup_vs_mha);
     std::printf("\nSliding-window attention (GQA 32/8, head_dim 128, batch 1): K/V read and FLOPs within the window "
                 "only\n\n");
-    std::printf("| phase | Tq | Tk | window | ms (median) | KV read | KV GB/s | %% of read BW | TFLOP/s | vs no window |\n");
+    std::printf("| phase | Tq | Tk | window | ms | KV read | KV GB/s | %% of read BW | TFLOP/s | vs no window |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& r : wrows)
-        std::printf("| %s | %lld | %lld | %s | %.3f | %s | %.1f | %.0f%% | %.3f | %.2fx |\n", r.phase.c_str(),
+        std::printf("| %s | %lld | %lld | %s | %s | %s | %.1f | %.0f%% | %.3f | %.2fx |\n", r.phase.c_str(),
                     (long long)r.q_len, (long long)r.kv_len, r.window > 0 ? std::to_string(r.window).c_str() : "none",
-                    r.ms, formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(), r.gbps, 100 * r.bw_fraction, r.tflops,
+                    spreadText(r.t).c_str(), formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(), r.gbps, 100 * r.bw_fraction, r.tflops,
                     r.speedup_vs_full);
     std::printf("\nOne decoder layer (d_model 2048, 32 query heads, head_dim 64, FFN 5632), one decode step at "
                 "context %lld:\n\n",
@@ -305,8 +431,9 @@ int runBench(const BenchArgs& a) {
     std::printf("| attention | KV heads | step ms | attention ms | weights+KV floor ms | step/floor | vs MHA |\n");
     std::printf("|---|---|---|---|---|---|---|\n");
     for (const auto& r : lrows)
-        std::printf("| %s | %lld | %.3f | %.3f | %.3f | %.2f | %.2fx |\n", r.kind.c_str(), (long long)r.hkv, r.step_ms,
-                    r.attention_ms, r.floor_ms, r.step_ms / r.floor_ms, r.speedup_vs_mha);
+        std::printf("| %s | %lld | %s | %s | %.3f | %.2f | %.2fx |\n", r.kind.c_str(), (long long)r.hkv,
+                    spreadText(r.step).c_str(), spreadText(r.attention).c_str(), r.floor_ms, r.step_ms / r.floor_ms,
+                    r.speedup_vs_mha);
     return 0;
 }
 
@@ -316,9 +443,12 @@ const CommandRegistrar reg("bench", [](CLI::App& app, int& exit_code) {
                                             "device's measured ceilings (markdown table or JSON)");
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
     cmd->add_option("--dtype", args->dtype, "KV-cache dtype: fp32, fp16, bf16")->capture_default_str();
-    cmd->add_option("--iterations", args->iterations, "Timed iterations per shape (median reported)")
+    cmd->add_option("--iterations", args->iterations, "Timed repeats per shape, at least 3 (median, min and max reported)")
         ->capture_default_str();
     cmd->add_flag("--quick", args->quick, "Smaller contexts (a smoke run)");
+    cmd->add_flag("--decode-table", args->decode_table,
+                  "Only the decode-shape table: B 1/8, 64 query heads with 64/8/1 KV heads and 32 with 8, head_dim "
+                  "64/128, context 4k/16k, bf16 and fp16 caches, against the read bandwidth of the same run (minutes)");
     cmd->add_option("--model", args->model, "Benchmark decode of this checkpoint (HF directory or .gguf) instead");
     cmd->add_option("--write-random", args->write_random,
                     "Write PRESET's random bf16 weights as a checkpoint (in --scratch-dir) and benchmark its decode");

@@ -203,10 +203,10 @@ Status CudaBackend::attention(const AttentionShape& s, const float* q, const voi
     return Status::ok();
 }
 
-Expected<double> CudaBackend::timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) {
+Expected<TimingStats> CudaBackend::timeAttentionStats(const AttentionShape& s, DType kv_dtype, const RepeatPolicy& policy) {
     GQA_TRY(s.validate());
     if (kv_dtype == DType::Q8_0) return invalid("timeAttention: K/V must be fp32, fp16 or bf16, not q8_0");
-    if (iterations < 1) return invalid("timeAttention: iterations must be at least 1 (got " + std::to_string(iterations) + ")");
+    const int iterations = policy.repeats > 0 ? policy.repeats : std::max(1, policy.max_repeats);
     GQA_TRY(m_ctx->activate());
     const cudaStream_t stream = m_ctx->stream();
     const std::size_t e = bytesPerElement(kv_dtype);
@@ -236,7 +236,7 @@ Expected<double> CudaBackend::timeAttention(const AttentionShape& s, DType kv_dt
     EventSet ev;
     GQA_TRY(ev.create(2 * static_cast<std::size_t>(iterations)));
     Status st = Status::ok();
-    const int warmup = 3;
+    const int warmup = std::max(3, policy.warmup);
     for (int i = 0; i < warmup && st.isOk(); ++i) st = runAttention(p, io.ws.as<float>(), ws, m_ctx->numSms(), stream);
     for (int i = 0; i < iterations && st.isOk(); ++i) {
         st = checkCall(cudaMemsetAsync(dflush.data(), i & 0xff, flush_bytes, stream), "cudaMemsetAsync(flush)",
@@ -248,9 +248,13 @@ Expected<double> CudaBackend::timeAttention(const AttentionShape& s, DType kv_dt
     const Status synced = checkCall(cudaStreamSynchronize(stream), "cudaStreamSynchronize", __FILE__, __LINE__);
     GQA_TRY(st);
     GQA_TRY(synced);
-    std::vector<float> ms(static_cast<std::size_t>(iterations));
-    for (int i = 0; i < iterations; ++i) GQA_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
-    return median(std::move(ms));
+    std::vector<double> ms(static_cast<std::size_t>(iterations));
+    for (int i = 0; i < iterations; ++i) {
+        float t = 0.f;
+        GQA_CUDA_CHECK(cudaEventElapsedTime(&t, ev[2 * i], ev[2 * i + 1]));
+        ms[static_cast<std::size_t>(i)] = t;
+    }
+    return summarize(std::move(ms));
 }
 
 Expected<Ceilings> CudaBackend::measureCeilings() {

@@ -56,7 +56,8 @@ public:
     Expected<std::unique_ptr<ModelInstance>> createModel(const Model& m, int64_t batch, int64_t max_seq) override;
     Status attention(const AttentionShape& s, const float* q, const void* k, const void* v, DType kv_dtype, float* out,
                      float* probs) override;
-    Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) override;
+    // A fixed repeat count (policy.repeats, or policy.max_repeats when adaptive): the events are read after one sync.
+    Expected<TimingStats> timeAttentionStats(const AttentionShape& s, DType kv_dtype, const RepeatPolicy& policy) override;
     Expected<Ceilings> measureCeilings() override;
 
 private:

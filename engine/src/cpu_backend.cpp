@@ -571,7 +571,8 @@ public:
         return Status::ok();
     }
 
-    Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) override {
+    Expected<TimingStats> timeAttentionStats(const AttentionShape& s, DType kv_dtype,
+                                             const RepeatPolicy& policy) override {
         GQA_TRY(s.validate());
         const int64_t kv_elems = s.batch * s.n_kv_heads * s.kv_len * s.head_dim;
         // With a sliding window only keys [first, kv_len) are read: the copies are sized (and filled) by those,
@@ -591,32 +592,35 @@ public:
             Rng rng(42);
             for (auto& x : q) x = static_cast<float>(rng.normal());
             std::vector<std::unique_ptr<unsigned char[]>> ks(static_cast<size_t>(copies)), vs(static_cast<size_t>(copies));
+            // One random head of K and one of V in the cache dtype, copied into every head of every copy: the
+            // timing depends on addresses, not values, and drawing gigabytes of normals took longer than timing.
+            const size_t head_bytes = static_cast<size_t>(rows * s.head_dim) * eb;
             std::vector<float> tmp(static_cast<size_t>(rows * s.head_dim));
-            auto fill = [&](unsigned char* dst) {  // (B, Hkv, kv_len, D): rows first .. kv_len - 1 of every head
-                for (int64_t bh = 0; bh < s.batch * s.n_kv_heads; ++bh) {
-                    for (auto& x : tmp) x = static_cast<float>(rng.normal());
-                    storeAs(kv_dtype, tmp.data(), dst + static_cast<size_t>((bh * s.kv_len + first) * s.head_dim) * eb,
-                            rows * s.head_dim);
-                }
+            std::vector<unsigned char> k_head(head_bytes), v_head(head_bytes);
+            for (auto* h : {&k_head, &v_head}) {
+                for (auto& x : tmp) x = static_cast<float>(rng.normal());
+                storeAs(kv_dtype, tmp.data(), h->data(), rows * s.head_dim);
+            }
+            auto fill = [&](unsigned char* dst, const std::vector<unsigned char>& head) {
+                // (B, Hkv, kv_len, D): rows first .. kv_len - 1 of every head
+                for (int64_t bh = 0; bh < s.batch * s.n_kv_heads; ++bh)
+                    std::memcpy(dst + static_cast<size_t>((bh * s.kv_len + first) * s.head_dim) * eb, head.data(), head_bytes);
             };
             for (int64_t c = 0; c < copies; ++c) {
                 ks[static_cast<size_t>(c)].reset(new unsigned char[static_cast<size_t>(kv_elems) * eb]);
                 vs[static_cast<size_t>(c)].reset(new unsigned char[static_cast<size_t>(kv_elems) * eb]);
-                fill(ks[static_cast<size_t>(c)].get());
-                fill(vs[static_cast<size_t>(c)].get());
+                fill(ks[static_cast<size_t>(c)].get(), k_head);
+                fill(vs[static_cast<size_t>(c)].get(), v_head);
             }
-            std::vector<double> times;
-            const int warmup = 2;
-            for (int it = 0; it < warmup + std::max(iterations, 1); ++it) {
+            Repeater rep(policy);
+            for (int64_t it = 0; rep.keepGoing(); ++it) {
                 const auto c = static_cast<size_t>(it % copies);
                 const auto p = contiguous(s, q.data(), ks[c].get(), vs[c].get(), kv_dtype, o.data());
                 const auto t0 = Clock::now();
                 cpu::kernels().attention(p);
-                const double ms = msSince(t0);
-                if (it >= warmup) times.push_back(ms);
+                rep.add(msSince(t0));
             }
-            std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
-            return times[times.size() / 2];
+            return summarize(rep.samples());
         } catch (const std::bad_alloc&) {
             return makeError(ErrorCode::OutOfMemory, "not enough memory to time this attention shape");
         }

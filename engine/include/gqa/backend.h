@@ -12,6 +12,7 @@
 #include "gqa/config.h"
 #include "gqa/status.h"
 #include "gqa/model.h"
+#include "gqa/timing.h"
 
 namespace gqa {
 
@@ -134,9 +135,23 @@ public:
     // Host pointers in, host pointers out (see AttentionShape for layouts).
     virtual Status attention(const AttentionShape& s, const float* q, const void* k, const void* v, DType kv_dtype,
                              float* out, float* probs) = 0;
-    // Median milliseconds of the attention kernel alone on inputs resident on the device, after warm-up.
+    // The attention kernel alone on inputs resident on the device: median and spread of the timed repeats, run
+    // after the policy's warm-up as the policy says (fixed count, or adaptive until the median is stable).
     // The CPU backend rotates through enough copies of K/V that they come from DRAM, not cache.
-    virtual Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) = 0;
+    virtual Expected<TimingStats> timeAttentionStats(const AttentionShape& s, DType kv_dtype,
+                                                     const RepeatPolicy& policy) = 0;
+    // Its median over `iterations` (>= 1) timed repeats after two warm-up runs.
+    Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) {
+        if (iterations < 1)
+            return makeError(ErrorCode::InvalidArgument,
+                             "timeAttention: iterations must be at least 1 (got " + std::to_string(iterations) + ")");
+        RepeatPolicy p;
+        p.repeats = iterations;
+        p.warmup = 2;
+        auto t = timeAttentionStats(s, kv_dtype, p);
+        if (!t) return t.error();
+        return t->median_ms;
+    }
     virtual Expected<Ceilings> measureCeilings() = 0;
 };
 
