@@ -243,15 +243,21 @@ void DiversityView::rebuild() {
         const GroupDiversity& d = la[k]->diversity;
         const int64_t n = d.n();
         const int64_t g = std::max<int64_t>(1, c.groupSize());
-        // Every head named while the labels fit; otherwise one label per KV group at its centre.
+        // Every head named while the labels fit; otherwise one label per KV group at its centre, or (many small
+        // groups) every k-th head.
         auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
+        const int64_t groups = (n + g - 1) / g;
         if (n <= 16) {
             for (int64_t i = 0; i < n; ++i)
                 ticker->addTick(static_cast<double>(i), tr("Q%1").arg(d.heads[static_cast<size_t>(i)]));
-        } else {
+        } else if (groups <= 16) {
             for (int64_t b = 0; b < n; b += g)
                 ticker->addTick(static_cast<double>(b) + static_cast<double>(std::min(g, n - b) - 1) / 2.0,
                                 tr("KV %1").arg(d.kv_head[static_cast<size_t>(b)]));
+        } else {
+            const int64_t step = (n + 15) / 16;
+            for (int64_t i = 0; i < n; i += step)
+                ticker->addTick(static_cast<double>(i), tr("Q%1").arg(d.heads[static_cast<size_t>(i)]));
         }
         for (QCPAxis* axis : {x, y, rect->axis(QCPAxis::atTop), rect->axis(QCPAxis::atRight)}) {
             axis->setTicker(ticker);

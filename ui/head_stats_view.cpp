@@ -220,6 +220,7 @@ void HeadStatsView::clear(const QString& reason) {
     }
     m_layer->setEnabled(false);
     m_table->clear();
+    m_table->clearSpans();
     m_table->setRowCount(0);
     m_table->setColumnCount(0);
     m_info->setText(reason.toHtmlEscaped());
@@ -264,6 +265,7 @@ void HeadStatsView::activateRow(int row) {
 void HeadStatsView::refresh() {
     m_rows.clear();
     m_table->clear();
+    m_table->clearSpans();
     const int index = m_layer->currentIndex();
     if (!m_have || index < 0 || index >= static_cast<int>(m_analysis.layers.size())) {
         m_table->setRowCount(0);
@@ -322,7 +324,8 @@ void HeadStatsView::refresh() {
         if (group_start) {
             group_begin = r;
             auto* kv = new QTableWidgetItem(tr("KV %1").arg(h.kv_head));
-            kv->setTextAlignment(Qt::AlignCenter);
+            // Many heads scroll: the label at the group's top stays readable while the group scrolls in.
+            kv->setTextAlignment(rows > 16 ? Qt::AlignHCenter | Qt::AlignTop : Qt::AlignCenter);
             kv->setBackground(groupColor(h.kv_head).lighter(175));
             kv->setForeground(groupColor(h.kv_head).darker(150));
             QFont f = kv->font();

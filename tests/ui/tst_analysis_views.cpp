@@ -72,6 +72,50 @@ AnalysisPtr analysisOf(const ModelConfig& cfg, int64_t batch, int64_t prompt_len
     return a;
 }
 
+// A hand-built analysis of n_q heads in n_kv groups over two layers: deterministic values, the shapes a
+// 32-head checkpoint gives (no model needed).
+ModelAnalysis handBuilt(int64_t n_q, int64_t n_kv) {
+    ModelAnalysis a;
+    a.config = *findPreset("teaching");
+    a.config.n_q_heads = n_q;
+    a.config.n_kv_heads = n_kv;
+    a.prompt_len = 128;
+    a.distances = defaultDistances(128);
+    const int64_t g = n_q / n_kv;
+    for (int64_t l = 0; l < 2; ++l) {
+        LayerAnalysis la;
+        la.layer = l;
+        for (int64_t h = 0; h < n_q; ++h) {
+            HeadStats s;
+            s.head = h;
+            s.kv_head = h / g;
+            s.rows = 126;
+            const double u = std::fmod(0.37 * static_cast<double>(h * 7 + l * 3), 1.0);
+            s.mean = {1.0 + 5.0 * u, 2.0 + 40.0 * u, 0.5 * (1 - u), 0.3 * u, 0.2 + 0.6 * (1 - u), 0.3 * u};
+            la.heads.push_back(s);
+        }
+        GroupDiversity& d = la.diversity;
+        for (int64_t h = 0; h < n_q; ++h) {
+            d.heads.push_back(h);
+            d.kv_head.push_back(h / g);
+        }
+        d.js_bits.assign(static_cast<size_t>(n_q * n_q), 0.0);
+        for (int64_t i = 0; i < n_q; ++i)
+            for (int64_t k = 0; k < n_q; ++k)
+                if (i != k)
+                    d.js_bits[static_cast<size_t>(i * n_q + k)] =
+                        (i / g == k / g ? 0.15 : 0.45) + 0.05 * std::sin(static_cast<double>(i + k + l));
+        if (g > 1)
+            d.mean_within_bits = 0.15 + 0.01 * static_cast<double>(l);
+        if (n_kv > 1)
+            d.mean_between_bits = 0.45 - 0.01 * static_cast<double>(l);
+        for (size_t i = 0; i < a.distances.size(); ++i)
+            la.mass_beyond.push_back(1.0 / (1.0 + static_cast<double>(i)));
+        a.layers.push_back(la);
+    }
+    return a;
+}
+
 }  // namespace
 
 class TestAnalysisViews : public QObject {
@@ -161,8 +205,12 @@ private slots:
         }
         a.layers.push_back(la);
         HeadStatsView view;
+        view.setAnalysis(m_gqa);  // groups of 4 first: its spans must not survive into the groups of 2
         view.setAnalysis(a);
+        QCOMPARE(view.currentLayer(), 3);
         QCOMPARE(view.shownHeads(), (std::vector<int64_t>{0, 1, 2, 3}));
+        QCOMPARE(view.table()->rowSpan(0, 0), 2);
+        QCOMPARE(view.table()->rowSpan(2, 0), 2);
         QCOMPARE(view.shownValue(2, HeadStatsView::SinkMass), 0.2);
         QCOMPARE(view.table()->item(2, 0)->text(), QStringLiteral("KV 1"));
         view.clear(QStringLiteral("Computing…"));
@@ -320,6 +368,15 @@ private slots:
         DiversityView mqa;
         mqa.setAnalyses(m_gqa, m_mqa, QStringLiteral("meanpool"));
         saveShot(&mqa, QStringLiteral("diversity_view_mqa.png"));
+        // 32 query heads: MHA against 4 KV heads, the layout of a real checkpoint.
+        DiversityView big;
+        big.setAnalyses(handBuilt(32, 32), handBuilt(32, 4), QStringLiteral("meanpool"));
+        QCOMPARE(big.originalMap()->data()->keySize(), 32);
+        saveShot(&big, QStringLiteral("diversity_view_32.png"));
+        HeadStatsView big_stats;
+        big_stats.setAnalysis(handBuilt(32, 4));
+        QCOMPARE(big_stats.table()->rowCount(), 32);
+        saveShot(&big_stats, QStringLiteral("head_stats_view_32.png"));
         // The teaching preset (8 query heads, 2 KV heads) has impossible degrees: t = 6, 16, 32, 64.
         MemoryView memory;
         memory.setData(analysisOf(*findPreset("teaching"), 1, 64, 16, int64_t{8} << 30), nullptr, std::nullopt);
