@@ -6,7 +6,9 @@
 #include <QPushButton>
 #include <QSignalBlocker>
 #include <QSlider>
+#include <QHeaderView>
 #include <QSpinBox>
+#include <QTableWidget>
 #include <QTextStream>
 #include <QTimer>
 #include <QToolTip>
@@ -115,6 +117,32 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     m_hover->setObjectName(QStringLiteral("hoverLabel"));
     layout->addWidget(m_hover);
 
+    // The selected query's most attended tokens, one row per head, by KV group.
+    auto* query_bar = new QHBoxLayout;
+    layout->addLayout(query_bar);
+    m_query = new QSpinBox(this);
+    m_query->setRange(-1, 0);
+    m_query->setValue(-1);
+    m_query->setSpecialValueText(tr("query: last token"));
+    m_query->setPrefix(tr("query "));
+    m_query->setToolTip(tr("The query position whose most attended tokens are listed below; a click on a map "
+                           "selects its row."));
+    query_bar->addWidget(m_query);
+    query_bar->addWidget(new QLabel(tr("top attended tokens of this query, per head (heads of one KV group read "
+                                       "the same keys and values)"), this), 1);
+    m_topKeys = new QTableWidget(this);
+    m_topKeys->setObjectName(QStringLiteral("topKeysTable"));
+    m_topKeys->setColumnCount(5);
+    m_topKeys->setHorizontalHeaderLabels({tr("head"), tr("KV head"), tr("1st"), tr("2nd"), tr("3rd")});
+    m_topKeys->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_topKeys->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    m_topKeys->horizontalHeader()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
+    m_topKeys->verticalHeader()->hide();
+    m_topKeys->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_topKeys->setMaximumHeight(150);
+    layout->addWidget(m_topKeys);
+    connect(m_query, &QSpinBox::valueChanged, this, [this] { fillTopKeys(); });
+
     auto changed = [this] {
         updateControls();
         refresh();
@@ -133,6 +161,7 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
         refresh();
     });
     connect(m_plot, &QCustomPlot::mouseMove, this, &AttentionView::onMouseMove);
+    connect(m_plot, &QCustomPlot::mousePress, this, &AttentionView::onMousePress);
     setCsvProvider(m_plot, [this] { return mapsCsv(); });
     m_resizeRefresh = new QTimer(this);
     m_resizeRefresh->setSingleShot(true);
@@ -192,6 +221,7 @@ void AttentionView::showComputing(const QString& model_name) {
     m_cells.clear();
     m_colorScale = nullptr;
     m_hover->setText(tr(kHoverHint));
+    m_topKeys->setRowCount(0);
     m_info->setText(tr("Computing <b>%1</b>…").arg(model_name.toHtmlEscaped()));
     queueReplot(m_plot);
 }
@@ -255,6 +285,7 @@ void AttentionView::refresh() {
     ++m_refreshes;
     if (!m_result) {
         m_info->setText(tr("Waiting for the first run…"));
+        m_topKeys->setRowCount(0);
         return;
     }
     const RunResult& r = *m_result;
@@ -264,6 +295,7 @@ void AttentionView::refresh() {
     for (const auto& step_maps : r.decode_maps) steps.push_back(findLayerMaps(step_maps, layer()));
     const bool have_decode = !steps.empty() && steps.front() != nullptr;
     if (!prompt && !(decodePhase() && have_decode)) {
+        m_topKeys->setRowCount(0);
         if (r.prompt_maps.empty() && r.decode_maps.empty()) {
             m_info->setText(m_mapsNote.isEmpty() ? tr("This run kept no attention maps.") : m_mapsNote.toHtmlEscaped());
         } else if (m_requestedLayer != layer()) {
@@ -313,6 +345,7 @@ void AttentionView::refresh() {
     }
     if (perHeadContrast()) info += tr(" · <b>per-head contrast</b>: each map scaled to its own largest weight");
     m_info->setText(info);
+    fillTopKeys();
     queueReplot(m_plot);
 }
 
@@ -582,6 +615,73 @@ QString AttentionView::hoverTextAt(const QPointF& pos) const {
         .arg(c->q_head)
         .arg(c->q_head / g)
         .arg(role.isEmpty() ? QString() : QStringLiteral(", ") + role, where, weight);
+}
+
+int64_t AttentionView::queryCount() const {
+    if (!m_result) return 0;
+    return decodePhase() ? m_result->shape.prompt_len + decodeStep() + 1 : m_result->shape.prompt_len;
+}
+
+int64_t AttentionView::selectedQuery() const {
+    const int64_t n = queryCount();
+    if (n <= 0) return -1;
+    return m_query->value() < 0 ? n - 1 : std::min<int64_t>(m_query->value(), n - 1);
+}
+
+void AttentionView::selectQuery(int64_t position) { m_query->setValue(static_cast<int>(position)); }
+
+std::vector<std::pair<int64_t, double>> AttentionView::topKeys(int64_t q_head, int64_t query, int k) const {
+    std::vector<std::pair<int64_t, double>> out;
+    if (!m_result || query < 0) return out;
+    const RunResult& r = *m_result;
+    const LayerMaps* prompt = findLayerMaps(r.prompt_maps, layer());
+    std::vector<const LayerMaps*> steps;
+    for (const auto& sm : r.decode_maps) steps.push_back(findLayerMaps(sm, layer()));
+    const int64_t b = std::min<int64_t>(m_sequence->value(), r.shape.batch - 1);
+    const bool decode = decodePhase() && !steps.empty() && steps.front();
+    if (!decode && (!prompt || headIndex(*prompt, q_head) < 0)) return out;
+    for (int64_t j = 0; j <= query; ++j) {
+        const double w = decode ? decodeWeight(prompt, steps, b, q_head, decodeStep(), query, j)
+                                : promptWeight(*prompt, b, headIndex(*prompt, q_head), query, j);
+        if (!std::isnan(w)) out.emplace_back(j, w);
+    }
+    const size_t n = std::min<size_t>(static_cast<size_t>(std::max(k, 0)), out.size());
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
+                      [](const auto& a, const auto& c) { return a.second > c.second || (a.second == c.second && a.first < c.first); });
+    out.resize(n);
+    return out;
+}
+
+void AttentionView::fillTopKeys() {
+    const int64_t n = queryCount();
+    {
+        const QSignalBlocker block(m_query);
+        m_query->setMaximum(static_cast<int>(std::max<int64_t>(n - 1, 0)));
+    }
+    m_topKeys->setRowCount(0);
+    const int64_t q = selectedQuery();
+    if (!m_result || q < 0) return;
+    const int64_t g = std::max<int64_t>(1, m_result->config.groupSize());
+    m_topKeys->setRowCount(static_cast<int>(m_cells.size()));
+    int row = 0;
+    for (const Cell& c : m_cells) {  // the shown heads, in KV-group order
+        m_topKeys->setItem(row, 0, new QTableWidgetItem(QStringLiteral("Q%1").arg(c.q_head)));
+        m_topKeys->setItem(row, 1, new QTableWidgetItem(QStringLiteral("KV %1").arg(c.q_head / g)));
+        const auto top = topKeys(c.q_head, q, 3);
+        for (size_t t = 0; t < top.size(); ++t)
+            m_topKeys->setItem(row, static_cast<int>(2 + t),
+                               new QTableWidgetItem(QStringLiteral("%1  %2").arg(pieceAt(top[t].first),
+                                                                                 QString::number(top[t].second, 'f', 3))));
+        ++row;
+    }
+    m_topKeys->setToolTip(tr("Query %1: each head's three most attended keys and their weights.").arg(pieceAt(q)));
+}
+
+void AttentionView::onMousePress(QMouseEvent* event) {
+    const Cell* c = cellAt(event->position());
+    if (!c) return;
+    const int64_t i = std::llround(c->rect->axis(QCPAxis::atLeft)->pixelToCoord(event->position().y()));
+    if (i >= 0 && i < queryCount()) selectQuery(i);
 }
 
 QString AttentionView::mapsCsv() const {

@@ -21,6 +21,7 @@ class QLabel;
 class QPushButton;
 class QSlider;
 class QSpinBox;
+class QTableWidget;
 class QTimer;
 
 namespace gqa::ui {
@@ -69,6 +70,13 @@ public:
     QString hoverTextAt(const QPointF& plot_pos) const;
     QPointF cellCenter(int index, int64_t query, int64_t key) const;  // plot pixel of a cell
 
+    // The selected query position (a click on a map selects its row; -1 = the last position shown) and, for
+    // it, each shown head's k most attended keys: (key position, weight), descending.
+    int64_t selectedQuery() const;
+    void selectQuery(int64_t position);
+    std::vector<std::pair<int64_t, double>> topKeys(int64_t q_head, int64_t query, int k) const;
+    QTableWidget* topKeysTable() const { return m_topKeys; }
+
     QSlider* stepSlider() const { return m_step; }
     QComboBox* modeCombo() const { return m_mode; }
     QComboBox* scaleCombo() const { return m_scale; }
@@ -100,6 +108,9 @@ private:
     void fillCells(const LayerMaps* prompt, const std::vector<const LayerMaps*>& steps, int64_t group_size);
     void updateControls();
     void onMouseMove(QMouseEvent* event);
+    void onMousePress(QMouseEvent* event);
+    void fillTopKeys();
+    int64_t queryCount() const;  // positions that have a row in the shown phase
     void keepSquare();
     const Cell* cellAt(const QPointF& pos) const;
     QString roleOf(int64_t q_head) const;
@@ -127,6 +138,8 @@ private:
     QPushButton* m_resetZoom = nullptr;
     QLabel* m_hover = nullptr;
     QLabel* m_info = nullptr;
+    QSpinBox* m_query = nullptr;
+    QTableWidget* m_topKeys = nullptr;
 
     RunResultPtr m_result;
     int m_requestedLayer = -1;

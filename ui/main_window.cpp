@@ -1,4 +1,7 @@
+// MainWindow: the widgets, their wiring to the engine controller, and the views of each result. Menus and
+// model opening are in main_window_actions.cpp, sessions in main_window_session.cpp.
 #include "main_window.h"
+#include "app_settings.h"
 
 #include <QAction>
 #include <QApplication>
@@ -43,8 +46,6 @@
 namespace gqa::ui {
 
 namespace {
-
-QSettings appSettings() { return QSettings(QStringLiteral("GQA Lab"), QStringLiteral("gqa-lab")); }
 
 // Runs predicted (or seen) to take longer than this show the analysis first, then a progress bar.
 constexpr double kShowAnalysisFirstMs = 300.0;
@@ -240,19 +241,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
             });
 
     resize(1500, 950);
-    bool restored = false;
-    if (m_options.use_settings) {
-        QSettings s = appSettings();
-        restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
-        restoreState(s.value(QStringLiteral("window/state")).toByteArray());
-        if (m_options.restore_session && m_options.preset.isEmpty()) {
-            const QByteArray last = s.value(QStringLiteral("session/last")).toByteArray();
-            if (!last.isEmpty()) {
-                QString error;
-                if (auto session = sessionFromJson(last, &error)) restored = applySession(*session, &error);
-            }
-        }
-    }
+    const bool restored = restoreFromSettings();
     if (!restored && !m_options.preset.isEmpty() && !m_panel->loadPreset(m_options.preset))
         showStatus(tr("Unknown preset \"%1\"; using the default.").arg(m_options.preset), true);
     m_grouping->setConfig(m_panel->config());
@@ -267,98 +256,6 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
 }
 
 MainWindow::~MainWindow() { m_closing = true; }
-
-void MainWindow::buildMenus() {
-    QMenu* file = menuBar()->addMenu(tr("&File"));
-    QAction* open_model = file->addAction(actionIcon(QStringLiteral("open")), tr("Open &model…"), this,
-                                          &MainWindow::openModelInteractively);
-    open_model->setShortcut(Qt::CTRL | Qt::SHIFT | Qt::Key_O);
-    open_model->setToolTip(tr("Open a checkpoint: a Hugging Face directory (config.json + safetensors) or a .gguf file. "
-                              "Dropping one on the window does the same."));
-    m_recentMenu = file->addMenu(tr("Recent models"));
-    connect(m_recentMenu, &QMenu::aboutToShow, this, &MainWindow::populateRecentModels);
-    file->addSeparator();
-    QAction* open = file->addAction(actionIcon(QStringLiteral("open")), tr("&Open session…"), this,
-                                    &MainWindow::openSessionInteractively);
-    open->setShortcut(QKeySequence::Open);
-    QAction* save = file->addAction(actionIcon(QStringLiteral("save")), tr("&Save session as…"), this,
-                                    &MainWindow::saveSessionInteractively);
-    save->setShortcut(QKeySequence::Save);
-    file->addSeparator();
-    m_exportMenu = file->addMenu(actionIcon(QStringLiteral("export")), tr("&Export"));
-    connect(m_exportMenu, &QMenu::aboutToShow, this, &MainWindow::populateExportMenu);
-    file->addSeparator();
-    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
-
-    QMenu* run = menuBar()->addMenu(tr("&Run"));
-    QAction* now = run->addAction(tr("Run &now"), this, &MainWindow::requestRunNow);
-    now->setShortcut(Qt::Key_F5);
-    QAction* cancel = run->addAction(actionIcon(QStringLiteral("cancel")), tr("&Cancel run"), m_controller,
-                                     &EngineController::cancelRun);
-    // Esc belongs to the editors (it undoes an edit in a spin box); it cancels a run only when it reaches the
-    // window unused (keyPressEvent), and Ctrl+. always does.
-    cancel->setShortcut(Qt::CTRL | Qt::Key_Period);
-    QAction* sweep = run->addAction(actionIcon(QStringLiteral("sweep")), tr("&Sweep KV-head counts"), this,
-                                    &MainWindow::startSweep);
-    run->addAction(tr("Cancel s&weep"), m_controller, &EngineController::cancelSweep);
-
-    QMenu* compare = menuBar()->addMenu(tr("&Compare"));
-    m_pinAction = compare->addAction(actionIcon(QStringLiteral("pin")), tr("&Pin current run"), this, &MainWindow::pin);
-    m_pinAction->setShortcut(Qt::CTRL | Qt::Key_P);
-    m_pinAction->setToolTip(tr("Keep this configuration and its result; it is overlaid on the live one in the Memory "
-                               "and Latency views and compared in the Compare tab."));
-    m_unpinAction = compare->addAction(actionIcon(QStringLiteral("unpin")), tr("&Clear pin"), this, &MainWindow::clearPin);
-    m_pinAction->setEnabled(false);
-    m_unpinAction->setEnabled(false);
-
-    QMenu* help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("What is grouped-query attention?"), this, [this] {
-        QMessageBox::information(this, tr("Grouped-query attention"),
-                                 teach::kinds() + QStringLiteral("<br><br>") + teach::group() + QStringLiteral("<br><br>") +
-                                     teach::kvShrinks() + QStringLiteral("<br><br>") + teach::flopsDoNot());
-    });
-    help->addAction(tr("About Qt"), qApp, &QApplication::aboutQt);
-
-    QToolBar* bar = addToolBar(tr("Main"));
-    bar->setObjectName(QStringLiteral("mainToolbar"));
-    bar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    bar->addAction(m_pinAction);
-    bar->addAction(m_unpinAction);
-    bar->addSeparator();
-    bar->addAction(sweep);
-    bar->addSeparator();
-    bar->addAction(open_model);
-    bar->addAction(open);
-    bar->addAction(save);
-    auto* export_button = new QToolButton(bar);
-    export_button->setText(tr("Export"));
-    export_button->setIcon(actionIcon(QStringLiteral("export")));
-    export_button->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    export_button->setPopupMode(QToolButton::InstantPopup);
-    export_button->setMenu(m_exportMenu);
-    bar->addWidget(export_button);
-}
-
-void MainWindow::populateExportMenu() {
-    m_exportMenu->clear();
-    const int tab = m_tabs->currentIndex();
-    if (tab == GroupingTab) {
-        m_exportMenu->addAction(tr("Grouping diagram (PNG, PDF, CSV)…"), this, [this] {
-            const QString path = QFileDialog::getSaveFileName(this, tr("Export"), QStringLiteral("grouping.png"),
-                                                              tr("PNG image (*.png);;PDF document (*.pdf);;CSV data (*.csv)"));
-            QString error;
-            if (!path.isEmpty() && !m_grouping->exportTo(path, &error))
-                QMessageBox::warning(this, tr("Export failed"), error);
-        });
-        return;
-    }
-    for (QCustomPlot* plot : plotsOfTab(tab)) {
-        const QString name = plot->objectName();
-        m_exportMenu->addAction(tr("%1 (PNG, PDF, CSV)…").arg(name), this,
-                                [this, plot, name] { exportPlotInteractively(plot, name, this); });
-    }
-}
 
 QList<QCustomPlot*> MainWindow::plotsOfTab(int tab) const {
     switch (tab) {
@@ -413,130 +310,6 @@ void MainWindow::onControlsChanged() {
         m_latency->clearSweep();
     }
     m_debounce.start();
-}
-
-void MainWindow::updateWindowTitle() {
-    const ModelConfig cfg = m_panel->config();
-    if (m_model && m_panel->isRealModel()) {
-        const QString what = QStringLiteral("%1 (%2, %3)").arg(QString::fromStdString(m_model->config.name),
-                                                               QString::fromStdString(m_model->config.architecture),
-                                                               QLatin1String(dtypeName(m_model->config.weight_dtype)));
-        setWindowTitle(tr("%1 — grouped-query attention").arg(what));
-        m_modelStatus->setText(what);
-        return;
-    }
-    m_modelStatus->setText(tr("synthetic model %1").arg(QString::fromStdString(cfg.name)));
-    setWindowTitle(tr("%1 (synthetic, %2) — grouped-query attention")
-                       .arg(QString::fromStdString(cfg.name), QLatin1String(dtypeName(cfg.weight_dtype))));
-}
-
-void MainWindow::openModelInteractively() {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open model"), QString(),
-                                                      tr("Checkpoints (*.gguf config.json);;All files (*)"));
-    if (path.isEmpty()) return;
-    // A Hugging Face checkpoint is its directory: config.json picks it.
-    openModel(QFileInfo(path).fileName() == QLatin1String("config.json") ? QFileInfo(path).absolutePath() : path);
-}
-
-void MainWindow::openModel(const QString& path) {
-    m_loadingPath = path;
-    m_controller->requestModelLoad(path);
-    showStatus(tr("Loading model %1…").arg(path.toHtmlEscaped()));
-    m_busy->setRange(0, 0);
-    m_busy->setFormat(tr("loading model…"));
-    m_busy->show();
-    m_cancelRun->show();
-}
-
-void MainWindow::onModelLoaded(const ModelPtr& model, const QString& path) {
-    m_loadingPath.clear();
-    m_busy->hide();
-    m_cancelRun->hide();
-    setModel(model, path);
-}
-
-void MainWindow::onModelLoadFailed(const QString& path, const QString& message, bool cancelled) {
-    m_loadingPath.clear();
-    m_busy->hide();
-    m_cancelRun->hide();
-    showStatus(cancelled ? tr("Loading %1 cancelled.").arg(path.toHtmlEscaped())
-                         : tr("Could not open %1: %2").arg(path.toHtmlEscaped(), message.toHtmlEscaped()),
-               !cancelled);
-}
-
-void MainWindow::setModel(const ModelPtr& model, const QString& path) {
-    if (!model) return;
-    m_model = model;
-    m_modelPath = path;
-    rememberRecentModel(path);
-    m_prompt->setTokenizer(model->tokenizer);
-    if (!m_pendingPrompt.isEmpty()) m_prompt->setPrompt(std::exchange(m_pendingPrompt, QString()));
-    m_panel->setPromptTokens(static_cast<int64_t>(m_prompt->tokens().size()));
-    const ModelConfig& c = model->config;
-    m_panel->setRealModel(c, tr("<b>%1</b> — %2, weights %3, KV cache %4<br><small>%5</small>")
-                                 .arg(QString::fromStdString(c.name).toHtmlEscaped(),
-                                      QString::fromStdString(c.architecture).toHtmlEscaped(),
-                                      QLatin1String(dtypeName(c.weight_dtype)), QLatin1String(dtypeName(c.kv_dtype)),
-                                      path.toHtmlEscaped()));
-    m_panel->setPromptTokens(static_cast<int64_t>(m_prompt->tokens().size()));
-    updateWindowTitle();
-    showStatus(tr("Opened %1: %2 layers, %3 query heads in %4 KV groups.")
-                   .arg(path.toHtmlEscaped())
-                   .arg(c.n_layers)
-                   .arg(c.n_q_heads)
-                   .arg(c.n_kv_heads));
-    requestRunNow();
-}
-
-void MainWindow::rememberRecentModel(const QString& path) {
-    if (!m_options.use_settings || path.isEmpty()) return;
-    QSettings s = appSettings();
-    QStringList recent = s.value(QStringLiteral("models/recent")).toStringList();
-    recent.removeAll(path);
-    recent.prepend(path);
-    while (recent.size() > 8) recent.removeLast();
-    s.setValue(QStringLiteral("models/recent"), recent);
-}
-
-void MainWindow::populateRecentModels() {
-    m_recentMenu->clear();
-    const QStringList recent =
-        m_options.use_settings ? appSettings().value(QStringLiteral("models/recent")).toStringList() : QStringList();
-    for (const QString& path : recent) m_recentMenu->addAction(path, this, [this, path] { openModel(path); });
-    if (recent.isEmpty()) m_recentMenu->addAction(tr("(none yet)"))->setEnabled(false);
-}
-
-namespace {
-// A dropped checkpoint: a directory with config.json, or a .gguf file.
-QString droppedModelPath(const QMimeData* mime) {
-    if (!mime || !mime->hasUrls() || mime->urls().size() != 1) return {};
-    const QString path = mime->urls().front().toLocalFile();
-    const QFileInfo fi(path);
-    if (fi.isDir() && QFileInfo::exists(path + QStringLiteral("/config.json"))) return path;
-    if (fi.isFile() && fi.suffix().compare(QLatin1String("gguf"), Qt::CaseInsensitive) == 0) return path;
-    return {};
-}
-}  // namespace
-
-void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
-    if (!droppedModelPath(event->mimeData()).isEmpty()) event->acceptProposedAction();
-}
-
-void MainWindow::dropEvent(QDropEvent* event) {
-    const QString path = droppedModelPath(event->mimeData());
-    if (path.isEmpty()) return;
-    event->acceptProposedAction();
-    openModel(path);
-}
-
-void MainWindow::keyPressEvent(QKeyEvent* event) {
-    // Only an Esc that no editor used: then it cancels the running computation.
-    if (event->key() == Qt::Key_Escape && m_controller->isBusy()) {
-        m_controller->cancelRun();
-        event->accept();
-        return;
-    }
-    QMainWindow::keyPressEvent(event);
 }
 
 void MainWindow::requestRunNow() {
@@ -735,125 +508,5 @@ void MainWindow::showStatus(const QString& text, bool error) {
 }
 
 QString MainWindow::statusText() const { return m_status->text(); }
-
-void MainWindow::pin() {
-    if (!m_analysis) return;
-    m_pinned = makeSnapshot(*m_analysis, m_result.get());
-    m_unpinAction->setEnabled(true);
-    applyViews();
-    showStatus(tr("Pinned %1. Change the configuration to compare against it.").arg(m_pinned->label.toHtmlEscaped()));
-}
-
-void MainWindow::clearPin() {
-    m_pinned.reset();
-    m_unpinAction->setEnabled(false);
-    applyViews();
-}
-
-Session MainWindow::currentSession() const {
-    Session s;
-    s.preset = m_panel->presetName();
-    s.config = m_panel->config();
-    s.shape = m_panel->shape();
-    s.backend = m_panel->backend();
-    s.run_layers = m_panel->runLayers();
-    if (m_model && m_panel->isRealModel()) {
-        s.model_path = m_modelPath;
-        s.prompt = m_prompt->prompt();
-        // The synthetic part must still load on its own: the last preset's shape stands in for the checkpoint.
-        s.preset = QString::fromLatin1(kDefaultPreset);
-        s.config = findPreset(kDefaultPreset).value();
-        s.shape = RunShape{1, 64, 16};
-        s.run_layers = 0;
-    }
-    s.view.tab = m_tabs->currentIndex();
-    s.view.map_layer = m_attention->layer();
-    s.view.attention_mode = static_cast<int>(m_attention->mode());
-    s.view.head = m_attention->head();
-    s.view.log_scale = m_attention->logScale();
-    s.view.decode_phase = m_attention->decodePhase();
-    s.view.decode_step = m_attention->decodeStep();
-    s.pinned = m_pinned;
-    return s;
-}
-
-bool MainWindow::applySession(const Session& session, QString* error) {
-    if (!m_panel->setState(session.preset, session.config, session.shape, session.backend, session.run_layers, error))
-        return false;
-    m_attention->setViewState(session.view.map_layer,
-                              session.view.attention_mode == 1 ? AttentionView::Mode::SingleHead : AttentionView::Mode::Grid,
-                              session.view.head, session.view.log_scale, session.view.decode_phase, session.view.decode_step);
-    m_tabs->setCurrentIndex(std::clamp(session.view.tab, 0, m_tabs->count() - 1));
-    m_pinned = session.pinned;
-    m_unpinAction->setEnabled(m_pinned.has_value());
-    m_grouping->setConfig(m_panel->config());
-    m_tradeoff->setCurrentConfig(m_panel->config());
-    applyViews();
-    requestRunNow();
-    if (!session.model_path.isEmpty()) {
-        if (QFileInfo::exists(session.model_path)) {
-            m_pendingPrompt = session.prompt;
-            openModel(session.model_path);
-        } else {
-            showStatus(tr("The session's model %1 is gone (moved or deleted); the rest of the session is open on the "
-                          "synthetic model. Open the model again with File → Open model….")
-                           .arg(session.model_path.toHtmlEscaped()),
-                       true);
-        }
-    }
-    return true;
-}
-
-bool MainWindow::saveSession(const QString& path, QString* error) {
-    return saveSessionFile(currentSession(), path, error);
-}
-
-bool MainWindow::loadSession(const QString& path, QString* error) {
-    QString why;
-    auto session = loadSessionFile(path, &why);
-    if (!session || !applySession(*session, &why)) {
-        const QString msg = tr("Refused %1: %2. The current session is kept.").arg(path, why);
-        showStatus(msg.toHtmlEscaped(), true);
-        if (error) *error = why;
-        return false;
-    }
-    if (session->model_path.isEmpty() || QFileInfo::exists(session->model_path))
-        showStatus(tr("Loaded session %1").arg(path.toHtmlEscaped()));
-    return true;
-}
-
-void MainWindow::openSessionInteractively() {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), QString(), tr("GQA Lab session (*.json)"));
-    if (path.isEmpty()) return;
-    QString error;
-    if (!loadSession(path, &error))
-        QMessageBox::warning(this, tr("Session refused"),
-                             tr("%1 is not a valid GQA Lab session:\n%2\n\nThe current session is kept.").arg(path, error));
-}
-
-void MainWindow::saveSessionInteractively() {
-    QString path = QFileDialog::getSaveFileName(this, tr("Save session"), QStringLiteral("session.json"),
-                                                tr("GQA Lab session (*.json)"));
-    if (path.isEmpty()) return;
-    if (!path.endsWith(QLatin1String(".json"))) path += QLatin1String(".json");
-    QString error;
-    if (saveSession(path, &error))
-        showStatus(tr("Saved session %1").arg(path.toHtmlEscaped()));
-    else
-        QMessageBox::warning(this, tr("Save failed"), error);
-}
-
-void MainWindow::closeEvent(QCloseEvent* event) {
-    if (m_options.use_settings) {
-        QSettings s = appSettings();
-        s.setValue(QStringLiteral("window/geometry"), saveGeometry());
-        s.setValue(QStringLiteral("window/state"), saveState());
-        s.setValue(QStringLiteral("session/last"), sessionToJson(currentSession()));
-    }
-    m_controller->cancelRun();
-    m_controller->cancelSweep();
-    m_controller->cancelTradeoff();
-    QMainWindow::closeEvent(event);
-}
 
 }  // namespace gqa::ui

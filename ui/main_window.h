@@ -133,6 +133,8 @@ private:
     void applyViews();
     void updateBanner();
     void showStatus(const QString& text, bool error = false);
+    // Geometry, window state and (unless told otherwise) the last session; true when a session was applied.
+    bool restoreFromSettings();
     void openSessionInteractively();
     void saveSessionInteractively();
     void populateExportMenu();

@@ -3,6 +3,8 @@
 // mean-pool conversion from 2) changes the prompt's perplexity and halves the KV-cache bytes. Expected values
 // come from reference/expected.json (llama.cpp), never from this program's output.
 #include <QPushButton>
+#include <QTableWidget>
+#include <qcustomplot.h>
 #include <QtTest>
 
 #include <QFile>
@@ -95,6 +97,27 @@ private slots:
         const Tokenizer& tok = *w.model()->tokenizer;
         for (int64_t t = 0; t < T; ++t)
             QCOMPARE(pieces[static_cast<int>(t)], QString::fromStdString(tok.displayPiece(m_tokens[static_cast<size_t>(t)])));
+
+        // The selected query's most attended tokens, per head: the largest weights of its map row, descending,
+        // named by their tokens. A click on a map row selects that query.
+        AttentionView* att = w.attentionView();
+        QCOMPARE(att->selectedQuery(), T - 1);
+        const LayerMaps& lm = w.result()->prompt_maps.front();
+        QCOMPARE(att->topKeysTable()->rowCount(), static_cast<int>(lm.heads.size()));
+        for (size_t hi = 0; hi < lm.heads.size(); ++hi) {
+            const auto top = att->topKeys(lm.heads[hi], T - 1, 3);
+            QCOMPARE(top.size(), size_t{3});
+            double best = 0.0;
+            for (int64_t j = 0; j < T; ++j) best = std::max<double>(best, lm.at(0, static_cast<int64_t>(hi), T - 1, j));
+            QCOMPARE(top[0].second, best);
+            QVERIFY(top[0].second >= top[1].second && top[1].second >= top[2].second);
+        }
+        QVERIFY(att->topKeysTable()->item(0, 2)->text().contains(pieces[static_cast<int>(att->topKeys(lm.heads[0], T - 1, 1)[0].first)]));
+        att->plot()->replot(QCustomPlot::rpImmediateRefresh);
+        QTest::mouseClick(att->plot(), Qt::LeftButton, {}, att->cellCenter(0, 3, 1).toPoint());
+        QCOMPARE(att->selectedQuery(), int64_t{3});
+        QCOMPARE(att->topKeysTable()->rowCount(), static_cast<int>(lm.heads.size()));
+        att->selectQuery(-1);
 
         // The next-token panel's top-1 is the reference greedy token.
         const auto top = PromptPanel::topNext(*w.result(), 5);
