@@ -135,7 +135,13 @@ private slots:
         struct Case { int b, hq, hkv, tq, tk, d; bool causal; DType t; };
         for (const Case c : {Case{1, 8, 1, 1, 333, 128, true, DType::BF16}, Case{2, 8, 2, 37, 37, 64, true, DType::BF16},
                              Case{1, 6, 3, 5, 70, 40, true, DType::F16}, Case{1, 4, 4, 9, 30, 64, false, DType::F32},
-                             Case{1, 16, 2, 1, 700, 128, true, DType::BF16}}) {
+                             Case{1, 16, 2, 1, 700, 128, true, DType::BF16},
+                             // At most 4 rows (heads x queries) per work item: K/V widened in registers (fp16 and
+                             // bf16), or multiplied in place by vdpbf16ps (bf16, fewer than 4 rows).
+                             Case{2, 4, 4, 1, 300, 128, true, DType::F16}, Case{1, 6, 2, 1, 150, 64, false, DType::F16},
+                             Case{1, 8, 2, 1, 129, 128, true, DType::F16}, Case{1, 2, 2, 3, 77, 64, true, DType::F16},
+                             Case{1, 4, 2, 2, 95, 64, true, DType::BF16}, Case{1, 4, 4, 1, 200, 128, true, DType::BF16},
+                             Case{1, 2, 1, 2, 260, 128, true, DType::F16}}) {
             const AttentionShape s{c.b, c.hq, c.hkv, c.tq, c.tk, c.d, c.causal};
             auto in = test::kernelInputs(s, c.t, 5);
             const auto &q = in.q, &kf = in.kf, &vf = in.vf;

@@ -197,6 +197,11 @@ inline float f16ToFloatOne(uint16_t h) {
 
 // VW consecutive K/V values of a 16-bit cache row -> VW floats.
 inline vf kvChunk(const uint16_t* src, DType t) { return t == DType::BF16 ? bf16Chunk(src) : f16Chunk(src); }
+template <DType T>
+inline vf kvChunkT(const uint16_t* src) {
+    if constexpr (T == DType::BF16) return bf16Chunk(src);
+    else return f16Chunk(src);
+}
 
 inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
     switch (t) {
@@ -317,9 +322,94 @@ struct Prefetcher {
 struct Scratch {
     std::vector<float> q, s, kf, vf_, corr;
     std::vector<int64_t> valid;
-    std::vector<uint16_t> qh, ql, zero_row;  // bf16 dot-product path
+    std::vector<uint16_t> qh, ql, zero_row;  // bf16 dot-product and direct paths
     std::vector<uint32_t> ph, pl;
 };
+
+// ---- direct path: few rows (decode with g <= kRB), 16-bit K/V widened in registers as they are used ----------
+// With so few rows every K/V element is used by at most kRB rows, so the fp32 tiles in L1 would cost a store and
+// a load per element for no reuse; here each chunk is widened once and used by all rows.
+
+// s[r * kKeyTile + j] = q_r . K_j for R <= kRB rows (q rows dp apart) and ktp keys; krows padded with a zero row.
+template <DType T>
+inline void scoresDirect(int64_t R, const float* q, int64_t dp, int64_t nc, const uint16_t* const* krows, int64_t ktp,
+                         float* s, Prefetcher& pf, int pf_lines) {
+    if (R == kRB) {  // kRB rows x kKB keys per transpose-reduce
+        alignas(64) float tmp[VW];
+        const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, ktp / kKB)));
+        for (int64_t jb = 0; jb < ktp; jb += kKB) {
+            pf.pump(step);
+            vf acc[VW];
+            for (int i = 0; i < VW; ++i) acc[i] = vf{};
+            for (int64_t c = 0; c < nc; ++c) {
+                vf qv[kRB], kv[kKB];
+                for (int rr = 0; rr < kRB; ++rr) qv[rr] = vload(q + rr * dp + c * VW);
+                for (int jj = 0; jj < kKB; ++jj) kv[jj] = kvChunkT<T>(krows[jb + jj] + c * VW);
+#pragma GCC unroll 16
+                for (int i = 0; i < VW; ++i) acc[bitrev(i)] += qv[i / kKB] * kv[i % kKB];
+            }
+            vstore(tmp, transposeReduce(acc));
+            for (int rr = 0; rr < kRB; ++rr) std::memcpy(s + rr * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
+        }
+        return;
+    }
+    const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, R * (ktp / VW))));
+    for (int64_t r = 0; r < R; ++r)
+        for (int64_t jb = 0; jb < ktp; jb += VW) {
+            pf.pump(step);
+            vf acc[VW];
+            for (int j = 0; j < VW; ++j) acc[j] = vf{};
+            for (int64_t c = 0; c < nc; ++c) {
+                const vf qv = vload(q + r * dp + c * VW);
+#pragma GCC unroll 16
+                for (int j = 0; j < VW; ++j) acc[bitrev(j)] += qv * kvChunkT<T>(krows[jb + j] + c * VW);
+            }
+            vstore(s + r * kKeyTile + jb, transposeReduce(acc));
+        }
+}
+
+// o[r][e0 .. e0 + U*VW) = o * corr[r] + sum_{j < n} p[r][j] * V_j for NR rows; each V chunk widened once.
+template <DType T, int NR, int U>
+inline void pvDirect(float* o, int64_t ostride, const float* corr, const float* p, int64_t pstride, int64_t n,
+                     const uint16_t* const* vrows, int64_t e0) {
+    vf a[NR][U];
+    for (int r = 0; r < NR; ++r)
+        for (int u = 0; u < U; ++u) a[r][u] = vload(o + r * ostride + e0 + u * VW) * corr[r];
+    for (int64_t j = 0; j < n; ++j) {
+        const uint16_t* vr = vrows[j] + e0;
+        vf pr[NR];
+        for (int r = 0; r < NR; ++r) pr[r] = vbcast(p[r * pstride + j]);
+        for (int u = 0; u < U; ++u) {
+            const vf x = kvChunkT<T>(vr + u * VW);
+            for (int r = 0; r < NR; ++r) a[r][u] += pr[r] * x;
+        }
+    }
+    for (int r = 0; r < NR; ++r)
+        for (int u = 0; u < U; ++u) vstore(o + r * ostride + e0 + u * VW, a[r][u]);
+}
+
+// All nc chunks of NR rows (o rows dp apart, probabilities rows kKeyTile apart), at most 16 accumulators live.
+template <DType T, int NR>
+inline void pvDirectRows(float* o, int64_t dp, const float* corr, const float* p, int64_t n,
+                         const uint16_t* const* vrows, int64_t nc) {
+    constexpr int U = NR <= 2 ? 8 : 4;
+    int64_t c = 0;
+    for (; c + U <= nc; c += U) pvDirect<T, NR, U>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
+    if constexpr (U > 4)
+        for (; c + 4 <= nc; c += 4) pvDirect<T, NR, 4>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
+    for (; c < nc; ++c) pvDirect<T, NR, 1>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
+}
+
+template <DType T>
+inline void pvDirectAll(int64_t R, float* o, int64_t dp, const float* corr, const float* p, int64_t n,
+                        const uint16_t* const* vrows, int64_t nc) {
+    switch (R) {
+        case 1: pvDirectRows<T, 1>(o, dp, corr, p, n, vrows, nc); return;
+        case 2: pvDirectRows<T, 2>(o, dp, corr, p, n, vrows, nc); return;
+        case 3: pvDirectRows<T, 3>(o, dp, corr, p, n, vrows, nc); return;
+        default: pvDirectRows<T, 4>(o, dp, corr, p, n, vrows, nc); return;
+    }
+}
 
 // One work item: rows = g heads x nq queries (row r = qi * g + hi), keys [k_begin, k_end).
 // Writes unnormalized O and (m, l) to the given row-major buffers (stride dp for o).
@@ -402,7 +492,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     std::fill(m, m + R, -std::numeric_limits<float>::infinity());
     std::fill(l, l + R, 0.0f);
 #if defined(GQA_HAVE_BF16DP)
-    const bool dpath = p.kv_dtype == DType::BF16 && D % 32 == 0 && D == dp;
+    // Only for fewer than 4 rows (MHA-like decode): with more rows the fp32-tile path below, converting each tile
+    // once for all rows, measured faster (decode g = 8 and g = 64, and prefill, on one core).
+    const bool dpath = p.kv_dtype == DType::BF16 && D % 32 == 0 && D == dp && R < 4;
     if (dpath) {
         sc.qh.resize(static_cast<size_t>(R * D));
         sc.ql.resize(static_cast<size_t>(R * D));
@@ -414,6 +506,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #else
     constexpr bool dpath = false;
 #endif
+    const bool direct = !dpath && R <= kRB && D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16);
+    if (direct) sc.zero_row.assign(static_cast<size_t>(D), 0);
     // Keys visible to the last query of the tile bound the loop; with a sliding window, keys before the first
     // query's window are skipped without being read.
     int64_t k_last = k_end;
@@ -459,7 +553,14 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         }
         float* const kfs = sc.kf.data();
         float* const vfs = sc.vf_.data();
-        if (!dpath) {
+        const uint16_t* drows_k[kKeyTile];
+        const uint16_t* drows_v[kKeyTile];
+        if (direct)
+            for (int64_t j = 0; j < ktp; ++j) {
+                drows_k[j] = j < kt ? static_cast<const uint16_t*>(rowAt(p.k, j0 + j)) : sc.zero_row.data();
+                drows_v[j] = j < kt ? static_cast<const uint16_t*>(rowAt(p.v, j0 + j)) : sc.zero_row.data();
+            }
+        if (!dpath && !direct) {
             float* row = vfs + tile * dp;  // one spare row for the K conversion
             for (int64_t j = 0; j < kt; ++j) {
                 float* dst = kfs + j * VW;
@@ -476,7 +577,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             for (int64_t j = 0; j < kt; ++j)
                 toFloat(rowAt(p.v, j0 + j), p.kv_dtype, D, vfs + j * dp);
         }
-        for (int64_t j = kt; j < (dpath ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
+        for (int64_t j = kt; j < (dpath || direct ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
             for (int64_t c = 0; c < nc; ++c) vstore(kfs + (c * tile + j) * VW, vf{});
             std::fill(vfs + j * dp, vfs + (j + 1) * dp, 0.0f);
         }
@@ -541,7 +642,14 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             }
         }
 #endif
-        if (!dpath && R % kRB == 0) {
+        if (direct) {
+            r_blocked = R;
+            if (p.kv_dtype == DType::BF16)
+                scoresDirect<DType::BF16>(R, sc.q.data(), dp, nc, drows_k, ktp, sc.s.data(), pf, pf_per_tile);
+            else
+                scoresDirect<DType::F16>(R, sc.q.data(), dp, nc, drows_k, ktp, sc.s.data(), pf, pf_per_tile);
+        }
+        if (!dpath && !direct && R % kRB == 0) {
             r_blocked = R;
             alignas(64) float tmp[VW];
             const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / kKB) * (R / kRB))));
@@ -564,7 +672,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                         std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
                 }
         }
-        if (r_blocked == 0 && !dpath) pf.pump(pf_per_tile / 2);
+        if (r_blocked == 0 && !dpath && !direct) pf.pump(pf_per_tile / 2);
         for (int64_t r = r_blocked; r < R; ++r) {
             const float* qr = sc.q.data() + r * dp;
             float* sr = sc.s.data() + r * kKeyTile;
@@ -670,6 +778,16 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             continue;
         }
 #endif
+        if (direct) {
+            // Probabilities of masked and padded keys are exactly 0, so all rows run to the longest valid prefix.
+            int64_t n = 0;
+            for (int64_t r = 0; r < R; ++r) n = std::max(n, sc.valid[static_cast<size_t>(r)]);
+            if (p.kv_dtype == DType::BF16)
+                pvDirectAll<DType::BF16>(R, o, dp, sc.corr.data(), sc.s.data(), n, drows_v, nc);
+            else
+                pvDirectAll<DType::F16>(R, o, dp, sc.corr.data(), sc.s.data(), n, drows_v, nc);
+            continue;
+        }
         for (int64_t r = 0; r < R;) {
             const int64_t valid = sc.valid[static_cast<size_t>(r)];
             const float* vb = vfs;
