@@ -3,6 +3,7 @@
 #include <cblas.h>
 #endif
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -582,9 +583,12 @@ public:
         const int64_t rows = s.kv_len - first;
         const size_t eb = bytesPerElement(kv_dtype);
         const int64_t read_bytes = 2 * s.batch * s.n_kv_heads * rows * s.head_dim * static_cast<int64_t>(eb);
-        // Enough copies that every shape rotates through at least 256 MiB (8x a 32 MiB L3), small ones included:
-        // a small cache (MQA: one KV head) would otherwise stay in the L3 and overstate the bandwidth.
-        const int64_t copies = std::clamp<int64_t>(((256ll << 20) + read_bytes - 1) / std::max<int64_t>(read_bytes, 1), 1,
+        // Enough copies that every shape rotates through at least 256 MiB and twice the L3 (480 MiB on some
+        // servers), small ones included: a small cache (MQA: one KV head) would otherwise stay in the L3 and
+        // overstate the bandwidth.
+        const int64_t l3_bytes = std::max<int64_t>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
+        const int64_t rotate_bytes = std::max<int64_t>(256ll << 20, 2 * l3_bytes);
+        const int64_t copies = std::clamp<int64_t>((rotate_bytes + read_bytes - 1) / std::max<int64_t>(read_bytes, 1), 1,
                                                    int64_t{1} << 16);
         try {
             std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.head_dim));
