@@ -23,6 +23,12 @@ ThreadedEngineController::ThreadedEngineController(QObject* parent)
     connect(m_worker, &EngineWorker::sweepFailed, this, &ThreadedEngineController::onWorkerSweepFailed);
     connect(m_worker, &EngineWorker::tradeoffAvailable, this, &ThreadedEngineController::onWorkerTradeoff);
     connect(m_worker, &EngineWorker::tradeoffFailed, this, &ThreadedEngineController::onWorkerTradeoffFailed);
+    connect(m_worker, &EngineWorker::groupingAnalysisAvailable, this, [this](quint64 id, const GroupingAnalysisPtr& a) {
+        if (id == m_latestGroupingId) emit groupingAnalysisAvailable(id, a);
+    });
+    connect(m_worker, &EngineWorker::groupingAnalysisFailed, this, [this](quint64 id, const QString& m, bool cancelled) {
+        if (id == m_latestGroupingId) emit groupingAnalysisFailed(id, m, cancelled);
+    });
     connect(m_worker, &EngineWorker::modelLoaded, this, [this](quint64 id, const ModelPtr& m, const QString& path) {
         if (id == m_latestLoadId) emit modelLoaded(id, m, path);
     });
@@ -46,6 +52,7 @@ ThreadedEngineController::~ThreadedEngineController() {
         m_queue->load.cancel();
         m_queue->run.cancel();
         m_queue->tradeoff.cancel();
+        m_queue->grouping.cancel();
         m_queue->sweep.cancel();
     }
     m_thread.quit();
@@ -127,6 +134,19 @@ void ThreadedEngineController::onWorkerTradeoff(quint64 id, const TradeoffOutcom
 
 void ThreadedEngineController::onWorkerTradeoffFailed(quint64 id, const QString& message, bool cancelled) {
     if (id == m_latestTradeoffId) emit tradeoffFailed(id, message, cancelled);
+}
+
+quint64 ThreadedEngineController::requestGroupingAnalysis(const GroupingAnalysisRequest& params) {
+    auto job = std::make_shared<GroupingJob>();
+    job->id = ++m_nextId;
+    job->params = params;
+    {
+        std::lock_guard lock(m_queue->mutex);
+        m_queue->grouping.submit(job);
+    }
+    m_latestGroupingId = job->id;
+    pokeWorker();
+    return job->id;
 }
 
 quint64 ThreadedEngineController::requestModelLoad(const QString& path) {

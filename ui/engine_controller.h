@@ -34,6 +34,9 @@ public:
     virtual void cancelTradeoff() {}
     // (points done, points total) of the running trade-off sweep; (0, 0) when none runs. Polled.
     virtual std::pair<int64_t, int64_t> tradeoffProgress() const { return {0, 0}; }
+    // Per-head statistics and head diversity of the live model and a coarser grouping (groupingAnalysisJob);
+    // the same replace/cancel rule. Not pure, for test doubles.
+    virtual quint64 requestGroupingAnalysis(const GroupingAnalysisRequest& params) { return 0; }
     // Loads a checkpoint (loadModelJob) on the worker; a newer request replaces a queued one and cancels a
     // running one. Not pure, for test doubles.
     virtual quint64 requestModelLoad(const QString& path) { return 0; }
@@ -62,6 +65,8 @@ signals:
     void sweepPointAvailable(quint64 id, const gqa::ui::SweepPoint& point, int done, int total);
     void sweepFinished(quint64 id);
     void sweepFailed(quint64 id, const QString& message, bool cancelled);
+    void groupingAnalysisAvailable(quint64 id, const gqa::ui::GroupingAnalysisPtr& analysis);
+    void groupingAnalysisFailed(quint64 id, const QString& message, bool cancelled);
     void tradeoffAvailable(quint64 id, const gqa::ui::TradeoffOutcomePtr& outcome);
     void tradeoffFailed(quint64 id, const QString& message, bool cancelled);
     void modelLoaded(quint64 id, const gqa::ui::ModelPtr& model, const QString& path);
@@ -88,6 +93,7 @@ public:
     quint64 requestTradeoff(const TradeoffParams& params) override;
     void cancelTradeoff() override;
     std::pair<int64_t, int64_t> tradeoffProgress() const override;
+    quint64 requestGroupingAnalysis(const GroupingAnalysisRequest& params) override;
     quint64 requestModelLoad(const QString& path) override;
     void cancelModelLoad() override;
     std::pair<int64_t, int64_t> modelLoadProgress() const override;
@@ -123,6 +129,7 @@ private:
     quint64 m_latestSweepId = 0;
     quint64 m_latestTradeoffId = 0;
     quint64 m_latestLoadId = 0;
+    quint64 m_latestGroupingId = 0;
     bool m_sweepActive = false;
     bool m_busy = false;
     int m_droppedStale = 0;

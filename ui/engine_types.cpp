@@ -10,6 +10,7 @@ namespace gqa::ui {
 void registerMetaTypes() {
     qRegisterMetaType<RunParams>();
     qRegisterMetaType<SweepPoint>();
+    qRegisterMetaType<GroupingAnalysisPtr>();
     qRegisterMetaType<BackendChoice>();
     qRegisterMetaType<QVector<BackendChoice>>();
     qRegisterMetaType<RunResultPtr>();

@@ -49,6 +49,8 @@ struct RunProgress {
 using TradeoffParams = TradeoffJobRequest;
 // What the Trade-off view shows: the engine's sweep with every grouping's prompt maps.
 using TradeoffOutcome = gqa::TradeoffOutcome;
+// The Head statistics and Head diversity tabs: the live model and a coarser grouping of it, analysed.
+using GroupingAnalysisPtr = std::shared_ptr<const GroupingAnalysis>;
 
 // "Save converted model…": the checkpoint at another KV-head count, written as a Hugging Face directory.
 struct SaveConvertedParams {
@@ -88,4 +90,5 @@ Q_DECLARE_METATYPE(QVector<gqa::ui::BackendChoice>)
 Q_DECLARE_METATYPE(gqa::ui::RunResultPtr)
 Q_DECLARE_METATYPE(gqa::ui::AnalysisPtr)
 Q_DECLARE_METATYPE(gqa::ui::TradeoffOutcomePtr)
+Q_DECLARE_METATYPE(gqa::ui::GroupingAnalysisPtr)
 Q_DECLARE_METATYPE(gqa::Ceilings)

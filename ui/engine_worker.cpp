@@ -22,6 +22,7 @@ void EngineWorker::pump() {
         std::shared_ptr<SaveJob> save_job;
         std::shared_ptr<LoadJob> load_job;
         std::shared_ptr<RunJob> run_job;
+        std::shared_ptr<GroupingJob> group;
         std::shared_ptr<TradeoffJob> trade;
         std::shared_ptr<SweepJob> sweep;
         {
@@ -29,7 +30,8 @@ void EngineWorker::pump() {
             if (m_queue->stopping) return;
             probe_now = std::exchange(m_queue->probe_requested, false);
             if (!probe_now && !(save_job = m_queue->save.start()) && !(load_job = m_queue->load.start()) &&
-                !(run_job = m_queue->run.start()) && !(trade = m_queue->tradeoff.start())) {
+                !(run_job = m_queue->run.start()) && !(group = m_queue->grouping.start()) &&
+                !(trade = m_queue->tradeoff.start())) {
                 sweep = m_queue->sweep.start();
                 if (!sweep) sweep = m_queue->sweep.running;
             }
@@ -61,6 +63,11 @@ void EngineWorker::pump() {
             guarded([&] { run(*run_job); }, [&](const QString& m) { emit runFailed(run_job->id, m, false); });
             std::lock_guard lock(m_queue->mutex);
             m_queue->run.finish(run_job);
+        } else if (group) {
+            guarded([&] { grouping(*group); },
+                    [&](const QString& m) { emit groupingAnalysisFailed(group->id, m, false); });
+            std::lock_guard lock(m_queue->mutex);
+            m_queue->grouping.finish(group);
         } else if (trade) {
             guarded([&] { tradeoff(*trade); }, [&](const QString& m) { emit tradeoffFailed(trade->id, m, false); });
             std::lock_guard lock(m_queue->mutex);
@@ -168,6 +175,21 @@ void EngineWorker::tradeoff(TradeoffJob& job) {
         return;
     }
     emit tradeoffAvailable(id, std::make_shared<const TradeoffOutcome>(std::move(out).value()));
+}
+
+void EngineWorker::grouping(GroupingJob& job) {
+    auto backend = backendFor(job.params.live.backend);
+    if (!backend) {
+        emit groupingAnalysisFailed(job.id, qs(backend.error().message), false);
+        return;
+    }
+    auto out = groupingAnalysisJob(*backend.value(), job.params, m_live, &job.control);
+    if (!out) {
+        const bool cancelled = out.error().code == ErrorCode::Cancelled || job.control.cancel;
+        emit groupingAnalysisFailed(job.id, cancelled ? tr("Cancelled") : qs(out.error().message), cancelled);
+        return;
+    }
+    emit groupingAnalysisAvailable(job.id, std::make_shared<const GroupingAnalysis>(std::move(out).value()));
 }
 
 void EngineWorker::save(const SaveJob& job) {

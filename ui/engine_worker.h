@@ -31,6 +31,9 @@ struct SweepJob : QueuedJob {
 struct TradeoffJob : QueuedJob {
     TradeoffParams params;
 };
+struct GroupingJob : QueuedJob {
+    GroupingAnalysisRequest params;
+};
 struct SaveJob : QueuedJob {
     SaveConvertedParams params;
 };
@@ -71,10 +74,12 @@ struct JobSlot {
 // Shared between the GUI thread (producer) and the worker (consumer); everything under `mutex`.
 struct JobQueue {
     std::mutex mutex;
-    // In the worker's order of priority: saves and loads, then runs, trade-offs, and sweep points last.
+    // In the worker's order of priority: saves and loads, then runs, grouping analyses, trade-offs, and sweep
+    // points last.
     JobSlot<SaveJob> save;
     JobSlot<LoadJob> load;
     JobSlot<RunJob> run;
+    JobSlot<GroupingJob> grouping;
     JobSlot<TradeoffJob> tradeoff;
     JobSlot<SweepJob> sweep;  // stays running between its points
     bool probe_requested = false;
@@ -101,6 +106,8 @@ signals:
     void sweepPointAvailable(quint64 id, const gqa::ui::SweepPoint& point, int done, int total);
     void sweepFinished(quint64 id);
     void sweepFailed(quint64 id, const QString& message, bool cancelled);
+    void groupingAnalysisAvailable(quint64 id, const gqa::ui::GroupingAnalysisPtr& analysis);
+    void groupingAnalysisFailed(quint64 id, const QString& message, bool cancelled);
     void tradeoffAvailable(quint64 id, const gqa::ui::TradeoffOutcomePtr& outcome);
     void tradeoffFailed(quint64 id, const QString& message, bool cancelled);
     void modelLoaded(quint64 id, const gqa::ui::ModelPtr& model, const QString& path);
@@ -117,6 +124,7 @@ private:
     // One point; true when the sweep is over (finished, failed or cancelled).
     bool sweepStep(SweepJob& sweep);
     void tradeoff(TradeoffJob& job);
+    void grouping(GroupingJob& job);
     void save(const SaveJob& job);
     Expected<Backend*> backendFor(const std::string& name);
 

@@ -32,6 +32,8 @@
 #include "attention_view.h"
 #include "compare_view.h"
 #include "control_panel.h"
+#include "diversity_view.h"
+#include "head_stats_view.h"
 #include "grouping_diagram.h"
 #include "icons.h"
 #include "latency_view.h"
@@ -109,12 +111,20 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     m_latency = new LatencyView;
     m_compare = new CompareView;
     m_tradeoff = new TradeoffView;
+    m_headStats = new HeadStatsView;
+    m_diversity = new DiversityView;
     m_tabs->addTab(m_attention, tr("Attention maps"));
     m_tabs->addTab(m_grouping, tr("Head grouping"));
     m_tabs->addTab(m_memory, tr("Memory"));
     m_tabs->addTab(m_latency, tr("Latency"));
     m_tabs->addTab(m_compare, tr("Compare"));
     m_tabs->addTab(m_tradeoff, tr("Trade-off"));
+    m_tabs->addTab(m_headStats, tr("Head statistics"));
+    m_tabs->addTab(m_diversity, tr("Head diversity"));
+    m_tabs->setTabToolTip(HeadStatsTab, tr("Per query head, by KV group: entropy, mean distance, sink, previous-token, "
+                                           "local and long-range attention mass. Click a head to open its map."));
+    m_tabs->setTabToolTip(DiversityTab, tr("How alike the query heads attend (Jensen–Shannon divergence) inside and "
+                                           "between KV groups, for the live model and a coarser grouping of it."));
     m_tabs->setTabToolTip(TradeoffTab, tr("Convert the model from MHA to every grouping: KV cache and decode time "
                                           "saved against output quality lost.<br><br>") +
                                            teach::meanPool());
@@ -191,8 +201,35 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
                 m_status->setText(tr("Could not save the converted model to %1: %2").arg(dir, message));
             });
     connect(m_tradeoff, &TradeoffView::kvHeadsChosen, this, [this](int64_t n_kv) { m_panel->setKvHeads(n_kv); });
-    connect(m_tabs, &QTabWidget::currentChanged, this, [this](int) { startTradeoffIfStale(); });
-    connect(this, &MainWindow::runRequested, this, [this](quint64) { startTradeoffIfStale(); });
+    connect(m_tabs, &QTabWidget::currentChanged, this, [this](int) {
+        startTradeoffIfStale();
+        startGroupingAnalysisIfStale();
+    });
+    connect(this, &MainWindow::runRequested, this, [this](quint64) {
+        startTradeoffIfStale();
+        startGroupingAnalysisIfStale();
+    });
+    // A head's row in the statistics opens that head's map.
+    connect(m_headStats, &HeadStatsView::headActivated, this, [this](int layer, int head) {
+        m_tabs->setCurrentIndex(AttentionTab);
+        m_attention->setViewState(layer, AttentionView::Mode::SingleHead, head, m_attention->logScale(), false, 0);
+    });
+    connect(m_controller, &EngineController::groupingAnalysisAvailable, this,
+            [this](quint64, const GroupingAnalysisPtr& a) {
+                m_groupingAnalysis = a;
+                m_headStats->setAnalysis(a->original);
+                m_diversity->setAnalyses(a->original, a->converted, QString::fromLatin1(convertMethodName(a->method)));
+                QStringList notes;
+                for (const std::string& n : a->notes) notes << QString::fromStdString(n);
+                if (!notes.isEmpty()) showStatus(tr("Head analysis: %1").arg(notes.join(QStringLiteral("; ")).toHtmlEscaped()));
+            });
+    connect(m_controller, &EngineController::groupingAnalysisFailed, this,
+            [this](quint64, const QString& msg, bool cancelled) {
+                m_groupingKey.clear();
+                const QString why = cancelled ? tr("Cancelled.") : tr("Could not analyse: %1").arg(msg);
+                m_headStats->clear(why);
+                m_diversity->clear(why);
+            });
 
     connect(m_controller, &EngineController::modelLoaded, this,
             [this](quint64, const ModelPtr& m, const QString& path) { onModelLoaded(m, path); });
@@ -264,6 +301,8 @@ QList<QCustomPlot*> MainWindow::plotsOfTab(int tab) const {
         case LatencyTab: return m_latency->plots();
         case CompareTab: return m_compare->plots();
         case TradeoffTab: return m_tradeoff->plots();
+        case HeadStatsTab: return m_headStats->plots();
+        case DiversityTab: return m_diversity->plots();
         default: return {};
     }
 }
@@ -368,6 +407,41 @@ void MainWindow::startTradeoffIfStale() {
     // Only while the tab is on screen: the sweep costs a few runs and nobody looks at it elsewhere.
     if (m_closing || m_tabs->currentIndex() != TradeoffTab) return;
     if (tradeoffKey(tradeoffParams()) != m_tradeoff->requestedKey()) startTradeoff();
+}
+
+GroupingAnalysisRequest MainWindow::groupingParams() const {
+    GroupingAnalysisRequest g;
+    g.live = currentParams();
+    g.live.want_maps = false;
+    g.method = m_tradeoff->method();
+    return g;
+}
+
+void MainWindow::startGroupingAnalysisIfStale() {
+    // Only while one of its tabs is on screen: it prefills the model twice.
+    const int tab = m_tabs->currentIndex();
+    if (m_closing || (tab != HeadStatsTab && tab != DiversityTab)) return;
+    const GroupingAnalysisRequest g = groupingParams();
+    const ModelConfig& c = g.live.config;
+    const QString key = QStringLiteral("%1|%2|%3|%4|%5|%6|%7|%8|%9")
+                            .arg(QString::fromStdString(c.name))
+                            .arg(c.n_q_heads)
+                            .arg(c.n_kv_heads)
+                            .arg(c.n_layers)
+                            .arg(c.d_model)
+                            .arg(g.live.shape.prompt_len)
+                            .arg(g.live.run_layers)
+                            .arg(QString::fromLatin1(convertMethodName(g.method)))
+                            .arg(g.live.model ? QString::fromStdString(g.live.model->source_path) +
+                                                    QString::number(qHashRange(g.live.prompt_tokens.begin(),
+                                                                               g.live.prompt_tokens.end()))
+                                              : QString::number(c.sliding_window));
+    if (key == m_groupingKey) return;
+    m_groupingKey = key;
+    m_headStats->clear(tr("Computing the head statistics of %1…").arg(QString::fromStdString(c.name).toHtmlEscaped()));
+    m_diversity->clear(tr("Computing the head diversity of %1 and of a coarser grouping…")
+                           .arg(QString::fromStdString(c.name).toHtmlEscaped()));
+    m_controller->requestGroupingAnalysis(g);
 }
 
 void MainWindow::pollTradeoff() {

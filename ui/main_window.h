@@ -25,6 +25,8 @@ namespace gqa::ui {
 
 class AttentionView;
 class CompareView;
+class DiversityView;
+class HeadStatsView;
 class ControlPanel;
 class GroupingDiagram;
 class LatencyView;
@@ -44,7 +46,7 @@ struct MainWindowOptions {
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    enum Tab { AttentionTab = 0, GroupingTab, MemoryTab, LatencyTab, CompareTab, TradeoffTab };
+    enum Tab { AttentionTab = 0, GroupingTab, MemoryTab, LatencyTab, CompareTab, TradeoffTab, HeadStatsTab, DiversityTab };
 
     // Takes ownership of `controller`; creates a ThreadedEngineController when it is null.
     explicit MainWindow(const MainWindowOptions& options = {}, EngineController* controller = nullptr,
@@ -58,6 +60,11 @@ public:
     LatencyView* latencyView() const { return m_latency; }
     CompareView* compareView() const { return m_compare; }
     TradeoffView* tradeoffView() const { return m_tradeoff; }
+    HeadStatsView* headStatsView() const { return m_headStats; }
+    DiversityView* diversityView() const { return m_diversity; }
+    // The Head statistics / Head diversity tabs' analysis of the live model (and a coarser grouping of it).
+    GroupingAnalysisRequest groupingParams() const;
+    const GroupingAnalysisPtr& groupingAnalysis() const { return m_groupingAnalysis; }
     QTabWidget* tabs() const { return m_tabs; }
     EngineController* controller() const { return m_controller; }
     QTimer* debounceTimer() { return &m_debounce; }
@@ -139,6 +146,7 @@ private:
     void saveSessionInteractively();
     void populateExportMenu();
     void startTradeoffIfStale();
+    void startGroupingAnalysisIfStale();
     void pollTradeoff();
 
     MainWindowOptions m_options;
@@ -151,6 +159,10 @@ private:
     LatencyView* m_latency = nullptr;
     CompareView* m_compare = nullptr;
     TradeoffView* m_tradeoff = nullptr;
+    HeadStatsView* m_headStats = nullptr;
+    DiversityView* m_diversity = nullptr;
+    QString m_groupingKey;  // what the shown / requested grouping analysis was computed for
+    GroupingAnalysisPtr m_groupingAnalysis;
     QLabel* m_banner = nullptr;
     QLabel* m_status = nullptr;
     QLabel* m_ceilings = nullptr;

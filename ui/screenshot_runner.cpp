@@ -113,7 +113,7 @@ void ScreenshotRunner::stepTradeoff() {
     *conn = connect(c, &EngineController::tradeoffAvailable, this, [this, conn, conn2](quint64, const TradeoffOutcomePtr&) {
         disconnect(*conn);
         disconnect(*conn2);
-        QTimer::singleShot(0, this, [this] { shoot(); });
+        QTimer::singleShot(0, this, [this] { stepGrouping(); });
     });
     *conn2 = connect(c, &EngineController::tradeoffFailed, this, [this, conn, conn2](quint64, const QString& m, bool) {
         disconnect(*conn);
@@ -121,6 +121,24 @@ void ScreenshotRunner::stepTradeoff() {
         fail(QStringLiteral("trade-off sweep failed: %1").arg(m));
     });
     m_window->startTradeoff();
+}
+
+void ScreenshotRunner::stepGrouping() {
+    // Opening the Head statistics tab starts the analysis of the live model and its coarser grouping.
+    EngineController* c = m_window->controller();
+    auto conn = std::make_shared<QMetaObject::Connection>();
+    auto conn2 = std::make_shared<QMetaObject::Connection>();
+    *conn = connect(c, &EngineController::groupingAnalysisAvailable, this, [this, conn, conn2](quint64, const GroupingAnalysisPtr&) {
+        disconnect(*conn);
+        disconnect(*conn2);
+        QTimer::singleShot(0, this, [this] { shoot(); });
+    });
+    *conn2 = connect(c, &EngineController::groupingAnalysisFailed, this, [this, conn, conn2](quint64, const QString& m, bool) {
+        disconnect(*conn);
+        disconnect(*conn2);
+        fail(QStringLiteral("head analysis failed: %1").arg(m));
+    });
+    m_window->tabs()->setCurrentIndex(MainWindow::HeadStatsTab);
 }
 
 bool ScreenshotRunner::grabTab(int tab, const QString& name) {
@@ -150,6 +168,8 @@ void ScreenshotRunner::shoot() {
     ok &= grabTab(MainWindow::LatencyTab, QStringLiteral("latency"));
     ok &= grabTab(MainWindow::CompareTab, QStringLiteral("compare"));
     ok &= grabTab(MainWindow::TradeoffTab, QStringLiteral("tradeoff"));
+    ok &= grabTab(MainWindow::HeadStatsTab, QStringLiteral("head_statistics"));
+    ok &= grabTab(MainWindow::DiversityTab, QStringLiteral("head_diversity"));
     m_window->tabs()->setCurrentIndex(MainWindow::AttentionTab);
     m_timeout.stop();
     emit finished(ok ? 0 : 1);

@@ -27,6 +27,7 @@ private:
     void stepBackToDefault();
     void stepSweep();
     void stepTradeoff();
+    void stepGrouping();
     void shoot();
     bool grabTab(int tab, const QString& name);
     void fail(const QString& why);

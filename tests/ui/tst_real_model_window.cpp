@@ -20,6 +20,8 @@
 #include "attention_view.h"
 #include "control_panel.h"
 #include "gqa/tokenizer.h"
+#include "head_stats_view.h"
+#include "diversity_view.h"
 #include "main_window.h"
 #include "prompt_panel.h"
 
@@ -157,6 +159,46 @@ private slots:
         QCOMPARE(got, w.result()->generated.at(0));
         QCOMPARE(w.promptPanel()->streamedTokens(), got);
         QCOMPARE(got.front(), q8 ? m_greedyQ8 : m_greedy);
+#endif
+    }
+
+    // The Head statistics and Head diversity tabs on the checkpoint: the live model (2 KV heads) and its
+    // conversion to 1, analysed on the prompt; a click on a head's row opens that head's map.
+    void headAnalysisTabs() {
+#ifdef GQA_TESTDATA_DIR
+        MainWindow w(testOptions());
+        w.openModel(modelDir() + QStringLiteral("/hf"));
+        QVERIFY(QTest::qWaitFor([&] { return w.model() != nullptr || !w.isLoadingModel(); }, kTimeoutMs));
+        QVERIFY2(w.model(), qPrintable(w.statusText()));
+        w.promptPanel()->setPrompt(m_prompt);
+        QVERIFY(QTest::qWaitFor([&] { return w.result() && w.result()->shape.prompt_len == static_cast<int64_t>(m_tokens.size()); },
+                                kTimeoutMs));
+        QSignalSpy done(w.controller(), &EngineController::groupingAnalysisAvailable);
+        w.tabs()->setCurrentIndex(MainWindow::HeadStatsTab);
+        QVERIFY(QTest::qWaitFor([&] { return done.count() > 0; }, kTimeoutMs));
+        const GroupingAnalysisPtr a = w.groupingAnalysis();
+        QVERIFY(a);
+        QCOMPARE(a->original.config.n_kv_heads, int64_t{2});
+        QCOMPARE(a->converted.config.n_kv_heads, int64_t{1});
+        QCOMPARE(a->original.prompt_len, static_cast<int64_t>(m_tokens.size()));
+        QCOMPARE(static_cast<int64_t>(a->original.layers.size()), w.model()->config.n_layers);
+        const auto heads = w.headStatsView()->shownHeads();
+        QCOMPARE(static_cast<int64_t>(heads.size()), w.model()->config.n_q_heads);
+        QCOMPARE(w.headStatsView()->shownValue(0, HeadStatsView::Stat::Entropy),
+                 a->original.layers.front().heads.front().mean.entropy_bits);
+        QVERIFY(w.diversityView()->originalMap() && w.diversityView()->convertedMap());
+        // Switching tabs does not recompute what is shown.
+        w.tabs()->setCurrentIndex(MainWindow::DiversityTab);
+        QTest::qWait(50);
+        QCOMPARE(done.count(), 1);
+        // A head's row opens its map.
+        w.tabs()->setCurrentIndex(MainWindow::HeadStatsTab);
+        QSignalSpy activated(w.headStatsView(), &HeadStatsView::headActivated);
+        emit w.headStatsView()->table()->cellClicked(5, HeadStatsView::statColumn(HeadStatsView::Stat::Entropy));
+        QCOMPARE(activated.count(), 1);
+        QCOMPARE(w.tabs()->currentIndex(), int(MainWindow::AttentionTab));
+        QCOMPARE(w.attentionView()->mode(), AttentionView::Mode::SingleHead);
+        QCOMPARE(w.attentionView()->head(), static_cast<int>(heads[5]));
 #endif
     }
 

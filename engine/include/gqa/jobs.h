@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gqa/analysis.h"
 #include "gqa/backend.h"
 #include "gqa/convert.h"
 #include "gqa/engine.h"
@@ -191,6 +192,30 @@ struct TradeoffOutcome {
 };
 // Progress: control->done counts points (both methods), of control->total.
 Expected<TradeoffOutcome> tradeoffJob(Backend& backend, const TradeoffJobRequest& req, JobControl* control = nullptr);
+
+// ---- What grouping does to attention (the Head statistics and Head diversity tabs) -------------------
+// The live model (a checkpoint at the live KV-head count, or the synthetic model of the live config, seed
+// 1234 as the run's) and its conversion to compare_kv_heads, analysed (analyzeModel) on the same prompt: the
+// live prompt, or synthetic ids, at most max_tokens of them. Layers: every layer the live run runs while their
+// maps fit maps_budget_bytes, else the map layer only.
+struct GroupingAnalysisRequest {
+    LiveRunRequest live;
+    int64_t compare_kv_heads = 0;  // a divisor of the live n_kv_heads; 0 = the next coarser one (n_kv / its smallest prime factor)
+    ConvertMethod method = ConvertMethod::MeanPool;
+    int64_t max_tokens = 256;
+    int64_t maps_budget_bytes = int64_t{64} << 20;
+};
+struct GroupingAnalysis {
+    ModelAnalysis original;   // the live grouping
+    ModelAnalysis converted;  // at compare_kv_heads (== original when the live model is MQA)
+    int64_t compare_kv_heads = 0;
+    ConvertMethod method = ConvertMethod::MeanPool;
+    std::vector<std::string> notes;
+};
+// The coarser grouping a comparison uses by default: n_kv / (its smallest prime factor); 1 stays 1.
+int64_t nextCoarserKvHeads(int64_t n_kv_heads);
+Expected<GroupingAnalysis> groupingAnalysisJob(Backend& backend, const GroupingAnalysisRequest& req,
+                                               LiveModelCache& cache, JobControl* control = nullptr);
 
 // ---- Save a converted checkpoint ---------------------------------------------------------------------
 // `model` at n_kv_heads KV heads (convertKvHeads by `method` when that differs from its own), written as a
