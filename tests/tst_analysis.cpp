@@ -181,6 +181,54 @@ private slots:
         for (int r = 0; r < 4; ++r) QVERIFY(seen[r] > 0);
     }
 
+    // Per decode step: each step's one new row measured on its own, and equal to the statistics of that row of a
+    // prefill over the same tokens (the prompt plus the tokens the steps fed).
+    void decodeStepStatistics() {
+        auto cfg = findPreset("teaching");
+        QVERIFY(cfg.isOk());
+        auto m = makeSyntheticModel(*cfg, 1234, WeightsMode::Structured);
+        QVERIFY(m.isOk());
+        const int64_t T = 32, S = 3;
+        const auto tokens = makeTokens(1, T, cfg->vocab_size, 7);
+        AnalyzeOptions o;
+        o.layers = {0, 1};
+        o.decode_steps = S;
+        auto a = analyzeModel(*m_cpu, *m, tokens, o);
+        QVERIFY2(a.isOk(), a.isOk() ? "" : a.error().message.c_str());
+        QCOMPARE(a->decode.size(), size_t(S));
+        std::vector<int32_t> all = tokens;
+        for (const auto& st : a->decode) all.push_back(st.token);
+        auto inst = m_cpu->createModel(*m, 1, T + S);
+        QVERIFY(inst.isOk());
+        StepRequest req;
+        req.maps.layers = o.layers;
+        StepOutput out;
+        QVERIFY((*inst)->prefill(all.data(), T + S, req, out).isOk());
+        for (const auto& st : a->decode) {
+            QCOMPARE(st.layers.size(), o.layers.size());
+            const int64_t pos = T + st.step;
+            for (const auto& la : st.layers) {
+                const LayerMaps* lm = nullptr;
+                for (const auto& x : out.maps) if (x.layer == la.layer) lm = &x;
+                QVERIFY(lm);
+                for (const auto& h : la.heads) {
+                    QCOMPARE(h.rows, int64_t{1});
+                    std::vector<float> row(static_cast<size_t>(pos + 1));
+                    for (int64_t j = 0; j <= pos; ++j) row[static_cast<size_t>(j)] = lm->at(0, h.head, pos, j);
+                    const RowStats want = rowStatistics(row.data(), pos + 1, pos, o.stats);
+                    QVERIFY(std::abs(h.mean.entropy_bits - want.entropy_bits) < 1e-4);
+                    QVERIFY(std::abs(h.mean.mean_distance - want.mean_distance) < 1e-3);
+                    QVERIFY(std::abs(h.mean.prev_token_mass - want.prev_token_mass) < 1e-5);
+                    QVERIFY(std::abs(h.mean.sink_mass - want.sink_mass) < 1e-5);
+                    if (m->head_roles[static_cast<size_t>(la.layer)][static_cast<size_t>(h.head)] == HeadRole::PreviousToken)
+                        QVERIFY(h.mean.prev_token_mass > 0.5);
+                }
+            }
+        }
+        o.decode_steps = cfg->max_seq;  // past max_seq: refused
+        QVERIFY(!analyzeModel(*m_cpu, *m, tokens, o).isOk());
+    }
+
     // ---- sliding windows ----------------------------------------------------------------------------------
     void windowedAttentionEqualsReference_data() {
         QTest::addColumn<QString>("isa");

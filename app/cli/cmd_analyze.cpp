@@ -29,6 +29,7 @@ struct AnalyzeArgs {
     std::string layers;                // "0,2,3"; empty = every layer (first 2 of a big preset)
     std::string prompt, prompt_file;
     int64_t seq = 64;                  // synthetic prompt length (presets)
+    int64_t decode_steps = 0;          // greedy decode steps, each one's statistics ("decode_steps")
     std::string weights = "structured";
     uint64_t seed = 1234;
     StatsOptions stats;
@@ -186,6 +187,7 @@ int runAnalyze(const AnalyzeArgs& a) {
     AnalyzeOptions opt;
     opt.layers = *layers;
     opt.stats = a.stats;
+    opt.decode_steps = a.decode_steps;
     auto base = analyzeModel(**backend, *model, tokens, opt);
     if (!base) return reportError(base.error());
     std::optional<ModelAnalysis> conv;
@@ -227,6 +229,19 @@ int runAnalyze(const AnalyzeArgs& a) {
                             {"long_distance", a.stats.long_distance},
                             {"first_row", a.stats.first_row},
                             {"layers", layersJson(*base, model->head_roles)}};
+        if (!base->decode.empty()) {
+            // Per decode step: the statistics of its one new row (query position prompt + step).
+            nlohmann::json steps = nlohmann::json::array();
+            for (const DecodeStepAnalysis& st : base->decode) {
+                ModelAnalysis one = *base;
+                one.layers = st.layers;
+                steps.push_back({{"step", st.step},
+                                 {"position", static_cast<int64_t>(tokens.size()) + st.step},
+                                 {"token", st.token},
+                                 {"layers", layersJson(one, model->head_roles)}});
+            }
+            j["decode_steps"] = steps;
+        }
         if (!note.empty()) j["note"] = note;
         if (conv)
             j["converted"] = {{"n_kv_heads", conv->config.n_kv_heads},
@@ -285,6 +300,10 @@ const CommandRegistrar reg("analyze", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--prompt", args->prompt, "Prompt text (--model only; default: a short built-in paragraph)");
     cmd->add_option("--prompt-file", args->prompt_file, "Read the prompt from a file");
     cmd->add_option("--seq", args->seq, "Presets: synthetic prompt length")->capture_default_str();
+    cmd->add_option("--decode-steps", args->decode_steps,
+                    "Greedy decode steps after the prompt; each step's statistics of its one new row (\"decode_steps\")")
+        ->check(CLI::Range(int64_t{0}, int64_t{4096}))
+        ->capture_default_str();
     cmd->add_option("--kv-heads", args->kv_heads, "Also analyze the model converted to this many KV heads (\"converted\")");
     cmd->add_option("--method", args->method, "Conversion: meanpool or first")->capture_default_str();
     cmd->add_option("--window", args->window, "Sliding window W (0 = none; default: the model's own)");

@@ -74,6 +74,9 @@ struct AnalyzeOptions {
     std::vector<int64_t> layers;     // layers to analyze; empty = every layer of the model
     StatsOptions stats;
     std::vector<int64_t> distances;  // for mass_beyond; empty = defaultDistances(T)
+    // Greedy decode steps after the prompt, each one's statistics measured on its one new row (the query at
+    // position T + s over the T + s + 1 keys it sees).
+    int64_t decode_steps = 0;
 };
 struct LayerAnalysis {
     int64_t layer = 0;
@@ -81,11 +84,17 @@ struct LayerAnalysis {
     GroupDiversity diversity;
     std::vector<double> mass_beyond;  // per AnalyzeOptions::distances (as resolved in ModelAnalysis)
 };
+struct DecodeStepAnalysis {
+    int64_t step = 0;       // 0 = the first token after the prompt
+    int32_t token = 0;      // the token fed at this step (greedy from the previous logits)
+    std::vector<LayerAnalysis> layers;  // heads and mass_beyond of the step's one row (diversity: over that row)
+};
 struct ModelAnalysis {
     ModelConfig config;                   // of the model analyzed (its n_kv_heads, sliding_window)
     int64_t prompt_len = 0;
     std::vector<int64_t> distances;
     std::vector<LayerAnalysis> layers;
+    std::vector<DecodeStepAnalysis> decode;  // AnalyzeOptions::decode_steps of them
 };
 // Prefills `tokens` (one sequence) through `m` on `backend` with maps of the chosen layers, and measures them.
 // The model's sliding_window applies.
