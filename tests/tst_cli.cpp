@@ -143,7 +143,8 @@ private slots:
         }
 
         // Refusals name the problem.
-        QVERIFY(writeNpy(path("bad_k.npy"), {2, 3, 12, 16}, k.data()).isOk());
+        const auto bad_k = test::randomVector(size_t(2 * 3 * 12 * 16), 4);  // 3 KV heads: its own buffer of that size
+        QVERIFY(writeNpy(path("bad_k.npy"), {2, 3, 12, 16}, bad_k.data()).isOk());
         r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("bad_k.npy")),
                  "--v", QString::fromStdString(path("bad_k.npy")), "--out", QString::fromStdString(path("x.npy"))});
         QCOMPARE(r.code, 2);
