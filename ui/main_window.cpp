@@ -53,6 +53,7 @@ namespace {
 constexpr double kShowAnalysisFirstMs = 300.0;
 constexpr int kAnalysisGraceMs = 250;
 constexpr int kLongRunMs = 1000;
+constexpr double kLiveRepeatBudgetMs = 250.0;
 
 // The Trade-off tab stays interactive: a synthetic model sweeps a short prompt and few decode steps, a
 // checkpoint's quality text is scored up to this many tokens.
@@ -321,6 +322,8 @@ RunParams MainWindow::currentParams() const {
     p.backend = m_panel->backend().toStdString();
     p.run_layers = m_panel->runLayers();
     p.map_layer = m_attention->layer();
+    // Live edits stay interactive: the adaptive repeat policy, within a short budget (the CLI's default is 2 s).
+    p.repeat.budget_ms = kLiveRepeatBudgetMs;
     if (m_model && m_panel->isRealModel()) {
         p.model = m_model;
         p.prompt_tokens = m_prompt->tokens();
