@@ -14,10 +14,10 @@
 namespace gqa::test {
 
 struct KernelInputs {
-    std::vector<float> q, kf, vf;      // q: (B, Hq, Tq, D); kf, vf: (B, Hkv, Tk, D) holding the values as stored
-    std::vector<uint16_t> k16, v16;    // K/V encoded when the dtype is 16-bit
-    std::vector<float> out;            // (B, Hq, Tq, D), NaN until the kernel writes it
-    cpu::AttnParams p;                 // contiguous views over the above, causal and window as in the shape
+    std::vector<float> q, kf, vf;    // q: (B, Hq, Tq, D); kf, vf: (B, Hkv, Tk, D) holding the values as stored
+    std::vector<uint16_t> k16, v16;  // K/V encoded when the dtype is 16-bit
+    std::vector<float> out;          // (B, Hq, Tq, D), NaN until the kernel writes it
+    cpu::AttnParams p;               // contiguous views over the above, causal and window as in the shape
 };
 
 // q, k, v drawn with seeds seed, seed + 1, seed + 2.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "attention_inputs.h"
 #include "cpu_kernels.h"
 #include "gqa/analysis.h"
 #include "gqa/backend.h"
@@ -15,7 +16,6 @@
 #include "gqa/presets.h"
 #include "gqa/reference.h"
 #include "gqa/weights.h"
-#include "attention_inputs.h"
 #include "test_util.h"
 
 using namespace gqa;
@@ -93,8 +93,8 @@ private slots:
             QVERIFY(std::fabs(r.mean_distance - static_cast<double>(i) / 2.0) < 1e-4);
             QVERIFY(std::fabs(r.sink_mass - 1.0 / n) < 1e-6);
             QVERIFY(std::fabs(r.prev_token_mass - (i >= 1 ? 1.0 / n : 0.0)) < 1e-6);
-            QVERIFY(std::fabs(r.local_mass - std::min<double>(n, 4.0) / n) < 1e-5);                  // distances 0..3
-            QVERIFY(std::fabs(r.long_range_mass - std::max<double>(0.0, n - 11.0) / n) < 1e-5);      // distances 11..i
+            QVERIFY(std::fabs(r.local_mass - std::min<double>(n, 4.0) / n) < 1e-5);              // distances 0..3
+            QVERIFY(std::fabs(r.long_range_mass - std::max<double>(0.0, n - 11.0) / n) < 1e-5);  // distances 11..i
         }
         // The head's mean over rows 2..T-1.
         double want = 0.0;
@@ -108,10 +108,13 @@ private slots:
     // means by KV group.
     void jsMatrixByHand() {
         // Heads 0, 1 (group 0) both attend to the previous token; heads 2, 3 (group 1) to the first token.
-        const auto m = handMap(12, [](int64_t h, int64_t i, int64_t j) {
-            if (i == 0) return 1.0f;
-            return (h < 2 ? j == i - 1 : j == 0) ? 1.0f : 0.0f;
-        }, 4);
+        const auto m = handMap(
+            12,
+            [](int64_t h, int64_t i, int64_t j) {
+                if (i == 0) return 1.0f;
+                return (h < 2 ? j == i - 1 : j == 0) ? 1.0f : 0.0f;
+            },
+            4);
         const auto d = groupDiversity(m, 2, 2);
         QCOMPARE(d.n(), int64_t(4));
         for (int64_t a = 0; a < 4; ++a) {
@@ -154,13 +157,12 @@ private slots:
                 }
             for (const auto& h : la.heads) {
                 const auto role = m->head_roles[static_cast<size_t>(la.layer)][static_cast<size_t>(h.head)];
-                const QByteArray what = QByteArray("layer ") + QByteArray::number(qint64(la.layer)) + " head " +
-                                        QByteArray::number(qint64(h.head)) + " " + headRoleName(role) + ": entropy " +
-                                        QByteArray::number(h.mean.entropy_bits) + " distance " +
-                                        QByteArray::number(h.mean.mean_distance) + " sink " +
-                                        QByteArray::number(h.mean.sink_mass) + " prev " +
-                                        QByteArray::number(h.mean.prev_token_mass) + " local " +
-                                        QByteArray::number(h.mean.local_mass);
+                const QByteArray what =
+                    QByteArray("layer ") + QByteArray::number(qint64(la.layer)) + " head " +
+                    QByteArray::number(qint64(h.head)) + " " + headRoleName(role) + ": entropy " +
+                    QByteArray::number(h.mean.entropy_bits) + " distance " + QByteArray::number(h.mean.mean_distance) +
+                    " sink " + QByteArray::number(h.mean.sink_mass) + " prev " +
+                    QByteArray::number(h.mean.prev_token_mass) + " local " + QByteArray::number(h.mean.local_mass);
                 QCOMPARE(h.kv_head, h.head / cfg->groupSize());
                 switch (role) {
                     case HeadRole::PreviousToken:
@@ -168,7 +170,8 @@ private slots:
                         break;
                     case HeadRole::Sink: QVERIFY2(h.mean.sink_mass > 0.5 && h.mean.prev_token_mass < 0.3, what); break;
                     case HeadRole::LocalWindow:
-                        QVERIFY2(h.mean.local_mass > 0.6 && h.mean.prev_token_mass < 0.5 && h.mean.mean_distance < 8.0, what);
+                        QVERIFY2(h.mean.local_mass > 0.6 && h.mean.prev_token_mass < 0.5 && h.mean.mean_distance < 8.0,
+                                 what);
                         break;
                     case HeadRole::Broad:
                         QVERIFY2(h.mean.entropy_bits > 0.8 * uniform && h.mean.mean_distance > 8.0, what);
@@ -209,7 +212,8 @@ private slots:
             const int64_t pos = T + st.step;
             for (const auto& la : st.layers) {
                 const LayerMaps* lm = nullptr;
-                for (const auto& x : out.maps) if (x.layer == la.layer) lm = &x;
+                for (const auto& x : out.maps)
+                    if (x.layer == la.layer) lm = &x;
                 QVERIFY(lm);
                 for (const auto& h : la.heads) {
                     QCOMPARE(h.rows, int64_t{1});
@@ -220,7 +224,8 @@ private slots:
                     QVERIFY(std::abs(h.mean.mean_distance - want.mean_distance) < 1e-3);
                     QVERIFY(std::abs(h.mean.prev_token_mass - want.prev_token_mass) < 1e-5);
                     QVERIFY(std::abs(h.mean.sink_mass - want.sink_mass) < 1e-5);
-                    if (m->head_roles[static_cast<size_t>(la.layer)][static_cast<size_t>(h.head)] == HeadRole::PreviousToken)
+                    if (m->head_roles[static_cast<size_t>(la.layer)][static_cast<size_t>(h.head)] ==
+                        HeadRole::PreviousToken)
                         QVERIFY(h.mean.prev_token_mass > 0.5);
                 }
             }
@@ -239,7 +244,10 @@ private slots:
     void windowedAttentionEqualsReference() {
         QFETCH(QString, isa);
         const auto& k = cpu::kernelsFor(isa.toLatin1().constData());
-        struct Case { int b, hq, hkv, tq, tk, d, w; DType t; };
+        struct Case {
+            int b, hq, hkv, tq, tk, d, w;
+            DType t;
+        };
         for (const Case c : {Case{1, 8, 2, 100, 100, 64, 17, DType::BF16}, Case{2, 8, 2, 100, 100, 64, 100, DType::F32},
                              Case{1, 8, 1, 1, 700, 128, 130, DType::BF16}, Case{1, 16, 2, 1, 700, 128, 64, DType::F16},
                              Case{1, 4, 4, 9, 300, 64, 1000, DType::F32}, Case{1, 6, 3, 33, 250, 40, 5, DType::BF16}}) {
@@ -255,7 +263,8 @@ private slots:
             k.probabilities(p, heads.data(), c.hq, probs.data());
             std::vector<double> ro(out.size()), rp(probs.size());
             ref::attention(s, q.data(), kf.data(), vf.data(), ro.data(), rp.data());
-            const QByteArray what = isa.toLatin1() + " w " + QByteArray::number(c.w) + " Tk " + QByteArray::number(c.tk);
+            const QByteArray what =
+                isa.toLatin1() + " w " + QByteArray::number(c.w) + " Tk " + QByteArray::number(c.tk);
             QVERIFY2(test::worstRatio(out, ro, 2e-5, 2e-4) <= 1.0, what);
             QVERIFY2(test::worstRatio(probs, rp, 2e-5, 2e-4) <= 1.0, what);
             // Keys outside the band get exactly 0.
@@ -267,8 +276,10 @@ private slots:
         }
         // A window without the causal mask is refused.
         std::vector<float> x(64 * 64);
-        QCOMPARE(m_cpu->attention({1, 4, 4, 8, 8, 8, false, 4}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr).code(),
-                 ErrorCode::InvalidArgument);
+        QCOMPARE(
+            m_cpu->attention({1, 4, 4, 8, 8, 8, false, 4}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr)
+                .code(),
+            ErrorCode::InvalidArgument);
     }
 
     // Decode past w on the rolling cache equals a full recompute with the window mask: hidden state, logits and
@@ -327,11 +338,13 @@ private slots:
                 std::vector<double> want;
                 for (int64_t b = 0; b < B; ++b)
                     for (int64_t h = 0; h < cfg.n_q_heads; ++h) {
-                        const auto row = full.probs[size_t(l)].begin() + ((b * cfg.n_q_heads + h) * len + len - 1) * len;
+                        const auto row =
+                            full.probs[size_t(l)].begin() + ((b * cfg.n_q_heads + h) * len + len - 1) * len;
                         want.insert(want.end(), row, row + len);
                     }
                 // fp32: rounding only; bf16: the cache's rounding carried through the layers, as in `verify`.
-                QVERIFY(test::worstRatio(mp.probs, want, t == DType::F32 ? 2e-5 : tol, t == DType::F32 ? 2e-4 : tol) <= 1.0);
+                QVERIFY(test::worstRatio(mp.probs, want, t == DType::F32 ? 2e-5 : tol, t == DType::F32 ? 2e-4 : tol) <=
+                        1.0);
                 for (int64_t j = 0; j <= len - 1 - w; ++j) QCOMPARE(mp.at(0, 0, 0, j), 0.0f);
             }
         }
@@ -403,8 +416,10 @@ private slots:
         // Weights per GPU: 95 * (2 * [8192 * (64/t * 128 + 2 * kv * 128) + 64/t * 128 * 8192 + 3 * 8192 * 22016/t]
         //                  + 4 * 2 * 8192) + 2 * 2 * ceil(102400/t) * 8192 + 4 * 8192.
         // t = 8: 95 * (2 * [10485760 + 8388608 + 67633152] + 65536) + 2 * 2 * 12800 * 8192 + 32768 = 16862117888.
-        QTest::newRow("deepseek-67b t1") << "deepseek-llm-67b" << 1ll << 64ll << 8ll << 1ll << 389120ll << 134853132288ll;
-        QTest::newRow("deepseek-67b t2") << "deepseek-llm-67b" << 2ll << 32ll << 4ll << 1ll << 194560ll << 67429695488ll;
+        QTest::newRow("deepseek-67b t1") << "deepseek-llm-67b" << 1ll << 64ll << 8ll << 1ll << 389120ll
+                                         << 134853132288ll;
+        QTest::newRow("deepseek-67b t2") << "deepseek-llm-67b" << 2ll << 32ll << 4ll << 1ll << 194560ll
+                                         << 67429695488ll;
         QTest::newRow("deepseek-67b t4") << "deepseek-llm-67b" << 4ll << 16ll << 2ll << 1ll << 97280ll << 33717977088ll;
         QTest::newRow("deepseek-67b t8") << "deepseek-llm-67b" << 8ll << 8ll << 1ll << 1ll << 48640ll << 16862117888ll;
         // t = 16 > 8 KV heads: each GPU keeps one KV head, each KV head lives on 2 GPUs.
@@ -453,7 +468,7 @@ private slots:
         QCOMPARE(sweep.size(), size_t(64));
         int valid = 0;
         for (const auto& p : sweep) valid += p.valid ? 1 : 0;
-        QCOMPARE(valid, 7);  // 1, 2, 4, 8, 16, 32, 64: the divisors of 64 query heads
+        QCOMPARE(valid, 7);        // 1, 2, 4, 8, 16, 32, 64: the divisors of 64 query heads
         QVERIFY(!sweep[2].valid);  // t = 3
         QVERIFY(sweep[2].reason.find("n_q_heads (64) is not divisible by t = 3") != std::string::npos);
         QCOMPARE(sweep[63].kv_replication, int64_t(8));  // t = 64: each of the 8 KV heads on 8 GPUs

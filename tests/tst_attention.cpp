@@ -2,10 +2,10 @@
 #include <QtTest>
 #include <numeric>
 
+#include "attention_inputs.h"
 #include "cpu_kernels.h"
 #include "gqa/backend.h"
 #include "gqa/reference.h"
-#include "attention_inputs.h"
 #include "test_util.h"
 
 using namespace gqa;
@@ -24,7 +24,12 @@ private slots:
         QTest::addColumn<int>("d");
         QTest::addColumn<bool>("causal");
         QTest::addColumn<int>("dtype");
-        struct Case { const char* name; int b, hq, hkv, tq, tk, d; bool causal; DType t; };
+        struct Case {
+            const char* name;
+            int b, hq, hkv, tq, tk, d;
+            bool causal;
+            DType t;
+        };
         const Case cases[] = {
             {"MHA prefill causal", 2, 4, 4, 33, 33, 64, true, DType::F32},
             {"MHA non-causal", 1, 4, 4, 17, 45, 64, false, DType::F32},
@@ -98,9 +103,18 @@ private slots:
                     vt[size_t((b * hq + h) * T * D + i)] = v[size_t((b * hkv + h % hkv) * T * D + i)];
                 }
         std::vector<float> o_gqa(q.size()), o_mha(q.size()), o_tiled(q.size());
-        QVERIFY(m_cpu->attention({B, hq, hkv, T, T, D, true}, q.data(), k.data(), v.data(), DType::F32, o_gqa.data(), nullptr).isOk());
-        QVERIFY(m_cpu->attention({B, hq, hq, T, T, D, true}, q.data(), kr.data(), vr.data(), DType::F32, o_mha.data(), nullptr).isOk());
-        QVERIFY(m_cpu->attention({B, hq, hq, T, T, D, true}, q.data(), kt.data(), vt.data(), DType::F32, o_tiled.data(), nullptr).isOk());
+        QVERIFY(m_cpu
+                    ->attention({B, hq, hkv, T, T, D, true}, q.data(), k.data(), v.data(), DType::F32, o_gqa.data(),
+                                nullptr)
+                    .isOk());
+        QVERIFY(m_cpu
+                    ->attention({B, hq, hq, T, T, D, true}, q.data(), kr.data(), vr.data(), DType::F32, o_mha.data(),
+                                nullptr)
+                    .isOk());
+        QVERIFY(m_cpu
+                    ->attention({B, hq, hq, T, T, D, true}, q.data(), kt.data(), vt.data(), DType::F32, o_tiled.data(),
+                                nullptr)
+                    .isOk());
         QVERIFY(test::maxAbsDiff(o_gqa, o_mha) < 1e-5);
         QVERIFY(test::maxAbsDiff(o_gqa, o_tiled) > 1e-2);
     }
@@ -112,7 +126,9 @@ private slots:
         auto k = test::randomVector(size_t(hq * T * D), 22);
         auto v = test::randomVector(size_t(hq * T * D), 23);
         std::vector<float> out(q.size());
-        QVERIFY(m_cpu->attention({1, hq, hq, T, T, D, true}, q.data(), k.data(), v.data(), DType::F32, out.data(), nullptr).isOk());
+        QVERIFY(
+            m_cpu->attention({1, hq, hq, T, T, D, true}, q.data(), k.data(), v.data(), DType::F32, out.data(), nullptr)
+                .isOk());
         // Reference MHA written out independently: each head with its own K/V.
         for (int h = 0; h < hq; ++h) {
             const AttentionShape one{1, 1, 1, T, T, D, true};
@@ -132,16 +148,21 @@ private slots:
     void everyIsaMatchesReference() {
         QFETCH(QString, isa);
         const auto& k = cpu::kernelsFor(isa.toLatin1().constData());
-        struct Case { int b, hq, hkv, tq, tk, d; bool causal; DType t; };
-        for (const Case c : {Case{1, 8, 1, 1, 333, 128, true, DType::BF16}, Case{2, 8, 2, 37, 37, 64, true, DType::BF16},
-                             Case{1, 6, 3, 5, 70, 40, true, DType::F16}, Case{1, 4, 4, 9, 30, 64, false, DType::F32},
-                             Case{1, 16, 2, 1, 700, 128, true, DType::BF16},
-                             // At most 4 rows (heads x queries) per work item: K/V widened in registers (fp16 and
-                             // bf16), or multiplied in place by vdpbf16ps (bf16, fewer than 4 rows).
-                             Case{2, 4, 4, 1, 300, 128, true, DType::F16}, Case{1, 6, 2, 1, 150, 64, false, DType::F16},
-                             Case{1, 8, 2, 1, 129, 128, true, DType::F16}, Case{1, 2, 2, 3, 77, 64, true, DType::F16},
-                             Case{1, 4, 2, 2, 95, 64, true, DType::BF16}, Case{1, 4, 4, 1, 200, 128, true, DType::BF16},
-                             Case{1, 2, 1, 2, 260, 128, true, DType::F16}}) {
+        struct Case {
+            int b, hq, hkv, tq, tk, d;
+            bool causal;
+            DType t;
+        };
+        for (const Case c :
+             {Case{1, 8, 1, 1, 333, 128, true, DType::BF16}, Case{2, 8, 2, 37, 37, 64, true, DType::BF16},
+              Case{1, 6, 3, 5, 70, 40, true, DType::F16}, Case{1, 4, 4, 9, 30, 64, false, DType::F32},
+              Case{1, 16, 2, 1, 700, 128, true, DType::BF16},
+              // At most 4 rows (heads x queries) per work item: K/V widened in registers (fp16 and
+              // bf16), or multiplied in place by vdpbf16ps (bf16, fewer than 4 rows).
+              Case{2, 4, 4, 1, 300, 128, true, DType::F16}, Case{1, 6, 2, 1, 150, 64, false, DType::F16},
+              Case{1, 8, 2, 1, 129, 128, true, DType::F16}, Case{1, 2, 2, 3, 77, 64, true, DType::F16},
+              Case{1, 4, 2, 2, 95, 64, true, DType::BF16}, Case{1, 4, 4, 1, 200, 128, true, DType::BF16},
+              Case{1, 2, 1, 2, 260, 128, true, DType::F16}}) {
             const AttentionShape s{c.b, c.hq, c.hkv, c.tq, c.tk, c.d, c.causal};
             auto in = test::kernelInputs(s, c.t, 5);
             const auto &q = in.q, &kf = in.kf, &vf = in.vf;
@@ -156,11 +177,15 @@ private slots:
 
     void rejectsImpossibleShapes() {
         std::vector<float> x(64 * 64);
-        QCOMPARE(m_cpu->attention({1, 6, 4, 1, 1, 8, false}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr).code(),
+        QCOMPARE(
+            m_cpu->attention({1, 6, 4, 1, 1, 8, false}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr)
+                .code(),
+            ErrorCode::InvalidArgument);
+        QCOMPARE(m_cpu->attention({1, 4, 4, 9, 8, 8, true}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr)
+                     .code(),
                  ErrorCode::InvalidArgument);
-        QCOMPARE(m_cpu->attention({1, 4, 4, 9, 8, 8, true}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr).code(),
-                 ErrorCode::InvalidArgument);
-        QCOMPARE(m_cpu->attention({0, 4, 4, 1, 1, 8, true}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr).code(),
+        QCOMPARE(m_cpu->attention({0, 4, 4, 1, 1, 8, true}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr)
+                     .code(),
                  ErrorCode::InvalidArgument);
     }
 

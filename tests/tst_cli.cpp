@@ -23,7 +23,8 @@ Run cli(const QStringList& args, int timeout_ms = 300000) {
     QProcess p;
     p.start(QStringLiteral(GQA_CLI_PATH), args);
     p.waitForFinished(timeout_ms);
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(), p.readAllStandardError()};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, p.readAllStandardOutput(),
+            p.readAllStandardError()};
 }
 }  // namespace
 
@@ -31,8 +32,8 @@ class TestCli : public QObject {
     Q_OBJECT
 private slots:
     void helpOnEverySubcommand() {
-        for (const char* sub : {"info", "run", "memory", "attention", "verify", "bench", "tokenize", "logits", "perplexity",
-                                "convert", "tradeoff"}) {
+        for (const char* sub : {"info", "run", "memory", "attention", "verify", "bench", "tokenize", "logits",
+                                "perplexity", "convert", "tradeoff"}) {
             auto r = cli({sub, "--help"});
             QCOMPARE(r.code, 0);
             QVERIFY(r.out.contains("Usage") || r.out.contains("usage") || r.out.contains("Options"));
@@ -83,12 +84,14 @@ private slots:
     void runWritesMaps() {
         QTemporaryDir dir;
         const QString maps = dir.path() + "/maps.npy";
-        auto r = cli({"run", "--seq", "40", "--decode", "4", "--batch", "2", "--maps-layer", "1", "--maps-out", maps, "--json"});
+        auto r = cli(
+            {"run", "--seq", "40", "--decode", "4", "--batch", "2", "--maps-layer", "1", "--maps-out", maps, "--json"});
         QCOMPARE(r.code, 0);
         const auto j = QJsonDocument::fromJson(r.out).object();
         QVERIFY(j["prefill"].toObject()["tokens_per_s"].toDouble() > 0);
         QVERIFY(j["decode"].toObject()["ops"].toObject()["attention"].toObject()["measured_ms"].toDouble() > 0);
-        QCOMPARE(j["allocated"].toObject()["kv_cache_bytes"].toInteger(), j["memory"].toObject()["kv_cache_bytes"].toInteger());
+        QCOMPARE(j["allocated"].toObject()["kv_cache_bytes"].toInteger(),
+                 j["memory"].toObject()["kv_cache_bytes"].toInteger());
         auto a = readNpy(maps.toStdString());
         QVERIFY(a.isOk());
         QCOMPARE(a->shape, (std::vector<int64_t>{2, 8, 40, 40}));
@@ -109,9 +112,10 @@ private slots:
         QVERIFY(writeNpy(path("q.npy"), {2, 8, 5, 16}, q.data()).isOk());
         QVERIFY(writeNpy(path("k.npy"), {2, 2, 12, 16}, k.data()).isOk());
         QVERIFY(writeNpy(path("v.npy"), {2, 2, 12, 16}, v.data()).isOk());
-        auto r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k.npy")),
-                      "--v", QString::fromStdString(path("v.npy")), "--causal", "--out", QString::fromStdString(path("o.npy")),
-                      "--probs", QString::fromStdString(path("p.npy"))});
+        auto r =
+            cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k",
+                 QString::fromStdString(path("k.npy")), "--v", QString::fromStdString(path("v.npy")), "--causal",
+                 "--out", QString::fromStdString(path("o.npy")), "--probs", QString::fromStdString(path("p.npy"))});
         QCOMPARE(r.code, 0);
         auto o = readNpy(path("o.npy"));
         auto p = readNpy(path("p.npy"));
@@ -126,9 +130,9 @@ private slots:
         QVERIFY(p->data[7] > 0.0f);
 
         // A bf16 cache: the op sees K and V rounded to bf16, exactly as the reference on rounded inputs.
-        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k.npy")),
-                 "--v", QString::fromStdString(path("v.npy")), "--causal", "--kv-dtype", "bf16", "--out",
-                 QString::fromStdString(path("o16.npy"))});
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k",
+                 QString::fromStdString(path("k.npy")), "--v", QString::fromStdString(path("v.npy")), "--causal",
+                 "--kv-dtype", "bf16", "--out", QString::fromStdString(path("o16.npy"))});
         QCOMPARE(r.code, 0);
         {
             auto o16 = readNpy(path("o16.npy"));
@@ -145,13 +149,15 @@ private slots:
         // Refusals name the problem.
         const auto bad_k = test::randomVector(size_t(2 * 3 * 12 * 16), 4);  // 3 KV heads: its own buffer of that size
         QVERIFY(writeNpy(path("bad_k.npy"), {2, 3, 12, 16}, bad_k.data()).isOk());
-        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("bad_k.npy")),
-                 "--v", QString::fromStdString(path("bad_k.npy")), "--out", QString::fromStdString(path("x.npy"))});
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k",
+                 QString::fromStdString(path("bad_k.npy")), "--v", QString::fromStdString(path("bad_k.npy")), "--out",
+                 QString::fromStdString(path("x.npy"))});
         QCOMPARE(r.code, 2);
         QVERIFY(r.err.contains("not a multiple"));
         QVERIFY(writeNpy(path("k3.npy"), {2, 2, 12}, k.data()).isOk());
-        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k3.npy")),
-                 "--v", QString::fromStdString(path("k3.npy")), "--out", QString::fromStdString(path("x.npy"))});
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k",
+                 QString::fromStdString(path("k3.npy")), "--v", QString::fromStdString(path("k3.npy")), "--out",
+                 QString::fromStdString(path("x.npy"))});
         QCOMPARE(r.code, 2);
         QVERIFY(r.err.contains("(B, Hkv, Tk, D)"));
         {
@@ -160,13 +166,15 @@ private slots:
             std::string all((std::istreambuf_iterator<char>(in)), {});
             f << all.substr(0, all.size() - 100);
         }
-        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("trunc.npy")),
-                 "--v", QString::fromStdString(path("v.npy")), "--out", QString::fromStdString(path("x.npy"))});
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k",
+                 QString::fromStdString(path("trunc.npy")), "--v", QString::fromStdString(path("v.npy")), "--out",
+                 QString::fromStdString(path("x.npy"))});
         QCOMPARE(r.code, 2);
         QVERIFY(r.err.contains("truncated"));
         QVERIFY(!QFile::exists(QString::fromStdString(path("x.npy"))));
-        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k", QString::fromStdString(path("k.npy")),
-                 "--v", QString::fromStdString(path("v.npy")), "--backend", "cuda", "--out", QString::fromStdString(path("x.npy"))});
+        r = cli({"attention", "--q", QString::fromStdString(path("q.npy")), "--k",
+                 QString::fromStdString(path("k.npy")), "--v", QString::fromStdString(path("v.npy")), "--backend",
+                 "cuda", "--out", QString::fromStdString(path("x.npy"))});
         if (r.code != 0) {
             QCOMPARE(r.code, 3);
             QVERIFY(r.err.contains("CUDA"));
@@ -205,14 +213,16 @@ private slots:
         auto nobos = cli({"tokenize", "--model", dir + "/hf", "--text", prompt, "--no-bos", "--json"});
         QCOMPARE(QJsonDocument::fromJson(nobos.out).object()["ids"].toArray().size(), tokens.size() - 1);
         // A vocabulary-only GGUF is enough for tokenize.
-        auto voc = cli({"tokenize", "--model", QStringLiteral(GQA_TESTDATA_DIR) + "/tokenizers/ggml-vocab-llama-spm.gguf",
-                        "--text", prompt, "--json"});
+        auto voc =
+            cli({"tokenize", "--model", QStringLiteral(GQA_TESTDATA_DIR) + "/tokenizers/ggml-vocab-llama-spm.gguf",
+                 "--text", prompt, "--json"});
         QCOMPARE(voc.code, 0);
         QCOMPARE(QJsonDocument::fromJson(voc.out).object()["ids"].toArray(), tokens);
 
         QTemporaryDir tmp;
         const QString npy = tmp.path() + "/logits.npy";
-        auto lg = cli({"logits", "--model", dir + "/tiny-llama-gqa-bf16.gguf", "--prompt", prompt, "--out", npy, "--json"});
+        auto lg =
+            cli({"logits", "--model", dir + "/tiny-llama-gqa-bf16.gguf", "--prompt", prompt, "--out", npy, "--json"});
         QCOMPARE(lg.code, 0);
         QCOMPARE(QJsonDocument::fromJson(lg.out).object()["tokens"].toArray(), tokens);
         auto arr = readNpy(npy.toStdString());
@@ -227,16 +237,17 @@ private slots:
         QCOMPARE(pj["tokens"].toInt(), tokens.size() - 1);
         QVERIFY(std::fabs(std::exp(pj["mean_nll"].toDouble()) - pj["perplexity"].toDouble()) <= 1e-6 * ref);
 
-        auto run = cli({"run", "--model", dir + "/hf", "--prompt", prompt, "--decode", "32", "--temperature", "0",
-                        "--json"});
+        auto run =
+            cli({"run", "--model", dir + "/hf", "--prompt", prompt, "--decode", "32", "--temperature", "0", "--json"});
         QCOMPARE(run.code, 0);
         const auto rj = QJsonDocument::fromJson(run.out).object();
         QCOMPARE(rj["prompt_tokens"].toArray(), tokens);
         QCOMPARE(rj["generated_tokens"].toArray(), p["greedy"].toArray());
         QVERIFY(!rj["text"].toString().isEmpty());
         // Seeded sampling is deterministic.
-        const QStringList sampled = {"run", "--model", dir + "/hf", "--prompt", prompt, "--decode", "8", "--temperature",
-                                     "0.8", "--top-k", "40", "--top-p", "0.9", "--seed", "5", "--json"};
+        const QStringList sampled = {"run", "--model",       dir + "/hf", "--prompt", prompt, "--decode",
+                                     "8",   "--temperature", "0.8",       "--top-k",  "40",   "--top-p",
+                                     "0.9", "--seed",        "5",         "--json"};
         QCOMPARE(QJsonDocument::fromJson(cli(sampled).out).object()["generated_tokens"].toArray(),
                  QJsonDocument::fromJson(cli(sampled).out).object()["generated_tokens"].toArray());
 

@@ -13,7 +13,8 @@ private slots:
         QTest::addColumn<QString>("field");
         QTest::addColumn<qint64>("value");
         QTest::addColumn<QString>("message");
-        QTest::newRow("kv not dividing q") << "n_kv_heads" << 3ll << "n_q_heads (8) is not a multiple of n_kv_heads (3)";
+        QTest::newRow("kv not dividing q")
+            << "n_kv_heads" << 3ll << "n_q_heads (8) is not a multiple of n_kv_heads (3)";
         QTest::newRow("kv above q") << "n_kv_heads" << 16ll << "n_kv_heads (16) cannot exceed n_q_heads (8)";
         QTest::newRow("kv zero") << "n_kv_heads" << 0ll << "n_kv_heads must be positive (got 0)";
         QTest::newRow("q negative") << "n_q_heads" << -8ll << "n_q_heads must be positive (got -8)";
@@ -119,9 +120,9 @@ private slots:
         QCOMPARE(f16ToFloat(floatToF16(65504.0f)), 65504.0f);
         QVERIFY(std::isinf(f16ToFloat(floatToF16(70000.0f))));
         QCOMPARE(f16ToFloat(floatToF16(5.960464477539063e-08f)), 5.960464477539063e-08f);  // smallest subnormal
-        QCOMPARE(f16ToFloat(floatToF16(1.0f + 1.0f / 2048)), 1.0f);                          // tie -> even
-        QCOMPARE(f16ToFloat(floatToF16(1.0f + 3.0f / 2048)), 1.0f + 2.0f / 1024);            // tie -> even (up)
-        QCOMPARE(bf16ToFloat(floatToBf16(1.0f + 1.0f / 256)), 1.0f);                          // tie -> even
+        QCOMPARE(f16ToFloat(floatToF16(1.0f + 1.0f / 2048)), 1.0f);                        // tie -> even
+        QCOMPARE(f16ToFloat(floatToF16(1.0f + 3.0f / 2048)), 1.0f + 2.0f / 1024);          // tie -> even (up)
+        QCOMPARE(bf16ToFloat(floatToBf16(1.0f + 1.0f / 256)), 1.0f);                       // tie -> even
         QCOMPARE(bf16ToFloat(floatToBf16(3.140625f)), 3.140625f);
         QVERIFY(std::isnan(bf16ToFloat(floatToBf16(NAN))));
     }

@@ -44,10 +44,14 @@ Model tinyModel(const ModelConfig& c, uint64_t seed = 7) {
     if (!w) qFatal("makeSyntheticModel failed: %s", w.error().message.c_str());
     return std::move(*w);
 }
-Model tinyModel(int64_t n_q, int64_t n_kv, uint64_t seed = 7) { return tinyModel(tinyConfig(n_q, n_kv), seed); }
+Model tinyModel(int64_t n_q, int64_t n_kv, uint64_t seed = 7) {
+    return tinyModel(tinyConfig(n_q, n_kv), seed);
+}
 
 // The bytes of a tensor the test owns (a synthetic model's storage is owned, not mapped).
-uint8_t* writable(const Tensor& t) { return static_cast<uint8_t*>(const_cast<void*>(t.data)); }
+uint8_t* writable(const Tensor& t) {
+    return static_cast<uint8_t*>(const_cast<void*>(t.data));
+}
 
 // Value of an fp32 K (block 0) or V (block 1) projection: output row `c` of KV head `head`, input column i.
 // Tensors are (Hkv D, d): KV head j holds rows [j D, (j + 1) D).
@@ -231,9 +235,9 @@ private slots:
             std::memcpy(writable(t), v.data(), v.size() * 4);
         };
         // (out, in) = (Hq D or Hkv D, d): row h*D + c is output c of head h.
-        setRows(w.layers[0].wq, {1, 5, 2, 6, 3, 7, 4, 8});          // Q0 = [(1, 5), (2, 6)], Q1 = [(3, 7), (4, 8)]
-        setRows(w.layers[0].wk, {1, 0.5f, 2, -4, 3, 1.5f, 6, 4});   // K0 = [(1, .5), (2, -4)], K1 = [(3, 1.5), (6, 4)]
-        setRows(w.layers[0].wv, {-1, 2, 0, 2, 5, 4, 8, 10});        // V0 = [(-1, 2), (0, 2)], V1 = [(5, 4), (8, 10)]
+        setRows(w.layers[0].wq, {1, 5, 2, 6, 3, 7, 4, 8});         // Q0 = [(1, 5), (2, 6)], Q1 = [(3, 7), (4, 8)]
+        setRows(w.layers[0].wk, {1, 0.5f, 2, -4, 3, 1.5f, 6, 4});  // K0 = [(1, .5), (2, -4)], K1 = [(3, 1.5), (6, 4)]
+        setRows(w.layers[0].wv, {-1, 2, 0, 2, 5, 4, 8, 10});       // V0 = [(-1, 2), (0, 2)], V1 = [(5, 4), (8, 10)]
         auto values = [](const Tensor& t) {
             const auto* f = static_cast<const float*>(t.data);
             return std::vector<float>(f, f + t.numel());
@@ -257,10 +261,10 @@ private slots:
         cfg.weight_dtype = DType::BF16;
         Model wb = tinyModel(cfg);
         auto* k = reinterpret_cast<uint16_t*>(writable(wb.layers[0].wk));  // (2 heads x 2 rows, 2) bf16
-        k[0] = 0x3F80;  // K0 row 0, input 0: 1
-        k[4] = 0x3F81;  // K1 row 0, input 0: 1 + 2^-7
-        k[1] = 0x3F81;  // K0 row 0, input 1: 1 + 2^-7
-        k[5] = 0x3F82;  // K1 row 0, input 1: 1 + 2^-6
+        k[0] = 0x3F80;                                                     // K0 row 0, input 0: 1
+        k[4] = 0x3F81;                                                     // K1 row 0, input 0: 1 + 2^-7
+        k[1] = 0x3F81;                                                     // K0 row 0, input 1: 1 + 2^-7
+        k[5] = 0x3F82;                                                     // K1 row 0, input 1: 1 + 2^-6
         auto b = convertKvHeads(wb, 1, ConvertMethod::MeanPool);
         QVERIFY(b.isOk());
         QCOMPARE(b->layers[0].wk.dtype, DType::BF16);

@@ -51,25 +51,21 @@ struct GgufWriter {
     GgufWriter& kvStr(const std::string& k, const std::string& v) { return str(k).u32(8).str(v); }
     GgufWriter& kvStrArray(const std::string& k, const std::vector<std::string>& v) {
         str(k).u32(9).u32(8).u64(v.size());
-        for (const auto& s : v)
-            str(s);
+        for (const auto& s : v) str(s);
         return *this;
     }
     GgufWriter& kvI32Array(const std::string& k, const std::vector<int32_t>& v) {
         str(k).u32(9).u32(5).u64(v.size());
-        for (auto x : v)
-            pod(x);
+        for (auto x : v) pod(x);
         return *this;
     }
     GgufWriter& tensor(const std::string& name, std::vector<uint64_t> ne, uint32_t type, uint64_t offset) {
         str(name).u32(uint32_t(ne.size()));
-        for (auto n : ne)
-            u64(n);
+        for (auto n : ne) u64(n);
         return u32(type).u64(offset);
     }
     GgufWriter& pad(std::size_t alignment = 32) {
-        while (b.size() % alignment)
-            b.push_back(0);
+        while (b.size() % alignment) b.push_back(0);
         return *this;
     }
 };
@@ -103,12 +99,9 @@ SmallGguf smallGguf() {
     w.pad();
     SmallGguf g;
     g.data_start = w.b.size();
-    for (int i = 0; i < 256; ++i)
-        w.pod(float(i));
-    for (int i = 0; i < 64 * 64; ++i)
-        w.pod(uint16_t(0x3c00));  // fp16 1.0
-    for (int i = 0; i < 68; ++i)
-        w.b.push_back(uint8_t(i));
+    for (int i = 0; i < 256; ++i) w.pod(float(i));
+    for (int i = 0; i < 64 * 64; ++i) w.pod(uint16_t(0x3c00));  // fp16 1.0
+    for (int i = 0; i < 68; ++i) w.b.push_back(uint8_t(i));
     g.bytes = std::move(w.b);
     return g;
 }
@@ -119,8 +112,7 @@ Bytes safetensors(const std::string& header, std::size_t data_bytes, uint64_t de
     const uint64_t len = declared_len == UINT64_MAX ? header.size() : declared_len;
     std::memcpy(b.data(), &len, 8);
     b.insert(b.end(), header.begin(), header.end());
-    for (std::size_t i = 0; i < data_bytes; ++i)
-        b.push_back(uint8_t(i * 7));
+    for (std::size_t i = 0; i < data_bytes; ++i) b.push_back(uint8_t(i * 7));
     return b;
 }
 
@@ -391,8 +383,7 @@ private slots:
         for (std::size_t n = 0; n < s.bytes.size(); ++n) {
             Bytes cut(s.bytes.begin(), s.bytes.begin() + std::ptrdiff_t(n));
             auto g = parseGguf(cut.data(), cut.size(), "cut.gguf");
-            if (g)
-                QFAIL(qPrintable(QString("a file cut to %1 bytes was accepted").arg(n)));
+            if (g) QFAIL(qPrintable(QString("a file cut to %1 bytes was accepted").arg(n)));
             QCOMPARE(g.error().code, ErrorCode::Corrupt);
         }
         std::mt19937 rng(7);
@@ -400,8 +391,7 @@ private slots:
         int refused = 0;
         for (int k = 0; k < 3000; ++k) {
             Bytes d = s.bytes;
-            for (int m = 0; m < 3; ++m)
-                d[rng() % header_end] = uint8_t(rng());
+            for (int m = 0; m < 3; ++m) d[rng() % header_end] = uint8_t(rng());
             // A heap copy of exactly the file's size, so that ASan sees any read past the end.
             std::unique_ptr<uint8_t[]> exact(new uint8_t[d.size()]);
             std::memcpy(exact.get(), d.data(), d.size());
@@ -456,8 +446,7 @@ private slots:
         QTemporaryDir dir;
         const std::string path = (dir.path() + "/out.safetensors").toStdString();
         std::vector<float> w(3 * 5);
-        for (std::size_t i = 0; i < w.size(); ++i)
-            w[i] = float(i) * 0.5f - 3.0f;
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(i) * 0.5f - 3.0f;
         std::vector<uint16_t> e = {1, 2, 3, 4, 5, 6, 7};
         std::vector<int64_t> ids = {-1, 42};
         const std::vector<SafetensorsWriteTensor> in = {
@@ -731,8 +720,7 @@ private slots:
         };
         auto cfg = [](const Bytes& b) {
             auto g = parseGguf(b.data(), b.size(), "model.gguf");
-            if (!g)
-                return Expected<ModelConfig>(g.error());
+            if (!g) return Expected<ModelConfig>(g.error());
             return configFromGguf(*g);
         };
         auto msg = [](const Expected<ModelConfig>& c) { return QString::fromStdString(c.error().message); };

@@ -23,8 +23,10 @@ private slots:
         QTest::addColumn<qint64>("hd");
         QTest::addColumn<qint64>("ffn");
         QTest::addColumn<qint64>("vocab");
-        QTest::newRow("deepseek-llm-67b") << "deepseek-llm-67b" << 95ll << 8192ll << 64ll << 8ll << 128ll << 22016ll << 102400ll;
-        QTest::newRow("deepseek-llm-7b") << "deepseek-llm-7b" << 30ll << 4096ll << 32ll << 32ll << 128ll << 11008ll << 102400ll;
+        QTest::newRow("deepseek-llm-67b")
+            << "deepseek-llm-67b" << 95ll << 8192ll << 64ll << 8ll << 128ll << 22016ll << 102400ll;
+        QTest::newRow("deepseek-llm-7b") << "deepseek-llm-7b" << 30ll << 4096ll << 32ll << 32ll << 128ll << 11008ll
+                                         << 102400ll;
         QTest::newRow("llama-2-7b") << "llama-2-7b" << 32ll << 4096ll << 32ll << 32ll << 128ll << 11008ll << 32000ll;
         QTest::newRow("llama-2-70b") << "llama-2-70b" << 80ll << 8192ll << 64ll << 8ll << 128ll << 28672ll << 32000ll;
         QTest::newRow("llama-3-8b") << "llama-3-8b" << 32ll << 4096ll << 32ll << 8ll << 128ll << 14336ll << 128256ll;
@@ -32,7 +34,8 @@ private slots:
         QTest::newRow("mistral-7b") << "mistral-7b" << 32ll << 4096ll << 32ll << 8ll << 128ll << 14336ll << 32000ll;
         QTest::newRow("qwen2.5-7b") << "qwen2.5-7b" << 28ll << 3584ll << 28ll << 4ll << 128ll << 18944ll << 152064ll;
         QTest::newRow("smollm2-135m") << "smollm2-135m" << 30ll << 576ll << 9ll << 3ll << 64ll << 1536ll << 49152ll;
-        QTest::newRow("tinyllama-1.1b") << "tinyllama-1.1b" << 22ll << 2048ll << 32ll << 4ll << 64ll << 5632ll << 32000ll;
+        QTest::newRow("tinyllama-1.1b") << "tinyllama-1.1b" << 22ll << 2048ll << 32ll << 4ll << 64ll << 5632ll
+                                        << 32000ll;
     }
     void presetsMatchPublishedConfigs() {
         QFETCH(QString, name);
@@ -159,7 +162,8 @@ private slots:
         // fp32 prefill buffers per token (x, xn, qkv, attention output, gate|up), the logits of the last position
         // of every sequence, and one 128-row tile of the widest GEMM input per worker thread.
         const int64_t per_token = 2 * d + (q + 2 * kv) + q + 2 * F;
-        const int64_t activations = 4 * (B * seq * per_token + B * V) + 4 * 128 * std::max({d, q, F}) * cpuWorkerThreads();
+        const int64_t activations =
+            4 * (B * seq * per_token + B * V) + 4 * 128 * std::max({d, q, F}) * cpuWorkerThreads();
         QCOMPARE(e.activation_bytes, activations);
         QCOMPARE(a.activation_bytes, activations);
 

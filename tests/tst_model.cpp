@@ -42,7 +42,8 @@ Model synthetic(const ModelConfig& c, uint64_t seed, WeightsMode mode) {
     return std::move(*w);
 }
 
-std::vector<float> prefillHidden(Backend& be, const Model& w, const std::vector<int32_t>& tokens, int64_t B, int64_t T) {
+std::vector<float> prefillHidden(Backend& be, const Model& w, const std::vector<int32_t>& tokens, int64_t B,
+                                 int64_t T) {
     auto m = be.createModel(w, B, T);
     if (!m) return {};
     StepOutput out;
@@ -71,8 +72,7 @@ private slots:
         QTest::addColumn<int>("hkv");
         QTest::addColumn<int>("dtype");
         for (int hkv : {4, 2, 1})
-            for (DType t : {DType::F32, DType::BF16})
-                QTest::addRow("8/%d %s", hkv, dtypeName(t)) << hkv << int(t);
+            for (DType t : {DType::F32, DType::BF16}) QTest::addRow("8/%d %s", hkv, dtypeName(t)) << hkv << int(t);
     }
     void prefillMatchesReference() {
         QFETCH(int, hkv);
@@ -232,9 +232,9 @@ private slots:
                 }
                 prev /= n, sink /= n, local /= n, entropy_ratio /= n;
                 const QByteArray what = QByteArray("layer ") + QByteArray::number(qint64(m.layer)) + " head " +
-                                        QByteArray::number(qint64(m.heads[hi])) + " " + headRoleName(role) +
-                                        ": prev " + QByteArray::number(prev) + " sink " + QByteArray::number(sink) +
-                                        " local " + QByteArray::number(local) + " entropy " + QByteArray::number(entropy_ratio);
+                                        QByteArray::number(qint64(m.heads[hi])) + " " + headRoleName(role) + ": prev " +
+                                        QByteArray::number(prev) + " sink " + QByteArray::number(sink) + " local " +
+                                        QByteArray::number(local) + " entropy " + QByteArray::number(entropy_ratio);
                 switch (role) {
                     case HeadRole::PreviousToken: QVERIFY2(prev > 0.5, what); break;
                     case HeadRole::Sink: QVERIFY2(sink > 0.5, what); break;
@@ -302,7 +302,8 @@ private slots:
             // 128 x 1536 tile per thread), then per layer 3,538,944 bf16 matrix values, 2 fp32 norms and the
             // bf16 K/V of 10 tokens x 3 heads x 64.
             const int64_t budget = static_cast<int64_t>(double(128ll << 20) * 0.9);
-            const int64_t fixed = 49152ll * 576 * 2 + 576 * 4 + 4 * (10 * 5760 + 49152) + 4 * 128 * 1536 * cpuWorkerThreads();
+            const int64_t fixed =
+                49152ll * 576 * 2 + 576 * 4 + 4 * (10 * 5760 + 49152) + 4 * 128 * 1536 * cpuWorkerThreads();
             const int64_t per_layer = 3538944ll * 2 + 2 * 576 * 4 + 2 * 10 * 3 * 64 * 2;
             QCOMPARE(ok->layers_run, (budget - fixed) / per_layer);
         }
@@ -343,12 +344,12 @@ private slots:
         StepOutput out;
         QVERIFY((*inst)->prefill(tokens.data(), T, all, out).isOk());
         QCOMPARE(out.logits.size(), size_t(B * T * V));  // (B, T, vocab)
-        QVERIFY2(test::worstRatio(out.logits, ref.logits, tol / 10, tol) <= 1.0, "logits (All) differ from the reference");
+        QVERIFY2(test::worstRatio(out.logits, ref.logits, tol / 10, tol) <= 1.0,
+                 "logits (All) differ from the reference");
 
         // Last: (B, vocab) of each sequence's last position.
         std::vector<double> last(static_cast<size_t>(B * V));
-        for (int64_t b = 0; b < B; ++b)
-            std::copy_n(ref.logits.begin() + (b * T + T - 1) * V, V, last.begin() + b * V);
+        for (int64_t b = 0; b < B; ++b) std::copy_n(ref.logits.begin() + (b * T + T - 1) * V, V, last.begin() + b * V);
         (*inst)->reset();
         StepRequest lreq;
         lreq.logits = LogitsMode::Last;
@@ -393,8 +394,10 @@ private slots:
         // pair 29 about 2393 and pair 34 about 6693 (blended), pair 35 about 8218 and pair 63 (> 8192: / 8).
         auto wavelen = [&](int64_t i) { return 2.0 * M_PI / plain[size_t(i)]; };
         QVERIFY(wavelen(28) < 2048.0 && wavelen(29) > 2048.0 && wavelen(34) < 8192.0 && wavelen(35) > 8192.0);
-        for (int64_t i : {0, 1, 20, 28}) QVERIFY2(close(l3[size_t(i)], plain[size_t(i)]), qPrintable(QString::number(i)));
-        for (int64_t i : {35, 40, 63}) QVERIFY2(close(l3[size_t(i)], plain[size_t(i)] / 8.0), qPrintable(QString::number(i)));
+        for (int64_t i : {0, 1, 20, 28})
+            QVERIFY2(close(l3[size_t(i)], plain[size_t(i)]), qPrintable(QString::number(i)));
+        for (int64_t i : {35, 40, 63})
+            QVERIFY2(close(l3[size_t(i)], plain[size_t(i)] / 8.0), qPrintable(QString::number(i)));
         for (int64_t i : {29, 32, 34}) {
             // smooth = (original / wavelength - low) / (high - low); f' = (1 - smooth) f / factor + smooth f.
             const double smooth = (8192.0 / wavelen(i) - 1.0) / (4.0 - 1.0);
@@ -410,7 +413,7 @@ private slots:
 
     void samplerGreedyAndTopK() {
         const float logits[5] = {0.1f, 2.5f, -1.0f, 2.5f, 0.3f};
-        Sampler greedy(SamplingOptions{});  // temperature 0
+        Sampler greedy(SamplingOptions{});                                 // temperature 0
         for (int i = 0; i < 10; ++i) QCOMPARE(greedy.next(logits, 5), 1);  // lowest id among equal maxima
         const float one_max[4] = {0.5f, -2.0f, 3.0f, 2.9f};
         SamplingOptions k1;
@@ -459,14 +462,18 @@ private slots:
         const double z = 1.0 + std::sqrt(2.0) + std::sqrt(5.0);
         const double hot_expect[3] = {1.0 / z, std::sqrt(2.0) / z, std::sqrt(5.0) / z};
         for (int i = 0; i < 3; ++i)
-            QVERIFY2(std::fabs(hot_counts[i] / double(n) - hot_expect[i]) < 0.02, qPrintable(QString::number(hot_counts[i])));
+            QVERIFY2(std::fabs(hot_counts[i] / double(n) - hot_expect[i]) < 0.02,
+                     qPrintable(QString::number(hot_counts[i])));
     }
 
     // Hand-made logits: position 0 predicts token 1 with p = 1/2, position 1 predicts token 0 with p = 3/4.
     void perplexityHandComputed() {
-        const std::vector<float> logits = {0.0f, 0.0f,                      // p = (1/2, 1/2)
-                                           float(std::log(3.0)), 0.0f,      // p = (3/4, 1/4)
-                                           5.0f, -5.0f};                    // the last position predicts nothing
+        const std::vector<float> logits = {0.0f,
+                                           0.0f,  // p = (1/2, 1/2)
+                                           float(std::log(3.0)),
+                                           0.0f,  // p = (3/4, 1/4)
+                                           5.0f,
+                                           -5.0f};  // the last position predicts nothing
         const std::vector<int32_t> tokens = {0, 1, 0};
         const auto r = perplexityOf(logits, tokens, 2);
         QCOMPARE(r.tokens, int64_t(2));

@@ -70,26 +70,35 @@ private slots:
     void rejectsCorruptFiles_data() {
         QTest::addColumn<QByteArray>("bytes");
         QTest::addColumn<QString>("message");
-        auto ba = [](const std::vector<uint8_t>& v) { return QByteArray(reinterpret_cast<const char*>(v.data()), int(v.size())); };
+        auto ba = [](const std::vector<uint8_t>& v) {
+            return QByteArray(reinterpret_cast<const char*>(v.data()), int(v.size()));
+        };
         const auto good = header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }");
         QTest::newRow("empty") << QByteArray() << "bad magic";
         QTest::newRow("not npy") << QByteArray("PK\x03\x04 this is a zip file") << "bad magic";
         QTest::newRow("truncated header") << ba(good).left(30) << "truncated header";
         QTest::newRow("truncated data") << ba(withData(good, 20)) << "truncated data";
         QTest::newRow("trailing bytes") << ba(withData(good, 28)) << "after the data";
-        QTest::newRow("fortran order")
-            << ba(withData(header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }"), 24)) << "Fortran";
-        QTest::newRow("float64")
-            << ba(withData(header("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }"), 48)) << "unsupported dtype";
-        QTest::newRow("big endian")
-            << ba(withData(header("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }"), 24)) << "big-endian";
-        QTest::newRow("int32")
-            << ba(withData(header("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }"), 24)) << "unsupported dtype";
-        QTest::newRow("bad shape")
-            << ba(withData(header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }"), 24)) << "malformed shape";
-        QTest::newRow("missing key") << ba(withData(header("{'descr': '<f4', 'shape': (2, 3), }"), 24)) << "malformed header";
+        QTest::newRow("fortran order") << ba(withData(
+                                              header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }"), 24))
+                                       << "Fortran";
+        QTest::newRow("float64") << ba(withData(header("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }"),
+                                                48))
+                                 << "unsupported dtype";
+        QTest::newRow("big endian") << ba(withData(
+                                           header("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }"), 24))
+                                    << "big-endian";
+        QTest::newRow("int32") << ba(withData(header("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }"),
+                                              24))
+                               << "unsupported dtype";
+        QTest::newRow("bad shape") << ba(withData(header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }"),
+                                                  24))
+                                   << "malformed shape";
+        QTest::newRow("missing key") << ba(withData(header("{'descr': '<f4', 'shape': (2, 3), }"), 24))
+                                     << "malformed header";
         QTest::newRow("huge shape")
-            << ba(withData(header("{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999, 999999999999), }"), 24))
+            << ba(withData(header("{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999, 999999999999), }"),
+                           24))
             << "too large";
         auto v9 = good;
         v9[6] = 9;

@@ -30,7 +30,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const QString kData = QStringLiteral(GQA_TESTDATA_DIR);
-std::string modelDir() { return (kData + "/models/tiny-llama-gqa").toStdString(); }
+std::string modelDir() {
+    return (kData + "/models/tiny-llama-gqa").toStdString();
+}
 
 QJsonObject expected() {
     QFile f(QString::fromStdString(modelDir() + "/reference/expected.json"));
@@ -80,17 +82,18 @@ std::vector<std::unique_ptr<Backend>> backends() {
 class TestRealModel : public QObject {
     Q_OBJECT
 private slots:
-    void initTestCase() {
-        QVERIFY2(!expected().isEmpty(), "reference/expected.json not readable");
-    }
+    void initTestCase() { QVERIFY2(!expected().isEmpty(), "reference/expected.json not readable"); }
 
     // Logits, log-sum-exp, top-10 and perplexity of every prompt, each form on every available backend.
     void logitsAgainstReference_data() {
         QTest::addColumn<QString>("file");
         QTest::addColumn<QString>("ref");
-        QTest::newRow("hf") << "hf" << "f32";
-        QTest::newRow("bf16 gguf") << "tiny-llama-gqa-bf16.gguf" << "f32";
-        QTest::newRow("q8_0 gguf") << "tiny-llama-gqa-q8_0.gguf" << "q8_0_dequantized_exact";
+        QTest::newRow("hf") << "hf"
+                            << "f32";
+        QTest::newRow("bf16 gguf") << "tiny-llama-gqa-bf16.gguf"
+                                   << "f32";
+        QTest::newRow("q8_0 gguf") << "tiny-llama-gqa-q8_0.gguf"
+                                   << "q8_0_dequantized_exact";
     }
     void logitsAgainstReference() {
         QFETCH(QString, file);
@@ -127,7 +130,8 @@ private slots:
                 QVERIFY2(std::fabs(pp.perplexity - ref_ppl) <= 1e-3 * ref_ppl, qPrintable(file + ": perplexity"));
                 const auto nlp = r["next_token_logprob"].toArray();
                 QCOMPARE(pp.token_logprob.size(), static_cast<size_t>(nlp.size()));
-                for (int t = 0; t < nlp.size(); ++t) QVERIFY(std::fabs(pp.token_logprob[static_cast<size_t>(t)] - nlp[t].toDouble()) <= 2e-3);
+                for (int t = 0; t < nlp.size(); ++t)
+                    QVERIFY(std::fabs(pp.token_logprob[static_cast<size_t>(t)] - nlp[t].toDouble()) <= 2e-3);
             }
         }
     }
@@ -162,7 +166,8 @@ private slots:
         for (int64_t t = 0; t < T; ++t) {
             const auto ids = ints(top[static_cast<int>(t)].toArray());
             for (size_t k = 0; k < ids.size(); ++k)
-                QVERIFY(std::fabs(f.logits[static_cast<size_t>(t * V + ids[k])] - vals[static_cast<int>(t)].toArray()[static_cast<int>(k)].toDouble()) <= 2e-3);
+                QVERIFY(std::fabs(f.logits[static_cast<size_t>(t * V + ids[k])] -
+                                  vals[static_cast<int>(t)].toArray()[static_cast<int>(k)].toDouble()) <= 2e-3);
         }
     }
 
@@ -186,7 +191,8 @@ private slots:
         for (auto& be : backends()) {
             for (const auto& pv : expected()["prompts"].toArray()) {
                 const QJsonObject p = pv.toObject();
-                const auto want = ints(q8 ? p["q8_0_dequantized_exact"].toObject()["greedy"].toArray() : p["greedy"].toArray());
+                const auto want =
+                    ints(q8 ? p["q8_0_dequantized_exact"].toObject()["greedy"].toArray() : p["greedy"].toArray());
                 RunRequest req;
                 req.config = model->config;
                 req.model = model;
@@ -295,7 +301,9 @@ private slots:
         QCOMPARE(back->config.n_kv_heads, int64_t(1));
         QVERIFY(back->tokenizer);
         const auto tokens = ints(expected()["prompts"].toArray()[2].toObject()["tokens"].toArray());
-        QCOMPARE(back->tokenizer->encode(expected()["prompts"].toArray()[2].toObject()["prompt"].toString().toStdString(), true), tokens);
+        QCOMPARE(back->tokenizer->encode(
+                     expected()["prompts"].toArray()[2].toObject()["prompt"].toString().toStdString(), true),
+                 tokens);
         auto be = createCpuBackend();
         const auto a = promptLogits(*be, *c, tokens), b = promptLogits(*be, *back, tokens);
         QVERIFY(!a.empty());
@@ -328,7 +336,8 @@ private slots:
         for (size_t i = 0; i < st->tensors.size(); ++i) {
             const auto& t = st->tensors[i];
             (i % 2 ? b : a).push_back({t.name, t.dtype, t.shape, t.data, t.bytes});
-            map[QString::fromStdString(t.name)] = i % 2 ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors";
+            map[QString::fromStdString(t.name)] =
+                i % 2 ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors";
         }
         QVERIFY(writeSafetensors(d + "/model-00001-of-00002.safetensors", a).isOk());
         QVERIFY(writeSafetensors(d + "/model-00002-of-00002.safetensors", b).isOk());
@@ -368,7 +377,9 @@ private slots:
         };
         // A tensor missing.
         QVERIFY(writeWith([](auto& ts) {
-                    ts.erase(std::remove_if(ts.begin(), ts.end(), [](auto& t) { return t.name == "model.layers.2.mlp.up_proj.weight"; }), ts.end());
+                    ts.erase(std::remove_if(ts.begin(), ts.end(),
+                                            [](auto& t) { return t.name == "model.layers.2.mlp.up_proj.weight"; }),
+                             ts.end());
                 }).isOk());
         auto r = loadModel(d);
         QVERIFY(!r.isOk());
@@ -415,7 +426,8 @@ private slots:
         for (int l : {0, 3}) {
             const auto& a = hf->layers[static_cast<size_t>(l)];
             const auto& b = gg->layers[static_cast<size_t>(l)];
-            for (auto [x, y] : {std::pair{&a.wq, &b.wq}, std::pair{&a.wk, &b.wk}, std::pair{&a.wv, &b.wv}, std::pair{&a.w_down, &b.w_down}}) {
+            for (auto [x, y] : {std::pair{&a.wq, &b.wq}, std::pair{&a.wk, &b.wk}, std::pair{&a.wv, &b.wv},
+                                std::pair{&a.w_down, &b.w_down}}) {
                 QCOMPARE(x->bytes, y->bytes);
                 QVERIFY(std::memcmp(x->data, y->data, static_cast<size_t>(x->bytes)) == 0);
             }

@@ -37,8 +37,7 @@ QString testdataDir() {
 
 QByteArray readAll(const QString& path) {
     QFile f(path);
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
+    if (!f.open(QIODevice::ReadOnly)) return {};
     return f.readAll();
 }
 
@@ -58,22 +57,19 @@ std::vector<QByteArray> splitCases(const QByteArray& inp) {
 std::vector<int32_t> parseIds(const QByteArray& line) {
     std::vector<int32_t> ids;
     for (const QByteArray& w : line.split(' '))
-        if (!w.trimmed().isEmpty())
-            ids.push_back(w.trimmed().toInt());
+        if (!w.trimmed().isEmpty()) ids.push_back(w.trimmed().toInt());
     return ids;
 }
 
 std::vector<int32_t> toIds(const QJsonArray& a) {
     std::vector<int32_t> ids;
-    for (const auto& v : a)
-        ids.push_back(v.toInt());
+    for (const auto& v : a) ids.push_back(v.toInt());
     return ids;
 }
 
 QString show(const std::vector<int32_t>& ids) {
     QStringList s;
-    for (int32_t id : ids)
-        s << QString::number(id);
+    for (int32_t id : ids) s << QString::number(id);
     return s.join(' ');
 }
 
@@ -85,12 +81,10 @@ std::string bytes(const QByteArray& b) {
 // U+0100... in order. Test-side copy so the hand-written vocabulary does not depend on the engine's table.
 QString byteChar(int b) {
     const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-    if (printable)
-        return QString(QChar(b));
+    if (printable) return QString(QChar(b));
     int n = 0;
     for (int k = 0; k < b; ++k)
-        if (!((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || k >= 0xAE))
-            ++n;
+        if (!((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || k >= 0xAE)) ++n;
     return QString(QChar(256 + n));
 }
 
@@ -100,8 +94,7 @@ QJsonObject patternRegex(const QString& re) {
 
 QString joinPieces(const std::vector<gqa::tok::PreToken>& pieces) {
     QStringList s;
-    for (const auto& p : pieces)
-        s << QString::fromStdString(p.text);
+    for (const auto& p : pieces) s << QString::fromStdString(p.text);
     return s.join('|');
 }
 
@@ -117,16 +110,12 @@ private:
     // A vocabulary-only GGUF of the testdata tokenizers directory, loaded once.
     TokPtr ggufTokenizer(const QString& path) {
         auto it = m_cache.find(path);
-        if (it != m_cache.end())
-            return it->second;
+        if (it != m_cache.end()) return it->second;
         auto f = gqa::readGguf(path.toStdString());
-        if (!f)
-            qWarning("%s", f.error().message.c_str());
-        if (!f)
-            return nullptr;
+        if (!f) qWarning("%s", f.error().message.c_str());
+        if (!f) return nullptr;
         auto t = gqa::tokenizerFromGguf(*f);
-        if (!t)
-            qWarning("%s", t.error().message.c_str());
+        if (!t) qWarning("%s", t.error().message.c_str());
         TokPtr p = t ? *t : nullptr;
         m_cache[path] = p;
         return p;
@@ -136,8 +125,7 @@ private:
         const QString dir = m_tmp.filePath(name);
         QDir().mkpath(dir);
         QFile f(dir + "/tokenizer.json");
-        if (!f.open(QIODevice::WriteOnly))
-            return {};
+        if (!f.open(QIODevice::WriteOnly)) return {};
         f.write(QJsonDocument(tokenizer_json).toJson());
         return dir;
     }
@@ -148,12 +136,10 @@ private:
     // added special token "<|end|>" = 266.
     QJsonObject makeByteLevelJson() {
         QJsonObject vocab;
-        for (int b = 0; b < 256; ++b)
-            vocab.insert(byteChar(b), b);
+        for (int b = 0; b < 256; ++b) vocab.insert(byteChar(b), b);
         const QString G = byteChar(' ');
         const QStringList merged = {"he", "ll", "hell", "hello", G + "w", "or", G + "wor", "ld", G + "world", "12"};
-        for (int k = 0; k < merged.size(); ++k)
-            vocab.insert(merged[k], 256 + k);
+        for (int k = 0; k < merged.size(); ++k) vocab.insert(merged[k], 256 + k);
         const QJsonArray merges = {"h e", "l l",      "he ll", "hell o",     G + " w",
                                    "o r", G + "w or", "l d",   G + "wor ld", "1 2"};
         QJsonObject model{{"type", "BPE"},
@@ -190,11 +176,9 @@ private:
     QJsonObject makeSpmJson() {
         const QString sp = QString::fromUtf8("\xE2\x96\x81");
         QJsonObject vocab{{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
-        for (int b = 0; b < 256; ++b)
-            vocab.insert(QString::asprintf("<0x%02X>", b), 3 + b);
+        for (int b = 0; b < 256; ++b) vocab.insert(QString::asprintf("<0x%02X>", b), 3 + b);
         const QStringList pieces = {sp, "a", "b", sp + "a", "ab", sp + "ab"};
-        for (int k = 0; k < pieces.size(); ++k)
-            vocab.insert(pieces[k], 259 + k);
+        for (int k = 0; k < pieces.size(); ++k) vocab.insert(pieces[k], 259 + k);
         const QJsonArray merges = {QJsonArray{sp, "a"}, QJsonArray{"a", "b"}, QJsonArray{sp + "a", "b"}};
         QJsonObject model{{"type", "BPE"},         {"vocab", vocab},   {"merges", merges},
                           {"byte_fallback", true}, {"fuse_unk", true}, {"unk_token", "<unk>"}};
@@ -323,12 +307,10 @@ private slots:
         QTest::addColumn<QByteArray>("input");
         QTest::addColumn<QByteArray>("expected");
         const QString dir = testdataDir();
-        if (dir.isEmpty())
-            QSKIP("GQA_TESTDATA_DIR is not defined");
+        if (dir.isEmpty()) QSKIP("GQA_TESTDATA_DIR is not defined");
         for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-deepseek-llm.gguf"}) {
             const QString path = dir + "/tokenizers/" + name;
-            if (!QFile::exists(path))
-                QSKIP(qPrintable("missing " + path));
+            if (!QFile::exists(path)) QSKIP(qPrintable("missing " + path));
             const std::vector<QByteArray> cases = splitCases(readAll(path + ".inp"));
             const QList<QByteArray> lines = readAll(path + ".out").split('\n');
             QVERIFY2(cases.size() > 40, qPrintable(path + ".inp has too few cases"));
@@ -351,8 +333,7 @@ private slots:
 
     void ggufVocabMetadata() {
         const QString dir = testdataDir();
-        if (dir.isEmpty())
-            QSKIP("GQA_TESTDATA_DIR is not defined");
+        if (dir.isEmpty()) QSKIP("GQA_TESTDATA_DIR is not defined");
         TokPtr spm = ggufTokenizer(dir + "/tokenizers/ggml-vocab-llama-spm.gguf");
         TokPtr bpe = ggufTokenizer(dir + "/tokenizers/ggml-vocab-deepseek-llm.gguf");
         QVERIFY(spm && bpe);
@@ -385,8 +366,7 @@ private slots:
 
     void ggufErrors() {
         const QString dir = testdataDir();
-        if (dir.isEmpty())
-            QSKIP("GQA_TESTDATA_DIR is not defined");
+        if (dir.isEmpty()) QSKIP("GQA_TESTDATA_DIR is not defined");
         auto f = gqa::readGguf((dir + "/tokenizers/ggml-vocab-deepseek-llm.gguf").toStdString());
         QVERIFY(f);
         gqa::GgufFile bad = *f;
@@ -420,8 +400,7 @@ private slots:
         QTest::addColumn<QString>("prompt");
         QTest::addColumn<QString>("tokens");
         const QString dir = testdataDir();
-        if (dir.isEmpty())
-            QSKIP("GQA_TESTDATA_DIR is not defined");
+        if (dir.isEmpty()) QSKIP("GQA_TESTDATA_DIR is not defined");
         const QString model = dir + "/models/tiny-llama-gqa";
         const QJsonDocument doc = QJsonDocument::fromJson(readAll(model + "/reference/expected.json"));
         const QJsonArray prompts = doc.object().value("prompts").toArray();
@@ -567,8 +546,7 @@ private slots:
         QTest::addColumn<QByteArray>("input");
         QTest::addColumn<bool>("round_trip");
         const QString dir = testdataDir();
-        if (dir.isEmpty())
-            QSKIP("GQA_TESTDATA_DIR is not defined");
+        if (dir.isEmpty()) QSKIP("GQA_TESTDATA_DIR is not defined");
         // Bytes that occur in valid UTF-8 somewhere (lead and continuation bytes) have byte-level tokens in
         // every vocabulary. C0, C1 and F5..FF never do: DeepSeek's vocabulary lacks their byte characters
         // and has them only as added tokens ("ÿ" = 100005, ...), which decode as the character's text, as in
@@ -598,10 +576,8 @@ private slots:
         QVERIFY(t);
         const std::vector<int32_t> ids = t->encode(bytes(input), false);
         QVERIFY(!ids.empty());
-        for (int32_t id : ids)
-            QVERIFY(id >= 0 && id < t->vocabSize());
-        if (round_trip)
-            QCOMPARE(QByteArray::fromStdString(t->decode(ids)), input);
+        for (int32_t id : ids) QVERIFY(id >= 0 && id < t->vocabSize());
+        if (round_trip) QCOMPARE(QByteArray::fromStdString(t->decode(ids)), input);
     }
 
     // Arbitrary bytes: never a crash, always valid ids, and back byte for byte where every byte has a token
@@ -612,18 +588,15 @@ private slots:
         QVERIFY(r);
         tokenizers.push_back(*r);
         const QString dir = testdataDir();
-        if (!dir.isEmpty())
-            tokenizers.push_back(ggufTokenizer(dir + "/tokenizers/ggml-vocab-llama-spm.gguf"));
+        if (!dir.isEmpty()) tokenizers.push_back(ggufTokenizer(dir + "/tokenizers/ggml-vocab-llama-spm.gguf"));
         std::mt19937 rng(1234);
         for (const TokPtr& t : tokenizers) {
             QVERIFY(t);
             for (int k = 0; k < 300; ++k) {
                 std::string text(rng() % 64, '\0');
-                for (char& c : text)
-                    c = static_cast<char>(rng() % 4 == 0 ? 0x80 + rng() % 0x80 : rng() % 256);
+                for (char& c : text) c = static_cast<char>(rng() % 4 == 0 ? 0x80 + rng() % 0x80 : rng() % 256);
                 const std::vector<int32_t> ids = t->encode(text, false);
-                for (int32_t id : ids)
-                    QVERIFY(id >= 0 && id < t->vocabSize());
+                for (int32_t id : ids) QVERIFY(id >= 0 && id < t->vocabSize());
                 QCOMPARE(QByteArray::fromStdString(t->decode(ids)), QByteArray::fromStdString(text));
             }
         }
@@ -631,17 +604,14 @@ private slots:
 
     void longTextIsFast() {
         const QString dir = testdataDir();
-        if (dir.isEmpty())
-            QSKIP("GQA_TESTDATA_DIR is not defined");
+        if (dir.isEmpty()) QSKIP("GQA_TESTDATA_DIR is not defined");
         // 100 KB of mixed text, including one 20 KB word without spaces (the case that is quadratic when
         // every merge rescans the word).
         std::string text;
         const std::string inp = bytes(readAll(dir + "/tokenizers/ggml-vocab-llama-spm.gguf.inp"));
-        while (text.size() < 80 * 1024)
-            text += inp;
+        while (text.size() < 80 * 1024) text += inp;
         text += std::string(16 * 1024, 'a');
-        while (text.size() < 100 * 1024)
-            text += "[PAD";  // a prefix shared by 2385 DeepSeek added tokens
+        while (text.size() < 100 * 1024) text += "[PAD";  // a prefix shared by 2385 DeepSeek added tokens
         for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-deepseek-llm.gguf"}) {
             TokPtr t = ggufTokenizer(dir + "/tokenizers/" + name);
             QVERIFY(t);
@@ -659,8 +629,7 @@ private slots:
 
     void concurrentEncode() {
         const QString dir = testdataDir();
-        if (dir.isEmpty())
-            QSKIP("GQA_TESTDATA_DIR is not defined");
+        if (dir.isEmpty()) QSKIP("GQA_TESTDATA_DIR is not defined");
         TokPtr t = ggufTokenizer(dir + "/tokenizers/ggml-vocab-deepseek-llm.gguf");
         QVERIFY(t);
         const std::string text = bytes(readAll(dir + "/tokenizers/ggml-vocab-deepseek-llm.gguf.inp"));
@@ -669,13 +638,10 @@ private slots:
         std::vector<std::thread> threads;
         for (int k = 0; k < 4; ++k)
             threads.emplace_back([&, k] {
-                for (int rep = 0; rep < 5; ++rep)
-                    got[static_cast<size_t>(k)] = t->encode(text, true);
+                for (int rep = 0; rep < 5; ++rep) got[static_cast<size_t>(k)] = t->encode(text, true);
             });
-        for (auto& th : threads)
-            th.join();
-        for (const auto& g : got)
-            QCOMPARE(g, want);
+        for (auto& th : threads) th.join();
+        for (const auto& g : got) QCOMPARE(g, want);
     }
 };
 

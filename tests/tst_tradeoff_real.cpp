@@ -82,8 +82,10 @@ private slots:
         QCOMPARE(mqa.kv_heads, int64_t{1});
         QCOMPARE(base.kv_heads, int64_t{2});
 
-        QVERIFY2(std::fabs(base.prompt_perplexity - ref.perplexity) <= 1e-3 * ref.perplexity,
-                 qPrintable(QStringLiteral("base perplexity %1, reference %2").arg(base.prompt_perplexity).arg(ref.perplexity)));
+        QVERIFY2(
+            std::fabs(base.prompt_perplexity - ref.perplexity) <= 1e-3 * ref.perplexity,
+            qPrintable(
+                QStringLiteral("base perplexity %1, reference %2").arg(base.prompt_perplexity).arg(ref.perplexity)));
         QCOMPARE(base.next_token_kl, 0.0);
 
         QVERIFY2(mqa.next_token_kl > 0.0, qPrintable(QStringLiteral("KL at 1 KV head: %1").arg(mqa.next_token_kl)));

@@ -5,6 +5,8 @@
 
 namespace gqa::ui {
 
-inline QSettings appSettings() { return QSettings(QStringLiteral("GQA Lab"), QStringLiteral("gqa-lab")); }
+inline QSettings appSettings() {
+    return QSettings(QStringLiteral("GQA Lab"), QStringLiteral("gqa-lab"));
+}
 
 }  // namespace gqa::ui

@@ -2,11 +2,11 @@
 
 #include <QComboBox>
 #include <QHBoxLayout>
+#include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
 #include <QSignalBlocker>
 #include <QSlider>
-#include <QHeaderView>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QTextStream>
@@ -36,7 +36,9 @@ int gridColumns(int n, int64_t g) {
     int cols = ideal;
     // A group on one row only while that row stays near the ideal width (MQA's one group of n would make a
     // single row of tall, narrow cells whose tick labels collide).
-    if (g > 1 && g <= ideal + ideal / 2) cols = static_cast<int>(g * std::max<int64_t>(1, std::llround(static_cast<double>(ideal) / static_cast<double>(g))));
+    if (g > 1 && g <= ideal + ideal / 2)
+        cols = static_cast<int>(
+            g * std::max<int64_t>(1, std::llround(static_cast<double>(ideal) / static_cast<double>(g))));
     return std::clamp(cols, 1, n);
 }
 
@@ -56,8 +58,9 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
 
     m_mode = new QComboBox(this);
     m_mode->addItems({tr("All query heads"), tr("One head (zoom & pan)")});
-    m_mode->setToolTip(tr("A grid of every query head, framed in the colour of the KV group it reads, or one head "
-                          "large: drag to pan, wheel to zoom."));
+    m_mode->setToolTip(
+        tr("A grid of every query head, framed in the colour of the KV group it reads, or one head "
+           "large: drag to pan, wheel to zoom."));
     bar->addWidget(m_mode);
 
     m_head = new QSpinBox(this);
@@ -78,14 +81,16 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
 
     m_contrast = new QComboBox(this);
     m_contrast->addItems({tr("Shared colour scale"), tr("Per-head contrast")});
-    m_contrast->setToolTip(tr("Per-head contrast scales each map to its own largest weight, so a long prompt's flat "
-                              "maps still show where each head looks; the shared scale compares heads."));
+    m_contrast->setToolTip(
+        tr("Per-head contrast scales each map to its own largest weight, so a long prompt's flat "
+           "maps still show where each head looks; the shared scale compares heads."));
     bar->addWidget(m_contrast);
 
     m_phase = new QComboBox(this);
     m_phase->addItems({tr("Prompt (prefill)"), tr("Decode steps")});
-    m_phase->setToolTip(tr("Prefill: every prompt token attends to the ones before it (a T × T triangle). Decode: "
-                           "each new token adds one row that reads the whole KV cache."));
+    m_phase->setToolTip(
+        tr("Prefill: every prompt token attends to the ones before it (a T × T triangle). Decode: "
+           "each new token adds one row that reads the whole KV cache."));
     bar->addWidget(m_phase);
 
     m_step = new QSlider(Qt::Horizontal, this);
@@ -125,11 +130,14 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     m_query->setValue(-1);
     m_query->setSpecialValueText(tr("query: last token"));
     m_query->setPrefix(tr("query "));
-    m_query->setToolTip(tr("The query position whose most attended tokens are listed below; a click on a map "
-                           "selects its row."));
+    m_query->setToolTip(
+        tr("The query position whose most attended tokens are listed below; a click on a map "
+           "selects its row."));
     query_bar->addWidget(m_query);
     query_bar->addWidget(new QLabel(tr("top attended tokens of this query, per head (heads of one KV group read "
-                                       "the same keys and values)"), this), 1);
+                                       "the same keys and values)"),
+                                    this),
+                         1);
     m_topKeys = new QTableWidget(this);
     m_topKeys->setObjectName(QStringLiteral("topKeysTable"));
     m_topKeys->setColumnCount(5);
@@ -172,19 +180,33 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     refresh();
 }
 
-QList<QCustomPlot*> AttentionView::plots() const { return {m_plot}; }
+QList<QCustomPlot*> AttentionView::plots() const {
+    return {m_plot};
+}
 
 void AttentionView::resizeEvent(QResizeEvent* event) {
     QWidget::resizeEvent(event);
     if (m_result && m_cells.size() > 1) m_resizeRefresh->start();
 }
 
-int AttentionView::layer() const { return m_layer->value(); }
-AttentionView::Mode AttentionView::mode() const { return static_cast<Mode>(m_mode->currentIndex()); }
-int AttentionView::head() const { return m_head->value(); }
-bool AttentionView::logScale() const { return m_scale->currentIndex() == 1; }
-bool AttentionView::decodePhase() const { return m_phase->currentIndex() == 1; }
-int AttentionView::decodeStep() const { return m_step->value(); }
+int AttentionView::layer() const {
+    return m_layer->value();
+}
+AttentionView::Mode AttentionView::mode() const {
+    return static_cast<Mode>(m_mode->currentIndex());
+}
+int AttentionView::head() const {
+    return m_head->value();
+}
+bool AttentionView::logScale() const {
+    return m_scale->currentIndex() == 1;
+}
+bool AttentionView::decodePhase() const {
+    return m_phase->currentIndex() == 1;
+}
+int AttentionView::decodeStep() const {
+    return m_step->value();
+}
 
 void AttentionView::setViewState(int layer, Mode mode, int head, bool log_scale, bool decode_phase, int step) {
     {
@@ -203,10 +225,18 @@ void AttentionView::setViewState(int layer, Mode mode, int head, bool log_scale,
     refresh();
 }
 
-bool AttentionView::perHeadContrast() const { return m_contrast->currentIndex() == 1; }
-void AttentionView::setPerHeadContrast(bool on) { m_contrast->setCurrentIndex(on ? 1 : 0); }
-QString AttentionView::infoText() const { return m_info->text(); }
-QString AttentionView::hoverLabelText() const { return m_hover->text(); }
+bool AttentionView::perHeadContrast() const {
+    return m_contrast->currentIndex() == 1;
+}
+void AttentionView::setPerHeadContrast(bool on) {
+    m_contrast->setCurrentIndex(on ? 1 : 0);
+}
+QString AttentionView::infoText() const {
+    return m_info->text();
+}
+QString AttentionView::hoverLabelText() const {
+    return m_hover->text();
+}
 
 namespace {
 const char* const kHoverHint = kHoverHintText;
@@ -233,14 +263,16 @@ void AttentionView::setTokenPieces(const QStringList& pieces) {
 }
 
 QString AttentionView::pieceAt(int64_t pos) const {
-    if (pos >= 0 && pos < m_pieces.size()) return QStringLiteral("'%1' (%2)").arg(m_pieces[static_cast<int>(pos)]).arg(pos);
+    if (pos >= 0 && pos < m_pieces.size())
+        return QStringLiteral("'%1' (%2)").arg(m_pieces[static_cast<int>(pos)]).arg(pos);
     return QString::number(pos);
 }
 
 void AttentionView::setResult(const RunResultPtr& result) {
     // The last hover described positions of the previous result, which may no longer exist.
     if (!m_result || !result || m_result->shape.prompt_len != result->shape.prompt_len ||
-        m_result->shape.decode_steps != result->shape.decode_steps || m_result->config.n_q_heads != result->config.n_q_heads)
+        m_result->shape.decode_steps != result->shape.decode_steps ||
+        m_result->config.n_q_heads != result->config.n_q_heads)
         m_hover->setText(tr(kHoverHint));
     m_result = result;
     m_requestedLayer = -1;
@@ -328,8 +360,9 @@ void AttentionView::refresh() {
     if (single && !heads.empty()) {
         const auto l = static_cast<size_t>(layer());
         if (l < r.head_roles.size() && static_cast<size_t>(heads[0]) < r.head_roles[l].size())
-            info += QStringLiteral(" — <i>%1</i>").arg(
-                QString::fromLatin1(headRoleDescription(r.head_roles[l][static_cast<size_t>(heads[0])])).toHtmlEscaped());
+            info += QStringLiteral(" — <i>%1</i>")
+                        .arg(QString::fromLatin1(headRoleDescription(r.head_roles[l][static_cast<size_t>(heads[0])]))
+                                 .toHtmlEscaped());
     } else {
         info += tr(" · frames share a colour when the heads read the same K/V");
         // A grid cell has far fewer pixels than a long prompt has tokens: say that the picture is sampled.
@@ -504,14 +537,16 @@ void AttentionView::fillCells(const LayerMaps* prompt, const std::vector<const L
         }
         const QString role = roleOf(cell.q_head);
         const int64_t kv = cell.q_head / g;
-        QString title = m_cells.size() == 1 ? tr("Query head %1 · reads KV head %2 · %3").arg(cell.q_head).arg(kv).arg(role)
-                                            : QStringLiteral("Q%1 · KV%2 · %3").arg(cell.q_head).arg(kv).arg(role);
+        QString title = m_cells.size() == 1
+                            ? tr("Query head %1 · reads KV head %2 · %3").arg(cell.q_head).arg(kv).arg(role)
+                            : QStringLiteral("Q%1 · KV%2 · %3").arg(cell.q_head).arg(kv).arg(role);
         if (m_cells.size() > 1) {
             // Shorter forms when the cell is narrow (the role stays in the hover text): never a clipped title.
             const int cols = gridColumns(static_cast<int>(m_cells.size()), g);
             const int cell_w = (m_plot->width() - 80) / std::max(cols, 1) - 6;
             const QFontMetrics fm(cell.title->font());
-            if (role.isEmpty() || fm.horizontalAdvance(title) > cell_w) title = QStringLiteral("Q%1 · KV%2").arg(cell.q_head).arg(kv);
+            if (role.isEmpty() || fm.horizontalAdvance(title) > cell_w)
+                title = QStringLiteral("Q%1 · KV%2").arg(cell.q_head).arg(kv);
             if (fm.horizontalAdvance(title) > cell_w) title = QStringLiteral("Q%1").arg(cell.q_head);
         }
         cell.title->setText(title);
@@ -606,9 +641,9 @@ QString AttentionView::hoverTextAt(const QPointF& pos) const {
     if (i < 0 || j < 0) return {};
     const int64_t g = std::max<int64_t>(1, r.config.groupSize());
     // Small weights (what the log scale is for) in significant digits, never rounded to 0.000000.
-    const QString weight = std::isnan(w)  ? tr("masked (a query never sees later keys)")
-                           : w < 0.001 ? QString::number(w, 'e', 2)
-                                       : QString::number(w, 'g', 3);
+    const QString weight = std::isnan(w) ? tr("masked (a query never sees later keys)")
+                           : w < 0.001   ? QString::number(w, 'e', 2)
+                                         : QString::number(w, 'g', 3);
     // "query 'cat' (12) → key 'the' (9): 0.41", after the head and the KV head it reads.
     const QString role = roleOf(c->q_head);
     return tr("Q%1 (KV %2%3) · %4: %5")
@@ -628,7 +663,9 @@ int64_t AttentionView::selectedQuery() const {
     return m_query->value() < 0 ? n - 1 : std::min<int64_t>(m_query->value(), n - 1);
 }
 
-void AttentionView::selectQuery(int64_t position) { m_query->setValue(static_cast<int>(position)); }
+void AttentionView::selectQuery(int64_t position) {
+    m_query->setValue(static_cast<int>(position));
+}
 
 std::vector<std::pair<int64_t, double>> AttentionView::topKeys(int64_t q_head, int64_t query, int k) const {
     std::vector<std::pair<int64_t, double>> out;
@@ -647,7 +684,9 @@ std::vector<std::pair<int64_t, double>> AttentionView::topKeys(int64_t q_head, i
     }
     const size_t n = std::min<size_t>(static_cast<size_t>(std::max(k, 0)), out.size());
     std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
-                      [](const auto& a, const auto& c) { return a.second > c.second || (a.second == c.second && a.first < c.first); });
+                      [](const auto& a, const auto& c) {
+                          return a.second > c.second || (a.second == c.second && a.first < c.first);
+                      });
     out.resize(n);
     return out;
 }
@@ -670,8 +709,8 @@ void AttentionView::fillTopKeys() {
         const auto top = topKeys(c.q_head, q, 3);
         for (size_t t = 0; t < top.size(); ++t)
             m_topKeys->setItem(row, static_cast<int>(2 + t),
-                               new QTableWidgetItem(QStringLiteral("%1  %2").arg(pieceAt(top[t].first),
-                                                                                 QString::number(top[t].second, 'f', 3))));
+                               new QTableWidgetItem(QStringLiteral("%1  %2").arg(
+                                   pieceAt(top[t].first), QString::number(top[t].second, 'f', 3))));
         ++row;
     }
     m_topKeys->setToolTip(tr("Query %1: each head's three most attended keys and their weights.").arg(pieceAt(q)));

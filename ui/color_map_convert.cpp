@@ -12,10 +12,14 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-double shown(double w, MapScale scale) { return scale == MapScale::Log ? std::max(w, kLogFloor) : w; }
+double shown(double w, MapScale scale) {
+    return scale == MapScale::Log ? std::max(w, kLogFloor) : w;
+}
 
 // Bottom-right aligned causal mask (backend.h): query i of Tq sees key j when j <= i + Tk - Tq.
-bool visible(int64_t i, int64_t j, int64_t q_len, int64_t kv_len) { return j <= i + kv_len - q_len; }
+bool visible(int64_t i, int64_t j, int64_t q_len, int64_t kv_len) {
+    return j <= i + kv_len - q_len;
+}
 
 }  // namespace
 

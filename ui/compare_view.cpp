@@ -31,7 +31,9 @@ Metric metric(QString name, std::function<double(const Snapshot&)> value, std::f
     return Metric{std::move(name), std::move(value), std::move(format), in_chart, std::move(tip)};
 }
 
-double perLayer(double v, int64_t layers) { return layers > 0 ? v / static_cast<double>(layers) : std::nan(""); }
+double perLayer(double v, int64_t layers) {
+    return layers > 0 ? v / static_cast<double>(layers) : std::nan("");
+}
 
 std::vector<Metric> metrics() {
     auto count = [](double v) { return countText(v); };
@@ -41,40 +43,62 @@ std::vector<Metric> metrics() {
     const QString kv_tip = teach::kvShrinks();
     const QString flop_tip = teach::flopsDoNot();
     return {
-        metric(QObject::tr("Query heads n_q"), [](const Snapshot& s) { return double(s.config.n_q_heads); }, count),
-        metric(QObject::tr("KV heads n_kv"), [](const Snapshot& s) { return double(s.config.n_kv_heads); }, count),
-        metric(QObject::tr("Group size g"), [](const Snapshot& s) { return double(s.config.groupSize()); }, count),
-        metric(QObject::tr("Layers (model / run)"), [](const Snapshot& s) { return double(s.config.n_layers); }, count),
-        metric(QObject::tr("head_dim"), [](const Snapshot& s) { return double(s.config.head_dim); }, count),
-        metric(QObject::tr("Tokens (prompt + decode) × batch"),
-         [](const Snapshot& s) { return double(s.shape.totalTokens() * s.shape.batch); }, count),
-        metric(QObject::tr("K/V parameters (all layers)"),
-         [](const Snapshot& s) { return double(s.config.kvParamsPerLayer()) * double(s.config.n_layers); }, count, true,
-         kv_tip),
-        metric(QObject::tr("KV cache, whole model"), [](const Snapshot& s) { return double(s.memory.kv_cache_bytes); }, bytes,
-         true, kv_tip),
-        metric(QObject::tr("KV bytes per token"), [](const Snapshot& s) { return double(s.memory.kv_bytes_per_token); }, bytes,
-         true, kv_tip),
-        metric(QObject::tr("Weights"), [](const Snapshot& s) { return double(s.memory.weight_bytes); }, bytes),
-        metric(QObject::tr("Total memory, whole model"), [](const Snapshot& s) { return double(s.memory.total_bytes); }, bytes,
-         true),
-        metric(QObject::tr("Longest context that fits"), [](const Snapshot& s) { return double(s.max_context_tokens); },
-         [](double v) {
-             // 0 tokens is not a length: it means not even the weights fit.
-             return v > 0 ? countText(v) : QObject::tr("none — the weights alone exceed the device");
-         },
-         true),
-        metric(QObject::tr("Score FLOPs per layer (prefill)"),
-         [](const Snapshot& s) { return perLayer(s.attention_score_flops, s.layers_run); }, flops, true, flop_tip),
-        metric(QObject::tr("Prefill per layer"), [](const Snapshot& s) { return perLayer(s.prefill_ms, s.layers_run); }, ms,
-         true),
-        metric(QObject::tr("Decode per token per layer"),
-         [](const Snapshot& s) { return perLayer(s.decodeMsPerToken(), s.layers_run); }, ms, true),
-        metric(QObject::tr("Attention op, decode (all steps, per layer)"),
-         [](const Snapshot& s) { return perLayer(s.decode_measured_ms[static_cast<int>(Op::Attention)], s.layers_run); },
-         ms, true),
-        metric(QObject::tr("Decode tokens/s (layers run)"), [](const Snapshot& s) { return s.decode_tokens_per_s; }, count),
-        metric(QObject::tr("Prefill tokens/s (layers run)"), [](const Snapshot& s) { return s.prefill_tokens_per_s; }, count),
+        metric(
+            QObject::tr("Query heads n_q"), [](const Snapshot& s) { return double(s.config.n_q_heads); }, count),
+        metric(
+            QObject::tr("KV heads n_kv"), [](const Snapshot& s) { return double(s.config.n_kv_heads); }, count),
+        metric(
+            QObject::tr("Group size g"), [](const Snapshot& s) { return double(s.config.groupSize()); }, count),
+        metric(
+            QObject::tr("Layers (model / run)"), [](const Snapshot& s) { return double(s.config.n_layers); }, count),
+        metric(
+            QObject::tr("head_dim"), [](const Snapshot& s) { return double(s.config.head_dim); }, count),
+        metric(
+            QObject::tr("Tokens (prompt + decode) × batch"),
+            [](const Snapshot& s) { return double(s.shape.totalTokens() * s.shape.batch); }, count),
+        metric(
+            QObject::tr("K/V parameters (all layers)"),
+            [](const Snapshot& s) { return double(s.config.kvParamsPerLayer()) * double(s.config.n_layers); }, count,
+            true, kv_tip),
+        metric(
+            QObject::tr("KV cache, whole model"), [](const Snapshot& s) { return double(s.memory.kv_cache_bytes); },
+            bytes, true, kv_tip),
+        metric(
+            QObject::tr("KV bytes per token"), [](const Snapshot& s) { return double(s.memory.kv_bytes_per_token); },
+            bytes, true, kv_tip),
+        metric(
+            QObject::tr("Weights"), [](const Snapshot& s) { return double(s.memory.weight_bytes); }, bytes),
+        metric(
+            QObject::tr("Total memory, whole model"), [](const Snapshot& s) { return double(s.memory.total_bytes); },
+            bytes, true),
+        metric(
+            QObject::tr("Longest context that fits"), [](const Snapshot& s) { return double(s.max_context_tokens); },
+            [](double v) {
+                // 0 tokens is not a length: it means not even the weights fit.
+                return v > 0 ? countText(v) : QObject::tr("none — the weights alone exceed the device");
+            },
+            true),
+        metric(
+            QObject::tr("Score FLOPs per layer (prefill)"),
+            [](const Snapshot& s) { return perLayer(s.attention_score_flops, s.layers_run); }, flops, true, flop_tip),
+        metric(
+            QObject::tr("Prefill per layer"), [](const Snapshot& s) { return perLayer(s.prefill_ms, s.layers_run); },
+            ms, true),
+        metric(
+            QObject::tr("Decode per token per layer"),
+            [](const Snapshot& s) { return perLayer(s.decodeMsPerToken(), s.layers_run); }, ms, true),
+        metric(
+            QObject::tr("Attention op, decode (all steps, per layer)"),
+            [](const Snapshot& s) {
+                return perLayer(s.decode_measured_ms[static_cast<int>(Op::Attention)], s.layers_run);
+            },
+            ms, true),
+        metric(
+            QObject::tr("Decode tokens/s (layers run)"), [](const Snapshot& s) { return s.decode_tokens_per_s; },
+            count),
+        metric(
+            QObject::tr("Prefill tokens/s (layers run)"), [](const Snapshot& s) { return s.prefill_tokens_per_s; },
+            count),
     };
 }
 
@@ -110,13 +134,15 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
 void CompareView::setData(const std::optional<Snapshot>& live, const std::optional<Snapshot>& pinned) {
     const auto ms = metrics();
     if (!pinned) {
-        m_header->setText(tr("<b>Nothing pinned.</b> Press <i>Pin</i> to keep the current configuration and its "
-                             "result; change heads or groups and the two are compared here and overlaid in the Memory "
-                             "and Latency tabs."));
+        m_header->setText(
+            tr("<b>Nothing pinned.</b> Press <i>Pin</i> to keep the current configuration and its "
+               "result; change heads or groups and the two are compared here and overlaid in the Memory "
+               "and Latency tabs."));
     } else {
-        m_header->setText(tr("<b>Live</b> %1 &nbsp;against&nbsp; <b>pinned</b> %2. The KV cache follows n_kv (÷ g); the "
-                             "score FLOPs per layer follow n_q and do not change with grouping.")
-                              .arg(live ? live->label.toHtmlEscaped() : tr("(waiting)"), pinned->label.toHtmlEscaped()));
+        m_header->setText(
+            tr("<b>Live</b> %1 &nbsp;against&nbsp; <b>pinned</b> %2. The KV cache follows n_kv (÷ g); the "
+               "score FLOPs per layer follow n_q and do not change with grouping.")
+                .arg(live ? live->label.toHtmlEscaped() : tr("(waiting)"), pinned->label.toHtmlEscaped()));
     }
     m_table->setRowCount(static_cast<int>(ms.size()) + 2);
     auto set = [this](int row, int col, const QString& text, const QString& tip = QString()) {
@@ -150,7 +176,8 @@ void CompareView::setData(const std::optional<Snapshot>& live, const std::option
         set(row, 3, ratio_ok ? QStringLiteral("%1×").arg(lv / pv, 0, 'g', 3) : QStringLiteral("–"), m.tip);
         if (m.in_chart && ratio_ok) ratios.push_back({m.name, lv / pv});
     }
-    if (live && live->layers_run > 0) set(5, 1, QStringLiteral("%1 / %2").arg(live->config.n_layers).arg(live->layers_run));
+    if (live && live->layers_run > 0)
+        set(5, 1, QStringLiteral("%1 / %2").arg(live->config.n_layers).arg(live->layers_run));
     if (pinned && pinned->layers_run > 0)
         set(5, 2, QStringLiteral("%1 / %2").arg(pinned->config.n_layers).arg(pinned->layers_run));
     m_table->resizeColumnsToContents();

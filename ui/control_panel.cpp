@@ -93,9 +93,10 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
 
     m_storage = new QComboBox(model_box);
     for (DType t : kStorageTypes) m_storage->addItem(QString::fromLatin1(dtypeName(t)), static_cast<int>(t));
-    m_storage->setToolTip(tr("Storage type of the weight matrices, the embedding / LM head and the KV cache "
-                             "(norm gains stay as the preset has them; math is fp32). 2 bytes halve the weights "
-                             "and the cache."));
+    m_storage->setToolTip(
+        tr("Storage type of the weight matrices, the embedding / LM head and the KV cache "
+           "(norm gains stay as the preset has them; math is fp32). 2 bytes halve the weights "
+           "and the cache."));
     mf->addRow(tr("Weights + KV cache"), m_storage);
     layout->addWidget(model_box);
 
@@ -104,8 +105,9 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
     m_context = new QSpinBox(run_box);
     m_context->setObjectName(QStringLiteral("contextLength"));
     m_context->setRange(2, 1 << 22);
-    m_context->setToolTip(tr("Context length (max_seq): the longest prompt + decode the model accepts. Presets start at "
-                             "their published context; raise it here as the CLI's --max-seq does."));
+    m_context->setToolTip(
+        tr("Context length (max_seq): the longest prompt + decode the model accepts. Presets start at "
+           "their published context; raise it here as the CLI's --max-seq does."));
     rf->addRow(tr("Context length"), m_context);
     m_seq = new QSpinBox(run_box);
     m_seq->setRange(1, 1 << 20);
@@ -137,8 +139,9 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
     auto* teach_label = new QLabel(run_box);
     teach_label->setWordWrap(true);
     teach_label->setTextFormat(Qt::RichText);
-    teach_label->setText(tr("<small>Hover any control for an explanation. K/V are shared within a group; "
-                            "queries never are.</small>"));
+    teach_label->setText(
+        tr("<small>Hover any control for an explanation. K/V are shared within a group; "
+           "queries never are.</small>"));
     teach_label->setToolTip(teach::group() + QStringLiteral("<br><br>") + teach::kvShrinks() +
                             QStringLiteral("<br><br>") + teach::flopsDoNot());
     layout->addWidget(teach_label);
@@ -192,7 +195,9 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
     loadPreset(QString::fromLatin1(kDefaultPreset));
 }
 
-QString ControlPanel::presetName() const { return m_preset->currentText(); }
+QString ControlPanel::presetName() const {
+    return m_preset->currentText();
+}
 
 ModelConfig ControlPanel::config() const {
     ModelConfig c = m_base;
@@ -228,7 +233,9 @@ QString ControlPanel::backend() const {
     return b.isEmpty() ? QStringLiteral("cpu") : b;
 }
 
-int64_t ControlPanel::runLayers() const { return m_runLayers->value(); }
+int64_t ControlPanel::runLayers() const {
+    return m_runLayers->value();
+}
 
 QVector<int64_t> ControlPanel::offeredKvHeads() const {
     QVector<int64_t> out;
@@ -236,7 +243,9 @@ QVector<int64_t> ControlPanel::offeredKvHeads() const {
     return out;
 }
 
-void ControlPanel::onPresetChosen(int index) { loadPreset(m_preset->itemText(index)); }
+void ControlPanel::onPresetChosen(int index) {
+    loadPreset(m_preset->itemText(index));
+}
 
 void ControlPanel::setRealControlsEnabled(bool real) {
     m_real = real;
@@ -350,7 +359,8 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
         // Presets keep d_model = n_q * head_dim (LLaMA-style) if they start that way.
         auto base = findPreset(preset.toStdString());
         const ModelConfig& ref = base ? base.value() : cfg;
-        m_dModelFollowsHeads = ref.d_model == ref.n_q_heads * ref.head_dim && cfg.d_model == cfg.n_q_heads * cfg.head_dim;
+        m_dModelFollowsHeads =
+            ref.d_model == ref.n_q_heads * ref.head_dim && cfg.d_model == cfg.n_q_heads * cfg.head_dim;
         const int pi = m_preset->findText(preset);
         if (pi >= 0) m_preset->setCurrentIndex(pi);
         m_preset->setToolTip(QString::fromStdString(ref.source));
@@ -413,8 +423,12 @@ bool ControlPanel::setQueryHeads(int64_t n_q) {
     return true;
 }
 
-void ControlPanel::setPromptLength(int64_t tokens) { m_seq->setValue(static_cast<int>(tokens)); }
-void ControlPanel::setDecodeSteps(int64_t steps) { m_decode->setValue(static_cast<int>(steps)); }
+void ControlPanel::setPromptLength(int64_t tokens) {
+    m_seq->setValue(static_cast<int>(tokens));
+}
+void ControlPanel::setDecodeSteps(int64_t steps) {
+    m_decode->setValue(static_cast<int>(steps));
+}
 
 void ControlPanel::onQueryHeadsChanged() {
     {

@@ -78,7 +78,7 @@ private:
     void emitChanged();
     void setRealControlsEnabled(bool real);
 
-    ModelConfig m_base;  // preset fields without a control (d_model, ffn_dim, vocab, max_seq, ...)
+    ModelConfig m_base;                 // preset fields without a control (d_model, ffn_dim, vocab, max_seq, ...)
     bool m_dModelFollowsHeads = false;  // preset has d_model == n_q * head_dim: keep it so
     bool m_updating = false;
     bool m_runLayersDefault = true;

@@ -20,8 +20,7 @@ namespace {
 
 const LayerAnalysis* findLayer(const ModelAnalysis& a, int64_t layer) {
     for (const LayerAnalysis& la : a.layers)
-        if (la.layer == layer)
-            return &la;
+        if (la.layer == layer) return &la;
     return nullptr;
 }
 
@@ -45,8 +44,7 @@ QColor modelColor(int k) {
 
 // Rules between KV groups of size g over an n x n matrix whose cells sit at integer coordinates.
 void drawBoundaries(QCustomPlot* plot, QCPAxisRect* rect, int64_t n, int64_t g, const QPen& pen) {
-    if (g <= 0 || g >= n)
-        return;
+    if (g <= 0 || g >= n) return;
     QCPAxis* x = rect->axis(QCPAxis::atBottom);
     QCPAxis* y = rect->axis(QCPAxis::atLeft);
     for (int64_t b = g; b < n; b += g) {
@@ -161,15 +159,13 @@ void DiversityView::clear(const QString& reason) {
 }
 
 int DiversityView::currentLayer() const {
-    if (!m_have || m_layer->currentIndex() < 0)
-        return -1;
+    if (!m_have || m_layer->currentIndex() < 0) return -1;
     return static_cast<int>(m_layer->currentData().toLongLong());
 }
 
 void DiversityView::setCurrentLayer(int layer) {
     const int at = m_layer->findData(QVariant::fromValue<qlonglong>(layer));
-    if (at >= 0)
-        m_layer->setCurrentIndex(at);
+    if (at >= 0) m_layer->setCurrentIndex(at);
 }
 
 QString DiversityView::meansText() const {
@@ -200,10 +196,8 @@ void DiversityView::rebuild() {
     double z_max = 0.0;
     for (const LayerAnalysis* l : la)
         if (l)
-            for (double v : l->diversity.js_bits)
-                z_max = std::max(z_max, v);
-    if (!(z_max > 0.0))
-        z_max = 1e-3;
+            for (double v : l->diversity.js_bits) z_max = std::max(z_max, v);
+    if (!(z_max > 0.0)) z_max = 1e-3;
 
     m_scale = new QCPColorScale(plot);
     m_scale->setType(QCPAxis::atRight);
@@ -219,8 +213,7 @@ void DiversityView::rebuild() {
         const ModelConfig& c = m_models[k].config;
         QString title =
             k == 0 ? tr("original: %1").arg(groupingText(c)) : tr("converted (%1): %2").arg(m_method, groupingText(c));
-        if (!la[k])
-            title += tr(" — layer %1 not analysed").arg(layer);
+        if (!la[k]) title += tr(" — layer %1 not analysed").arg(layer);
         auto* text = new QCPTextElement(plot, title, titleFont());
         text->setTextColor(modelColor(k).darker(k == 0 ? 100 : 120));
         plot->plotLayout()->addElement(0, k, text);
@@ -238,8 +231,7 @@ void DiversityView::rebuild() {
         rect->axis(QCPAxis::atTop)->setTickLabels(false);
         rect->axis(QCPAxis::atRight)->setTickLabels(false);
         y->setRangeReversed(true);  // head 0 at the top, like a matrix
-        if (!la[k])
-            continue;
+        if (!la[k]) continue;
         const GroupDiversity& d = la[k]->diversity;
         const int64_t n = d.n();
         const int64_t g = std::max<int64_t>(1, c.groupSize());
@@ -264,8 +256,7 @@ void DiversityView::rebuild() {
             axis->setRange(-0.5, static_cast<double>(n) - 0.5);
         }
         x->setLabel(tr("query head (by KV group)"));
-        if (k == 0)
-            y->setLabel(tr("query head"));
+        if (k == 0) y->setLabel(tr("query head"));
 
         auto* map = new QCPColorMap(x, y);
         map->setName(k == 0 ? tr("original") : tr("converted"));
@@ -275,15 +266,13 @@ void DiversityView::rebuild() {
         map->data()->setRange(QCPRange(0, static_cast<double>(std::max<int64_t>(n - 1, 1))),
                               QCPRange(0, static_cast<double>(std::max<int64_t>(n - 1, 1))));
         for (int64_t a = 0; a < n; ++a)
-            for (int64_t b = 0; b < n; ++b)
-                map->data()->setCell(static_cast<int>(b), static_cast<int>(a), d.at(a, b));
+            for (int64_t b = 0; b < n; ++b) map->data()->setCell(static_cast<int>(b), static_cast<int>(a), d.at(a, b));
         map->setColorScale(m_scale);
         map->setGradient(attentionGradient());
         map->setDataRange(QCPRange(0.0, z_max));
         m_maps[k] = map;
         const QPen rule(QColor(255, 255, 255), 2.5);
-        if (g > 1)
-            drawBoundaries(plot, rect, n, g, rule);
+        if (g > 1) drawBoundaries(plot, rect, n, g, rule);
         // On the original, where the conversion will merge heads: the converted model's groups, dashed.
         if (k == 0) {
             const int64_t g_conv = std::max<int64_t>(1, m_models[1].config.groupSize());
@@ -316,8 +305,7 @@ void DiversityView::rebuildMeans() {
     QCustomPlot* plot = m_meansPlot;
     plot->clearItems();
     plot->clearPlottables();
-    if (plot->legend)
-        plot->legend->clearItems();
+    if (plot->legend) plot->legend->clearItems();
     QCPAxisRect* rect = plot->axisRect();
     QCPAxis* x = rect->axis(QCPAxis::atBottom);
     QCPAxis* y = rect->axis(QCPAxis::atLeft);
@@ -342,14 +330,12 @@ void DiversityView::rebuildMeans() {
                 x_min = first ? l : std::min(x_min, l);
                 x_max = first ? l : std::max(x_max, l);
                 first = false;
-                if (!v)
-                    continue;  // no such pairs in this grouping: no point, not a zero
+                if (!v) continue;  // no such pairs in this grouping: no point, not a zero
                 xs.push_back(l);
                 ys.push_back(*v);
                 y_max = std::max(y_max, *v);
             }
-            if (xs.isEmpty())
-                continue;
+            if (xs.isEmpty()) continue;
             auto* graph = plot->addGraph(x, y);
             graph->setName(tr("%1, %2").arg(k == 0 ? tr("original") : tr("converted"),
                                             within ? tr("within groups") : tr("between groups")));
@@ -370,14 +356,12 @@ void DiversityView::rebuildMeans() {
     mark->point2->setCoords(currentLayer(), 1);
     mark->setPen(QPen(QColor(200, 200, 200), 6.0));
     mark->setLayer(QStringLiteral("background"));
-    if (!plot->legend)
-        plot->legend = new QCPLegend;
+    if (!plot->legend) plot->legend = new QCPLegend;
     plot->legend->setVisible(true);
     plot->legend->setFont(smallFont());
     plot->legend->setBrush(QColor(255, 255, 255, 215));
     rect->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
-    for (int i = 0; i < plot->graphCount(); ++i)
-        plot->graph(i)->addToLegend();
+    for (int i = 0; i < plot->graphCount(); ++i) plot->graph(i)->addToLegend();
 
     // ---- the shown layer, in numbers -----------------------------------------------------------
     const int64_t layer = currentLayer();
@@ -423,16 +407,13 @@ void DiversityView::onMouseMove(QMouseEvent* event) {
     const QPointF pos = event->position();
     for (int k = 0; k < 2; ++k) {
         QCPColorMap* map = m_maps[k];
-        if (!map || !map->keyAxis()->axisRect()->rect().contains(pos.toPoint()))
-            continue;
+        if (!map || !map->keyAxis()->axisRect()->rect().contains(pos.toPoint())) continue;
         const LayerAnalysis* la = findLayer(m_models[k], currentLayer());
-        if (!la)
-            return;
+        if (!la) return;
         const GroupDiversity& d = la->diversity;
         const auto a = static_cast<int64_t>(std::lround(map->valueAxis()->pixelToCoord(pos.y())));
         const auto b = static_cast<int64_t>(std::lround(map->keyAxis()->pixelToCoord(pos.x())));
-        if (a < 0 || b < 0 || a >= d.n() || b >= d.n())
-            return;
+        if (a < 0 || b < 0 || a >= d.n() || b >= d.n()) return;
         const int64_t ha = d.heads[static_cast<size_t>(a)], hb = d.heads[static_cast<size_t>(b)];
         const bool same = d.kv_head[static_cast<size_t>(a)] == d.kv_head[static_cast<size_t>(b)];
         m_hover->setText(tr("%1: Q%2 (KV %3) × Q%4 (KV %5): %6 bits — %7")

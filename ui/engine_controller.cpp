@@ -26,9 +26,10 @@ ThreadedEngineController::ThreadedEngineController(QObject* parent)
     connect(m_worker, &EngineWorker::groupingAnalysisAvailable, this, [this](quint64 id, const GroupingAnalysisPtr& a) {
         if (id == m_latestGroupingId) emit groupingAnalysisAvailable(id, a);
     });
-    connect(m_worker, &EngineWorker::groupingAnalysisFailed, this, [this](quint64 id, const QString& m, bool cancelled) {
-        if (id == m_latestGroupingId) emit groupingAnalysisFailed(id, m, cancelled);
-    });
+    connect(m_worker, &EngineWorker::groupingAnalysisFailed, this,
+            [this](quint64 id, const QString& m, bool cancelled) {
+                if (id == m_latestGroupingId) emit groupingAnalysisFailed(id, m, cancelled);
+            });
     connect(m_worker, &EngineWorker::modelLoaded, this, [this](quint64 id, const ModelPtr& m, const QString& path) {
         if (id == m_latestLoadId) emit modelLoaded(id, m, path);
     });

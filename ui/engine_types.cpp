@@ -20,9 +20,13 @@ void registerMetaTypes() {
     qRegisterMetaType<ModelPtr>();
 }
 
-QString bytesText(int64_t bytes) { return QString::fromStdString(formatBytes(bytes)); }
+QString bytesText(int64_t bytes) {
+    return QString::fromStdString(formatBytes(bytes));
+}
 
-QString countText(double n) { return QLocale(QLocale::English).toString(static_cast<qlonglong>(std::llround(n))); }
+QString countText(double n) {
+    return QLocale(QLocale::English).toString(static_cast<qlonglong>(std::llround(n)));
+}
 
 QString msText(double ms) {
     if (!std::isfinite(ms)) return QStringLiteral("–");
@@ -46,7 +50,9 @@ QString rateText(double per_s, const char* unit) {
         per_s /= 1000.0;
         ++i;
     }
-    return QStringLiteral("%1 %2%3/s").arg(per_s, 0, 'f', per_s >= 100 ? 0 : 1).arg(QLatin1String(prefixes[i]), QLatin1String(unit));
+    return QStringLiteral("%1 %2%3/s")
+        .arg(per_s, 0, 'f', per_s >= 100 ? 0 : 1)
+        .arg(QLatin1String(prefixes[i]), QLatin1String(unit));
 }
 
 bool sameModelShape(const ModelConfig& a, const ModelConfig& b) {

@@ -16,8 +16,8 @@
 #include "gqa/convert.h"
 #include "gqa/engine.h"
 #include "gqa/jobs.h"
-#include "gqa/model.h"
 #include "gqa/memory_model.h"
+#include "gqa/model.h"
 #include "gqa/tradeoff.h"
 
 namespace gqa::ui {
@@ -73,9 +73,9 @@ bool sameModelShape(const ModelConfig& a, const ModelConfig& b);
 // layer of the prefill and one per layer of every decode step.
 QString progressFormat(int64_t layers, int64_t decode_steps);
 
-QString bytesText(int64_t bytes);   // "1.50 GiB"
-QString countText(double n);        // 1234567 -> "1,234,567"
-QString msText(double ms);          // "12.3 ms" / "1.20 s"
+QString bytesText(int64_t bytes);                  // "1.50 GiB"
+QString countText(double n);                       // 1234567 -> "1,234,567"
+QString msText(double ms);                         // "12.3 ms" / "1.20 s"
 QString rateText(double per_s, const char* unit);  // "12.3 G<unit>/s"
 // What the model stores in which type: "weights bf16, KV cache bf16" (the embedding named when it differs).
 QString storageText(const ModelConfig& c);

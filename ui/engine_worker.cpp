@@ -3,12 +3,13 @@
 #include <exception>
 #include <new>
 
-
 namespace gqa::ui {
 
 namespace {
 
-QString qs(const std::string& s) { return QString::fromStdString(s); }
+QString qs(const std::string& s) {
+    return QString::fromStdString(s);
+}
 
 }  // namespace
 
@@ -74,7 +75,8 @@ void EngineWorker::pump() {
             m_queue->tradeoff.finish(trade);
         } else if (sweep) {
             bool over = true;
-            guarded([&] { over = sweepStep(*sweep); }, [&](const QString& m) { emit sweepFailed(sweep->id, m, false); });
+            guarded([&] { over = sweepStep(*sweep); },
+                    [&](const QString& m) { emit sweepFailed(sweep->id, m, false); });
             if (over) {
                 std::lock_guard lock(m_queue->mutex);
                 m_queue->sweep.finish(sweep);
@@ -121,7 +123,9 @@ void EngineWorker::run(RunJob& job) {
         return;
     }
     LiveRunEvents events;
-    events.on_plan = [&](RunPlan plan) { emit analysisAvailable(id, std::make_shared<const RunPlan>(std::move(plan))); };
+    events.on_plan = [&](RunPlan plan) {
+        emit analysisAvailable(id, std::make_shared<const RunPlan>(std::move(plan)));
+    };
     events.on_token = [&](int64_t step, const std::vector<int32_t>& tokens) {
         if (!tokens.empty()) emit tokenGenerated(id, step, tokens.front());
     };

@@ -1,9 +1,9 @@
 #include "grouping_diagram.h"
 
 #include <QPainter>
+#include <QPainterPath>
 #include <QPdfWriter>
 #include <QSaveFile>
-#include <QPainterPath>
 #include <QTextDocument>
 
 #include <algorithm>
@@ -168,8 +168,9 @@ void GroupingDiagram::paintEvent(QPaintEvent*) {
     p.setPen(QColor(90, 90, 90));
     p.drawText(QRectF(area.left(), q_y - 22, area.width(), 18), Qt::AlignLeft | Qt::AlignVCenter,
                tr("Query heads — each has its own W_Q and computes its own scores"));
-    p.drawText(QRectF(area.left(), kv_y + kv_h + 4, area.width(), 18), Qt::AlignLeft | Qt::AlignVCenter,
-               tr("Key/value heads — cached once, read by the %1 query head%2 of their group").arg(g).arg(g == 1 ? "" : "s"));
+    p.drawText(
+        QRectF(area.left(), kv_y + kv_h + 4, area.width(), 18), Qt::AlignLeft | Qt::AlignVCenter,
+        tr("Key/value heads — cached once, read by the %1 query head%2 of their group").arg(g).arg(g == 1 ? "" : "s"));
 
     // Group backgrounds behind the query heads.
     for (int64_t k = 0; k < nkv; ++k) {
@@ -246,7 +247,11 @@ void GroupingDiagram::paintEvent(QPaintEvent*) {
     const double hd = static_cast<double>(c.head_dim);
     auto kvBytes = [&](int64_t n_kv) { return 2.0 * static_cast<double>(n_kv) * hd * bpe; };
     auto kvText = [&](int64_t n_kv) {
-        return QStringLiteral("2·%1·%2·%3 B = %4").arg(n_kv).arg(c.head_dim).arg(bpe).arg(bytesText(static_cast<int64_t>(kvBytes(n_kv))));
+        return QStringLiteral("2·%1·%2·%3 B = %4")
+            .arg(n_kv)
+            .arg(c.head_dim)
+            .arg(bpe)
+            .arg(bytesText(static_cast<int64_t>(kvBytes(n_kv))));
     };
     const double flops = 4.0 * static_cast<double>(nq) * hd;
     const QString flop_text = QStringLiteral("4·%1·%2 = %3").arg(nq).arg(c.head_dim).arg(countText(flops));
@@ -271,7 +276,8 @@ void GroupingDiagram::paintEvent(QPaintEvent*) {
     p.setFont(font());
     p.setPen(QColor(40, 40, 40));
     const QRectF text_rect(area.left(), sec_top + 108, area.width(), area.bottom() - sec_top - 108);
-    const QRectF summary_bounds = p.boundingRect(text_rect, Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap, summaryText());
+    const QRectF summary_bounds =
+        p.boundingRect(text_rect, Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap, summaryText());
     p.drawText(text_rect, Qt::AlignLeft | Qt::AlignTop | Qt::TextWordWrap, summaryText());
 
     // The why, in words, when there is room for it.
@@ -280,7 +286,8 @@ void GroupingDiagram::paintEvent(QPaintEvent*) {
         QTextDocument doc;
         doc.setDefaultFont(body);
         doc.setTextWidth(area.width());
-        doc.setHtml(QStringLiteral("<p>%1</p><p>%2</p><p>%3</p>").arg(teach::group(), teach::kvShrinks(), teach::flopsDoNot()));
+        doc.setHtml(
+            QStringLiteral("<p>%1</p><p>%2</p><p>%3</p>").arg(teach::group(), teach::kvShrinks(), teach::flopsDoNot()));
         p.save();
         p.translate(area.left(), doc_top);
         doc.drawContents(&p, QRectF(0, 0, area.width(), area.bottom() - doc_top));

@@ -34,8 +34,7 @@ public:
     using QStyledItemDelegate::QStyledItemDelegate;
     void paint(QPainter* painter, const QStyleOptionViewItem& option, const QModelIndex& index) const override {
         QStyledItemDelegate::paint(painter, option, index);
-        if (!index.data(kGroupStartRole).toBool())
-            return;
+        if (!index.data(kGroupStartRole).toBool()) return;
         painter->save();
         painter->setPen(QPen(QColor(40, 40, 40), 2.0));
         painter->drawLine(option.rect.topLeft() + QPoint(0, 1), option.rect.topRight() + QPoint(0, 1));
@@ -45,20 +44,13 @@ public:
 
 QString statName(HeadStatsView::Stat s, const StatsOptions& o) {
     switch (s) {
-        case HeadStatsView::Entropy:
-            return HeadStatsView::tr("entropy (bits)");
-        case HeadStatsView::MeanDistance:
-            return HeadStatsView::tr("mean distance");
-        case HeadStatsView::SinkMass:
-            return HeadStatsView::tr("sink mass");
-        case HeadStatsView::PrevTokenMass:
-            return HeadStatsView::tr("previous token");
-        case HeadStatsView::LocalMass:
-            return HeadStatsView::tr("local (< %1)").arg(o.local_window);
-        case HeadStatsView::LongRangeMass:
-            return HeadStatsView::tr("long range (> %1)").arg(o.long_distance);
-        case HeadStatsView::StatCount:
-            break;
+        case HeadStatsView::Entropy: return HeadStatsView::tr("entropy (bits)");
+        case HeadStatsView::MeanDistance: return HeadStatsView::tr("mean distance");
+        case HeadStatsView::SinkMass: return HeadStatsView::tr("sink mass");
+        case HeadStatsView::PrevTokenMass: return HeadStatsView::tr("previous token");
+        case HeadStatsView::LocalMass: return HeadStatsView::tr("local (< %1)").arg(o.local_window);
+        case HeadStatsView::LongRangeMass: return HeadStatsView::tr("long range (> %1)").arg(o.long_distance);
+        case HeadStatsView::StatCount: break;
     }
     return {};
 }
@@ -89,20 +81,16 @@ QString statHelp(HeadStatsView::Stat s, const StatsOptions& o) {
                        "<b>Long-range mass</b>: the share on keys more than %1 tokens back (i − j &gt; %1) — "
                        "what a sliding window or a poor grouping would lose.")
                 .arg(o.long_distance);
-        case HeadStatsView::StatCount:
-            break;
+        case HeadStatsView::StatCount: break;
     }
     return {};
 }
 
 QString statText(HeadStatsView::Stat s, double v) {
     switch (s) {
-        case HeadStatsView::Entropy:
-            return QString::number(v, 'f', 2);
-        case HeadStatsView::MeanDistance:
-            return QString::number(v, 'f', 1);
-        default:
-            return QString::number(v, 'f', 3);
+        case HeadStatsView::Entropy: return QString::number(v, 'f', 2);
+        case HeadStatsView::MeanDistance: return QString::number(v, 'f', 1);
+        default: return QString::number(v, 'f', 3);
     }
 }
 
@@ -110,20 +98,13 @@ QString statText(HeadStatsView::Stat s, double v) {
 
 double HeadStatsView::statValue(const RowStats& r, Stat s) {
     switch (s) {
-        case Entropy:
-            return r.entropy_bits;
-        case MeanDistance:
-            return r.mean_distance;
-        case SinkMass:
-            return r.sink_mass;
-        case PrevTokenMass:
-            return r.prev_token_mass;
-        case LocalMass:
-            return r.local_mass;
-        case LongRangeMass:
-            return r.long_range_mass;
-        case StatCount:
-            break;
+        case Entropy: return r.entropy_bits;
+        case MeanDistance: return r.mean_distance;
+        case SinkMass: return r.sink_mass;
+        case PrevTokenMass: return r.prev_token_mass;
+        case LocalMass: return r.local_mass;
+        case LongRangeMass: return r.long_range_mass;
+        case StatCount: break;
     }
     return std::numeric_limits<double>::quiet_NaN();
 }
@@ -186,8 +167,7 @@ HeadStatsView::HeadStatsView(QWidget* parent) : QWidget(parent) {
 
     connect(m_layer, &QComboBox::currentIndexChanged, this, [this] { refresh(); });
     connect(m_table, &QTableWidget::cellClicked, this, [this](int row, int column) {
-        if (column > 0)
-            activateRow(row);  // the spanning "KV k" cell names a group, not one head
+        if (column > 0) activateRow(row);  // the spanning "KV k" cell names a group, not one head
     });
     connect(m_table->verticalHeader(), &QHeaderView::sectionClicked, this, [this](int row) { activateRow(row); });
     clear(tr("No analysis yet."));
@@ -228,15 +208,13 @@ void HeadStatsView::clear(const QString& reason) {
 }
 
 int HeadStatsView::currentLayer() const {
-    if (!m_have || m_layer->currentIndex() < 0)
-        return -1;
+    if (!m_have || m_layer->currentIndex() < 0) return -1;
     return static_cast<int>(m_layer->currentData().toLongLong());
 }
 
 void HeadStatsView::setCurrentLayer(int layer) {
     const int at = m_layer->findData(QVariant::fromValue<qlonglong>(layer));
-    if (at >= 0)
-        m_layer->setCurrentIndex(at);
+    if (at >= 0) m_layer->setCurrentIndex(at);
 }
 
 QString HeadStatsView::infoText() const {
@@ -245,20 +223,17 @@ QString HeadStatsView::infoText() const {
 
 std::vector<int64_t> HeadStatsView::shownHeads() const {
     std::vector<int64_t> out;
-    for (const HeadStats* h : m_rows)
-        out.push_back(h->head);
+    for (const HeadStats* h : m_rows) out.push_back(h->head);
     return out;
 }
 
 double HeadStatsView::shownValue(int row, Stat s) const {
-    if (row < 0 || row >= static_cast<int>(m_rows.size()))
-        return std::numeric_limits<double>::quiet_NaN();
+    if (row < 0 || row >= static_cast<int>(m_rows.size())) return std::numeric_limits<double>::quiet_NaN();
     return statValue(m_rows[static_cast<size_t>(row)]->mean, s);
 }
 
 void HeadStatsView::activateRow(int row) {
-    if (row < 0 || row >= static_cast<int>(m_rows.size()))
-        return;
+    if (row < 0 || row >= static_cast<int>(m_rows.size())) return;
     emit headActivated(currentLayer(), static_cast<int>(m_rows[static_cast<size_t>(row)]->head));
 }
 
@@ -270,16 +245,14 @@ void HeadStatsView::refresh() {
     if (!m_have || index < 0 || index >= static_cast<int>(m_analysis.layers.size())) {
         m_table->setRowCount(0);
         m_table->setColumnCount(0);
-        if (m_have)
-            m_info->setText(tr("This analysis holds no layers."));
+        if (m_have) m_info->setText(tr("This analysis holds no layers."));
         refreshMassPlot();
         return;
     }
     const LayerAnalysis& la = m_analysis.layers[static_cast<size_t>(index)];
     const ModelConfig& c = m_analysis.config;
     const int64_t g = std::max<int64_t>(1, c.groupSize());
-    for (const HeadStats& h : la.heads)
-        m_rows.push_back(&h);
+    for (const HeadStats& h : la.heads) m_rows.push_back(&h);
     // Heads by KV group, then by head: the order grouping shares K/V in (head h reads KV head h / g).
     std::stable_sort(m_rows.begin(), m_rows.end(), [](const HeadStats* a, const HeadStats* b) {
         return a->kv_head != b->kv_head ? a->kv_head < b->kv_head : a->head < b->head;
@@ -336,13 +309,11 @@ void HeadStatsView::refresh() {
         }
         const bool group_end = r + 1 == rows || m_rows[static_cast<size_t>(r + 1)]->kv_head != h.kv_head;
         if (group_end) {
-            if (r > group_begin)
-                m_table->setSpan(group_begin, 0, r - group_begin + 1, 1);
+            if (r > group_begin) m_table->setSpan(group_begin, 0, r - group_begin + 1, 1);
             if (auto* kv = m_table->item(group_begin, 0))
                 kv->setToolTip(tr("KV head %1, shared by query heads %2").arg(h.kv_head).arg([&] {
                     QStringList heads;
-                    for (int k = group_begin; k <= r; ++k)
-                        heads << tr("Q%1").arg(m_rows[static_cast<size_t>(k)]->head);
+                    for (int k = group_begin; k <= r; ++k) heads << tr("Q%1").arg(m_rows[static_cast<size_t>(k)]->head);
                     return heads.join(QStringLiteral(", "));
                 }()));
         }
@@ -405,16 +376,14 @@ void HeadStatsView::refreshMassPlot() {
     x->setLabel(tr("distance d (tokens)"));
     y->setLabel(tr("attention beyond d"));
     if (!m_have || currentLayer() < 0 || m_analysis.distances.empty()) {
-        if (!m_have)
-            m_glossary->clear();
+        if (!m_have) m_glossary->clear();
         queueReplot(plot);
         return;
     }
     // The distances are 0, 1, 2, 4, 8, …: evenly spaced positions, labelled with d.
     const std::vector<int64_t>& ds = m_analysis.distances;
     auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
-    for (size_t i = 0; i < ds.size(); ++i)
-        ticker->addTick(static_cast<double>(i), QString::number(ds[i]));
+    for (size_t i = 0; i < ds.size(); ++i) ticker->addTick(static_cast<double>(i), QString::number(ds[i]));
     x->setTicker(ticker);
     x->setRange(-0.3, static_cast<double>(ds.size()) - 0.7);
     y->setRange(0.0, 1.05);

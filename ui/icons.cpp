@@ -7,7 +7,9 @@
 
 #include "plot_style.h"
 
-static void initGqaLabResources() { Q_INIT_RESOURCE(gqa_lab); }
+static void initGqaLabResources() {
+    Q_INIT_RESOURCE(gqa_lab);
+}
 
 namespace gqa::ui {
 

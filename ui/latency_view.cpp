@@ -102,8 +102,9 @@ LatencyView::LatencyView(QWidget* parent) : QWidget(parent) {
     sweep_layout->setContentsMargins(0, 0, 0, 0);
     auto* bar = new QHBoxLayout;
     m_sweep = new QPushButton(tr("Sweep every KV-head count"), sweep_box);
-    m_sweep->setToolTip(tr("Runs the current model once per valid KV-head count (one runModel each, on the worker) "
-                           "and plots decode latency and KV-cache size against the number of groups."));
+    m_sweep->setToolTip(
+        tr("Runs the current model once per valid KV-head count (one runModel each, on the worker) "
+           "and plots decode latency and KV-cache size against the number of groups."));
     m_cancelSweep = new QPushButton(tr("Cancel"), sweep_box);
     m_cancelSweep->setEnabled(false);
     m_progress = new QProgressBar(sweep_box);
@@ -134,13 +135,15 @@ LatencyView::LatencyView(QWidget* parent) : QWidget(parent) {
     rebuildSweep();
 }
 
-void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& result, const std::optional<Snapshot>& pinned) {
+void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& result,
+                          const std::optional<Snapshot>& pinned) {
     ++m_updates;
     m_analysis = analysis;
     m_result = result;
     m_pinned = pinned;
     // A sweep of another model says nothing about this one.
-    if (m_analysis && !m_points.empty() && !m_cancelSweep->isEnabled() && !sameModelShape(m_sweepConfig, m_analysis->config))
+    if (m_analysis && !m_points.empty() && !m_cancelSweep->isEnabled() &&
+        !sameModelShape(m_sweepConfig, m_analysis->config))
         clearSweep();
     rebuildLayers();
     rebuildOps();
@@ -155,16 +158,17 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
     QStringList lines;
     const QString ceil_src = QString::fromStdString(a.ceilings.provenance());
     lines << tr("<b>Roofline ceilings</b> on %1: memory bandwidth <b>%2</b>, GEMM rate <b>%3</b> (%4).")
-                 .arg(QString::fromStdString(a.device.name).toHtmlEscaped(), rateText(a.ceilings.mem_bw_bytes_per_s, "B"),
-                      rateText(a.ceilings.gemm_flops_per_s, "FLOP"), ceil_src);
+                 .arg(QString::fromStdString(a.device.name).toHtmlEscaped(),
+                      rateText(a.ceilings.mem_bw_bytes_per_s, "B"), rateText(a.ceilings.gemm_flops_per_s, "FLOP"),
+                      ceil_src);
     if (m_result) {
         const RunResult& r = *m_result;
         const double steps = static_cast<double>(std::max<int64_t>(1, r.shape.decode_steps));
         lines << tr("<b>Prefill</b> %1 (roofline %2) · <b>%3 tokens/s</b> &nbsp;|&nbsp; <b>Decode</b> %4 per token "
                     "(roofline %5) · <b>%6 tokens/s</b> &nbsp;— %7 of %8 layers on %9.")
-                     .arg(msText(r.prefill.total_ms), msText(r.prefill.predicted_ms),
-                          countText(r.prefill.tokens_per_s), msText(r.decode.total_ms / steps),
-                          msText(r.decode.predicted_ms / steps), countText(r.decode.tokens_per_s))
+                     .arg(msText(r.prefill.total_ms), msText(r.prefill.predicted_ms), countText(r.prefill.tokens_per_s),
+                          msText(r.decode.total_ms / steps), msText(r.decode.predicted_ms / steps),
+                          countText(r.decode.tokens_per_s))
                      .arg(r.layers_run)
                      .arg(r.config.n_layers)
                      .arg(QString::fromStdString(r.backend));
@@ -172,11 +176,12 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
         lines << tr("<i>Measured timings appear when the run finishes.</i>");
     }
     const double steps = static_cast<double>(std::max<int64_t>(1, a.shape.decode_steps));
-    lines << tr("<b>Whole model</b> (%1 layers, roofline): prefill %2, decode %3 per token. Score FLOPs of the prefill: "
-                "%4 — the same for MHA, GQA and MQA; only the bytes change.")
-                 .arg(a.config.n_layers)
-                 .arg(msText(a.prefill_pred_total_ms), msText(a.decode_pred_total_ms / steps),
-                      rateText(a.attention_score_flops, "FLOP").replace(QStringLiteral("/s"), QString()));
+    lines
+        << tr("<b>Whole model</b> (%1 layers, roofline): prefill %2, decode %3 per token. Score FLOPs of the prefill: "
+              "%4 — the same for MHA, GQA and MQA; only the bytes change.")
+               .arg(a.config.n_layers)
+               .arg(msText(a.prefill_pred_total_ms), msText(a.decode_pred_total_ms / steps),
+                    rateText(a.attention_score_flops, "FLOP").replace(QStringLiteral("/s"), QString()));
     if (m_pinned)
         lines << tr("<b>Pinned</b> %1: prefill %2 · %3 tokens/s, decode %4 per token · %5 tokens/s.")
                      .arg(m_pinned->label.toHtmlEscaped(), msText(m_pinned->prefill_ms),
@@ -185,7 +190,9 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
     m_summary->setText(lines.join(QStringLiteral("<br>")));
 }
 
-QString LatencyView::summaryText() const { return m_summary->text(); }
+QString LatencyView::summaryText() const {
+    return m_summary->text();
+}
 
 void LatencyView::rebuildLayers() {
     resetPlot(m_layerPlot);
@@ -305,7 +312,8 @@ void LatencyView::rebuildOps() {
     };
     std::vector<Series> series;
     if (r) {
-        Series m{tr("measured (%1 layer%2)").arg(r->layers_run).arg(r->layers_run == 1 ? "" : "s"), currentColor(), {}, {}};
+        Series m{
+            tr("measured (%1 layer%2)").arg(r->layers_run).arg(r->layers_run == 1 ? "" : "s"), currentColor(), {}, {}};
         Series p{tr("roofline (same layers)"), QColor(170, 170, 170), {}, {}};
         for (int k = 0; k < kNumOps; ++k) {
             m.pre[k] = r->prefill.ops[k].measured_ms;
@@ -359,7 +367,8 @@ void LatencyView::rebuildOps() {
             auto* whole = new QCPGraph(x, y2);
             whole->setName(tr("roofline, whole model (%1 layers, right axis)").arg(m_analysis->config.n_layers));
             whole->setLineStyle(QCPGraph::lsNone);
-            whole->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(60, 60, 60), QColor(60, 60, 60), 9));
+            whole->setScatterStyle(
+                QCPScatterStyle(QCPScatterStyle::ssDiamond, QColor(60, 60, 60), QColor(60, 60, 60), 9));
             double w_max = 0.0;
             for (int k = 0; k < kNumOps; ++k) {
                 const double v = (pi == 0 ? m_analysis->prefill_pred_ms[k] : m_analysis->decode_pred_ms[k]) / 1000.0;
@@ -397,7 +406,8 @@ void LatencyView::onSweepPoint(const SweepPoint& point, int done, int total) {
     m_points.push_back(point);
     m_progress->setRange(0, std::max(total, 1));
     m_progress->setValue(done);
-    m_sweepStatus->setText(tr("n_kv = %1: decode %2 per token").arg(point.n_kv_heads).arg(msText(point.decode_ms_per_token)));
+    m_sweepStatus->setText(
+        tr("n_kv = %1: decode %2 per token").arg(point.n_kv_heads).arg(msText(point.decode_ms_per_token)));
     rebuildSweep();
 }
 
@@ -422,7 +432,8 @@ void LatencyView::rebuildSweep() {
                                                 .arg(m_sweepConfig.n_q_heads)
                                                 .arg(m_points.front().layers_run)
                                                 .arg(m_sweepConfig.n_layers);
-    QCPAxisRect* rect = addTitledRect(m_sweepPlot, 0, 0, tr("Decode latency and KV cache against the number of KV groups — %1").arg(what));
+    QCPAxisRect* rect = addTitledRect(m_sweepPlot, 0, 0,
+                                      tr("Decode latency and KV cache against the number of KV groups — %1").arg(what));
     QCPAxis* x = rect->axis(QCPAxis::atBottom);
     QCPAxis* y = rect->axis(QCPAxis::atLeft);
     QCPAxis* y2 = rect->axis(QCPAxis::atRight);
@@ -432,13 +443,17 @@ void LatencyView::rebuildSweep() {
     y->setLabel(tr("decode ms per token"));
     x->grid()->setVisible(false);
 
-    const std::vector<int64_t> counts = m_sweepConfig.n_q_heads > 0 ? m_sweepConfig.validKvHeadCounts() : std::vector<int64_t>{};
+    const std::vector<int64_t> counts =
+        m_sweepConfig.n_q_heads > 0 ? m_sweepConfig.validKvHeadCounts() : std::vector<int64_t>{};
     auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
     for (size_t i = 0; i < counts.size(); ++i) {
         ModelConfig c = m_sweepConfig;
         c.n_kv_heads = counts[i];
-        const QString kind = c.n_kv_heads == c.n_q_heads ? QStringLiteral(" MHA") : c.n_kv_heads == 1 ? QStringLiteral(" MQA") : QString();
-        ticker->addTick(static_cast<double>(i), QStringLiteral("%1\ng=%2%3").arg(counts[i]).arg(c.groupSize()).arg(kind));
+        const QString kind = c.n_kv_heads == c.n_q_heads ? QStringLiteral(" MHA")
+                             : c.n_kv_heads == 1         ? QStringLiteral(" MQA")
+                                                         : QString();
+        ticker->addTick(static_cast<double>(i),
+                        QStringLiteral("%1\ng=%2%3").arg(counts[i]).arg(c.groupSize()).arg(kind));
     }
     x->setTicker(ticker);
     x->setRange(-0.6, std::max<double>(static_cast<double>(counts.size()), 1.0) - 0.4);

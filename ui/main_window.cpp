@@ -7,15 +7,15 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDockWidget>
-#include <QFileDialog>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QKeyEvent>
-#include <QMimeData>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
 #include <QPainter>
 #include <QProgressBar>
 #include <QScrollArea>
@@ -33,15 +33,15 @@
 #include "compare_view.h"
 #include "control_panel.h"
 #include "diversity_view.h"
-#include "head_stats_view.h"
+#include "gqa/presets.h"
+#include "gqa/tokenizer.h"
 #include "grouping_diagram.h"
+#include "head_stats_view.h"
 #include "icons.h"
 #include "latency_view.h"
 #include "memory_view.h"
 #include "plot_export.h"
 #include "prompt_panel.h"
-#include "gqa/presets.h"
-#include "gqa/tokenizer.h"
 #include "teaching_text.h"
 #include "tradeoff_view.h"
 
@@ -222,7 +222,8 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
                 m_diversity->setAnalyses(a->original, a->converted, QString::fromLatin1(convertMethodName(a->method)));
                 QStringList notes;
                 for (const std::string& n : a->notes) notes << QString::fromStdString(n);
-                if (!notes.isEmpty()) showStatus(tr("Head analysis: %1").arg(notes.join(QStringLiteral("; ")).toHtmlEscaped()));
+                if (!notes.isEmpty())
+                    showStatus(tr("Head analysis: %1").arg(notes.join(QStringLiteral("; ")).toHtmlEscaped()));
             });
     connect(m_controller, &EngineController::groupingAnalysisFailed, this,
             [this](quint64, const QString& msg, bool cancelled) {
@@ -235,7 +236,9 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     connect(m_controller, &EngineController::modelLoaded, this,
             [this](quint64, const ModelPtr& m, const QString& path) { onModelLoaded(m, path); });
     connect(m_controller, &EngineController::modelLoadFailed, this,
-            [this](quint64, const QString& path, const QString& msg, bool cancelled) { onModelLoadFailed(path, msg, cancelled); });
+            [this](quint64, const QString& path, const QString& msg, bool cancelled) {
+                onModelLoadFailed(path, msg, cancelled);
+            });
     connect(m_controller, &EngineController::promptScoreAvailable, this, [this](quint64 id, double ppl) {
         if (id == m_requestId) m_prompt->setPerplexity(ppl);
     });
@@ -260,7 +263,8 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
             [this](quint64, int total) { m_latency->onSweepStarted(total); });
     connect(m_controller, &EngineController::sweepPointAvailable, m_latency,
             [this](quint64, const SweepPoint& p, int done, int total) { m_latency->onSweepPoint(p, done, total); });
-    connect(m_controller, &EngineController::sweepFinished, m_latency, [this](quint64) { m_latency->onSweepFinished(); });
+    connect(m_controller, &EngineController::sweepFinished, m_latency,
+            [this](quint64) { m_latency->onSweepFinished(); });
     connect(m_controller, &EngineController::sweepFailed, m_latency,
             [this](quint64, const QString& msg, bool cancelled) {
                 m_latency->onSweepFailed(msg, cancelled);
@@ -293,7 +297,9 @@ MainWindow::MainWindow(const MainWindowOptions& options, EngineController* contr
     }
 }
 
-MainWindow::~MainWindow() { m_closing = true; }
+MainWindow::~MainWindow() {
+    m_closing = true;
+}
 
 QList<QCustomPlot*> MainWindow::plotsOfTab(int tab) const {
     switch (tab) {
@@ -380,8 +386,8 @@ TradeoffParams MainWindow::tradeoffParams() const {
     p.backend = live.backend;
     p.max_layers = live.run_layers;  // never deeper than the live run
     p.method = m_tradeoff->method();
-    p.both_methods = true;           // checkpoints: the paper's comparison of the two methods
-    p.keep_maps = true;              // the view's maps come from the quality pass: one prefill per grouping
+    p.both_methods = true;  // checkpoints: the paper's comparison of the two methods
+    p.keep_maps = true;     // the view's maps come from the quality pass: one prefill per grouping
     p.attention_iterations = 10;
     // Interactive: a synthetic model sweeps from MHA on a short prompt; a checkpoint scores its prompt (or the
     // text the user picked) up to kTradeoffMaxTextTokens.
@@ -426,19 +432,20 @@ void MainWindow::startGroupingAnalysisIfStale() {
     if (m_closing || (tab != HeadStatsTab && tab != DiversityTab)) return;
     const GroupingAnalysisRequest g = groupingParams();
     const ModelConfig& c = g.live.config;
-    const QString key = QStringLiteral("%1|%2|%3|%4|%5|%6|%7|%8|%9")
-                            .arg(QString::fromStdString(c.name))
-                            .arg(c.n_q_heads)
-                            .arg(c.n_kv_heads)
-                            .arg(c.n_layers)
-                            .arg(c.d_model)
-                            .arg(g.live.shape.prompt_len)
-                            .arg(g.live.run_layers)
-                            .arg(QString::fromLatin1(convertMethodName(g.method)))
-                            .arg(g.live.model ? QString::fromStdString(g.live.model->source_path) +
-                                                    QString::number(qHashRange(g.live.prompt_tokens.begin(),
-                                                                               g.live.prompt_tokens.end()))
-                                              : QString::number(c.sliding_window));
+    const QString key =
+        QStringLiteral("%1|%2|%3|%4|%5|%6|%7|%8|%9")
+            .arg(QString::fromStdString(c.name))
+            .arg(c.n_q_heads)
+            .arg(c.n_kv_heads)
+            .arg(c.n_layers)
+            .arg(c.d_model)
+            .arg(g.live.shape.prompt_len)
+            .arg(g.live.run_layers)
+            .arg(QString::fromLatin1(convertMethodName(g.method)))
+            .arg(g.live.model
+                     ? QString::fromStdString(g.live.model->source_path) +
+                           QString::number(qHashRange(g.live.prompt_tokens.begin(), g.live.prompt_tokens.end()))
+                     : QString::number(c.sliding_window));
     if (key == m_groupingKey) return;
     m_groupingKey = key;
     m_headStats->clear(tr("Computing the head statistics of %1…").arg(QString::fromStdString(c.name).toHtmlEscaped()));
@@ -476,13 +483,13 @@ void MainWindow::onResult(quint64 id, const RunResultPtr& result) {
     m_result = result;
     m_shownId = id;
     applyViews();
-    QString msg = tr("%1 · %2 · %3 of %4 layers on %5: prefill %6, decode %7 per token")
-                      .arg(QString::fromStdString(result->config.name),
-                           QString::fromStdString(result->config.attentionKind()))
-                      .arg(result->layers_run)
-                      .arg(result->config.n_layers)
-                      .arg(QString::fromStdString(result->device.name), msText(result->prefill.total_ms),
-                           msText(result->decode.total_ms / std::max<double>(1.0, double(result->shape.decode_steps))));
+    QString msg =
+        tr("%1 · %2 · %3 of %4 layers on %5: prefill %6, decode %7 per token")
+            .arg(QString::fromStdString(result->config.name), QString::fromStdString(result->config.attentionKind()))
+            .arg(result->layers_run)
+            .arg(result->config.n_layers)
+            .arg(QString::fromStdString(result->device.name), msText(result->prefill.total_ms),
+                 msText(result->decode.total_ms / std::max<double>(1.0, double(result->shape.decode_steps))));
     showStatus(msg);
     emit resultApplied(id);
 }
@@ -561,8 +568,8 @@ void MainWindow::onBusyChanged(bool busy) {
 
 void MainWindow::pollProgress() {
     const RunProgress p = m_controller->runProgress();
-    const bool long_run = m_requestClock.elapsed() > kLongRunMs ||
-                          (m_pendingAnalysis && m_pendingAnalysis->run_pred_ms > kLongRunMs);
+    const bool long_run =
+        m_requestClock.elapsed() > kLongRunMs || (m_pendingAnalysis && m_pendingAnalysis->run_pred_ms > kLongRunMs);
     if (p.running && long_run && p.layers_done == 0) {
         // Synthetic weights are built before the first layer runs; that part reports no progress.
         m_busy->setRange(0, 0);
@@ -584,6 +591,8 @@ void MainWindow::showStatus(const QString& text, bool error) {
     m_status->setText(error ? QStringLiteral("<span style='color:#b00020'><b>%1</b></span>").arg(text) : text);
 }
 
-QString MainWindow::statusText() const { return m_status->text(); }
+QString MainWindow::statusText() const {
+    return m_status->text();
+}
 
 }  // namespace gqa::ui

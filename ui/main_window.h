@@ -38,15 +38,24 @@ struct MainWindowOptions {
     bool use_settings = true;     // QSettings: geometry, state, last session, recent models
     bool restore_session = true;  // reopen the last session (only with use_settings)
     int debounce_ms = 150;
-    QString preset;               // start with this preset instead of the default / last session
-    QString model_path;           // open this checkpoint (a Hugging Face directory or a .gguf file)
-    QString prompt;               // its prompt (empty = the default prompt)
+    QString preset;      // start with this preset instead of the default / last session
+    QString model_path;  // open this checkpoint (a Hugging Face directory or a .gguf file)
+    QString prompt;      // its prompt (empty = the default prompt)
 };
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    enum Tab { AttentionTab = 0, GroupingTab, MemoryTab, LatencyTab, CompareTab, TradeoffTab, HeadStatsTab, DiversityTab };
+    enum Tab {
+        AttentionTab = 0,
+        GroupingTab,
+        MemoryTab,
+        LatencyTab,
+        CompareTab,
+        TradeoffTab,
+        HeadStatsTab,
+        DiversityTab
+    };
 
     // Takes ownership of `controller`; creates a ThreadedEngineController when it is null.
     explicit MainWindow(const MainWindowOptions& options = {}, EngineController* controller = nullptr,
@@ -192,7 +201,8 @@ private:
     ModelPtr m_model;
     QString m_modelPath;
     QString m_loadingPath;
-    QString m_pendingPrompt;  // set on the prompt box once the model is loaded  // the request's depth was the app's choice, not the user's
+    QString m_pendingPrompt;  // set on the prompt box once the model is loaded  // the request's depth was the app's
+                              // choice, not the user's
 };
 
 }  // namespace gqa::ui

@@ -1,20 +1,20 @@
 // MainWindow: menus and actions, opening models (dialog, recent list, drag and drop), the window title.
-#include "main_window.h"
 #include "app_settings.h"
+#include "main_window.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDockWidget>
-#include <QFileDialog>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QKeyEvent>
-#include <QMimeData>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
 #include <QPainter>
 #include <QProgressBar>
 #include <QScrollArea>
@@ -31,14 +31,14 @@
 #include "attention_view.h"
 #include "compare_view.h"
 #include "control_panel.h"
+#include "gqa/presets.h"
+#include "gqa/tokenizer.h"
 #include "grouping_diagram.h"
 #include "icons.h"
 #include "latency_view.h"
 #include "memory_view.h"
 #include "plot_export.h"
 #include "prompt_panel.h"
-#include "gqa/presets.h"
-#include "gqa/tokenizer.h"
 #include "teaching_text.h"
 #include "tradeoff_view.h"
 
@@ -61,8 +61,9 @@ void MainWindow::buildMenus() {
     QAction* open_model = file->addAction(actionIcon(QStringLiteral("open")), tr("Open &model…"), this,
                                           &MainWindow::openModelInteractively);
     open_model->setShortcut(Qt::CTRL | Qt::SHIFT | Qt::Key_O);
-    open_model->setToolTip(tr("Open a checkpoint: a Hugging Face directory (config.json + safetensors) or a .gguf file. "
-                              "Dropping one on the window does the same."));
+    open_model->setToolTip(
+        tr("Open a checkpoint: a Hugging Face directory (config.json + safetensors) or a .gguf file. "
+           "Dropping one on the window does the same."));
     m_recentMenu = file->addMenu(tr("Recent models"));
     connect(m_recentMenu, &QMenu::aboutToShow, this, &MainWindow::populateRecentModels);
     file->addSeparator();
@@ -87,24 +88,27 @@ void MainWindow::buildMenus() {
     // Esc belongs to the editors (it undoes an edit in a spin box); it cancels a run only when it reaches the
     // window unused (keyPressEvent), and Ctrl+. always does.
     cancel->setShortcut(Qt::CTRL | Qt::Key_Period);
-    QAction* sweep = run->addAction(actionIcon(QStringLiteral("sweep")), tr("&Sweep KV-head counts"), this,
-                                    &MainWindow::startSweep);
+    QAction* sweep =
+        run->addAction(actionIcon(QStringLiteral("sweep")), tr("&Sweep KV-head counts"), this, &MainWindow::startSweep);
     run->addAction(tr("Cancel s&weep"), m_controller, &EngineController::cancelSweep);
 
     QMenu* compare = menuBar()->addMenu(tr("&Compare"));
     m_pinAction = compare->addAction(actionIcon(QStringLiteral("pin")), tr("&Pin current run"), this, &MainWindow::pin);
     m_pinAction->setShortcut(Qt::CTRL | Qt::Key_P);
-    m_pinAction->setToolTip(tr("Keep this configuration and its result; it is overlaid on the live one in the Memory "
-                               "and Latency views and compared in the Compare tab."));
-    m_unpinAction = compare->addAction(actionIcon(QStringLiteral("unpin")), tr("&Clear pin"), this, &MainWindow::clearPin);
+    m_pinAction->setToolTip(
+        tr("Keep this configuration and its result; it is overlaid on the live one in the Memory "
+           "and Latency views and compared in the Compare tab."));
+    m_unpinAction =
+        compare->addAction(actionIcon(QStringLiteral("unpin")), tr("&Clear pin"), this, &MainWindow::clearPin);
     m_pinAction->setEnabled(false);
     m_unpinAction->setEnabled(false);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("What is grouped-query attention?"), this, [this] {
         QMessageBox::information(this, tr("Grouped-query attention"),
-                                 teach::kinds() + QStringLiteral("<br><br>") + teach::group() + QStringLiteral("<br><br>") +
-                                     teach::kvShrinks() + QStringLiteral("<br><br>") + teach::flopsDoNot());
+                                 teach::kinds() + QStringLiteral("<br><br>") + teach::group() +
+                                     QStringLiteral("<br><br>") + teach::kvShrinks() + QStringLiteral("<br><br>") +
+                                     teach::flopsDoNot());
     });
     help->addAction(tr("About Qt"), qApp, &QApplication::aboutQt);
 
@@ -133,8 +137,9 @@ void MainWindow::populateExportMenu() {
     const int tab = m_tabs->currentIndex();
     if (tab == GroupingTab) {
         m_exportMenu->addAction(tr("Grouping diagram (PNG, PDF, CSV)…"), this, [this] {
-            const QString path = QFileDialog::getSaveFileName(this, tr("Export"), QStringLiteral("grouping.png"),
-                                                              tr("PNG image (*.png);;PDF document (*.pdf);;CSV data (*.csv)"));
+            const QString path =
+                QFileDialog::getSaveFileName(this, tr("Export"), QStringLiteral("grouping.png"),
+                                             tr("PNG image (*.png);;PDF document (*.pdf);;CSV data (*.csv)"));
             QString error;
             if (!path.isEmpty() && !m_grouping->exportTo(path, &error))
                 QMessageBox::warning(this, tr("Export failed"), error);
@@ -151,9 +156,10 @@ void MainWindow::populateExportMenu() {
 void MainWindow::updateWindowTitle() {
     const ModelConfig cfg = m_panel->config();
     if (m_model && m_panel->isRealModel()) {
-        const QString what = QStringLiteral("%1 (%2, %3)").arg(QString::fromStdString(m_model->config.name),
-                                                               QString::fromStdString(m_model->config.architecture),
-                                                               QLatin1String(dtypeName(m_model->config.weight_dtype)));
+        const QString what =
+            QStringLiteral("%1 (%2, %3)")
+                .arg(QString::fromStdString(m_model->config.name), QString::fromStdString(m_model->config.architecture),
+                     QLatin1String(dtypeName(m_model->config.weight_dtype)));
         setWindowTitle(tr("%1 — grouped-query attention").arg(what));
         m_modelStatus->setText(what);
         return;
@@ -206,11 +212,11 @@ void MainWindow::setModel(const ModelPtr& model, const QString& path) {
     if (!m_pendingPrompt.isEmpty()) m_prompt->setPrompt(std::exchange(m_pendingPrompt, QString()));
     m_panel->setPromptTokens(static_cast<int64_t>(m_prompt->tokens().size()));
     const ModelConfig& c = model->config;
-    m_panel->setRealModel(c, tr("<b>%1</b> — %2, weights %3, KV cache %4<br><small>%5</small>")
-                                 .arg(QString::fromStdString(c.name).toHtmlEscaped(),
-                                      QString::fromStdString(c.architecture).toHtmlEscaped(),
-                                      QLatin1String(dtypeName(c.weight_dtype)), QLatin1String(dtypeName(c.kv_dtype)),
-                                      path.toHtmlEscaped()));
+    m_panel->setRealModel(
+        c,
+        tr("<b>%1</b> — %2, weights %3, KV cache %4<br><small>%5</small>")
+            .arg(QString::fromStdString(c.name).toHtmlEscaped(), QString::fromStdString(c.architecture).toHtmlEscaped(),
+                 QLatin1String(dtypeName(c.weight_dtype)), QLatin1String(dtypeName(c.kv_dtype)), path.toHtmlEscaped()));
     m_panel->setPromptTokens(static_cast<int64_t>(m_prompt->tokens().size()));
     updateWindowTitle();
     showStatus(tr("Opened %1: %2 layers, %3 query heads in %4 KV groups.")

@@ -1,20 +1,20 @@
 // MainWindow: session persistence (save, open, the last session in the settings) and the pinned snapshot.
-#include "main_window.h"
 #include "app_settings.h"
+#include "main_window.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDockWidget>
-#include <QFileDialog>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QKeyEvent>
-#include <QMimeData>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
 #include <QPainter>
 #include <QProgressBar>
 #include <QScrollArea>
@@ -31,14 +31,14 @@
 #include "attention_view.h"
 #include "compare_view.h"
 #include "control_panel.h"
+#include "gqa/presets.h"
+#include "gqa/tokenizer.h"
 #include "grouping_diagram.h"
 #include "icons.h"
 #include "latency_view.h"
 #include "memory_view.h"
 #include "plot_export.h"
 #include "prompt_panel.h"
-#include "gqa/presets.h"
-#include "gqa/tokenizer.h"
 #include "teaching_text.h"
 #include "tradeoff_view.h"
 
@@ -105,9 +105,10 @@ Session MainWindow::currentSession() const {
 bool MainWindow::applySession(const Session& session, QString* error) {
     if (!m_panel->setState(session.preset, session.config, session.shape, session.backend, session.run_layers, error))
         return false;
-    m_attention->setViewState(session.view.map_layer,
-                              session.view.attention_mode == 1 ? AttentionView::Mode::SingleHead : AttentionView::Mode::Grid,
-                              session.view.head, session.view.log_scale, session.view.decode_phase, session.view.decode_step);
+    m_attention->setViewState(
+        session.view.map_layer,
+        session.view.attention_mode == 1 ? AttentionView::Mode::SingleHead : AttentionView::Mode::Grid,
+        session.view.head, session.view.log_scale, session.view.decode_phase, session.view.decode_step);
     m_tabs->setCurrentIndex(std::clamp(session.view.tab, 0, m_tabs->count() - 1));
     m_pinned = session.pinned;
     m_unpinAction->setEnabled(m_pinned.has_value());
@@ -148,12 +149,14 @@ bool MainWindow::loadSession(const QString& path, QString* error) {
 }
 
 void MainWindow::openSessionInteractively() {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), QString(), tr("GQA Lab session (*.json)"));
+    const QString path =
+        QFileDialog::getOpenFileName(this, tr("Open session"), QString(), tr("GQA Lab session (*.json)"));
     if (path.isEmpty()) return;
     QString error;
     if (!loadSession(path, &error))
-        QMessageBox::warning(this, tr("Session refused"),
-                             tr("%1 is not a valid GQA Lab session:\n%2\n\nThe current session is kept.").arg(path, error));
+        QMessageBox::warning(
+            this, tr("Session refused"),
+            tr("%1 is not a valid GQA Lab session:\n%2\n\nThe current session is kept.").arg(path, error));
 }
 
 void MainWindow::saveSessionInteractively() {

@@ -63,8 +63,9 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
     m_tpDegree->setValue(8);
     m_tpDegree->setPrefix(tr("t = "));
     m_tpDegree->setSuffix(tr(" GPUs"));
-    m_tpDegree->setToolTip(tr("The tensor-parallel degree to summarise: the model's heads, FFN and vocabulary split "
-                              "over t GPUs (Megatron-style)."));
+    m_tpDegree->setToolTip(
+        tr("The tensor-parallel degree to summarise: the model's heads, FFN and vocabulary split "
+           "over t GPUs (Megatron-style)."));
     controls->addWidget(new QLabel(tr("Degree:"), tp));
     controls->addWidget(m_tpDegree);
     m_gpuMemory = new QDoubleSpinBox(tp);
@@ -94,8 +95,8 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
     m_tpTable->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
     m_tpTable->verticalHeader()->setDefaultSectionSize(22);
     m_tpTable->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-    const QStringList headers = {tr("t (GPUs)"),      tr("query heads / GPU"), tr("KV heads / GPU"),
-                                 tr("KV replication"), tr("KV cache / GPU"),    tr("weights / GPU"),
+    const QStringList headers = {tr("t (GPUs)"),       tr("query heads / GPU"),    tr("KV heads / GPU"),
+                                 tr("KV replication"), tr("KV cache / GPU"),       tr("weights / GPU"),
                                  tr("total / GPU"),    tr("longest context / GPU")};
     const QStringList header_tips = {
         tr("The tensor-parallel degree: how many GPUs share each layer."),
@@ -125,11 +126,21 @@ MemoryView::MemoryView(QWidget* parent) : QWidget(parent) {
     rebuild();
 }
 
-int MemoryView::tpDegree() const { return m_tpDegree->value(); }
-void MemoryView::setTpDegree(int degree) { m_tpDegree->setValue(degree); }
-int64_t MemoryView::gpuMemoryBytes() const { return static_cast<int64_t>(m_gpuMemory->value() * double(1ll << 30)); }
-void MemoryView::setGpuMemoryBytes(int64_t bytes) { m_gpuMemory->setValue(static_cast<double>(bytes) / double(1ll << 30)); }
-QString MemoryView::tpSummaryText() const { return m_tpSummary->text(); }
+int MemoryView::tpDegree() const {
+    return m_tpDegree->value();
+}
+void MemoryView::setTpDegree(int degree) {
+    m_tpDegree->setValue(degree);
+}
+int64_t MemoryView::gpuMemoryBytes() const {
+    return static_cast<int64_t>(m_gpuMemory->value() * double(1ll << 30));
+}
+void MemoryView::setGpuMemoryBytes(int64_t bytes) {
+    m_gpuMemory->setValue(static_cast<double>(bytes) / double(1ll << 30));
+}
+QString MemoryView::tpSummaryText() const {
+    return m_tpSummary->text();
+}
 
 int MemoryView::tpRowOf(int degree) const {
     for (size_t i = 0; i < m_tpPlans.size(); ++i)
@@ -174,7 +185,8 @@ void MemoryView::rebuildTp() {
         };
         put(TpDegree, QString::number(p.degree), QVariant::fromValue<qlonglong>(p.degree));
         if (!p.valid) {
-            QTableWidgetItem* why = put(TpQHeads, tr("not possible: %1").arg(QString::fromStdString(p.reason)), QVariant());
+            QTableWidgetItem* why =
+                put(TpQHeads, tr("not possible: %1").arg(QString::fromStdString(p.reason)), QVariant());
             why->setForeground(QColor(150, 40, 40));
             why->setTextAlignment(Qt::AlignLeft | Qt::AlignVCenter);
             why->setToolTip(QString::fromStdString(p.reason));
@@ -201,7 +213,8 @@ void MemoryView::rebuildTp() {
             total->setToolTip(tr("More than one GPU's %1 at this batch and length.").arg(bytesText(gpu)));
         }
         put(TpMaxContext,
-            p.max_context_per_gpu > 0 ? countText(static_cast<double>(p.max_context_per_gpu)) : tr("none (weights too big)"),
+            p.max_context_per_gpu > 0 ? countText(static_cast<double>(p.max_context_per_gpu))
+                                      : tr("none (weights too big)"),
             QVariant::fromValue<qlonglong>(p.max_context_per_gpu));
     }
 
@@ -213,7 +226,9 @@ void MemoryView::rebuildTp() {
                        .arg(batch)
                        .arg(countText(static_cast<double>(seq)));
     if (!p.valid) {
-        text += tr("<b>t = %1 is not possible</b>: %2.").arg(p.degree).arg(QString::fromStdString(p.reason).toHtmlEscaped());
+        text += tr("<b>t = %1 is not possible</b>: %2.")
+                    .arg(p.degree)
+                    .arg(QString::fromStdString(p.reason).toHtmlEscaped());
     } else {
         text += tr("<b>t = %1</b>: each GPU computes %2 query head%3 and keeps %4 KV head%5")
                     .arg(p.degree)
@@ -230,14 +245,17 @@ void MemoryView::rebuildTp() {
     m_tpSummary->setText(text);
 }
 
-void MemoryView::setData(const AnalysisPtr& analysis, const RunResultPtr& result, const std::optional<Snapshot>& pinned) {
+void MemoryView::setData(const AnalysisPtr& analysis, const RunResultPtr& result,
+                         const std::optional<Snapshot>& pinned) {
     m_analysis = analysis;
     m_result = result;
     m_pinned = pinned;
     rebuild();
 }
 
-QString MemoryView::summaryText() const { return m_text->text(); }
+QString MemoryView::summaryText() const {
+    return m_text->text();
+}
 
 void MemoryView::rebuild() {
     ++m_updates;
@@ -299,10 +317,12 @@ void MemoryView::rebuild() {
     };
     ModelConfig mha = a.config;
     mha.n_kv_heads = a.config.n_q_heads;
-    addCurve(a.curve_seq, a.curve_kv_mha, tr("MHA (n_kv = %1)").arg(a.config.n_q_heads), QPen(mhaColor(), 2.0, Qt::DashLine));
-    m_currentGraph = addCurve(a.curve_seq, a.curve_kv_current,
-                              tr("current: %1, n_kv = %2").arg(QString::fromStdString(a.config.attentionKind())).arg(a.config.n_kv_heads),
-                              QPen(currentColor(), 3.0));
+    addCurve(a.curve_seq, a.curve_kv_mha, tr("MHA (n_kv = %1)").arg(a.config.n_q_heads),
+             QPen(mhaColor(), 2.0, Qt::DashLine));
+    m_currentGraph = addCurve(
+        a.curve_seq, a.curve_kv_current,
+        tr("current: %1, n_kv = %2").arg(QString::fromStdString(a.config.attentionKind())).arg(a.config.n_kv_heads),
+        QPen(currentColor(), 3.0));
     addCurve(a.curve_seq, a.curve_kv_mqa, tr("MQA (n_kv = 1)"), QPen(mqaColor(), 2.0, Qt::DashDotLine));
     if (m_pinned && !m_pinned->curve_seq.empty())
         addCurve(m_pinned->curve_seq, m_pinned->curve_kv, tr("pinned: %1").arg(m_pinned->label),

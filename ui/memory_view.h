@@ -40,16 +40,26 @@ public:
     // power of two) for analysis->config at analysis->shape (batch, prompt + decode tokens), one row each:
     // valid or why not, query / KV heads per GPU, KV replication, KV cache, weights, total and the longest
     // context per GPU. Recomputed here (it is analytic and cheap) whenever the data, t or the GPU memory change.
-    int tpDegree() const;                   // the chosen degree, highlighted and summarised (1..64, default 8)
+    int tpDegree() const;  // the chosen degree, highlighted and summarised (1..64, default 8)
     void setTpDegree(int degree);
-    int64_t gpuMemoryBytes() const;         // one GPU's memory (default 80 GiB)
+    int64_t gpuMemoryBytes() const;  // one GPU's memory (default 80 GiB)
     void setGpuMemoryBytes(int64_t bytes);
     QTableWidget* tpTable() const { return m_tpTable; }
     // The table's rows, top to bottom. Numeric cells hold the exact value under Qt::UserRole.
     const std::vector<TensorParallelPlan>& tpPlans() const { return m_tpPlans; }
-    int tpRowOf(int degree) const;          // the table row of degree t; -1 when not shown
+    int tpRowOf(int degree) const;  // the table row of degree t; -1 when not shown
     QString tpSummaryText() const;
-    enum TpColumn { TpDegree = 0, TpQHeads, TpKvHeads, TpReplication, TpKvCache, TpWeights, TpTotal, TpMaxContext, TpColumns };
+    enum TpColumn {
+        TpDegree = 0,
+        TpQHeads,
+        TpKvHeads,
+        TpReplication,
+        TpKvCache,
+        TpWeights,
+        TpTotal,
+        TpMaxContext,
+        TpColumns
+    };
 
 private:
     void rebuild();

@@ -31,7 +31,9 @@ QString csvField(QString s) {
     return s;
 }
 
-QString num(double v) { return QString::number(v, 'g', 10); }
+QString num(double v) {
+    return QString::number(v, 'g', 10);
+}
 
 }  // namespace
 
@@ -120,16 +122,18 @@ void installExportMenu(QCustomPlot* plot, const QString& base_name) {
     QObject::connect(plot, &QWidget::customContextMenuRequested, plot, [plot, base_name](const QPoint& pos) {
         QMenu menu(plot);
         auto ask = [plot, base_name](const QString& suffix, const QString& filter) {
-            const QString path = QFileDialog::getSaveFileName(plot, QObject::tr("Export"),
-                                                              base_name + suffix, filter);
+            const QString path = QFileDialog::getSaveFileName(plot, QObject::tr("Export"), base_name + suffix, filter);
             if (path.isEmpty()) return;
             QString error;
             if (!exportPlot(plot, path, exportFormatFor(path), &error))
                 QMessageBox::warning(plot, QObject::tr("Export failed"), error);
         };
-        menu.addAction(QObject::tr("Export PNG…"), plot, [ask] { ask(QStringLiteral(".png"), QObject::tr("PNG image (*.png)")); });
-        menu.addAction(QObject::tr("Export PDF…"), plot, [ask] { ask(QStringLiteral(".pdf"), QObject::tr("PDF document (*.pdf)")); });
-        menu.addAction(QObject::tr("Export data as CSV…"), plot, [ask] { ask(QStringLiteral(".csv"), QObject::tr("CSV data (*.csv)")); });
+        menu.addAction(QObject::tr("Export PNG…"), plot,
+                       [ask] { ask(QStringLiteral(".png"), QObject::tr("PNG image (*.png)")); });
+        menu.addAction(QObject::tr("Export PDF…"), plot,
+                       [ask] { ask(QStringLiteral(".pdf"), QObject::tr("PDF document (*.pdf)")); });
+        menu.addAction(QObject::tr("Export data as CSV…"), plot,
+                       [ask] { ask(QStringLiteral(".csv"), QObject::tr("CSV data (*.csv)")); });
         menu.exec(plot->mapToGlobal(pos));
     });
 }

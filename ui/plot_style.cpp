@@ -38,9 +38,8 @@ void queueReplot(QCustomPlot* plot) {
 QColor groupColor(int64_t kv_head) {
     // Tableau-like qualitative palette: distinct hues that stay readable as frames and text.
     static const QColor palette[] = {
-        QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),  QColor(214, 39, 40),
-        QColor(148, 103, 189), QColor(140, 86, 75), QColor(227, 119, 194), QColor(127, 127, 127),
-        QColor(188, 189, 34), QColor(23, 190, 207),
+        QColor(31, 119, 180), QColor(255, 127, 14),  QColor(44, 160, 44),   QColor(214, 39, 40),  QColor(148, 103, 189),
+        QColor(140, 86, 75),  QColor(227, 119, 194), QColor(127, 127, 127), QColor(188, 189, 34), QColor(23, 190, 207),
     };
     constexpr int64_t n = sizeof(palette) / sizeof(palette[0]);
     const QColor base = palette[kv_head % n];
@@ -61,11 +60,21 @@ QColor opColor(Op op) {
     return Qt::black;
 }
 
-QColor mhaColor() { return QColor(120, 120, 120); }
-QColor mqaColor() { return QColor(148, 103, 189); }
-QColor currentColor() { return QColor(31, 119, 180); }
-QColor pinnedColor() { return QColor(214, 39, 40); }
-QColor deviceColor() { return QColor(200, 30, 30); }
+QColor mhaColor() {
+    return QColor(120, 120, 120);
+}
+QColor mqaColor() {
+    return QColor(148, 103, 189);
+}
+QColor currentColor() {
+    return QColor(31, 119, 180);
+}
+QColor pinnedColor() {
+    return QColor(214, 39, 40);
+}
+QColor deviceColor() {
+    return QColor(200, 30, 30);
+}
 
 QCPColorGradient attentionGradient() {
     QCPColorGradient g;

@@ -13,7 +13,7 @@ class QCPColorGradient;
 
 namespace gqa::ui {
 
-QColor groupColor(int64_t kv_head);      // one distinct colour per KV group
+QColor groupColor(int64_t kv_head);  // one distinct colour per KV group
 QColor opColor(Op op);
 QColor mhaColor();
 QColor mqaColor();
@@ -21,7 +21,7 @@ QColor currentColor();
 QColor pinnedColor();
 QColor deviceColor();
 
-QCPColorGradient attentionGradient();   // perceptual, dark = 0, bright = 1 (viridis-like)
+QCPColorGradient attentionGradient();  // perceptual, dark = 0, bright = 1 (viridis-like)
 
 // Fonts and margins that read well on screen and in exported PNG/PDF.
 void stylePlot(QCustomPlot* plot);

@@ -57,7 +57,8 @@ PromptPanel::PromptPanel(QWidget* parent) : QWidget(parent) {
     m_temperature->setDecimals(2);
     m_temperature->setPrefix(tr("temperature "));
     m_temperature->setSpecialValueText(tr("greedy (temperature 0)"));
-    m_temperature->setToolTip(tr("0 picks the most likely token every step; above 0 samples from softmax(logits / T)."));
+    m_temperature->setToolTip(
+        tr("0 picks the most likely token every step; above 0 samples from softmax(logits / T)."));
     m_samplingTopK = new QSpinBox(this);
     m_samplingTopK->setRange(0, 100000);
     m_samplingTopK->setPrefix(tr("top-k "));
@@ -74,7 +75,8 @@ PromptPanel::PromptPanel(QWidget* parent) : QWidget(parent) {
     m_seed->setValue(1234);
     m_seed->setPrefix(tr("seed "));
     m_seed->setToolTip(tr("The same seed and settings generate the same tokens."));
-    for (QAbstractSpinBox* b : std::initializer_list<QAbstractSpinBox*>{m_temperature, m_samplingTopK, m_topP, m_seed}) {
+    for (QAbstractSpinBox* b :
+         std::initializer_list<QAbstractSpinBox*>{m_temperature, m_samplingTopK, m_topP, m_seed}) {
         b->setKeyboardTracking(false);
         bar->addWidget(b);
     }
@@ -130,8 +132,9 @@ void PromptPanel::setTokenizer(std::shared_ptr<const Tokenizer> tokenizer) {
     m_seed->setEnabled(m_tokenizer && m_temperature->value() > 0.0);
     if (!m_tokenizer) {
         m_tokens.clear();
-        m_chips->setText(tr("<i>Synthetic models read synthetic token ids. Open a model (File → Open model…) to type "
-                            "a prompt.</i>"));
+        m_chips->setText(
+            tr("<i>Synthetic models read synthetic token ids. Open a model (File → Open model…) to type "
+               "a prompt.</i>"));
         m_generated->clear();
         m_perplexity->clear();
         m_topK->setRowCount(0);
@@ -140,13 +143,17 @@ void PromptPanel::setTokenizer(std::shared_ptr<const Tokenizer> tokenizer) {
     retokenize();
 }
 
-QString PromptPanel::prompt() const { return m_editor->toPlainText(); }
+QString PromptPanel::prompt() const {
+    return m_editor->toPlainText();
+}
 
 void PromptPanel::setPrompt(const QString& text) {
     if (text != prompt()) m_editor->setPlainText(text);  // textChanged retokenizes
 }
 
-int PromptPanel::generateCount() const { return m_count->value(); }
+int PromptPanel::generateCount() const {
+    return m_count->value();
+}
 
 SamplingOptions PromptPanel::sampling() const {
     SamplingOptions o;
@@ -164,9 +171,13 @@ void PromptPanel::setSampling(const SamplingOptions& o) {
     m_seed->setValue(static_cast<int>(o.seed));
 }
 
-void PromptPanel::showStep(int step) { m_step->setValue(step); }
+void PromptPanel::showStep(int step) {
+    m_step->setValue(step);
+}
 
-int PromptPanel::shownStep() const { return m_step->value(); }
+int PromptPanel::shownStep() const {
+    return m_step->value();
+}
 
 void PromptPanel::retokenize() {
     if (!m_tokenizer) return;
@@ -176,9 +187,10 @@ void PromptPanel::retokenize() {
     QString html;
     for (size_t i = 0; i < ids.size() && i < static_cast<size_t>(kMaxChips); ++i) {
         const QString piece = QString::fromStdString(m_tokenizer->displayPiece(ids[i])).toHtmlEscaped();
-        html += QStringLiteral("<span style='background-color:#e6edf8; color:#123;'>&nbsp;%1&nbsp;<sub>%2</sub></span> ")
-                    .arg(piece.isEmpty() ? QStringLiteral("&nbsp;") : piece)
-                    .arg(ids[i]);
+        html +=
+            QStringLiteral("<span style='background-color:#e6edf8; color:#123;'>&nbsp;%1&nbsp;<sub>%2</sub></span> ")
+                .arg(piece.isEmpty() ? QStringLiteral("&nbsp;") : piece)
+                .arg(ids[i]);
     }
     if (ids.size() > static_cast<size_t>(kMaxChips)) html += tr("… (%1 tokens)").arg(ids.size());
     m_chips->setText(html.isEmpty() ? tr("<i>(empty prompt)</i>") : html);
@@ -203,9 +215,10 @@ QStringList PromptPanel::pieces(const RunResult* r) const {
     if (!m_tokenizer) return out;
     const int64_t T = r ? r->shape.prompt_len : static_cast<int64_t>(m_tokens.size());
     for (int64_t t = 0; t < T; ++t) {
-        const int32_t id = r && t < static_cast<int64_t>(r->prompt_tokens.size()) ? r->prompt_tokens[static_cast<size_t>(t)]
-                           : t < static_cast<int64_t>(m_tokens.size())            ? m_tokens[static_cast<size_t>(t)]
-                                                                                  : 0;
+        const int32_t id = r && t < static_cast<int64_t>(r->prompt_tokens.size())
+                               ? r->prompt_tokens[static_cast<size_t>(t)]
+                           : t < static_cast<int64_t>(m_tokens.size()) ? m_tokens[static_cast<size_t>(t)]
+                                                                       : 0;
         out << QString::fromStdString(m_tokenizer->displayPiece(id));
     }
     if (r && !r->generated.empty())
@@ -218,22 +231,23 @@ void PromptPanel::appendGeneratedToken(qint64 step, int32_t token) {
     if (step == 0) m_streamed.clear();
     if (step != static_cast<qint64>(m_streamed.size())) return;  // a step of another run
     m_streamed.push_back(token);
-    m_generated->setText(tr("<b>Generating…</b> (%1 tokens): %2<b>%3</b>")
-                             .arg(m_streamed.size())
-                             .arg(prompt().toHtmlEscaped(),
-                                  QString::fromStdString(m_tokenizer->decode(m_streamed)).toHtmlEscaped()));
+    m_generated->setText(
+        tr("<b>Generating…</b> (%1 tokens): %2<b>%3</b>")
+            .arg(m_streamed.size())
+            .arg(prompt().toHtmlEscaped(), QString::fromStdString(m_tokenizer->decode(m_streamed)).toHtmlEscaped()));
 }
 
 void PromptPanel::setResult(const RunResultPtr& result) {
     if (!m_tokenizer || !result) return;
     if (!result->generated.empty() && !result->generated.front().empty())
-        m_generated->setText(tr("<b>Generated</b> (%1 tokens, %2): %3<b>%4</b>")
-                                 .arg(result->generated.front().size())
-                                 .arg(sampling().temperature > 0.0
-                                          ? tr("sampled, temperature %1, seed %2").arg(sampling().temperature).arg(m_seed->value())
-                                          : tr("greedy"))
-                                 .arg(prompt().toHtmlEscaped(),
-                                      QString::fromStdString(m_tokenizer->decode(result->generated.front())).toHtmlEscaped()));
+        m_generated->setText(
+            tr("<b>Generated</b> (%1 tokens, %2): %3<b>%4</b>")
+                .arg(result->generated.front().size())
+                .arg(sampling().temperature > 0.0
+                         ? tr("sampled, temperature %1, seed %2").arg(sampling().temperature).arg(m_seed->value())
+                         : tr("greedy"))
+                .arg(prompt().toHtmlEscaped(),
+                     QString::fromStdString(m_tokenizer->decode(result->generated.front())).toHtmlEscaped()));
     else
         m_generated->setText(tr("<i>No tokens generated (decode steps 0): press Generate.</i>"));
     m_result = result;
@@ -252,12 +266,13 @@ void PromptPanel::fillTopK() {
     const RunResult* result = m_result.get();
     const int step = m_step->value();
     const auto top = step < static_cast<int>(result->step_top.size()) ? result->step_top[static_cast<size_t>(step)]
-                                                                       : topNext(*result, kTopK);
+                                                                      : topNext(*result, kTopK);
     m_topK->setRowCount(static_cast<int>(top.size()));
     for (size_t i = 0; i < top.size(); ++i) {
         const int row = static_cast<int>(i);
-        m_topK->setItem(row, 0, new QTableWidgetItem(QStringLiteral("'%1'").arg(
-                                    QString::fromStdString(m_tokenizer->displayPiece(top[i].first)))));
+        m_topK->setItem(row, 0,
+                        new QTableWidgetItem(QStringLiteral("'%1'").arg(
+                            QString::fromStdString(m_tokenizer->displayPiece(top[i].first)))));
         m_topK->setItem(row, 1, new QTableWidgetItem(QString::number(top[i].first)));
         m_topK->setItem(row, 2, new QTableWidgetItem(QString::number(top[i].second, 'f', 4)));
     }

@@ -68,7 +68,7 @@ public:
     QSpinBox* stepSpin() const { return m_step; }
 
 signals:
-    void promptEdited();             // the tokens changed (the window debounces)
+    void promptEdited();  // the tokens changed (the window debounces)
     void generateRequested(int count);
 
 private:

@@ -45,7 +45,8 @@ void ScreenshotRunner::start() {
         connect(poll, &QTimer::timeout, this, [this, poll] {
             if (m_window->isLoadingModel()) return;
             poll->deleteLater();
-            if (!m_window->model()) return fail(QStringLiteral("the model did not load: %1").arg(m_window->statusText()));
+            if (!m_window->model())
+                return fail(QStringLiteral("the model did not load: %1").arg(m_window->statusText()));
             if (m_window->shownRunId() == m_window->requestedRunId() && m_window->result())
                 QTimer::singleShot(0, this, [this] { stepPinMha(); });
             else
@@ -61,7 +62,9 @@ void ScreenshotRunner::start() {
         afterNextResult([this] { stepPinMha(); });
 }
 
-void ScreenshotRunner::afterNextResult(std::function<void()> then) { m_then = std::move(then); }
+void ScreenshotRunner::afterNextResult(std::function<void()> then) {
+    m_then = std::move(then);
+}
 
 void ScreenshotRunner::stepPinMha() {
     // Pin the same model with one K/V head per query head, so memory, latency and compare show GQA against MHA.
@@ -110,11 +113,12 @@ void ScreenshotRunner::stepTradeoff() {
     EngineController* c = m_window->controller();
     auto conn = std::make_shared<QMetaObject::Connection>();
     auto conn2 = std::make_shared<QMetaObject::Connection>();
-    *conn = connect(c, &EngineController::tradeoffAvailable, this, [this, conn, conn2](quint64, const TradeoffOutcomePtr&) {
-        disconnect(*conn);
-        disconnect(*conn2);
-        QTimer::singleShot(0, this, [this] { stepGrouping(); });
-    });
+    *conn =
+        connect(c, &EngineController::tradeoffAvailable, this, [this, conn, conn2](quint64, const TradeoffOutcomePtr&) {
+            disconnect(*conn);
+            disconnect(*conn2);
+            QTimer::singleShot(0, this, [this] { stepGrouping(); });
+        });
     *conn2 = connect(c, &EngineController::tradeoffFailed, this, [this, conn, conn2](quint64, const QString& m, bool) {
         disconnect(*conn);
         disconnect(*conn2);
@@ -128,16 +132,18 @@ void ScreenshotRunner::stepGrouping() {
     EngineController* c = m_window->controller();
     auto conn = std::make_shared<QMetaObject::Connection>();
     auto conn2 = std::make_shared<QMetaObject::Connection>();
-    *conn = connect(c, &EngineController::groupingAnalysisAvailable, this, [this, conn, conn2](quint64, const GroupingAnalysisPtr&) {
-        disconnect(*conn);
-        disconnect(*conn2);
-        QTimer::singleShot(0, this, [this] { shoot(); });
-    });
-    *conn2 = connect(c, &EngineController::groupingAnalysisFailed, this, [this, conn, conn2](quint64, const QString& m, bool) {
-        disconnect(*conn);
-        disconnect(*conn2);
-        fail(QStringLiteral("head analysis failed: %1").arg(m));
-    });
+    *conn = connect(c, &EngineController::groupingAnalysisAvailable, this,
+                    [this, conn, conn2](quint64, const GroupingAnalysisPtr&) {
+                        disconnect(*conn);
+                        disconnect(*conn2);
+                        QTimer::singleShot(0, this, [this] { shoot(); });
+                    });
+    *conn2 = connect(c, &EngineController::groupingAnalysisFailed, this,
+                     [this, conn, conn2](quint64, const QString& m, bool) {
+                         disconnect(*conn);
+                         disconnect(*conn2);
+                         fail(QStringLiteral("head analysis failed: %1").arg(m));
+                     });
     m_window->tabs()->setCurrentIndex(MainWindow::HeadStatsTab);
 }
 

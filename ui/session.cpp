@@ -13,7 +13,8 @@ bool readInt(const QJsonObject& o, const char* key, int64_t min, int64_t max, in
              const QString& where) {
     const QJsonValue v = o.value(QLatin1String(key));
     if (!v.isDouble() || v.toDouble() < static_cast<double>(min) || v.toDouble() > static_cast<double>(max) ||
-        v.toDouble() != static_cast<double>(static_cast<int64_t>(v.toDouble()))) {  // range first: the cast is UB outside int64
+        v.toDouble() !=
+            static_cast<double>(static_cast<int64_t>(v.toDouble()))) {  // range first: the cast is UB outside int64
         if (error)
             *error = QStringLiteral("%1: field \"%2\" must be an integer in [%3, %4]")
                          .arg(where, QLatin1String(key))
@@ -70,7 +71,9 @@ std::optional<Session> sessionFromJson(const QByteArray& json, QString* error) {
     }
     const QJsonObject o = doc.object();
     if (o.value(QStringLiteral("format")).toString() != QLatin1String(kSessionFormat)) {
-        if (error) *error = QStringLiteral("not a GQA Lab session (\"format\" is not \"%1\")").arg(QLatin1String(kSessionFormat));
+        if (error)
+            *error =
+                QStringLiteral("not a GQA Lab session (\"format\" is not \"%1\")").arg(QLatin1String(kSessionFormat));
         return std::nullopt;
     }
     if (const int version = o.value(QStringLiteral("version")).toInt(-1); version < 1 || version > kSessionVersion) {
@@ -100,7 +103,8 @@ std::optional<Session> sessionFromJson(const QByteArray& json, QString* error) {
         return std::nullopt;
     }
     const QJsonValue backend = o.value(QStringLiteral("backend"));
-    if (!backend.isString() || (backend.toString() != QLatin1String("cpu") && backend.toString() != QLatin1String("cuda"))) {
+    if (!backend.isString() ||
+        (backend.toString() != QLatin1String("cpu") && backend.toString() != QLatin1String("cuda"))) {
         if (error) *error = QStringLiteral("\"backend\" must be \"cpu\" or \"cuda\"");
         return std::nullopt;
     }

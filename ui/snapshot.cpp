@@ -58,7 +58,9 @@ QJsonArray toArray(const double* v, size_t n) {
     for (size_t i = 0; i < n; ++i) a.append(v[i]);
     return a;
 }
-QJsonArray toArray(const std::vector<double>& v) { return toArray(v.data(), v.size()); }
+QJsonArray toArray(const std::vector<double>& v) {
+    return toArray(v.data(), v.size());
+}
 
 // Small typed readers that record the first problem and keep going with a default.
 struct Reader {
@@ -132,7 +134,8 @@ struct Reader {
         const auto v = numbers(key);
         if (!ok) return;
         if (v.size() != out.size()) {
-            fail(QStringLiteral("%1: field \"%2\" must hold %3 numbers").arg(where, QLatin1String(key)).arg(out.size()));
+            fail(
+                QStringLiteral("%1: field \"%2\" must hold %3 numbers").arg(where, QLatin1String(key)).arg(out.size()));
             return;
         }
         std::copy(v.begin(), v.end(), out.begin());

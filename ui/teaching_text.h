@@ -39,8 +39,9 @@ inline QString kinds() {
 }
 
 inline QString kvHeadsControl() {
-    return QCoreApplication::translate("teach", "Only divisors of the query-head count are offered: every group "
-                                                "must hold the same number of query heads.<br><br>") +
+    return QCoreApplication::translate("teach",
+                                       "Only divisors of the query-head count are offered: every group "
+                                       "must hold the same number of query heads.<br><br>") +
            group();
 }
 

@@ -64,17 +64,17 @@ QString pointLabel(const TradeoffPoint& p) {
 QString tradeoffKey(const TradeoffParams& p) {
     const ModelConfig& c = p.config;
     return QStringLiteral("%1|%2|%3|%4|%5|%6|%7|%8|%9")
-        .arg(QString::fromStdString(c.name))
-        .arg(c.d_model)
-        .arg(c.n_layers)
-        .arg(c.n_q_heads)
-        .arg(c.head_dim)
-        .arg(c.ffn_dim)
-        .arg(QStringLiteral("%1/%2/%3/%4")
-                 .arg(QLatin1String(dtypeName(c.weight_dtype)), QLatin1String(dtypeName(c.embed_dtype)),
-                      QLatin1String(dtypeName(c.norm_dtype)), QLatin1String(dtypeName(c.kv_dtype))))
-        .arg(c.vocab_size)
-        .arg(c.rope_theta) +
+               .arg(QString::fromStdString(c.name))
+               .arg(c.d_model)
+               .arg(c.n_layers)
+               .arg(c.n_q_heads)
+               .arg(c.head_dim)
+               .arg(c.ffn_dim)
+               .arg(QStringLiteral("%1/%2/%3/%4")
+                        .arg(QLatin1String(dtypeName(c.weight_dtype)), QLatin1String(dtypeName(c.embed_dtype)),
+                             QLatin1String(dtypeName(c.norm_dtype)), QLatin1String(dtypeName(c.kv_dtype))))
+               .arg(c.vocab_size)
+               .arg(c.rope_theta) +
            QStringLiteral("|%1|%2|%3|%4|%5|%6")
                .arg(p.shape.prompt_len)
                .arg(p.shape.decode_steps)
@@ -96,9 +96,10 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
 
     auto* bar = new QHBoxLayout;
     m_sweep = new QPushButton(tr("Sweep groupings"), this);
-    m_sweep->setToolTip(tr("Converts the current model to multi-head attention (n_kv = n_q), then to every KV-head "
-                           "count that divides n_q, and measures what each grouping saves and what it loses. Runs on "
-                           "the engine thread; the window stays live."));
+    m_sweep->setToolTip(
+        tr("Converts the current model to multi-head attention (n_kv = n_q), then to every KV-head "
+           "count that divides n_q, and measures what each grouping saves and what it loses. Runs on "
+           "the engine thread; the window stays live."));
     m_cancel = new QPushButton(tr("Cancel"), this);
     m_cancel->setEnabled(false);
     m_progress = new QProgressBar(this);
@@ -113,8 +114,9 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
     m_xAxis = new QComboBox(this);
     m_xAxis->addItem(tr("x: KV-cache bytes"), static_cast<int>(XAxis::KvCacheBytes));
     m_xAxis->addItem(tr("x: decode-attention ms"), static_cast<int>(XAxis::DecodeAttentionMs));
-    m_xAxis->setToolTip(tr("What a grouping saves: the whole model's KV cache at the sweep's batch and context, or "
-                           "the measured time of one layer's attention for one decode step."));
+    m_xAxis->setToolTip(
+        tr("What a grouping saves: the whole model's KV cache at the sweep's batch and context, or "
+           "the measured time of one layer's attention for one decode step."));
     bar->addWidget(m_sweep);
     bar->addWidget(m_cancel);
     bar->addWidget(m_progress, 1);
@@ -126,19 +128,22 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
     m_yAxis->addItem(tr("y: output error"), static_cast<int>(YAxis::OutputRelError));
     m_yAxis->addItem(tr("y: prompt perplexity"), static_cast<int>(YAxis::Perplexity));
     m_yAxis->addItem(tr("y: next-token KL"), static_cast<int>(YAxis::NextTokenKl));
-    m_yAxis->setToolTip(tr("What a grouping loses: the relative error of the final hidden state against the starting "
-                           "model; the perplexity of the prompt (or of the chosen text) under the grouping's model; or "
-                           "KL(start || grouping) of the next-token distributions, in nats, averaged over positions. "
-                           "A loaded checkpoint opens on perplexity."));
+    m_yAxis->setToolTip(
+        tr("What a grouping loses: the relative error of the final hidden state against the starting "
+           "model; the perplexity of the prompt (or of the chosen text) under the grouping's model; or "
+           "KL(start || grouping) of the next-token distributions, in nats, averaged over positions. "
+           "A loaded checkpoint opens on perplexity."));
     bar->addWidget(m_yAxis);
     m_textButton = new QPushButton(tr("Quality text…"), this);
-    m_textButton->setToolTip(tr("A loaded model: measure perplexity and KL on a text file instead of the prompt "
-                                "(the first 512 tokens)."));
+    m_textButton->setToolTip(
+        tr("A loaded model: measure perplexity and KL on a text file instead of the prompt "
+           "(the first 512 tokens)."));
     m_textButton->setEnabled(false);
     bar->addWidget(m_textButton);
     m_save = new QPushButton(tr("Save converted model…"), this);
-    m_save->setToolTip(tr("Writes the loaded checkpoint at the highlighted KV-head count, converted with the sweep's "
-                          "method, as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."));
+    m_save->setToolTip(
+        tr("Writes the loaded checkpoint at the highlighted KV-head count, converted with the sweep's "
+           "method, as a Hugging Face directory (config.json, model.safetensors, tokenizer files)."));
     m_save->setEnabled(false);
     bar->addWidget(m_save);
     bar->addSpacing(12);
@@ -149,8 +154,9 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
     auto* head_label = new QLabel(tr("query head"), this);
     m_head = new QSpinBox(this);
     m_head->setRange(0, 0);
-    m_head->setToolTip(tr("Query head h. It keeps its own queries after conversion; only the keys and values it "
-                          "reads change, to the pooled KV head h / g of its group."));
+    m_head->setToolTip(
+        tr("Query head h. It keeps its own queries after conversion; only the keys and values it "
+           "reads change, to the pooled KV head h / g of its group."));
     bar->addWidget(layer_label);
     bar->addWidget(m_layer);
     bar->addWidget(head_label);
@@ -174,9 +180,10 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
     m_mapsPlot = new QCustomPlot(split);
     m_mapsPlot->setObjectName(QStringLiteral("tradeoff_maps"));
     stylePlot(m_mapsPlot);
-    m_mapsPlot->setToolTip(tr("The same query head on the same prompt, in the multi-head model and in the converted "
-                              "one. Difference = converted − MHA: red where the head now attends more, blue where "
-                              "less. Every row of a map sums to 1, so every row of the difference sums to 0."));
+    m_mapsPlot->setToolTip(
+        tr("The same query head on the same prompt, in the multi-head model and in the converted "
+           "one. Difference = converted − MHA: red where the head now attends more, blue where "
+           "less. Every row of a map sums to 1, so every row of the difference sums to 0."));
     split->addWidget(m_plot);
     split->addWidget(m_mapsPlot);
     split->setStretchFactor(0, 3);
@@ -197,9 +204,11 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
     connect(m_save, &QPushButton::clicked, this, [this] {
         if (!m_outcome || !m_outcome->model) return;
         const QFileInfo src(QString::fromStdString(m_outcome->model->source_path));
-        const QString suggested = src.absoluteDir().filePath(
-            QStringLiteral("%1-kv%2-%3").arg(src.completeBaseName()).arg(m_highlightKv).arg(
-                QLatin1String(convertMethodName(m_outcome->result.method))));
+        const QString suggested =
+            src.absoluteDir().filePath(QStringLiteral("%1-kv%2-%3")
+                                           .arg(src.completeBaseName())
+                                           .arg(m_highlightKv)
+                                           .arg(QLatin1String(convertMethodName(m_outcome->result.method))));
         const QString dir = QFileDialog::getSaveFileName(this, tr("Save converted model (a new directory)"), suggested,
                                                          QString(), nullptr, QFileDialog::ShowDirsOnly);
         if (!dir.isEmpty()) saveConvertedTo(dir);
@@ -242,13 +251,21 @@ TradeoffView::TradeoffView(QWidget* parent) : QWidget(parent) {
     updateSummary();
 }
 
-ConvertMethod TradeoffView::method() const { return static_cast<ConvertMethod>(m_method->currentData().toInt()); }
+ConvertMethod TradeoffView::method() const {
+    return static_cast<ConvertMethod>(m_method->currentData().toInt());
+}
 
-TradeoffView::XAxis TradeoffView::xAxis() const { return static_cast<XAxis>(m_xAxis->currentData().toInt()); }
+TradeoffView::XAxis TradeoffView::xAxis() const {
+    return static_cast<XAxis>(m_xAxis->currentData().toInt());
+}
 
-void TradeoffView::setXAxis(XAxis axis) { m_xAxis->setCurrentIndex(m_xAxis->findData(static_cast<int>(axis))); }
+void TradeoffView::setXAxis(XAxis axis) {
+    m_xAxis->setCurrentIndex(m_xAxis->findData(static_cast<int>(axis)));
+}
 
-TradeoffView::YAxis TradeoffView::yAxis() const { return static_cast<YAxis>(m_yAxis->currentData().toInt()); }
+TradeoffView::YAxis TradeoffView::yAxis() const {
+    return static_cast<YAxis>(m_yAxis->currentData().toInt());
+}
 
 void TradeoffView::setYAxis(YAxis axis) {
     m_yChosen = true;
@@ -257,8 +274,10 @@ void TradeoffView::setYAxis(YAxis axis) {
 
 double TradeoffView::yOf(const TradeoffPoint& p) const {
     double v = p.output_rel_error;
-    if (yAxis() == YAxis::Perplexity) v = p.prompt_perplexity;
-    else if (yAxis() == YAxis::NextTokenKl) v = p.next_token_kl;
+    if (yAxis() == YAxis::Perplexity)
+        v = p.prompt_perplexity;
+    else if (yAxis() == YAxis::NextTokenKl)
+        v = p.next_token_kl;
     return std::isfinite(v) ? v : 0.0;
 }
 
@@ -300,7 +319,9 @@ void TradeoffView::updateSaveButton() {
     m_save->setEnabled(m_outcome && m_outcome->model && pointIndexOf(m_highlightKv) >= 0);
 }
 
-QString TradeoffView::summaryText() const { return m_summary->text(); }
+QString TradeoffView::summaryText() const {
+    return m_summary->text();
+}
 
 void TradeoffView::setCurrentConfig(const ModelConfig& config) {
     const bool moved = config.n_kv_heads != m_current.n_kv_heads || config.n_q_heads != m_current.n_q_heads;
@@ -411,7 +432,8 @@ QVector<double> TradeoffView::plottedX() const {
 QVector<double> TradeoffView::plottedY() const {
     QVector<double> out;
     if (m_points)
-        for (auto it = m_points->data()->constBegin(); it != m_points->data()->constEnd(); ++it) out.push_back(it->value);
+        for (auto it = m_points->data()->constBegin(); it != m_points->data()->constEnd(); ++it)
+            out.push_back(it->value);
     return out;
 }
 
@@ -502,8 +524,8 @@ void TradeoffView::rebuildScatter() {
         other->setName(m_outcome->other_method->method == ConvertMethod::MeanPool ? tr("mean-pooled K/V")
                                                                                   : tr("first K/V head kept"));
         other->setPen(QPen(QColor(120, 160, 200), 1.0, Qt::DotLine));
-        other->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(QColor(40, 90, 160), 1.5),
-                                               QBrush(Qt::white), 10));
+        other->setScatterStyle(
+            QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(QColor(40, 90, 160), 1.5), QBrush(Qt::white), 10));
         other->setSelectable(QCP::stNone);
         for (size_t i = 0; i < m_outcome->other_method->points.size(); ++i) {
             const TradeoffPoint& p = m_outcome->other_method->points[i];
@@ -538,7 +560,8 @@ void TradeoffView::rebuildScatter() {
     }
 
     if (r) {
-        const int hi = pointIndexOf(m_highlightKv = m_current.n_q_heads == r->config.n_q_heads ? m_current.n_kv_heads : 0);
+        const int hi =
+            pointIndexOf(m_highlightKv = m_current.n_q_heads == r->config.n_q_heads ? m_current.n_kv_heads : 0);
         if (hi >= 0) {
             const TradeoffPoint& p = r->points[static_cast<size_t>(hi)];
             auto* current = new QCPGraph(x, y);
@@ -561,9 +584,12 @@ void TradeoffView::rebuildScatter() {
             label->setPositionAlignment(Qt::AlignLeft | (above ? Qt::AlignBottom : Qt::AlignTop));
             label->setPadding(above ? QMargins(7, 0, 0, 7) : QMargins(7, 7, 0, 0));
             QString t = pointLabel(p);
-            if (p.kv_heads == r->config.n_kv_heads && real) t += tr(" checkpoint");
-            else if (p.kv_heads == r->config.n_q_heads) t += tr(" MHA");
-            else if (p.kv_heads == 1) t += tr(" MQA");
+            if (p.kv_heads == r->config.n_kv_heads && real)
+                t += tr(" checkpoint");
+            else if (p.kv_heads == r->config.n_q_heads)
+                t += tr(" MHA");
+            else if (p.kv_heads == 1)
+                t += tr(" MQA");
             QFont f = smallFont();
             if (static_cast<int>(i) == hi) {
                 t += tr(" · current");
@@ -614,8 +640,11 @@ void TradeoffView::rebuildMaps() {
                 .arg(layer)
                 .arg(head)
           : tr("MHA (n_kv = %1): %2").arg(m_current.n_q_heads).arg(m_sweeping ? tr("sweeping…") : tr("not swept yet")),
-        cp ? tr("converted n_kv = %1 (g = %2): Q%3 reads KV%4").arg(cp->kv_heads).arg(cp->group_size).arg(head).arg(
-                 head / std::max<int64_t>(cp->group_size, 1))
+        cp ? tr("converted n_kv = %1 (g = %2): Q%3 reads KV%4")
+                 .arg(cp->kv_heads)
+                 .arg(cp->group_size)
+                 .arg(head)
+                 .arg(head / std::max<int64_t>(cp->group_size, 1))
            : tr("converted (no matching grouping)"),
         o && o->model ? tr("difference: converted − checkpoint") : tr("difference: converted − MHA"),
     };
@@ -707,8 +736,9 @@ void TradeoffView::updateSummary() {
     if (!m_saveStatus.isEmpty()) lines << m_saveStatus;
     if (!m_outcome) {
         if (lines.isEmpty())
-            lines << tr("Converts the current model to MHA, then mean-pools its K/V heads into every coarser grouping "
-                        "and measures what each saves and loses.");
+            lines << tr(
+                "Converts the current model to MHA, then mean-pools its K/V heads into every coarser grouping "
+                "and measures what each saves and loses.");
         m_summary->setText(lines.join(QStringLiteral("<br>")));
         return;
     }
@@ -726,16 +756,17 @@ void TradeoffView::updateSummary() {
                      .arg(r.shape.prompt_len)
                      .arg(r.shape.decode_steps);
     else
-    lines << tr("Started from <b>%1 as MHA</b> (%2 query heads = %2 KV heads), %3 of %4 layers run on %5; batch %6, "
-                "prompt %7 + %8 decode tokens.")
-                 .arg(QString::fromStdString(r.config.name).toHtmlEscaped())
-                 .arg(r.config.n_q_heads)
-                 .arg(r.layers_run)
-                 .arg(r.config.n_layers)
-                 .arg(QString::fromStdString(r.backend))
-                 .arg(r.shape.batch)
-                 .arg(r.shape.prompt_len)
-                 .arg(r.shape.decode_steps);
+        lines
+            << tr("Started from <b>%1 as MHA</b> (%2 query heads = %2 KV heads), %3 of %4 layers run on %5; batch %6, "
+                  "prompt %7 + %8 decode tokens.")
+                   .arg(QString::fromStdString(r.config.name).toHtmlEscaped())
+                   .arg(r.config.n_q_heads)
+                   .arg(r.layers_run)
+                   .arg(r.config.n_layers)
+                   .arg(QString::fromStdString(r.backend))
+                   .arg(r.shape.batch)
+                   .arg(r.shape.prompt_len)
+                   .arg(r.shape.decode_steps);
     QStringList depth_notes;
     for (const std::string& n : m_outcome->notes) depth_notes << QString::fromStdString(n);
     const QString depth_note = depth_notes.join(QStringLiteral("; "));
@@ -747,9 +778,10 @@ void TradeoffView::updateSummary() {
     if (i >= 0 && b >= 0) {
         const TradeoffPoint& p = r.points[static_cast<size_t>(i)];
         const TradeoffPoint& base = r.points[static_cast<size_t>(b)];
-        const double saved = base.kv_cache_bytes > 0
-                                 ? 100.0 * (1.0 - static_cast<double>(p.kv_cache_bytes) / static_cast<double>(base.kv_cache_bytes))
-                                 : 0.0;
+        const double saved =
+            base.kv_cache_bytes > 0
+                ? 100.0 * (1.0 - static_cast<double>(p.kv_cache_bytes) / static_cast<double>(base.kv_cache_bytes))
+                : 0.0;
         lines << tr("<b>Current, %1:</b> KV cache %2 (%3% less than the start), decode attention %4 vs %5, "
                     "quality loss <b>%6</b>, attention-map divergence %7 bits.")
                      .arg(pointLabel(p), bytesText(p.kv_cache_bytes))
@@ -764,8 +796,9 @@ void TradeoffView::updateSummary() {
         if (m_outcome->other_method && static_cast<size_t>(i) < m_outcome->other_method->points.size()) {
             const TradeoffPoint& q = m_outcome->other_method->points[static_cast<size_t>(i)];
             lines << tr("With %1 instead: perplexity %2, KL %3 nats.")
-                         .arg(m_outcome->other_method->method == ConvertMethod::MeanPool ? tr("mean-pooled K/V")
-                                                                                         : tr("the first K/V head kept"))
+                         .arg(m_outcome->other_method->method == ConvertMethod::MeanPool
+                                  ? tr("mean-pooled K/V")
+                                  : tr("the first K/V head kept"))
                          .arg(q.prompt_perplexity, 0, 'g', 6)
                          .arg(q.next_token_kl, 0, 'g', 3);
         }

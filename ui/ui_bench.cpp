@@ -55,7 +55,8 @@ HeatmapBench benchHeatmap(int n, int size, int repeats) {
     maps.probs.assign(static_cast<size_t>(n) * static_cast<size_t>(n), 0.0f);
     for (int i = 0; i < n; ++i)
         for (int j = 0; j <= i; ++j)
-            maps.probs[static_cast<size_t>(i) * n + j] = 1.0f / static_cast<float>(1 + i - j) / static_cast<float>(i + 1);
+            maps.probs[static_cast<size_t>(i) * n + j] =
+                1.0f / static_cast<float>(1 + i - j) / static_cast<float>(i + 1);
 
     QCustomPlot plot;
     stylePlot(&plot);
@@ -214,8 +215,8 @@ void UiBench::checkDone() {
     m_timeout.stop();
     const double t1 = std::max(m_lastEvent, m_tResult);
     const RunResult* r = m_window->result().get();
-    m_samples[m_tabIndex].push_back({t1 - m_t0, m_tResult - m_t0, t1 - m_tResult,
-                                     r ? r->prefill.total_ms + r->decode.total_ms : 0.0});
+    m_samples[m_tabIndex].push_back(
+        {t1 - m_t0, m_tResult - m_t0, t1 - m_tResult, r ? r->prefill.total_ms + r->decode.total_ms : 0.0});
     ++m_done;
     QTimer::singleShot(20, this, [this] { nextChange(); });
 }
@@ -236,16 +237,18 @@ void UiBench::report() {
             gui.push_back(s.gui_ms);
             all.push_back(s.total_ms);
         }
-        std::printf("bench-ui: %-9s debounce fired -> visible plots repainted: median %7.1f ms, p90 %7.1f ms "
-                    "(run + view update %6.1f ms, of it prefill+decode %6.1f ms; replot+repaint %6.1f ms)\n",
-                    tabName(m_tabs[i]), median(total), percentile(total, 0.9), median(engine), median(phases), median(gui));
+        std::printf(
+            "bench-ui: %-9s debounce fired -> visible plots repainted: median %7.1f ms, p90 %7.1f ms "
+            "(run + view update %6.1f ms, of it prefill+decode %6.1f ms; replot+repaint %6.1f ms)\n",
+            tabName(m_tabs[i]), median(total), percentile(total, 0.9), median(engine), median(phases), median(gui));
     }
     const double med = median(all);
     std::printf("bench-ui: all views: median %.1f ms (target < 150 ms: %s)\n", med, med < 150.0 ? "met" : "MISSED");
     const HeatmapBench h = benchHeatmap();
-    std::printf("bench-ui: 2048x2048 QCPColorMap in a 900x900 plot: convert %.1f ms, repaint after new data %.1f ms, "
-                "repaint of cached image %.1f ms (target < 50 ms: %s)\n",
-                h.convert_ms, h.replot_new_data_ms, h.replot_cached_ms, h.replot_new_data_ms < 50.0 ? "met" : "MISSED");
+    std::printf(
+        "bench-ui: 2048x2048 QCPColorMap in a 900x900 plot: convert %.1f ms, repaint after new data %.1f ms, "
+        "repaint of cached image %.1f ms (target < 50 ms: %s)\n",
+        h.convert_ms, h.replot_new_data_ms, h.replot_cached_ms, h.replot_new_data_ms < 50.0 ? "met" : "MISSED");
     std::fflush(stdout);
     emit finished(0);
 }

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <QElapsedTimer>
-#include <QObject>
 #include <QHash>
+#include <QObject>
 #include <QSet>
 #include <QTimer>
 
@@ -17,9 +17,9 @@ namespace gqa::ui {
 class MainWindow;
 
 struct HeatmapBench {
-    double convert_ms = 0.0;         // LayerMaps -> QCPColorMapData (fillPromptMap)
-    double replot_new_data_ms = 0.0; // replot + repaint after the data changed (colourizes the image)
-    double replot_cached_ms = 0.0;   // replot + repaint of unchanged data
+    double convert_ms = 0.0;          // LayerMaps -> QCPColorMapData (fillPromptMap)
+    double replot_new_data_ms = 0.0;  // replot + repaint after the data changed (colourizes the image)
+    double replot_cached_ms = 0.0;    // replot + repaint of unchanged data
 };
 // Median of `repeats` runs on an n x n causal map in a size x size plot.
 HeatmapBench benchHeatmap(int n = 2048, int size = 900, int repeats = 7);

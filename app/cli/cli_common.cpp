@@ -23,8 +23,9 @@ CommandRegistrar::CommandRegistrar(std::string name, std::function<CLI::App*(CLI
 void addModelOptions(CLI::App* cmd, ModelArgs& a) {
     std::string presets;
     for (const auto& n : presetNames()) presets += (presets.empty() ? "" : ", ") + n;
-    cmd->add_option("--model", a.model_path,
-                    "A checkpoint: Hugging Face directory (config.json + safetensors) or .gguf file (instead of --preset)");
+    cmd->add_option(
+        "--model", a.model_path,
+        "A checkpoint: Hugging Face directory (config.json + safetensors) or .gguf file (instead of --preset)");
     cmd->add_option("--preset", a.preset, "Synthetic model preset: " + presets)->capture_default_str();
     cmd->add_option("--layers", a.layers, "Override the number of layers");
     cmd->add_option("--q-heads", a.q_heads, "Override the number of query heads");
@@ -36,37 +37,41 @@ void addModelOptions(CLI::App* cmd, ModelArgs& a) {
     cmd->add_option("--vocab", a.vocab, "Override the vocabulary size");
     cmd->add_option("--rope-theta", a.rope_theta, "Override the RoPE base");
     cmd->add_option("--norm-eps", a.norm_eps, "Override the RMSNorm epsilon");
-    cmd->add_option("--dtype", a.dtype, "Presets: storage dtype of weights and KV cache: fp32, fp16, bf16 (or q8_0: "
-                                        "weights Q8_0, KV cache bf16)");
+    cmd->add_option("--dtype", a.dtype,
+                    "Presets: storage dtype of weights and KV cache: fp32, fp16, bf16 (or q8_0: "
+                    "weights Q8_0, KV cache bf16)");
     cmd->add_option("--kv-dtype", a.kv_dtype, "KV-cache dtype: fp32, fp16 or bf16 (default: the weights' precision)");
     cmd->add_option("--window", a.window,
                     "Sliding-window attention: query i sees keys i - W < j <= i, the KV cache is a rolling buffer of W "
                     "positions (0 = none; default: the model's own, e.g. 4096 for mistral-7b)");
     cmd->add_option("--convert-method", a.convert_method,
-                    "With --model and --kv-heads: how KV heads are merged, meanpool or first")->capture_default_str();
+                    "With --model and --kv-heads: how KV heads are merged, meanpool or first")
+        ->capture_default_str();
 }
 
 namespace {
 
 Expected<DType> dtypeArg(const std::string& s, const char* what) {
     auto t = parseDType(s);
-    if (!t) return makeError(ErrorCode::InvalidArgument, "unknown " + std::string(what) + " '" + s + "' (fp32, fp16, bf16" +
-                                                             (std::string(what) == "dtype" ? ", q8_0)" : ")"));
+    if (!t)
+        return makeError(ErrorCode::InvalidArgument, "unknown " + std::string(what) + " '" + s + "' (fp32, fp16, bf16" +
+                                                         (std::string(what) == "dtype" ? ", q8_0)" : ")"));
     return *t;
 }
 
 // Overrides that a checkpoint fixes: its shape is the checkpoint's.
 Status refuseShapeOverrides(const ModelArgs& a) {
     const std::pair<const char*, bool> fixed[] = {
-        {"--q-heads", a.q_heads.has_value()}, {"--head-dim", a.head_dim.has_value()},
-        {"--d-model", a.d_model.has_value()}, {"--ffn-dim", a.ffn_dim.has_value()},
-        {"--vocab", a.vocab.has_value()},     {"--rope-theta", a.rope_theta.has_value()},
+        {"--q-heads", a.q_heads.has_value()},   {"--head-dim", a.head_dim.has_value()},
+        {"--d-model", a.d_model.has_value()},   {"--ffn-dim", a.ffn_dim.has_value()},
+        {"--vocab", a.vocab.has_value()},       {"--rope-theta", a.rope_theta.has_value()},
         {"--norm-eps", a.norm_eps.has_value()}, {"--dtype", a.dtype.has_value()}};
     for (const auto& [name, set] : fixed)
         if (set)
             return makeError(ErrorCode::InvalidArgument,
-                             std::string(name) + " cannot be changed on a checkpoint (--model): it is fixed by its "
-                                                 "weights; use --kv-heads to merge KV heads, --layers to run fewer");
+                             std::string(name) +
+                                 " cannot be changed on a checkpoint (--model): it is fixed by its "
+                                 "weights; use --kv-heads to merge KV heads, --layers to run fewer");
     return Status::ok();
 }
 
@@ -140,7 +145,8 @@ Expected<ResolvedModel> openModel(const ModelArgs& a, int64_t max_layers) {
     if (a.kv_heads && *a.kv_heads != m->config.n_kv_heads) {
         auto method = parseConvertMethod(a.convert_method);
         if (!method)
-            return makeError(ErrorCode::InvalidArgument, "--method must be meanpool or first (got '" + a.convert_method + "')");
+            return makeError(ErrorCode::InvalidArgument,
+                             "--method must be meanpool or first (got '" + a.convert_method + "')");
         auto c = convertKvHeads(*m, *a.kv_heads, *method);
         if (!c) return c.error();
         *m = std::move(*c);
@@ -174,14 +180,17 @@ Expected<std::string> readTextArg(const std::string& text, const std::string& fi
         if (ss.str().size() > (64u << 20)) return makeError(ErrorCode::InvalidArgument, file + ": larger than 64 MiB");
         return ss.str();
     }
-    if (text.empty()) return makeError(ErrorCode::InvalidArgument, std::string("give --") + what + " TEXT or --" + what + "-file FILE");
+    if (text.empty())
+        return makeError(ErrorCode::InvalidArgument,
+                         std::string("give --") + what + " TEXT or --" + what + "-file FILE");
     return text;
 }
 
 Expected<std::vector<int32_t>> tokenizeFor(const Model& m, const std::string& text, bool add_bos) {
     if (!m.tokenizer)
-        return makeError(ErrorCode::InvalidArgument, (m.source_path.empty() ? m.config.name : m.source_path) +
-                                                         ": the model has no tokenizer (tokenizer.json or tokenizer.model)");
+        return makeError(ErrorCode::InvalidArgument,
+                         (m.source_path.empty() ? m.config.name : m.source_path) +
+                             ": the model has no tokenizer (tokenizer.json or tokenizer.model)");
     auto ids = m.tokenizer->encode(text, add_bos && m.tokenizer->addBosByDefault());
     if (ids.empty()) return makeError(ErrorCode::InvalidArgument, "the text gives no tokens");
     return ids;
@@ -215,7 +224,9 @@ int reportError(const Error& e) {
     }
 }
 
-Expected<std::unique_ptr<Backend>> openBackend(const std::string& name) { return createBackend(name); }
+Expected<std::unique_ptr<Backend>> openBackend(const std::string& name) {
+    return createBackend(name);
+}
 
 nlohmann::json toJson(const ModelConfig& c) {
     return {{"name", c.name},

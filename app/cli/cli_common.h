@@ -45,8 +45,8 @@ Expected<ModelConfig> resolveModel(const ModelArgs& a);
 // A checkpoint (--model) loaded, converted to --kv-heads when given, with --kv-dtype / --max-seq applied; null
 // for a preset. `max_layers` > 0 maps only the first layers.
 struct ResolvedModel {
-    ModelConfig config;                   // what runs (full depth)
-    std::shared_ptr<const Model> model;   // null for presets
+    ModelConfig config;                  // what runs (full depth)
+    std::shared_ptr<const Model> model;  // null for presets
 };
 Expected<ResolvedModel> openModel(const ModelArgs& a, int64_t max_layers = 0);
 
@@ -57,7 +57,7 @@ Expected<std::vector<int32_t>> tokenizeFor(const Model& m, const std::string& te
 
 // --seq / --batch / --decode.
 struct ShapeArgs {
-    int64_t seq = 0;      // 0 = a default that suits the preset (64 for teaching)
+    int64_t seq = 0;  // 0 = a default that suits the preset (64 for teaching)
     int64_t batch = 1;
     int64_t decode = 16;
 };

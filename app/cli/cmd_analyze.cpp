@@ -23,20 +23,20 @@ constexpr const char* kDefaultPrompt =
 struct AnalyzeArgs {
     std::string model_path;
     std::string preset = "teaching";
-    std::optional<int64_t> kv_heads;   // adds a "converted" block
+    std::optional<int64_t> kv_heads;  // adds a "converted" block
     std::string method = "meanpool";
     std::optional<int64_t> window;
-    std::string layers;                // "0,2,3"; empty = every layer (first 2 of a big preset)
+    std::string layers;  // "0,2,3"; empty = every layer (first 2 of a big preset)
     std::string prompt, prompt_file;
-    int64_t seq = 64;                  // synthetic prompt length (presets)
-    int64_t decode_steps = 0;          // greedy decode steps, each one's statistics ("decode_steps")
+    int64_t seq = 64;          // synthetic prompt length (presets)
+    int64_t decode_steps = 0;  // greedy decode steps, each one's statistics ("decode_steps")
     std::string weights = "structured";
     uint64_t seed = 1234;
     StatsOptions stats;
     bool json = false;
     bool no_probe = false;
     ProbePrompt probe;
-    int64_t probe_filler_len = 48;     // presets: pseudo-random ids between the fact and the question
+    int64_t probe_filler_len = 48;  // presets: pseudo-random ids between the fact and the question
     std::string backend = "cpu";
 };
 
@@ -52,13 +52,16 @@ Expected<std::vector<int64_t>> parseLayers(const std::string& s) {
             if (used != item.size()) throw std::invalid_argument(item);
             out.push_back(v);
         } catch (...) {
-            return makeError(ErrorCode::InvalidArgument, "--layers: '" + item + "' is not a layer number (e.g. --layers 0,2)");
+            return makeError(ErrorCode::InvalidArgument,
+                             "--layers: '" + item + "' is not a layer number (e.g. --layers 0,2)");
         }
     }
     return out;
 }
 
-nlohmann::json optJson(const std::optional<double>& x) { return x ? nlohmann::json(*x) : nlohmann::json(nullptr); }
+nlohmann::json optJson(const std::optional<double>& x) {
+    return x ? nlohmann::json(*x) : nlohmann::json(nullptr);
+}
 
 nlohmann::json layersJson(const ModelAnalysis& a, const std::vector<std::vector<HeadRole>>& roles) {
     nlohmann::json layers = nlohmann::json::array();
@@ -74,7 +77,8 @@ nlohmann::json layersJson(const ModelAnalysis& a, const std::vector<std::vector<
                                  {"local_mass", h.mean.local_mass},
                                  {"long_range_mass", h.mean.long_range_mass},
                                  {"rows", h.rows}};
-            if (static_cast<size_t>(la.layer) < roles.size() && static_cast<size_t>(h.head) < roles[static_cast<size_t>(la.layer)].size())
+            if (static_cast<size_t>(la.layer) < roles.size() &&
+                static_cast<size_t>(h.head) < roles[static_cast<size_t>(la.layer)].size())
                 hj["role"] = headRoleName(roles[static_cast<size_t>(la.layer)][static_cast<size_t>(h.head)]);
             heads.push_back(hj);
         }
@@ -106,21 +110,23 @@ std::string fmtOpt(const std::optional<double>& x) {
 }
 
 void printAnalysis(const char* title, const ModelAnalysis& a, const StatsOptions& o) {
-    std::printf("\n%s: %lld query heads, %lld KV heads (%s), %lld prompt tokens%s\n", title, (long long)a.config.n_q_heads,
-                (long long)a.config.n_kv_heads, a.config.attentionKind().c_str(), (long long)a.prompt_len,
-                a.config.sliding_window > 0 ? (", sliding window " + std::to_string(a.config.sliding_window)).c_str() : "");
+    std::printf(
+        "\n%s: %lld query heads, %lld KV heads (%s), %lld prompt tokens%s\n", title, (long long)a.config.n_q_heads,
+        (long long)a.config.n_kv_heads, a.config.attentionKind().c_str(), (long long)a.prompt_len,
+        a.config.sliding_window > 0 ? (", sliding window " + std::to_string(a.config.sliding_window)).c_str() : "");
     for (const auto& la : a.layers) {
         std::printf("layer %lld  (JS divergence within groups %s bits, between groups %s bits)\n", (long long)la.layer,
                     fmtOpt(la.diversity.mean_within_bits).c_str(), fmtOpt(la.diversity.mean_between_bits).c_str());
         std::printf("  head kv  entropy_bits mean_distance sink_mass prev_token local(<%lld) beyond(%lld)\n",
                     (long long)o.local_window, (long long)o.long_distance);
         for (const auto& h : la.heads)
-            std::printf("  %4lld %2lld  %12.3f %13.2f %9.3f %10.3f %10.3f %11.3f\n", (long long)h.head, (long long)h.kv_head,
-                        h.mean.entropy_bits, h.mean.mean_distance, h.mean.sink_mass, h.mean.prev_token_mass,
-                        h.mean.local_mass, h.mean.long_range_mass);
+            std::printf("  %4lld %2lld  %12.3f %13.2f %9.3f %10.3f %10.3f %11.3f\n", (long long)h.head,
+                        (long long)h.kv_head, h.mean.entropy_bits, h.mean.mean_distance, h.mean.sink_mass,
+                        h.mean.prev_token_mass, h.mean.local_mass, h.mean.long_range_mass);
         std::printf("  mass beyond d:");
         for (size_t k = 0; k < a.distances.size(); ++k)
-            std::printf(" d=%lld %.3f%s", (long long)a.distances[k], la.mass_beyond[k], k + 1 < a.distances.size() ? "," : "\n");
+            std::printf(" d=%lld %.3f%s", (long long)a.distances[k], la.mass_beyond[k],
+                        k + 1 < a.distances.size() ? "," : "\n");
     }
 }
 
@@ -143,7 +149,8 @@ int runAnalyze(const AnalyzeArgs& a) {
     if (!layers->empty()) {
         for (int64_t l : *layers)
             if (l < 0 || l >= full->n_layers)
-                return bad("--layers: layer " + std::to_string(l) + " is outside 0.." + std::to_string(full->n_layers - 1));
+                return bad("--layers: layer " + std::to_string(l) + " is outside 0.." +
+                           std::to_string(full->n_layers - 1));
         build = *std::max_element(layers->begin(), layers->end()) + 1;
     } else if (estimateMemory(*full, 1, 1).weight_bytes > (int64_t{4} << 30)) {
         build = std::min<int64_t>(2, full->n_layers);
@@ -169,7 +176,8 @@ int runAnalyze(const AnalyzeArgs& a) {
         if (!ids) return reportError(ids.error());
         tokens = *ids;
     } else {
-        if (!a.prompt.empty() || !a.prompt_file.empty()) return bad("--prompt needs --model (presets have no tokenizer)");
+        if (!a.prompt.empty() || !a.prompt_file.empty())
+            return bad("--prompt needs --model (presets have no tokenizer)");
         WeightsMode mode = WeightsMode::Structured;
         if (a.weights == "random")
             mode = WeightsMode::Random;
@@ -277,8 +285,8 @@ int runAnalyze(const AnalyzeArgs& a) {
     if (conv) printAnalysis("converted", *conv, a.stats);
     if (spec) {
         std::printf("\nlong-range probe (%s, %zu tokens, fact at positions %lld..%lld, answer token %d):\n",
-                    spec->source.c_str(), spec->tokens.size(), (long long)spec->fact_begin, (long long)spec->fact_end - 1,
-                    spec->answer_token);
+                    spec->source.c_str(), spec->tokens.size(), (long long)spec->fact_begin,
+                    (long long)spec->fact_end - 1, spec->answer_token);
         std::printf("  KV heads  P(answer)  rank  attention on the fact (last position, mean over heads and layers)\n");
         for (const auto& p : points)
             std::printf("  %8lld  %9.5f  %4lld  %.4f\n", (long long)p.n_kv_heads, p.answer_probability,
@@ -294,36 +302,45 @@ const CommandRegistrar reg("analyze", [](CLI::App& app, int& exit_code) {
         "Per-head attention statistics (entropy, mean distance, sink / previous-token / local / long-range mass), the "
         "Jensen-Shannon diversity of heads inside and between KV groups, attention mass beyond distance d, and a "
         "long-range probe (a fact early, the question late) for every KV-head count of a conversion sweep");
-    cmd->add_option("--model", args->model_path, "A checkpoint: Hugging Face directory or .gguf file (instead of --preset)");
+    cmd->add_option("--model", args->model_path,
+                    "A checkpoint: Hugging Face directory or .gguf file (instead of --preset)");
     cmd->add_option("--preset", args->preset, "Synthetic model preset")->capture_default_str();
     cmd->add_option("--layers", args->layers, "Layers to analyze, comma-separated (default: all)");
     cmd->add_option("--prompt", args->prompt, "Prompt text (--model only; default: a short built-in paragraph)");
     cmd->add_option("--prompt-file", args->prompt_file, "Read the prompt from a file");
     cmd->add_option("--seq", args->seq, "Presets: synthetic prompt length")->capture_default_str();
-    cmd->add_option("--decode-steps", args->decode_steps,
-                    "Greedy decode steps after the prompt; each step's statistics of its one new row (\"decode_steps\")")
+    cmd->add_option(
+           "--decode-steps", args->decode_steps,
+           "Greedy decode steps after the prompt; each step's statistics of its one new row (\"decode_steps\")")
         ->check(CLI::Range(int64_t{0}, int64_t{4096}))
         ->capture_default_str();
-    cmd->add_option("--kv-heads", args->kv_heads, "Also analyze the model converted to this many KV heads (\"converted\")");
+    cmd->add_option("--kv-heads", args->kv_heads,
+                    "Also analyze the model converted to this many KV heads (\"converted\")");
     cmd->add_option("--method", args->method, "Conversion: meanpool or first")->capture_default_str();
     cmd->add_option("--window", args->window, "Sliding window W (0 = none; default: the model's own)");
     cmd->add_option("--weights", args->weights, "Presets: structured or random weights")->capture_default_str();
     cmd->add_option("--seed", args->seed, "Presets: weights and prompt seed")->capture_default_str();
-    cmd->add_option("--local-window", args->stats.local_window, "local_mass: keys with i - j < this")->capture_default_str();
-    cmd->add_option("--distance", args->stats.long_distance, "long_range_mass: keys with i - j > this")->capture_default_str();
+    cmd->add_option("--local-window", args->stats.local_window, "local_mass: keys with i - j < this")
+        ->capture_default_str();
+    cmd->add_option("--distance", args->stats.long_distance, "long_range_mass: keys with i - j > this")
+        ->capture_default_str();
     cmd->add_option("--first-row", args->stats.first_row, "Leave query positions below this out of the averages")
         ->capture_default_str();
     cmd->add_flag("--no-probe", args->no_probe, "Skip the long-range probe");
     cmd->add_option("--probe-fact", args->probe.fact, "Probe: the fact stated early")->capture_default_str();
     cmd->add_option("--probe-filler", args->probe.filler, "Probe: text between the fact and the question");
-    cmd->add_option("--probe-repeats", args->probe.filler_repeats, "Probe: how often the filler repeats")->capture_default_str();
+    cmd->add_option("--probe-repeats", args->probe.filler_repeats, "Probe: how often the filler repeats")
+        ->capture_default_str();
     cmd->add_option("--probe-question", args->probe.question, "Probe: the question asked late")->capture_default_str();
-    cmd->add_option("--probe-answer", args->probe.answer, "Probe: the answer (its first token is scored)")->capture_default_str();
-    cmd->add_option("--probe-filler-len", args->probe_filler_len, "Probe on presets: filler ids between fact and question")
+    cmd->add_option("--probe-answer", args->probe.answer, "Probe: the answer (its first token is scored)")
+        ->capture_default_str();
+    cmd->add_option("--probe-filler-len", args->probe_filler_len,
+                    "Probe on presets: filler ids between fact and question")
         ->capture_default_str();
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
-    cmd->add_flag("--json", args->json, "Print JSON: {\"layers\": [{\"layer\", \"heads\": [...], \"group_diversity\", "
-                                        "\"long_range\"}], \"converted\", \"probe\"}");
+    cmd->add_flag("--json", args->json,
+                  "Print JSON: {\"layers\": [{\"layer\", \"heads\": [...], \"group_diversity\", "
+                  "\"long_range\"}], \"converted\", \"probe\"}");
     cmd->callback([args, &exit_code] { exit_code = runAnalyze(*args); });
     return cmd;
 });

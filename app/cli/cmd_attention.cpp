@@ -69,15 +69,16 @@ int runAttention(const AttentionArgs& a) {
     std::vector<float> out(q->data.size());
     std::vector<float> probs;
     if (!a.probs.empty()) probs.resize(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.kv_len));
-    auto st = (*backend)->attention(s, q->data.data(), kp, vp, *kv_t, out.data(), probs.empty() ? nullptr : probs.data());
+    auto st =
+        (*backend)->attention(s, q->data.data(), kp, vp, *kv_t, out.data(), probs.empty() ? nullptr : probs.data());
     if (!st) return reportError(st.error());
     if (auto w = writeNpy(a.out, q->shape, out.data()); !w) return reportError(w.error());
     if (!a.probs.empty())
         if (auto w = writeNpy(a.probs, {s.batch, s.n_q_heads, s.q_len, s.kv_len}, probs.data()); !w)
             return reportError(w.error());
     std::cerr << "attention " << shapeStr(q->shape) << " x " << shapeStr(k->shape) << " (g = " << s.groupSize()
-              << (a.causal ? ", causal" : "")
-              << (a.window > 0 ? ", window " + std::to_string(a.window) : std::string()) << ") on " << (*backend)->name() << " -> " << a.out << "\n";
+              << (a.causal ? ", causal" : "") << (a.window > 0 ? ", window " + std::to_string(a.window) : std::string())
+              << ") on " << (*backend)->name() << " -> " << a.out << "\n";
     return 0;
 }
 

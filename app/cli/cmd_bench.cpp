@@ -15,8 +15,8 @@ namespace {
 
 struct BenchArgs {
     std::string backend = "cpu";
-    std::string model;          // a checkpoint: decode tokens/s instead of the kernel tables
-    std::string write_random;   // a preset: write its random bf16 weights as a checkpoint, then bench that
+    std::string model;         // a checkpoint: decode tokens/s instead of the kernel tables
+    std::string write_random;  // a preset: write its random bf16 weights as a checkpoint, then bench that
     std::string scratch_dir;
     int64_t prompt = 64, steps = 16;
     bool json = false;
@@ -32,8 +32,8 @@ struct AttnRow {
     TimingStats t;  // the attention kernel's repeats; ms is their median
     double ms = 0, kv_bytes = 0, flops = 0;
     double gbps = 0, bw_fraction = 0, tflops = 0, speedup_vs_mha = 0;
-    int64_t window = 0;             // sliding window (0 = none)
-    double speedup_vs_full = 0;     // window rows: ms of the same shape without a window / ms
+    int64_t window = 0;          // sliding window (0 = none)
+    double speedup_vs_full = 0;  // window rows: ms of the same shape without a window / ms
 };
 
 // Median and spread of a time, as every JSON row of the benchmark carries them.
@@ -119,9 +119,10 @@ int benchModel(const BenchArgs& a, Backend& b, const std::string& path) {
     std::printf("Device: %s — backend %s; %s (weights %s, KV cache %s)\n", dev.name.c_str(), b.name().c_str(),
                 path.c_str(), dtypeName(c.weight_dtype), dtypeName(c.kv_dtype));
     std::printf("Read bandwidth measured in this run: %.1f GB/s\n\n", bw * 1e-9);
-    std::printf("| prompt | prefill tok/s | decode step ms (median, min-max of %zu) | decode tok/s | weights+KV read "
-                "| floor ms | step/floor |\n|---|---|---|---|---|---|---|\n",
-                steps.size());
+    std::printf(
+        "| prompt | prefill tok/s | decode step ms (median, min-max of %zu) | decode tok/s | weights+KV read "
+        "| floor ms | step/floor |\n|---|---|---|---|---|---|---|\n",
+        steps.size());
     std::printf("| %lld | %.1f | %.2f (%.2f-%.2f) | %.2f | %s | %.2f | %.2f |\n", (long long)P,
                 static_cast<double>(P) / (prefill_ms * 1e-3), median, st.min_ms, st.max_ms, 1e3 / median,
                 formatBytes(static_cast<int64_t>(weight_bytes + kv_bytes)).c_str(), floor_ms, median / floor_ms);
@@ -174,14 +175,16 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
                         r.bw = ceil->mem_bw_bytes_per_s;
                         bw_min = rows.empty() ? r.bw : std::min(bw_min, r.bw);
                         bw_max = std::max(bw_max, r.bw);
-                        r.kv_bytes = 2.0 * static_cast<double>(B * hkv * T * D) * static_cast<double>(bytesPerElement(dt));
+                        r.kv_bytes =
+                            2.0 * static_cast<double>(B * hkv * T * D) * static_cast<double>(bytesPerElement(dt));
                         r.gbps = r.kv_bytes / (r.t.median_ms * 1e-3) * 1e-9;
                         r.bw_fraction = r.kv_bytes / (r.t.median_ms * 1e-3) / r.bw;
                         rows.push_back(r);
                     }
     for (auto& r : rows)
         for (const auto& m : rows)
-            if (m.batch == r.batch && m.hq == r.hq && m.hkv == m.hq && m.d == r.d && m.ctx == r.ctx && m.dtype == r.dtype)
+            if (m.batch == r.batch && m.hq == r.hq && m.hkv == m.hq && m.d == r.d && m.ctx == r.ctx &&
+                m.dtype == r.dtype)
                 r.speedup_vs_mha = m.t.median_ms / r.t.median_ms;
     const auto dev = b.deviceInfo();
     const std::string busy = busyNote(load0, sampleLoad(), dev.threads);
@@ -189,16 +192,25 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
         nlohmann::json j;
         j["device"] = dev.name;
         j["backend"] = b.name();
-        j["ceilings"] = {{"mem_read_bw_gb_per_s_min", bw_min * 1e-9}, {"mem_read_bw_gb_per_s_max", bw_max * 1e-9},
+        j["ceilings"] = {{"mem_read_bw_gb_per_s_min", bw_min * 1e-9},
+                         {"mem_read_bw_gb_per_s_max", bw_max * 1e-9},
                          {"gemm_gflop_per_s", first_ceil.gemm_flops_per_s * 1e-9},
                          {"note", first_ceil.note + ", measured before every row"}};
         j["busy_note"] = busy;
         j["decode_table"] = nlohmann::json::array();
         for (const auto& r : rows) {
-            nlohmann::json row = {{"batch", r.batch}, {"q_heads", r.hq}, {"kv_heads", r.hkv}, {"group_size", r.hq / r.hkv},
-                                  {"head_dim", r.d}, {"kv_len", r.ctx}, {"kv_dtype", dtypeName(r.dtype)},
-                                  {"kv_bytes", r.kv_bytes}, {"ms", r.t.median_ms}, {"gb_per_s", r.gbps},
-                                  {"mem_read_bw_gb_per_s", r.bw * 1e-9}, {"fraction_of_read_bw", r.bw_fraction}};
+            nlohmann::json row = {{"batch", r.batch},
+                                  {"q_heads", r.hq},
+                                  {"kv_heads", r.hkv},
+                                  {"group_size", r.hq / r.hkv},
+                                  {"head_dim", r.d},
+                                  {"kv_len", r.ctx},
+                                  {"kv_dtype", dtypeName(r.dtype)},
+                                  {"kv_bytes", r.kv_bytes},
+                                  {"ms", r.t.median_ms},
+                                  {"gb_per_s", r.gbps},
+                                  {"mem_read_bw_gb_per_s", r.bw * 1e-9},
+                                  {"fraction_of_read_bw", r.bw_fraction}};
             // 32/8 has no MHA row in the table.
             row["speedup_vs_mha"] = r.speedup_vs_mha > 0 ? nlohmann::json(r.speedup_vs_mha) : nlohmann::json(nullptr);
             row.update(spreadJson(r.t));
@@ -210,10 +222,12 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
     std::printf("Device: %s — backend %s\n", dev.name.c_str(), b.name().c_str());
     std::printf("Read bandwidth measured in this run before every row: %.1f-%.1f GB/s\n", bw_min * 1e-9, bw_max * 1e-9);
     if (!busy.empty()) std::printf("Note: %s\n", busy.c_str());
-    std::printf("\nDecode attention (one query per sequence, the whole cache visible); ms: median (min-max) of %d "
-                "repeats; read BW: measured right before the row\n\n",
-                kernelPolicy(a.iterations).repeats);
-    std::printf("| B | Hq/Hkv | g | D | context | cache | K/V bytes | ms | GB/s | read BW GB/s | %% of read BW | vs MHA |\n");
+    std::printf(
+        "\nDecode attention (one query per sequence, the whole cache visible); ms: median (min-max) of %d "
+        "repeats; read BW: measured right before the row\n\n",
+        kernelPolicy(a.iterations).repeats);
+    std::printf(
+        "| B | Hq/Hkv | g | D | context | cache | K/V bytes | ms | GB/s | read BW GB/s | %% of read BW | vs MHA |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& r : rows) {
         char vs_mha[32] = "-";
@@ -291,7 +305,8 @@ int runBench(const BenchArgs& a) {
         AttnRow r{phase, 1, 32, 8, tq, tk, 128, *t};
         r.window = w;
         r.ms = t->median_ms;
-        r.kv_bytes = 2.0 * static_cast<double>(8 * attentionKeysRead(tq, tk, w) * 128) * static_cast<double>(bytesPerElement(*dt));
+        r.kv_bytes = 2.0 * static_cast<double>(8 * attentionKeysRead(tq, tk, w) * 128) *
+                     static_cast<double>(bytesPerElement(*dt));
         r.flops = 4.0 * static_cast<double>(32 * 128) * static_cast<double>(attentionPairs(tq, tk, true, w));
         r.gbps = r.kv_bytes / (r.ms * 1e-3) * 1e-9;
         r.bw_fraction = r.kv_bytes / (r.ms * 1e-3) / bw;
@@ -312,7 +327,8 @@ int runBench(const BenchArgs& a) {
     // Speedups against the MHA row of the same phase, batch and query heads.
     for (auto& r : rows)
         for (const auto& m : rows)
-            if (m.phase == r.phase && m.batch == r.batch && m.hq == r.hq && m.hkv == m.hq) r.speedup_vs_mha = m.ms / r.ms;
+            if (m.phase == r.phase && m.batch == r.batch && m.hq == r.hq && m.hkv == m.hq)
+                r.speedup_vs_mha = m.ms / r.ms;
 
     // Full decoder layer, one decode step: MHA vs GQA of the same model (TinyLlama-like widths).
     struct LayerRow {
@@ -375,32 +391,56 @@ int runBench(const BenchArgs& a) {
         j["device"] = dev.name;
         j["backend"] = b.name();
         j["kv_dtype"] = dtypeName(*dt);
-        j["ceilings"] = {{"mem_read_bw_gb_per_s", bw * 1e-9}, {"gemm_gflop_per_s", ceil->gemm_flops_per_s * 1e-9},
+        j["ceilings"] = {{"mem_read_bw_gb_per_s", bw * 1e-9},
+                         {"gemm_gflop_per_s", ceil->gemm_flops_per_s * 1e-9},
                          {"note", ceil->note}};
         j["busy_note"] = busy;
         for (const auto& r : rows) {
-            nlohmann::json row = {{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq}, {"kv_heads", r.hkv},
-                                  {"group_size", r.hq / r.hkv}, {"q_len", r.q_len}, {"kv_len", r.kv_len},
-                                  {"head_dim", r.d}, {"ms", r.ms}, {"kv_bytes", r.kv_bytes}, {"gb_per_s", r.gbps},
-                                  {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
+            nlohmann::json row = {{"phase", r.phase},
+                                  {"batch", r.batch},
+                                  {"q_heads", r.hq},
+                                  {"kv_heads", r.hkv},
+                                  {"group_size", r.hq / r.hkv},
+                                  {"q_len", r.q_len},
+                                  {"kv_len", r.kv_len},
+                                  {"head_dim", r.d},
+                                  {"ms", r.ms},
+                                  {"kv_bytes", r.kv_bytes},
+                                  {"gb_per_s", r.gbps},
+                                  {"fraction_of_read_bw", r.bw_fraction},
+                                  {"tflop_per_s", r.tflops},
                                   {"speedup_vs_mha", r.speedup_vs_mha}};
             row.update(spreadJson(r.t));
             j["attention"].push_back(row);
         }
         for (const auto& r : wrows) {
-            nlohmann::json row = {{"phase", r.phase}, {"batch", r.batch}, {"q_heads", r.hq},
-                                  {"kv_heads", r.hkv}, {"group_size", r.hq / r.hkv}, {"q_len", r.q_len},
-                                  {"kv_len", r.kv_len}, {"window", r.window}, {"head_dim", r.d},
-                                  {"ms", r.ms}, {"kv_bytes_read", r.kv_bytes}, {"gb_per_s", r.gbps},
-                                  {"fraction_of_read_bw", r.bw_fraction}, {"tflop_per_s", r.tflops},
+            nlohmann::json row = {{"phase", r.phase},
+                                  {"batch", r.batch},
+                                  {"q_heads", r.hq},
+                                  {"kv_heads", r.hkv},
+                                  {"group_size", r.hq / r.hkv},
+                                  {"q_len", r.q_len},
+                                  {"kv_len", r.kv_len},
+                                  {"window", r.window},
+                                  {"head_dim", r.d},
+                                  {"ms", r.ms},
+                                  {"kv_bytes_read", r.kv_bytes},
+                                  {"gb_per_s", r.gbps},
+                                  {"fraction_of_read_bw", r.bw_fraction},
+                                  {"tflop_per_s", r.tflops},
                                   {"speedup_vs_no_window", r.speedup_vs_full}};
             row.update(spreadJson(r.t));
             j["attention_window"].push_back(row);
         }
         for (const auto& r : lrows)
-            j["layer_decode"].push_back({{"kind", r.kind}, {"kv_heads", r.hkv}, {"context", r.ctx}, {"step_ms", r.step_ms},
-                                         {"step", spreadJson(r.step)}, {"attention_ms", r.attention_ms},
-                                         {"attention", spreadJson(r.attention)}, {"bytes_floor_ms", r.floor_ms},
+            j["layer_decode"].push_back({{"kind", r.kind},
+                                         {"kv_heads", r.hkv},
+                                         {"context", r.ctx},
+                                         {"step_ms", r.step_ms},
+                                         {"step", spreadJson(r.step)},
+                                         {"attention_ms", r.attention_ms},
+                                         {"attention", spreadJson(r.attention)},
+                                         {"bytes_floor_ms", r.floor_ms},
                                          {"step_over_floor", r.step_ms / r.floor_ms},
                                          {"speedup_vs_mha", r.speedup_vs_mha}});
         std::cout << j.dump(2) << "\n";
@@ -418,18 +458,20 @@ int runBench(const BenchArgs& a) {
                     r.phase.c_str(), (long long)r.batch, (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv),
                     (long long)r.q_len, (long long)r.kv_len, (long long)r.d, spreadText(r.t).c_str(), r.gbps,
                     100 * r.bw_fraction, r.tflops, r.speedup_vs_mha);
-    std::printf("\nSliding-window attention (GQA 32/8, head_dim 128, batch 1): K/V read and FLOPs within the window "
-                "only\n\n");
+    std::printf(
+        "\nSliding-window attention (GQA 32/8, head_dim 128, batch 1): K/V read and FLOPs within the window "
+        "only\n\n");
     std::printf("| phase | Tq | Tk | window | ms | KV read | KV GB/s | %% of read BW | TFLOP/s | vs no window |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& r : wrows)
         std::printf("| %s | %lld | %lld | %s | %s | %s | %.1f | %.0f%% | %.3f | %.2fx |\n", r.phase.c_str(),
                     (long long)r.q_len, (long long)r.kv_len, r.window > 0 ? std::to_string(r.window).c_str() : "none",
-                    spreadText(r.t).c_str(), formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(), r.gbps, 100 * r.bw_fraction, r.tflops,
-                    r.speedup_vs_full);
-    std::printf("\nOne decoder layer (d_model 2048, 32 query heads, head_dim 64, FFN 5632), one decode step at "
-                "context %lld:\n\n",
-                (long long)lctx);
+                    spreadText(r.t).c_str(), formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(), r.gbps,
+                    100 * r.bw_fraction, r.tflops, r.speedup_vs_full);
+    std::printf(
+        "\nOne decoder layer (d_model 2048, 32 query heads, head_dim 64, FFN 5632), one decode step at "
+        "context %lld:\n\n",
+        (long long)lctx);
     std::printf("| attention | KV heads | step ms | attention ms | weights+KV floor ms | step/floor | vs MHA |\n");
     std::printf("|---|---|---|---|---|---|---|\n");
     for (const auto& r : lrows)
@@ -441,11 +483,13 @@ int runBench(const BenchArgs& a) {
 
 const CommandRegistrar reg("bench", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<BenchArgs>();
-    auto* cmd = app.add_subcommand("bench", "Attention and full-layer benchmarks with GQA-vs-MHA ratios and the "
-                                            "device's measured ceilings (markdown table or JSON)");
+    auto* cmd = app.add_subcommand("bench",
+                                   "Attention and full-layer benchmarks with GQA-vs-MHA ratios and the "
+                                   "device's measured ceilings (markdown table or JSON)");
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
     cmd->add_option("--dtype", args->dtype, "KV-cache dtype: fp32, fp16, bf16")->capture_default_str();
-    cmd->add_option("--iterations", args->iterations, "Timed repeats per shape, at least 3 (median, min and max reported)")
+    cmd->add_option("--iterations", args->iterations,
+                    "Timed repeats per shape, at least 3 (median, min and max reported)")
         ->capture_default_str();
     cmd->add_flag("--quick", args->quick, "Smaller contexts (a smoke run)");
     cmd->add_flag("--decode-table", args->decode_table,
@@ -455,8 +499,10 @@ const CommandRegistrar reg("bench", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--model", args->model, "Benchmark decode of this checkpoint (HF directory or .gguf) instead");
     cmd->add_option("--write-random", args->write_random,
                     "Write PRESET's random bf16 weights as a checkpoint (in --scratch-dir) and benchmark its decode");
-    cmd->add_option("--scratch-dir", args->scratch_dir, "Where --write-random writes (default /tmp/gqa-lab-bench-PRESET)");
-    cmd->add_option("--prompt-tokens", args->prompt, "Prompt length before the timed decode steps")->capture_default_str();
+    cmd->add_option("--scratch-dir", args->scratch_dir,
+                    "Where --write-random writes (default /tmp/gqa-lab-bench-PRESET)");
+    cmd->add_option("--prompt-tokens", args->prompt, "Prompt length before the timed decode steps")
+        ->capture_default_str();
     cmd->add_option("--steps", args->steps, "Timed decode steps (median reported)")->capture_default_str();
     cmd->add_flag("--json", args->json, "Print JSON");
     cmd->callback([args, &exit_code] { exit_code = runBench(*args); });

@@ -28,8 +28,11 @@ int runConvert(const ConvertArgs& a) {
     if (!st) return reportError(st.error());
     const int64_t group_size = m->config.n_q_heads / a.kv_heads;
     if (a.json) {
-        std::cout << nlohmann::json{{"out", a.out}, {"kv_heads_before", before}, {"kv_heads", a.kv_heads},
-                                    {"method", convertMethodName(*method)}, {"group_size", group_size}}
+        std::cout << nlohmann::json{{"out", a.out},
+                                    {"kv_heads_before", before},
+                                    {"kv_heads", a.kv_heads},
+                                    {"method", convertMethodName(*method)},
+                                    {"group_size", group_size}}
                          .dump(2)
                   << "\n";
         return 0;
@@ -37,14 +40,16 @@ int runConvert(const ConvertArgs& a) {
     std::printf("converted %s: %lld -> %lld KV heads (%s, g = %lld), written to %s\n", a.model.c_str(),
                 (long long)before, (long long)a.kv_heads, convertMethodName(*method), (long long)group_size,
                 a.out.c_str());
-    if (m->format == "gguf") std::printf("note: a GGUF's vocabulary is not written out; tokenize with the original file\n");
+    if (m->format == "gguf")
+        std::printf("note: a GGUF's vocabulary is not written out; tokenize with the original file\n");
     return 0;
 }
 
 const CommandRegistrar reg("convert", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<ConvertArgs>();
-    auto* cmd = app.add_subcommand("convert", "Merge a checkpoint's KV heads (Ainslie et al. 2023 mean-pooling, or the "
-                                              "first head of each group) and write a Hugging Face directory");
+    auto* cmd = app.add_subcommand("convert",
+                                   "Merge a checkpoint's KV heads (Ainslie et al. 2023 mean-pooling, or the "
+                                   "first head of each group) and write a Hugging Face directory");
     cmd->add_option("--model", args->model, "Hugging Face directory or .gguf file")->required();
     cmd->add_option("--kv-heads", args->kv_heads, "Target KV heads (a divisor of the model's)")->required();
     cmd->add_option("--method", args->method, "meanpool or first")->capture_default_str();

@@ -39,8 +39,10 @@ int runModelInfo(const InfoArgs& a) {
         norms.insert(norms.end(), {&l.attn_norm, &l.ffn_norm});
     }
     norms.push_back(&m->final_norm);
-    const nlohmann::json dtypes = {{"attention", kindDtypes(attn)}, {"ffn", kindDtypes(ffn)},
-                                   {"embedding", kindDtypes(emb)},  {"lm_head", kindDtypes(head)},
+    const nlohmann::json dtypes = {{"attention", kindDtypes(attn)},
+                                   {"ffn", kindDtypes(ffn)},
+                                   {"embedding", kindDtypes(emb)},
+                                   {"lm_head", kindDtypes(head)},
                                    {"norms", kindDtypes(norms)}};
     const std::string tok = m->tokenizer ? m->tokenizer->kind() : "none";
     if (a.json) {
@@ -87,8 +89,8 @@ int runInfo(const InfoArgs& a) {
         nlohmann::json j;
         j["version"] = "0.1.0";
         for (const auto& b : backends)
-            j["backends"].push_back({{"name", b.name}, {"available", b.available}, {"device", b.device},
-                                     {"reason", b.reason}});
+            j["backends"].push_back(
+                {{"name", b.name}, {"available", b.available}, {"device", b.device}, {"reason", b.reason}});
         j["presets"] = presetNames();
         std::cout << j.dump(2) << "\n";
         return 0;
@@ -106,8 +108,9 @@ int runInfo(const InfoArgs& a) {
 
 const CommandRegistrar reg("info", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<InfoArgs>();
-    auto* cmd = app.add_subcommand("info", "Backends built, devices found, and why a backend is unavailable; with "
-                                           "--model, what a checkpoint holds");
+    auto* cmd = app.add_subcommand("info",
+                                   "Backends built, devices found, and why a backend is unavailable; with "
+                                   "--model, what a checkpoint holds");
     cmd->add_option("--model", args->model, "A Hugging Face directory or .gguf file to describe");
     cmd->add_flag("--json", args->json, "Print JSON");
     cmd->callback([args, &exit_code] { exit_code = runInfo(*args); });

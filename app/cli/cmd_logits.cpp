@@ -18,7 +18,8 @@ struct LogitsArgs {
 // One prefill of the tokenized text with the logits of every position: (T, vocab).
 Expected<std::vector<float>> promptLogits(const LogitsArgs& a, std::vector<int32_t>& tokens, ModelConfig& cfg) {
     if (a.model.model_path.empty())
-        return makeError(ErrorCode::InvalidArgument, "--model PATH is required (a Hugging Face directory or .gguf file)");
+        return makeError(ErrorCode::InvalidArgument,
+                         "--model PATH is required (a Hugging Face directory or .gguf file)");
     auto text = readTextArg(a.text, a.text_file, "prompt");
     if (!text) return text.error();
     auto resolved = openModel(a.model, a.model.layers.value_or(0));
@@ -70,7 +71,8 @@ int runPerplexity(const LogitsArgs& a) {
         return reportError(makeError(ErrorCode::InvalidArgument, "perplexity needs a text of at least two tokens"));
     const PerplexityResult p = perplexityOf(*logits, tokens, cfg.vocab_size);
     if (a.json) {
-        std::cout << nlohmann::json{{"perplexity", p.perplexity}, {"tokens", p.tokens}, {"mean_nll", p.mean_nll}}.dump(2)
+        std::cout << nlohmann::json{{"perplexity", p.perplexity}, {"tokens", p.tokens}, {"mean_nll", p.mean_nll}}.dump(
+                         2)
                   << "\n";
         return 0;
     }
@@ -81,7 +83,8 @@ int runPerplexity(const LogitsArgs& a) {
 
 void addCommon(CLI::App* cmd, LogitsArgs& a, const char* text_name) {
     cmd->add_option("--model", a.model.model_path, "Hugging Face directory or .gguf file")->required();
-    cmd->add_option(std::string("--") + text_name, a.text, "The text (tokenized with the model's tokenizer, BOS first)");
+    cmd->add_option(std::string("--") + text_name, a.text,
+                    "The text (tokenized with the model's tokenizer, BOS first)");
     cmd->add_option(std::string("--") + text_name + "-file", a.text_file, "The text, from a file");
     cmd->add_option("--kv-heads", a.model.kv_heads, "Merge KV heads first (mean-pool, or --method first)");
     cmd->add_option("--method", a.model.convert_method, "meanpool or first")->capture_default_str();

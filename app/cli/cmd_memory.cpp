@@ -14,9 +14,9 @@ struct MemoryArgs {
     ShapeArgs shape;
     std::string backend = "cpu";
     bool json = false;
-    std::optional<int64_t> tp;          // --tp T: one tensor-parallel degree
-    bool tp_sweep = false;              // --tp-sweep: every degree 1..64
-    double gpu_memory_gib = 80.0;       // per GPU, for the largest context that fits
+    std::optional<int64_t> tp;     // --tp T: one tensor-parallel degree
+    bool tp_sweep = false;         // --tp-sweep: every degree 1..64
+    double gpu_memory_gib = 80.0;  // per GPU, for the largest context that fits
 };
 
 nlohmann::json tpJson(const TensorParallelPlan& p) {
@@ -38,12 +38,13 @@ void printTp(const TensorParallelPlan& p) {
         std::printf("  t = %2lld  invalid: %s\n", (long long)p.degree, p.reason.c_str());
         return;
     }
-    std::printf("  t = %2lld  %3lld query heads, %3lld KV heads per GPU (each KV head on %lld GPU%s); KV cache %s, weights "
-                "%s, total %s per GPU; longest context that fits: %lld\n",
-                (long long)p.degree, (long long)p.q_heads_per_gpu, (long long)p.kv_heads_per_gpu,
-                (long long)p.kv_replication, p.kv_replication > 1 ? "s" : "", formatBytes(p.kv_cache_bytes_per_gpu).c_str(),
-                formatBytes(p.weight_bytes_per_gpu).c_str(), formatBytes(p.total_bytes_per_gpu).c_str(),
-                (long long)p.max_context_per_gpu);
+    std::printf(
+        "  t = %2lld  %3lld query heads, %3lld KV heads per GPU (each KV head on %lld GPU%s); KV cache %s, weights "
+        "%s, total %s per GPU; longest context that fits: %lld\n",
+        (long long)p.degree, (long long)p.q_heads_per_gpu, (long long)p.kv_heads_per_gpu, (long long)p.kv_replication,
+        p.kv_replication > 1 ? "s" : "", formatBytes(p.kv_cache_bytes_per_gpu).c_str(),
+        formatBytes(p.weight_bytes_per_gpu).c_str(), formatBytes(p.total_bytes_per_gpu).c_str(),
+        (long long)p.max_context_per_gpu);
 }
 
 int runMemory(const MemoryArgs& a) {
@@ -92,21 +93,22 @@ int runMemory(const MemoryArgs& a) {
     }
     if (a.tp_sweep) tps = tensorParallelSweep(*cfg, batch, seq, gpu_bytes);
     if (a.json) {
-        nlohmann::json j = {{"model", toJson(*cfg)},
-                            {"batch", batch},
-                            {"seq", seq},
-                            {"param_count", m.param_count},
-                            {"weight_bytes", m.weight_bytes},
-                            {"kv_cache_bytes", m.kv_cache_bytes},
-                            {"kv_bytes_per_token", m.kv_bytes_per_token},
-                            {"activation_bytes", m.activation_bytes},
-                            {"total_bytes", m.total_bytes},
-                            {"kv_cache_bytes_mha", kv_mha},
-                            {"kv_cache_bytes_mqa", kv_mqa},
-                            {"kv_reduction_vs_mha", static_cast<double>(kv_mha) / static_cast<double>(m.kv_cache_bytes)},
-                            {"kv_positions", m.kv_positions},
-                            {"sliding_window", cfg->sliding_window},
-                            {"fit", fitj}};
+        nlohmann::json j = {
+            {"model", toJson(*cfg)},
+            {"batch", batch},
+            {"seq", seq},
+            {"param_count", m.param_count},
+            {"weight_bytes", m.weight_bytes},
+            {"kv_cache_bytes", m.kv_cache_bytes},
+            {"kv_bytes_per_token", m.kv_bytes_per_token},
+            {"activation_bytes", m.activation_bytes},
+            {"total_bytes", m.total_bytes},
+            {"kv_cache_bytes_mha", kv_mha},
+            {"kv_cache_bytes_mqa", kv_mqa},
+            {"kv_reduction_vs_mha", static_cast<double>(kv_mha) / static_cast<double>(m.kv_cache_bytes)},
+            {"kv_positions", m.kv_positions},
+            {"sliding_window", cfg->sliding_window},
+            {"fit", fitj}};
         if (a.tp) {
             // The chosen degree's numbers at the top level, as `memory --tp T --json` promises.
             const auto& p = tps.front();
@@ -132,40 +134,45 @@ int runMemory(const MemoryArgs& a) {
                 dtypeName(cfg->kv_dtype));
     std::printf("batch %lld x %lld tokens\n", (long long)batch, (long long)seq);
     std::printf("  parameters        %14.3f B\n", static_cast<double>(m.param_count) * 1e-9);
-    std::printf("  weights           %14s   (as stored; read in place, no compute copy)\n", formatBytes(m.weight_bytes).c_str());
-    std::printf("  KV cache          %14s   (%lld bytes; %lld bytes per token)\n", formatBytes(m.kv_cache_bytes).c_str(),
-                (long long)m.kv_cache_bytes, (long long)m.kv_bytes_per_token);
+    std::printf("  weights           %14s   (as stored; read in place, no compute copy)\n",
+                formatBytes(m.weight_bytes).c_str());
+    std::printf("  KV cache          %14s   (%lld bytes; %lld bytes per token)\n",
+                formatBytes(m.kv_cache_bytes).c_str(), (long long)m.kv_cache_bytes, (long long)m.kv_bytes_per_token);
     std::printf("  KV cache as MHA   %14s   (%.1fx this grouping)\n", formatBytes(kv_mha).c_str(),
                 static_cast<double>(kv_mha) / static_cast<double>(m.kv_cache_bytes));
     std::printf("  KV cache as MQA   %14s\n", formatBytes(kv_mqa).c_str());
-    std::printf("  activations       %14s   (fp32 prefill buffers, logits, GEMM tiles)\n", formatBytes(m.activation_bytes).c_str());
+    std::printf("  activations       %14s   (fp32 prefill buffers, logits, GEMM tiles)\n",
+                formatBytes(m.activation_bytes).c_str());
     std::printf("  total             %14s\n", formatBytes(m.total_bytes).c_str());
     if (cfg->sliding_window > 0)
         std::printf("  sliding window %lld: the cache holds min(seq, window) = %lld positions per sequence\n",
                     (long long)cfg->sliding_window, (long long)m.kv_positions);
     std::printf("  %s\n", fit_line.c_str());
     if (!tps.empty()) {
-        std::printf("tensor parallelism (per GPU of %s; KV heads replicated when t > n_kv):\n", formatBytes(gpu_bytes).c_str());
+        std::printf("tensor parallelism (per GPU of %s; KV heads replicated when t > n_kv):\n",
+                    formatBytes(gpu_bytes).c_str());
         for (const auto& p : tps) printTp(p);
-        if (a.tp && !tps.front().valid)
-            return reportError(makeError(ErrorCode::InvalidArgument, tps.front().reason));
+        if (a.tp && !tps.front().valid) return reportError(makeError(ErrorCode::InvalidArgument, tps.front().reason));
     }
     return 0;
 }
 
 const CommandRegistrar reg("memory", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<MemoryArgs>();
-    auto* cmd = app.add_subcommand("memory", "The analytic memory model (weights, KV cache, activations) and a fit "
-                                             "prediction; allocates nothing. --seq defaults to the model's max_seq.");
+    auto* cmd = app.add_subcommand("memory",
+                                   "The analytic memory model (weights, KV cache, activations) and a fit "
+                                   "prediction; allocates nothing. --seq defaults to the model's max_seq.");
     addModelOptions(cmd, args->model);
     addShapeOptions(cmd, args->shape);
-    cmd->add_option("--backend", args->backend, "Device to predict the fit against: cpu, cuda or auto")->capture_default_str();
+    cmd->add_option("--backend", args->backend, "Device to predict the fit against: cpu, cuda or auto")
+        ->capture_default_str();
     cmd->add_flag("--json", args->json, "Print JSON (kv_cache_bytes, kv_bytes_per_token, weight_bytes, ...)");
     cmd->add_option("--tp", args->tp,
                     "Tensor-parallel degree T (1-64): per-GPU query/KV heads, kv_replication, per_gpu_kv_cache_bytes, "
                     "weights and the longest context per GPU");
     cmd->add_flag("--tp-sweep", args->tp_sweep, "Every tensor-parallel degree 1..64, invalid ones explained");
-    cmd->add_option("--gpu-memory-gib", args->gpu_memory_gib, "Memory of one GPU for --tp (GiB)")->capture_default_str();
+    cmd->add_option("--gpu-memory-gib", args->gpu_memory_gib, "Memory of one GPU for --tp (GiB)")
+        ->capture_default_str();
     cmd->callback([args, &exit_code] { exit_code = runMemory(*args); });
     return cmd;
 });

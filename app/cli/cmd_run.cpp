@@ -31,20 +31,32 @@ struct RunArgs {
 nlohmann::json phaseJson(const PhaseProfile& p) {
     nlohmann::json ops = nlohmann::json::object();
     for (const auto& o : p.ops)
-        ops[opName(o.op)] = {{"measured_ms", o.measured_ms}, {"median_ms", o.measured.median_ms},
-                             {"min_ms", o.measured.min_ms},  {"max_ms", o.measured.max_ms},
-                             {"repeats", o.measured.repeats}, {"predicted_ms", o.predicted_ms},
-                             {"flops", o.flops},             {"bytes", o.bytes}};
+        ops[opName(o.op)] = {{"measured_ms", o.measured_ms},
+                             {"median_ms", o.measured.median_ms},
+                             {"min_ms", o.measured.min_ms},
+                             {"max_ms", o.measured.max_ms},
+                             {"repeats", o.measured.repeats},
+                             {"predicted_ms", o.predicted_ms},
+                             {"flops", o.flops},
+                             {"bytes", o.bytes}};
     nlohmann::json layers = nlohmann::json::array();
     for (const auto& l : p.layer_ms) {
         nlohmann::json lj = nlohmann::json::object();
         for (int i = 0; i < kNumOps; ++i) lj[opName(static_cast<Op>(i))] = l[static_cast<size_t>(i)];
         layers.push_back(lj);
     }
-    return {{"total_ms", p.total_ms},         {"median_ms", p.total.median_ms}, {"min_ms", p.total.min_ms},
-            {"max_ms", p.total.max_ms},       {"q1_ms", p.total.q1_ms},         {"q3_ms", p.total.q3_ms},
-            {"repeats", p.total.repeats},     {"lm_head_ms", p.lm_head_ms},     {"predicted_ms", p.predicted_ms},
-            {"tokens_per_s", p.tokens_per_s}, {"ops", ops},                     {"layers_ms", layers}};
+    return {{"total_ms", p.total_ms},
+            {"median_ms", p.total.median_ms},
+            {"min_ms", p.total.min_ms},
+            {"max_ms", p.total.max_ms},
+            {"q1_ms", p.total.q1_ms},
+            {"q3_ms", p.total.q3_ms},
+            {"repeats", p.total.repeats},
+            {"lm_head_ms", p.lm_head_ms},
+            {"predicted_ms", p.predicted_ms},
+            {"tokens_per_s", p.tokens_per_s},
+            {"ops", ops},
+            {"layers_ms", layers}};
 }
 
 void printPhase(const char* name, const PhaseProfile& p, bool per_layer) {
@@ -52,8 +64,8 @@ void printPhase(const char* name, const PhaseProfile& p, bool per_layer) {
                 name, p.total_ms, p.total.min_ms, p.total.max_ms, p.total.repeats, p.tokens_per_s, p.predicted_ms);
     std::printf("  %-10s %12s %12s %14s %14s\n", "op", "measured ms", "roofline ms", "GFLOP", "MB moved");
     for (const auto& o : p.ops)
-        std::printf("  %-10s %12.3f %12.3f %14.4f %14.3f\n", opName(o.op), o.measured_ms, o.predicted_ms, o.flops * 1e-9,
-                    o.bytes * 1e-6);
+        std::printf("  %-10s %12.3f %12.3f %14.4f %14.3f\n", opName(o.op), o.measured_ms, o.predicted_ms,
+                    o.flops * 1e-9, o.bytes * 1e-6);
     if (!per_layer) return;
     std::printf("  per layer (ms):  layer");
     for (int i = 0; i < kNumOps; ++i) std::printf(" %10s", opName(static_cast<Op>(i)));
@@ -84,11 +96,12 @@ int runRun(const RunArgs& a) {
     req.repeat.repeats = a.repeat;
     req.repeat.budget_ms = a.budget_ms;
     if (a.temperature < 0 || a.top_k < 0 || !(a.top_p > 0.0 && a.top_p <= 1.0))
-        return reportError(makeError(ErrorCode::InvalidArgument,
-                                     "--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]"));
+        return reportError(
+            makeError(ErrorCode::InvalidArgument, "--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]"));
     if (!a.prompt.empty() || !a.prompt_file.empty()) {
         if (!req.model)
-            return reportError(makeError(ErrorCode::InvalidArgument, "--prompt needs --model (presets have no tokenizer)"));
+            return reportError(
+                makeError(ErrorCode::InvalidArgument, "--prompt needs --model (presets have no tokenizer)"));
         auto text = readTextArg(a.prompt, a.prompt_file, "prompt");
         if (!text) return reportError(text.error());
         auto ids = tokenizeFor(*req.model, *text);
@@ -111,9 +124,9 @@ int runRun(const RunArgs& a) {
         return reportError(makeError(ErrorCode::InvalidArgument, "--maps-out needs --maps-layer"));
     if (a.maps_layer) {
         if (*a.maps_layer < 0 || *a.maps_layer >= cfg->n_layers)
-            return reportError(makeError(ErrorCode::InvalidArgument,
-                                         "--maps-layer " + std::to_string(*a.maps_layer) + " is outside 0.." +
-                                             std::to_string(cfg->n_layers - 1)));
+            return reportError(makeError(ErrorCode::InvalidArgument, "--maps-layer " + std::to_string(*a.maps_layer) +
+                                                                         " is outside 0.." +
+                                                                         std::to_string(cfg->n_layers - 1)));
         if (a.maps_out.empty())
             return reportError(makeError(ErrorCode::InvalidArgument, "--maps-layer needs --maps-out FILE.npy"));
         req.prompt_maps.layers = {*a.maps_layer};
@@ -125,7 +138,8 @@ int runRun(const RunArgs& a) {
     const RunResult& r = *res;
     if (a.maps_layer) {
         const auto& m = r.prompt_maps.at(0);
-        auto st = writeNpy(a.maps_out, {m.batch, static_cast<int64_t>(m.heads.size()), m.q_len, m.kv_len}, m.probs.data());
+        auto st =
+            writeNpy(a.maps_out, {m.batch, static_cast<int64_t>(m.heads.size()), m.q_len, m.kv_len}, m.probs.data());
         if (!st) return reportError(st.error());
     }
     const Tokenizer* tok = req.model ? req.model->tokenizer.get() : nullptr;
@@ -153,16 +167,24 @@ int runRun(const RunArgs& a) {
             {"notes", r.notes},
             {"prefill", phaseJson(r.prefill)},
             {"decode", phaseJson(r.decode)},
-            {"ceilings", {{"mem_bw_bytes_per_s", r.ceilings.mem_bw_bytes_per_s},
-                          {"gemm_flops_per_s", r.ceilings.gemm_flops_per_s}, {"note", r.ceilings.note},
-                          {"measured_on", r.ceilings.measured_on}, {"measured_now", r.ceilings.measured_now}}},
-            {"memory", {{"weight_bytes", r.memory.weight_bytes}, {"kv_cache_bytes", r.memory.kv_cache_bytes},
-                        {"kv_bytes_per_token", r.memory.kv_bytes_per_token},
-                        {"activation_bytes", r.memory.activation_bytes}, {"total_bytes", r.memory.total_bytes}}},
-            {"memory_run", {{"kv_cache_bytes", r.memory_run.kv_cache_bytes},
-                            {"activation_bytes", r.memory_run.activation_bytes}}},
-            {"allocated", {{"weight_bytes", r.allocated.weight_bytes}, {"kv_cache_bytes", r.allocated.kv_cache_bytes},
-                           {"activation_bytes", r.allocated.activation_bytes}}},
+            {"ceilings",
+             {{"mem_bw_bytes_per_s", r.ceilings.mem_bw_bytes_per_s},
+              {"gemm_flops_per_s", r.ceilings.gemm_flops_per_s},
+              {"note", r.ceilings.note},
+              {"measured_on", r.ceilings.measured_on},
+              {"measured_now", r.ceilings.measured_now}}},
+            {"memory",
+             {{"weight_bytes", r.memory.weight_bytes},
+              {"kv_cache_bytes", r.memory.kv_cache_bytes},
+              {"kv_bytes_per_token", r.memory.kv_bytes_per_token},
+              {"activation_bytes", r.memory.activation_bytes},
+              {"total_bytes", r.memory.total_bytes}}},
+            {"memory_run",
+             {{"kv_cache_bytes", r.memory_run.kv_cache_bytes}, {"activation_bytes", r.memory_run.activation_bytes}}},
+            {"allocated",
+             {{"weight_bytes", r.allocated.weight_bytes},
+              {"kv_cache_bytes", r.allocated.kv_cache_bytes},
+              {"activation_bytes", r.allocated.activation_bytes}}},
             {"head_roles", roles},
             {"repeats", r.repeats},
             {"prompt_tokens", prompt0},
@@ -175,7 +197,8 @@ int runRun(const RunArgs& a) {
             j["prompt_pieces"] = pieces;
         }
         if (a.maps_layer) {
-            j["maps"] = {{"layer", *a.maps_layer}, {"file", a.maps_out}, {"shape", {r.shape.batch, r.config.n_q_heads, T, T}}};
+            j["maps"] = {
+                {"layer", *a.maps_layer}, {"file", a.maps_out}, {"shape", {r.shape.batch, r.config.n_q_heads, T, T}}};
             if (tok) j["maps"]["tokens"] = j["prompt_pieces"];
         }
         std::cout << j.dump(2) << "\n";
@@ -200,11 +223,12 @@ int runRun(const RunArgs& a) {
     std::printf("\nmemory (full model, analytic): weights %s, KV cache %s (%lld bytes/token), activations %s\n",
                 formatBytes(r.memory.weight_bytes).c_str(), formatBytes(r.memory.kv_cache_bytes).c_str(),
                 (long long)r.memory.kv_bytes_per_token, formatBytes(r.memory.activation_bytes).c_str());
-    std::printf("allocated by this run: weights %s (analytic %s, read in place), KV cache %s (analytic %s), "
-                "activations %s (analytic %s)\n",
-                formatBytes(r.allocated.weight_bytes).c_str(), formatBytes(r.memory_run.weight_bytes).c_str(),
-                formatBytes(r.allocated.kv_cache_bytes).c_str(), formatBytes(r.memory_run.kv_cache_bytes).c_str(),
-                formatBytes(r.allocated.activation_bytes).c_str(), formatBytes(r.memory_run.activation_bytes).c_str());
+    std::printf(
+        "allocated by this run: weights %s (analytic %s, read in place), KV cache %s (analytic %s), "
+        "activations %s (analytic %s)\n",
+        formatBytes(r.allocated.weight_bytes).c_str(), formatBytes(r.memory_run.weight_bytes).c_str(),
+        formatBytes(r.allocated.kv_cache_bytes).c_str(), formatBytes(r.memory_run.kv_cache_bytes).c_str(),
+        formatBytes(r.allocated.activation_bytes).c_str(), formatBytes(r.memory_run.activation_bytes).c_str());
     std::printf("ceilings: %.1f GB/s memory, %.1f GFLOP/s GEMM (%s)\n", r.ceilings.mem_bw_bytes_per_s * 1e-9,
                 r.ceilings.gemm_flops_per_s * 1e-9, (r.ceilings.provenance() + "; " + r.ceilings.note).c_str());
     if (!r.head_roles.empty() && !req.model) {
@@ -222,26 +246,31 @@ int runRun(const RunArgs& a) {
 
 const CommandRegistrar reg("run", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<RunArgs>();
-    auto* cmd = app.add_subcommand("run", "Run prefill + decode (tokens fed back from the LM head) and print the "
-                                          "generated text, per-op timings, tokens/s and memory");
+    auto* cmd = app.add_subcommand("run",
+                                   "Run prefill + decode (tokens fed back from the LM head) and print the "
+                                   "generated text, per-op timings, tokens/s and memory");
     addModelOptions(cmd, args->model);
     addShapeOptions(cmd, args->shape);
     cmd->add_option("--backend", args->backend, "cpu, cuda or auto")->capture_default_str();
     cmd->add_option("--weights", args->weights, "structured (heads built to show known patterns) or random")
         ->capture_default_str();
-    cmd->add_option("--seed", args->seed, "Seed of the synthetic weights and tokens, and of sampling")->capture_default_str();
+    cmd->add_option("--seed", args->seed, "Seed of the synthetic weights and tokens, and of sampling")
+        ->capture_default_str();
     cmd->add_option("--prompt", args->prompt, "Prompt text (with --model): tokenized with the model's tokenizer");
     cmd->add_option("--prompt-file", args->prompt_file, "Prompt text from a file (with --model)");
     cmd->add_option("--temperature", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
     cmd->add_option("--top-k", args->top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str();
-    cmd->add_option("--top-p", args->top_p, "Nucleus sampling: smallest set reaching this probability")->capture_default_str();
+    cmd->add_option("--top-p", args->top_p, "Nucleus sampling: smallest set reaching this probability")
+        ->capture_default_str();
     cmd->add_option("--maps-layer", args->maps_layer, "Layer whose prompt attention maps are written");
     cmd->add_option("--maps-out", args->maps_out, "Output .npy: (B, Hq, T, T) float32 softmax probabilities");
     cmd->add_flag("--per-layer", args->per_layer, "Also print per-layer, per-op timings");
     cmd->add_option("--repeat", args->repeat,
                     "Timed repeats of prefill + decode after one warm-up; 0 = adaptive (until the median is stable, "
-                    "within --budget-ms)")->capture_default_str();
-    cmd->add_option("--budget-ms", args->budget_ms, "Adaptive repeats: time budget for measuring")->capture_default_str();
+                    "within --budget-ms)")
+        ->capture_default_str();
+    cmd->add_option("--budget-ms", args->budget_ms, "Adaptive repeats: time budget for measuring")
+        ->capture_default_str();
     cmd->add_flag("--no-fit", args->no_fit, "Refuse a model that does not fit instead of running fewer layers");
     cmd->add_flag("--json", args->json, "Print JSON");
     cmd->callback([args, &exit_code] { exit_code = runRun(*args); });

@@ -33,7 +33,8 @@ int runTokenize(const TokenizeArgs& a) {
     if (a.json) {
         nlohmann::json pieces = nlohmann::json::array();
         for (int32_t id : ids) pieces.push_back((*tok)->piece(id));
-        std::cout << nlohmann::json{{"ids", ids}, {"pieces", pieces}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+        std::cout << nlohmann::json{{"ids", ids}, {"pieces", pieces}}.dump(2, ' ', false,
+                                                                           nlohmann::json::error_handler_t::replace)
                   << "\n";
         return 0;
     }
@@ -44,8 +45,9 @@ int runTokenize(const TokenizeArgs& a) {
 
 const CommandRegistrar reg("tokenize", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<TokenizeArgs>();
-    auto* cmd = app.add_subcommand("tokenize", "Token ids and pieces of a text with a model's tokenizer (a Hugging Face "
-                                               "directory, a .gguf model or a vocabulary-only .gguf)");
+    auto* cmd = app.add_subcommand("tokenize",
+                                   "Token ids and pieces of a text with a model's tokenizer (a Hugging Face "
+                                   "directory, a .gguf model or a vocabulary-only .gguf)");
     cmd->add_option("--model", args->model, "Hugging Face directory or .gguf file")->required();
     cmd->add_option("--text", args->text, "Text to tokenize");
     cmd->add_option("--text-file", args->text_file, "File whose bytes are tokenized");

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "cli_common.h"
-#include "gqa/memory_model.h"
 #include "gqa/jobs.h"
+#include "gqa/memory_model.h"
 #include "gqa/tradeoff.h"
 
 namespace gqa::cli {
@@ -31,7 +31,9 @@ struct TradeoffArgs {
 // Key order kept as written (kv_heads first), which reads better than sorted keys.
 using Json = nlohmann::ordered_json;
 
-Json numberOrNull(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
+Json numberOrNull(double v) {
+    return std::isfinite(v) ? Json(v) : Json(nullptr);
+}
 
 Json tradeoffJson(const TradeoffResult& r) {
     using json = Json;
@@ -79,7 +81,7 @@ Json tradeoffJson(const TradeoffResult& r) {
             js_layer.push_back(heads.empty() ? json(nullptr) : numberOrNull(sum / static_cast<double>(heads.size())));
         }
         q["attention_out_rel_error"] = attn;  // per layer
-        q["hidden_rel_error"] = hidden;        // per layer
+        q["hidden_rel_error"] = hidden;       // per layer
         q["attention_js_per_layer"] = js_layer;
         q["attention_js_per_head"] = js_head;  // [layer][query head]
         q["memory_gain"] = numberOrNull(p.memory_gain);
@@ -103,12 +105,11 @@ void printCsv(const TradeoffResult& r) {
     for (int64_t l = 0; l < r.layers_run; ++l) std::cout << ",hidden_rel_error_l" << l;
     std::cout << "\n";
     for (const TradeoffPoint& p : r.points) {
-        std::cout << p.kv_heads << ',' << p.group_size << ',' << convertMethodName(r.method) << ','
-                  << p.kv_cache_bytes << ',' << csvNumber(p.decode_attention_ms) << ','
-                  << csvNumber(p.decode_tokens_per_s) << ',' << csvNumber(p.output_rel_error) << ','
-                  << csvNumber(p.quality.mean_js_bits) << ',' << csvNumber(p.prompt_perplexity) << ','
-                  << csvNumber(p.next_token_kl) << ',' << csvNumber(p.memory_gain) << ','
-                  << csvNumber(p.latency_gain);
+        std::cout << p.kv_heads << ',' << p.group_size << ',' << convertMethodName(r.method) << ',' << p.kv_cache_bytes
+                  << ',' << csvNumber(p.decode_attention_ms) << ',' << csvNumber(p.decode_tokens_per_s) << ','
+                  << csvNumber(p.output_rel_error) << ',' << csvNumber(p.quality.mean_js_bits) << ','
+                  << csvNumber(p.prompt_perplexity) << ',' << csvNumber(p.next_token_kl) << ','
+                  << csvNumber(p.memory_gain) << ',' << csvNumber(p.latency_gain);
         for (double e : p.quality.hidden_rel_error) std::cout << ',' << csvNumber(e);
         std::cout << "\n";
     }
@@ -126,18 +127,17 @@ void printTable(const TradeoffResult& r) {
     std::printf("%8s %5s %12s %10s %10s %10s %9s %10s %10s %12s %12s\n", "KV heads", "group", "KV cache", "attn ms",
                 "tokens/s", "out error", "attn JS", "perplexity", "KL nats", "mem gain", "lat gain");
     for (const TradeoffPoint& p : r.points) {
-        const std::string mem_gain = std::isfinite(p.memory_gain)
-                                         ? (p.memory_gain < 0 ? "-" : "") +
-                                               formatBytes(static_cast<int64_t>(std::abs(p.memory_gain)))
-                                         : std::string("n/a");
+        const std::string mem_gain =
+            std::isfinite(p.memory_gain)
+                ? (p.memory_gain < 0 ? "-" : "") + formatBytes(static_cast<int64_t>(std::abs(p.memory_gain)))
+                : std::string("n/a");
         char lat_gain[32] = "n/a";
         if (std::isfinite(p.latency_gain)) std::snprintf(lat_gain, sizeof lat_gain, "%.4g ms", p.latency_gain);
         std::printf("%8lld %5lld %12s %10.4f %10.1f %10.3e %9.4f %10.4g %10.3e %12s %12s%s\n",
                     static_cast<long long>(p.kv_heads), static_cast<long long>(p.group_size),
                     formatBytes(p.kv_cache_bytes).c_str(), p.decode_attention_ms, p.decode_tokens_per_s,
-                    p.output_rel_error, p.quality.mean_js_bits, p.prompt_perplexity, p.next_token_kl,
-                    mem_gain.c_str(), lat_gain,
-                    p.kv_heads == c.n_kv_heads ? "  (base)" : "");
+                    p.output_rel_error, p.quality.mean_js_bits, p.prompt_perplexity, p.next_token_kl, mem_gain.c_str(),
+                    lat_gain, p.kv_heads == c.n_kv_heads ? "  (base)" : "");
     }
     std::printf(
         "\nKV cache: whole model at batch x context; attn ms: one layer's decode attention (median); "
@@ -162,9 +162,9 @@ int runTradeoffCommand(const TradeoffArgs& a) {
         if (cfg->name.find(" (modified)") == std::string::npos) cfg->name += " (MHA)";
     }
     if (a.model.layers && (*a.model.layers < 1 || *a.model.layers > cfg->n_layers))
-        return reportError(makeError(ErrorCode::InvalidArgument,
-                                     "--layers (" + std::to_string(*a.model.layers) + ") must be between 1 and " +
-                                         std::to_string(cfg->n_layers)));
+        return reportError(makeError(ErrorCode::InvalidArgument, "--layers (" + std::to_string(*a.model.layers) +
+                                                                     ") must be between 1 and " +
+                                                                     std::to_string(cfg->n_layers)));
 
     // One engine job for the CLI and the app: the depth rule (tradeoffLayers), the checkpoint or synthetic
     // weights, the quality text.
@@ -179,8 +179,8 @@ int runTradeoffCommand(const TradeoffArgs& a) {
     job.backend = a.backend;
     auto backend = openBackend(a.backend);
     if (!backend) return reportError(backend.error());
-    job.layers = a.model.layers ? *a.model.layers
-                                : tradeoffLayers(*cfg, job.shape, (*backend)->deviceInfo().available_bytes);
+    job.layers =
+        a.model.layers ? *a.model.layers : tradeoffLayers(*cfg, job.shape, (*backend)->deviceInfo().available_bytes);
 
     // A checkpoint: its first job.layers layers mapped, the quality text tokenized (BOS + synthetic ids without one).
     if (!a.model.model_path.empty()) {
@@ -205,8 +205,8 @@ int runTradeoffCommand(const TradeoffArgs& a) {
     if (!out) return reportError(out.error());
     TradeoffResult* res = &out->result;
     if (!a.model.layers && res->layers_run < cfg->n_layers)
-        res->notes.push_back("--layers not given: a big model runs only its first " +
-                             std::to_string(res->layers_run) + (res->layers_run == 1 ? " layer" : " layers") +
+        res->notes.push_back("--layers not given: a big model runs only its first " + std::to_string(res->layers_run) +
+                             (res->layers_run == 1 ? " layer" : " layers") +
                              " so the sweep takes seconds; pass --layers N to run more");
 
     if (a.json)
@@ -228,9 +228,10 @@ CLI::App* addTradeoff(CLI::App& app, int& exit_code) {
     addModelOptions(cmd, args->model);
     addShapeOptions(cmd, args->shape);
     // Here --layers picks the layers built and run, not the model's depth.
-    cmd->get_option("--layers")->description(
-        "Layers to build and run (default: all, or the first few of a big preset); KV-cache bytes always count "
-        "the model's full depth");
+    cmd->get_option("--layers")
+        ->description(
+            "Layers to build and run (default: all, or the first few of a big preset); KV-cache bytes always count "
+            "the model's full depth");
     cmd->add_option("--method", args->method, "How a group's K/V heads become one: meanpool (the paper) or first")
         ->check(CLI::IsMember({"meanpool", "first"}))
         ->capture_default_str();

@@ -1,8 +1,8 @@
 // gqa-lab-cli verify: every available backend against the double-precision reference.
 // Pass criterion per element: |x - ref| <= atol + rtol * |ref| (tolerances per backend and dtype, printed).
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "../../engine/src/rng.h"
@@ -106,9 +106,13 @@ Row attentionCase(Backend& be, Rng& rng, DType t, int64_t D, const Heads& h, con
     char shape[112];
     std::snprintf(shape, sizeof shape, "B2 %lld/%lld Tq%lld Tk%lld D%lld%s", (long long)h.hq, (long long)h.hkv,
                   (long long)L.tq, (long long)L.tk, (long long)D, causal ? " causal" : "");
-    if (window > 0) std::snprintf(shape + std::strlen(shape), sizeof shape - std::strlen(shape), " w%lld", (long long)window);
-    Row r{be.name(), std::string(window > 0 ? "window attention " : "attention ") + L.phase + " " + h.kind, shape,
-          dtypeName(t), 0, 0, {}, true, {}};
+    if (window > 0)
+        std::snprintf(shape + std::strlen(shape), sizeof shape - std::strlen(shape), " w%lld", (long long)window);
+    Row r{be.name(), std::string(window > 0 ? "window attention " : "attention ") + L.phase + " " + h.kind,
+          shape,     dtypeName(t),
+          0,         0,
+          {},        true,
+          {}};
     r.tol = tolerance(be.name(), t, false);
     if (!st) {
         r.pass = false;
@@ -138,7 +142,7 @@ void attentionGrid(Backend& be, std::vector<Row>& rows) {
     // multiple of any key tile (64/32/16); Tq > Tk only without the causal mask (validate() refuses causal
     // q_len > kv_len), Tk 5 shorter than one tile. Cheap, so the CPU runs them too.
     const Heads odd_heads[] = {{12, 4, "GQA g=3"}, {12, 2, "GQA g=6"}, {24, 4, "GQA g=6"}};
-    const Len odd_lens[] = {{77, 77, "prefill", true},   {1, 300, "decode", true},     {3, 203, "short Tq", true},
+    const Len odd_lens[] = {{77, 77, "prefill", true},    {1, 300, "decode", true},    {3, 203, "short Tq", true},
                             {50, 203, "ragged Tk", true}, {100, 37, "Tq > Tk", false}, {9, 5, "Tq > Tk", false}};
     Rng rng_odd(2025);
     for (DType t : {DType::F32, DType::F16, DType::BF16})
@@ -180,7 +184,8 @@ void decodeAgainstRecompute(ModelInstance& inst, const Model& w, const std::vect
         const auto full = ref::forward(w, slice(0, len), B, len, kv, /*logits=*/true);
         std::vector<double> last, last_logits;
         for (int64_t b = 0; b < B; ++b) {
-            last.insert(last.end(), full.hidden.begin() + (b * len + len - 1) * d, full.hidden.begin() + (b * len + len) * d);
+            last.insert(last.end(), full.hidden.begin() + (b * len + len - 1) * d,
+                        full.hidden.begin() + (b * len + len) * d);
             last_logits.insert(last_logits.end(), full.logits.begin() + (b * len + len - 1) * V,
                                full.logits.begin() + (b * len + len) * V);
         }
@@ -196,8 +201,8 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
     struct Dtypes {
         DType weights, kv;
     };
-    const Dtypes dtypes[] = {{DType::F32, DType::F32}, {DType::F16, DType::F16}, {DType::BF16, DType::BF16},
-                             {DType::Q8_0, DType::F32}};
+    const Dtypes dtypes[] = {
+        {DType::F32, DType::F32}, {DType::F16, DType::F16}, {DType::BF16, DType::BF16}, {DType::Q8_0, DType::F32}};
     for (const auto& dts : dtypes)
         for (int64_t D : {64, 128})
             for (int64_t hkv : {8, 4, 2, 1}) {
@@ -240,7 +245,8 @@ void modelGrid(Backend& be, std::vector<Row>& rows) {
                 const auto all_tokens = makeTokens(B, T + steps, c.vocab_size, 99);
                 std::vector<int32_t> prompt(static_cast<size_t>(B * T));
                 for (int64_t b = 0; b < B; ++b)
-                    for (int64_t i = 0; i < T; ++i) prompt[static_cast<size_t>(b * T + i)] = all_tokens[static_cast<size_t>(b * (T + steps) + i)];
+                    for (int64_t i = 0; i < T; ++i)
+                        prompt[static_cast<size_t>(b * T + i)] = all_tokens[static_cast<size_t>(b * (T + steps) + i)];
                 StepRequest req;
                 req.maps.layers = {0, 1};
                 req.logits = LogitsMode::All;
@@ -293,8 +299,9 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
         int64_t tq, tk, w;
         const char* what;
     };
-    const WCase cases[] = {{150, 150, 37, "prefill w<T"},  {150, 150, 150, "prefill w=T"}, {150, 150, 400, "prefill w>T"},
-                           {1, 300, 64, "decode w<T"},     {1, 300, 300, "decode w=T"},    {1, 300, 1000, "decode w>T"},
+    const WCase cases[] = {{150, 150, 37, "prefill w<T"},  {150, 150, 150, "prefill w=T"},
+                           {150, 150, 400, "prefill w>T"}, {1, 300, 64, "decode w<T"},
+                           {1, 300, 300, "decode w=T"},    {1, 300, 1000, "decode w>T"},
                            {19, 140, 50, "chunk w<T"},     {40, 203, 1, "chunk w=1"}};
     const Heads heads[] = {{16, 4, "GQA g=4"}, {16, 1, "MQA"}, {12, 2, "GQA g=6"}};
     Rng rng(2026);
@@ -327,10 +334,11 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
             c.weight_dtype = c.embed_dtype = c.kv_dtype = t;
             const int64_t B = 2, T1 = 10, T = 21, steps = 6, ctx = T + steps;
             char shape[112];
-            std::snprintf(shape, sizeof shape, "B2 L2 8/2 D64 T%lld+%lld+%lld w%lld", (long long)T1, (long long)(T - T1),
-                          (long long)steps, (long long)mc.w);
+            std::snprintf(shape, sizeof shape, "B2 L2 8/2 D64 T%lld+%lld+%lld w%lld", (long long)T1,
+                          (long long)(T - T1), (long long)steps, (long long)mc.w);
             const std::string dt = std::string(dtypeName(t)) + " w / " + dtypeName(t) + " kv";
-            Row prefill{be.name(), std::string("window model prefill, 2 chunks ") + mc.what, shape, dt, 0, 0, {}, true, {}};
+            Row prefill{be.name(), std::string("window model prefill, 2 chunks ") + mc.what, shape, dt, 0, 0, {}, true,
+                        {}};
             Row decode{be.name(), std::string("window model decode past w ") + mc.what, shape, dt, 0, 0, {}, true, {}};
             Row cache{be.name(), std::string("window kv cache + maps ") + mc.what, shape, dt, 0, 0, {}, true, {}};
             prefill.tol = decode.tol = cache.tol = tolerance(be.name(), t, true);
@@ -372,7 +380,8 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
                 return r;
             };
             auto chunk = [&](const StepOutput& o, int64_t from, int64_t to) {
-                const auto h = refRows(ref.hidden, c.d_model, from, to), lg = refRows(ref.logits, c.vocab_size, from, to);
+                const auto h = refRows(ref.hidden, c.d_model, from, to),
+                           lg = refRows(ref.logits, c.vocab_size, from, to);
                 compare(prefill, o.hidden.data(), h.data(), h.size());
                 compare(prefill, o.logits.data(), lg.data(), lg.size());
             };
@@ -407,7 +416,8 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
                         }
                 if (ck.size() != rk.size()) {
                     cache.pass = false;
-                    cache.note = "cache holds " + std::to_string(ck.size()) + " values, expected " + std::to_string(rk.size());
+                    cache.note =
+                        "cache holds " + std::to_string(ck.size()) + " values, expected " + std::to_string(rk.size());
                     break;
                 }
                 compare(cache, ck.data(), rk.data(), rk.size());
@@ -448,17 +458,24 @@ int runVerify(const VerifyArgs& a) {
     if (a.json) {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& r : rows)
-            j.push_back({{"backend", r.backend}, {"test", r.test}, {"shape", r.shape}, {"dtype", r.dtype},
-                         {"max_abs_err", r.max_abs}, {"worst_err_over_tol", r.worst_ratio}, {"atol", r.tol.atol},
-                         {"rtol", r.tol.rtol}, {"pass", r.pass}, {"note", r.note}});
+            j.push_back({{"backend", r.backend},
+                         {"test", r.test},
+                         {"shape", r.shape},
+                         {"dtype", r.dtype},
+                         {"max_abs_err", r.max_abs},
+                         {"worst_err_over_tol", r.worst_ratio},
+                         {"atol", r.tol.atol},
+                         {"rtol", r.tol.rtol},
+                         {"pass", r.pass},
+                         {"note", r.note}});
         std::cout << nlohmann::json{{"cases", j}, {"passed", rows.size() - failed}, {"failed", failed}}.dump(2) << "\n";
     } else {
         std::printf("| backend | test | shape | dtype | max abs err | err/tol | atol | rtol | result |\n");
         std::printf("|---|---|---|---|---|---|---|---|---|\n");
         for (const auto& r : rows)
-            std::printf("| %s | %s | %s | %s | %.2e | %.3f | %.0e | %.0e | %s%s%s |\n", r.backend.c_str(), r.test.c_str(),
-                        r.shape.c_str(), r.dtype.c_str(), r.max_abs, r.worst_ratio, r.tol.atol, r.tol.rtol,
-                        r.pass ? "PASS" : "FAIL", r.note.empty() ? "" : " — ", r.note.c_str());
+            std::printf("| %s | %s | %s | %s | %.2e | %.3f | %.0e | %.0e | %s%s%s |\n", r.backend.c_str(),
+                        r.test.c_str(), r.shape.c_str(), r.dtype.c_str(), r.max_abs, r.worst_ratio, r.tol.atol,
+                        r.tol.rtol, r.pass ? "PASS" : "FAIL", r.note.empty() ? "" : " — ", r.note.c_str());
         std::printf("\n%zu passed, %d failed\n", rows.size() - failed, failed);
     }
     if (rows.empty()) return reportError(makeError(ErrorCode::Unavailable, "no backend to verify"));
@@ -468,10 +485,11 @@ int runVerify(const VerifyArgs& a) {
 const CommandRegistrar reg("verify", [](CLI::App& app, int& exit_code) {
     auto args = std::make_shared<VerifyArgs>();
     auto* cmd = app.add_subcommand(
-        "verify", "Check backends against a double-precision reference: MHA, GQA g=2/4/8, MQA; head_dim 64 and 128; "
-                  "causal and not; prefill, decode and chunked; fp32/fp16/bf16; full layers, KV cache and maps. "
-                  "Also g=3/6 (the CUDA kernels' run-time group size), Tq 3, ragged Tk, Tq > Tk. "
-                  "Exits non-zero on any mismatch.");
+        "verify",
+        "Check backends against a double-precision reference: MHA, GQA g=2/4/8, MQA; head_dim 64 and 128; "
+        "causal and not; prefill, decode and chunked; fp32/fp16/bf16; full layers, KV cache and maps. "
+        "Also g=3/6 (the CUDA kernels' run-time group size), Tq 3, ragged Tk, Tq > Tk. "
+        "Exits non-zero on any mismatch.");
     cmd->add_option("--backend", args->backend, "cpu, cuda or all (every available backend)")->capture_default_str();
     cmd->add_flag("--json", args->json, "Print JSON");
     cmd->callback([args, &exit_code] { exit_code = runVerify(*args); });

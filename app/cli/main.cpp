@@ -6,8 +6,9 @@
 #include "cli_common.h"
 
 int main(int argc, char** argv) {
-    CLI::App app{"GQA Lab command line: run, verify and benchmark grouped-query attention on the CPU or CUDA.\n"
-                 "n_q query heads share n_kv key/value heads; query head h reads KV head h / (n_q / n_kv)."};
+    CLI::App app{
+        "GQA Lab command line: run, verify and benchmark grouped-query attention on the CPU or CUDA.\n"
+        "n_q query heads share n_kv key/value heads; query head h reads KV head h / (n_q / n_kv)."};
     app.require_subcommand(1);
     app.set_version_flag("--version", "gqa-lab-cli 0.1.0");
     int exit_code = 0;

@@ -18,8 +18,8 @@ int main(int argc, char** argv) {
         qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY")) {
         for (int i = 1; i < argc; ++i) {
             const QByteArray a(argv[i]);
-            if (a == "--screenshot" || a.startsWith("--screenshot=") || a == "--bench-ui" || a.startsWith("--bench-ui=") ||
-                a == "--help" || a == "-h" || a == "--version" || a == "-v") {
+            if (a == "--screenshot" || a.startsWith("--screenshot=") || a == "--bench-ui" ||
+                a.startsWith("--bench-ui=") || a == "--help" || a == "-h" || a == "--version" || a == "-v") {
                 qputenv("QT_QPA_PLATFORM", "offscreen");
                 break;
             }
@@ -39,12 +39,11 @@ int main(int argc, char** argv) {
     parser.addHelpOption();
     parser.addVersionOption();
     QCommandLineOption preset({QStringLiteral("p"), QStringLiteral("preset")},
-                              QStringLiteral("Start with this preset (%1).")
-                                  .arg(QString::fromStdString([] {
-                                      std::string s;
-                                      for (const auto& n : gqa::presetNames()) s += (s.empty() ? "" : ", ") + n;
-                                      return s;
-                                  }())),
+                              QStringLiteral("Start with this preset (%1).").arg(QString::fromStdString([] {
+                                  std::string s;
+                                  for (const auto& n : gqa::presetNames()) s += (s.empty() ? "" : ", ") + n;
+                                  return s;
+                              }())),
                               QStringLiteral("name"));
     QCommandLineOption screenshot(QStringLiteral("screenshot"),
                                   QStringLiteral("Render every view with the default preset, write one PNG per view "
@@ -57,7 +56,8 @@ int main(int argc, char** argv) {
     QCommandLineOption model(QStringLiteral("model"),
                              QStringLiteral("Open this checkpoint: a Hugging Face directory or a .gguf file."),
                              QStringLiteral("PATH"));
-    QCommandLineOption prompt(QStringLiteral("prompt"), QStringLiteral("The prompt for --model."), QStringLiteral("TEXT"));
+    QCommandLineOption prompt(QStringLiteral("prompt"), QStringLiteral("The prompt for --model."),
+                              QStringLiteral("TEXT"));
     QCommandLineOption fresh(QStringLiteral("fresh"),
                              QStringLiteral("Ignore the remembered session and window state."));
     parser.addOptions({preset, model, prompt, screenshot, bench, fresh});
@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
 
     if (parser.isSet(screenshot)) {
         auto* runner = new gqa::ui::ScreenshotRunner(&window, parser.value(screenshot), &window);
-        QObject::connect(runner, &gqa::ui::ScreenshotRunner::finished, &app, [](int code) { QApplication::exit(code); });
+        QObject::connect(runner, &gqa::ui::ScreenshotRunner::finished, &app,
+                         [](int code) { QApplication::exit(code); });
         runner->start();
     } else if (parser.isSet(bench)) {
         bool ok = false;

@@ -25,11 +25,12 @@ namespace gqa::cuda {
 struct AttentionParams {
     const float* q = nullptr;  // q: (B, Hq, Tq, D) fp32; element (b, h, i, e) at q[b*q_sb + h*q_sh + i*q_si + e]
     int64_t q_sb = 0, q_sh = 0, q_si = 0;
-    const void* k = nullptr;   // k: (B, Hkv, Tk, D) kv_dtype; element (b, kvh, j, e) at k[b*kv_sb + kvh*kv_sh + j*kv_si + e]
-    const void* v = nullptr;   // v: (B, Hkv, Tk, D) kv_dtype, same strides as k
+    const void* k =
+        nullptr;  // k: (B, Hkv, Tk, D) kv_dtype; element (b, kvh, j, e) at k[b*kv_sb + kvh*kv_sh + j*kv_si + e]
+    const void* v = nullptr;  // v: (B, Hkv, Tk, D) kv_dtype, same strides as k
     int64_t kv_sb = 0, kv_sh = 0, kv_si = 0;
     DType kv_dtype = DType::BF16;
-    float* out = nullptr;      // out: (B, Hq, Tq, D) fp32; element (b, h, i, e) at out[b*o_sb + h*o_sh + i*o_si + e]
+    float* out = nullptr;  // out: (B, Hq, Tq, D) fp32; element (b, h, i, e) at out[b*o_sb + h*o_sh + i*o_si + e]
     int64_t o_sb = 0, o_sh = 0, o_si = 0;
     int64_t batch = 1, n_q_heads = 1, n_kv_heads = 1, q_len = 1, kv_len = 1, head_dim = 64;
     bool causal = false;  // bottom-right aligned: query i sees keys j <= i + kv_len - q_len
@@ -75,10 +76,10 @@ Status runAttentionProbs(const AttentionParams& p, const int32_t* heads, int64_t
 Status launchPrefillTensorCore(const AttentionParams& p, cudaStream_t stream);
 
 struct SplitPlan {
-    int tile_keys = 64;     // keys per shared-memory tile
-    int row_blocks = 1;     // blocks of kSplitRows packed (query, head-in-group) rows per KV head
-    int chunk_len = 0;      // keys per chunk (a multiple of tile_keys)
-    int num_chunks = 1;     // chunks per (batch, KV head, row block)
+    int tile_keys = 64;  // keys per shared-memory tile
+    int row_blocks = 1;  // blocks of kSplitRows packed (query, head-in-group) rows per KV head
+    int chunk_len = 0;   // keys per chunk (a multiple of tile_keys)
+    int num_chunks = 1;  // chunks per (batch, KV head, row block)
     std::size_t workspace_floats = 0;
 };
 SplitPlan planSplit(const AttentionParams& p, int num_sms);

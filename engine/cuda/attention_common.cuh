@@ -60,8 +60,12 @@ __device__ __forceinline__ void cpAsync(void* dst, const void* src, bool pred) {
                      : "memory");
     }
 }
-__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cpAsyncWaitAll() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+__device__ __forceinline__ void cpAsyncCommit() {
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+__device__ __forceinline__ void cpAsyncWaitAll() {
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
 
 // ---- tensor cores ---------------------------------------------------------------------------------------------
 // d (16x8 fp32) += a (16x16, row-major) * b (16x8, column-major), 16-bit inputs, fp32 accumulation.

@@ -20,10 +20,10 @@ namespace {
 
 constexpr int kSplitThreads = 128;
 constexpr int kSplitWarps = kSplitThreads / 32;
-constexpr int kSplitRows = 16;         // packed rows per block
-constexpr int kMaxChunks = 1024;       // bounds the combine kernel's shared memory
-constexpr int kSplitBlocksPerSm = 2;   // planning target: resident blocks per SM (82 KiB of smem each)
-constexpr int kMinChunkTiles = 2;      // a chunk spans at least this many tiles, so the pipeline has work
+constexpr int kSplitRows = 16;        // packed rows per block
+constexpr int kMaxChunks = 1024;      // bounds the combine kernel's shared memory
+constexpr int kSplitBlocksPerSm = 2;  // planning target: resident blocks per SM (82 KiB of smem each)
+constexpr int kMinChunkTiles = 2;     // a chunk spans at least this many tiles, so the pipeline has work
 constexpr int kCombineWarps = 4;
 
 // Keys per shared-memory tile, so that double-buffered K/V stay under ~68 KiB and a block fits the 99 KiB
@@ -37,8 +37,8 @@ struct SplitKernelParams {
     float scale_log2;  // log2(e) / sqrt(D)
     int chunk_len;     // keys per chunk
     int num_chunks;
-    float* part_o;     // part_o: (B, Hkv, Tq*g, num_chunks, D) unnormalised partial outputs
-    float* part_ml;    // part_ml: (B, Hkv, Tq*g, num_chunks, 2) max (log2 domain) and sum of exp2(s - max)
+    float* part_o;   // part_o: (B, Hkv, Tq*g, num_chunks, D) unnormalised partial outputs
+    float* part_ml;  // part_ml: (B, Hkv, Tq*g, num_chunks, 2) max (log2 domain) and sum of exp2(s - max)
 };
 
 template <class T>
@@ -92,13 +92,13 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
     const int ldk = D + kvRowPad<T>();
 
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    float* qs = reinterpret_cast<float*>(smem_raw);  // qs: (kSplitRows, D)
-    float* ss = qs + kSplitRows * D;                  // ss: (kSplitRows, KT) scores, then probabilities
-    float* row_m = ss + kSplitRows * KT;              // row_m: (kSplitRows) running max, log2 domain
-    float* row_l = row_m + kSplitRows;                // row_l: (kSplitRows) running sum
-    float* row_alpha = row_l + kSplitRows;            // row_alpha: (kSplitRows) rescale of this tile
+    float* qs = reinterpret_cast<float*>(smem_raw);        // qs: (kSplitRows, D)
+    float* ss = qs + kSplitRows * D;                       // ss: (kSplitRows, KT) scores, then probabilities
+    float* row_m = ss + kSplitRows * KT;                   // row_m: (kSplitRows) running max, log2 domain
+    float* row_l = row_m + kSplitRows;                     // row_l: (kSplitRows) running sum
+    float* row_alpha = row_l + kSplitRows;                 // row_alpha: (kSplitRows) rescale of this tile
     T* ks = reinterpret_cast<T*>(row_alpha + kSplitRows);  // ks: (2, KT, ldk) double-buffered
-    T* vs = ks + 2 * KT * ldk;                              // vs: (2, KT, ldk)
+    T* vs = ks + 2 * KT * ldk;                             // vs: (2, KT, ldk)
 
     // This block's keys: its chunk, cut at the last key its last row may see.
     // With a sliding window, keys before the first row's window are skipped (never loaded).
@@ -190,8 +190,8 @@ __global__ void __launch_bounds__(kSplitThreads) splitAttentionKernel(const Spli
                 const int r = srs + i * RS;
                 if (r < nrows) {
                     const int t = (p0 + r) / G;
-                    const bool valid = sj < n && (!p.causal || key <= t + offset) &&
-                                       key >= firstVisibleKey(t, offset, p.window);
+                    const bool valid =
+                        sj < n && (!p.causal || key <= t + offset) && key >= firstVisibleKey(t, offset, p.window);
                     ss[r * KT + sj] = valid ? acc[i] * sl2 : -INFINITY;
                 }
             }
@@ -351,8 +351,7 @@ Status launchSplitKernel(const SplitKernelParams& sp, const SplitPlan& plan, cud
     if (plan.num_chunks > 1) {
         const int64_t rows = p.batch * p.n_kv_heads * p.q_len * (p.n_q_heads / p.n_kv_heads);
         const unsigned blocks = static_cast<unsigned>((rows + kCombineWarps - 1) / kCombineWarps);
-        splitCombineKernel<<<blocks, kCombineWarps * 32, kCombineWarps * plan.num_chunks * sizeof(float), stream>>>(
-            sp);
+        splitCombineKernel<<<blocks, kCombineWarps * 32, kCombineWarps * plan.num_chunks * sizeof(float), stream>>>(sp);
         GQA_CUDA_CHECK(cudaGetLastError());
     }
     return Status::ok();

@@ -9,9 +9,13 @@ namespace gqa::cuda {
 
 namespace {
 
-bool aligned(const void* p, std::size_t bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
+bool aligned(const void* p, std::size_t bytes) {
+    return reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
+}
 
-Error invalid(const std::string& m) { return makeError(ErrorCode::InvalidArgument, "attention: " + m); }
+Error invalid(const std::string& m) {
+    return makeError(ErrorCode::InvalidArgument, "attention: " + m);
+}
 
 }  // namespace
 
@@ -30,14 +34,16 @@ Status checkAttentionParams(const AttentionParams& p) {
         return invalid("n_q_heads (" + std::to_string(p.n_q_heads) + ") is not a multiple of n_kv_heads (" +
                        std::to_string(p.n_kv_heads) + ")");
     if (p.head_dim < 2 || p.head_dim > 256 || p.head_dim % 2 != 0)
-        return invalid("head_dim " + std::to_string(p.head_dim) + " is not supported by the CUDA kernels (even, 2..256)");
+        return invalid("head_dim " + std::to_string(p.head_dim) +
+                       " is not supported by the CUDA kernels (even, 2..256)");
     if (p.batch > 65535 || p.n_kv_heads > 65535)
         return invalid("batch and n_kv_heads must be at most 65535 (CUDA grid limits)");
     const int64_t g = p.n_q_heads / p.n_kv_heads;
     if (p.kv_len > (int64_t{1} << 30) || p.q_len * g > (int64_t{1} << 30))
         return invalid("q_len x group size and kv_len must stay below 2^30");
     if (p.kv_si < p.head_dim) return invalid("K/V row stride is smaller than head_dim");
-    if (p.window < 0 || (p.window > 0 && !p.causal)) return invalid("a sliding window must be >= 0 and needs causal attention");
+    if (p.window < 0 || (p.window > 0 && !p.causal))
+        return invalid("a sliding window must be >= 0 and needs causal attention");
     // Vector accesses: float2 output stores; 4-byte K/V copies at least.
     if (!aligned(p.out, 8) || p.o_sb % 2 || p.o_sh % 2 || p.o_si % 2)
         return invalid("output pointer/strides must be 8-byte aligned");

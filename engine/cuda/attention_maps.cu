@@ -49,8 +49,8 @@ __global__ void __launch_bounds__(kMapThreads)
     const int first = firstVisibleKey(t, Tk - Tq, p.window);
 
     extern __shared__ float map_smem[];
-    float* qrow = map_smem;           // (D)
-    float* scratch = map_smem + D;    // (kMapWarps + 1)
+    float* qrow = map_smem;         // (D)
+    float* scratch = map_smem + D;  // (kMapWarps + 1)
     const float* q = p.q + b * p.q_sb + int64_t(h) * p.q_sh + int64_t(t) * p.q_si;
     for (int e = threadIdx.x; e < D; e += kMapThreads) qrow[e] = q[e];
     __syncthreads();

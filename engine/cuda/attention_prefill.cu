@@ -17,10 +17,10 @@ namespace gqa::cuda {
 
 namespace {
 
-constexpr int kTcRows = 64;     // packed rows per block (4 warps x 16)
-constexpr int kTcKeys = 64;     // keys per K/V tile
+constexpr int kTcRows = 64;  // packed rows per block (4 warps x 16)
+constexpr int kTcKeys = 64;  // keys per K/V tile
 constexpr int kTcThreads = 128;
-constexpr int kTcPad = 8;       // 16 bytes per smem row: conflict-free fragment loads and ldmatrix
+constexpr int kTcPad = 8;  // 16 bytes per smem row: conflict-free fragment loads and ldmatrix
 
 struct TcParams {
     AttentionParams a;

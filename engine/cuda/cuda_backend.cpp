@@ -16,8 +16,12 @@ namespace gqa::cuda {
 
 namespace {
 
-Error unavailable(const std::string& m) { return makeError(ErrorCode::Unavailable, m); }
-Error invalid(const std::string& m) { return makeError(ErrorCode::InvalidArgument, m); }
+Error unavailable(const std::string& m) {
+    return makeError(ErrorCode::Unavailable, m);
+}
+Error invalid(const std::string& m) {
+    return makeError(ErrorCode::InvalidArgument, m);
+}
 
 // Contiguous layouts of Backend::attention: q/out (B, Hq, Tq, D), k/v (B, Hkv, Tk, D).
 AttentionParams contiguousParams(const AttentionShape& s, DType kv_dtype) {
@@ -81,9 +85,11 @@ Expected<DeviceSummary> probeDevice(int device) {
         (void)cudaGetLastError();
         switch (e) {
             case cudaErrorInsufficientDriver:
-                return unavailable("no NVIDIA driver, or one older than this CUDA runtime (cudaErrorInsufficientDriver)");
+                return unavailable(
+                    "no NVIDIA driver, or one older than this CUDA runtime (cudaErrorInsufficientDriver)");
             case cudaErrorStubLibrary:
-                return unavailable("only the CUDA driver stub library is installed, no NVIDIA driver (cudaErrorStubLibrary)");
+                return unavailable(
+                    "only the CUDA driver stub library is installed, no NVIDIA driver (cudaErrorStubLibrary)");
             case cudaErrorNoDevice: return unavailable("no CUDA-capable GPU (cudaErrorNoDevice)");
             default:
                 return unavailable(std::string("CUDA is not usable: ") + cudaGetErrorString(e) + " (" +
@@ -157,8 +163,9 @@ DeviceInfo CudaBackend::deviceInfo() const {
 Expected<std::unique_ptr<ModelInstance>> CudaBackend::createModel(const Model& m, int64_t batch, int64_t max_seq) {
     // The CUDA cache is linear (max_seq positions); the rolling buffer of a window shorter than that is CPU-only.
     if (m.config.sliding_window > 0 && m.config.sliding_window < max_seq)
-        return unavailable("sliding windows run on the CPU backend: the CUDA KV cache is not a rolling buffer (window " +
-                           std::to_string(m.config.sliding_window) + " < cache length " + std::to_string(max_seq) + ")");
+        return unavailable(
+            "sliding windows run on the CPU backend: the CUDA KV cache is not a rolling buffer (window " +
+            std::to_string(m.config.sliding_window) + " < cache length " + std::to_string(max_seq) + ")");
     return CudaModel::create(m_ctx, m, batch, max_seq);
 }
 
@@ -189,8 +196,9 @@ Status CudaBackend::attention(const AttentionShape& s, const float* q, const voi
         st = dprobs.allocate(np * 4, "attention probabilities");
         if (st.isOk()) st = dheads.allocate(heads.size() * 4, "attention head list");
         if (st.isOk())
-            st = checkCall(cudaMemcpyAsync(dheads.data(), heads.data(), heads.size() * 4, cudaMemcpyHostToDevice, stream),
-                           "cudaMemcpyAsync(heads)", __FILE__, __LINE__);
+            st = checkCall(
+                cudaMemcpyAsync(dheads.data(), heads.data(), heads.size() * 4, cudaMemcpyHostToDevice, stream),
+                "cudaMemcpyAsync(heads)", __FILE__, __LINE__);
         if (st.isOk()) st = runAttentionProbs(p, dheads.as<int32_t>(), s.n_q_heads, dprobs.as<float>(), stream);
     }
     if (!st.isOk()) {
@@ -203,7 +211,8 @@ Status CudaBackend::attention(const AttentionShape& s, const float* q, const voi
     return Status::ok();
 }
 
-Expected<TimingStats> CudaBackend::timeAttentionStats(const AttentionShape& s, DType kv_dtype, const RepeatPolicy& policy) {
+Expected<TimingStats> CudaBackend::timeAttentionStats(const AttentionShape& s, DType kv_dtype,
+                                                      const RepeatPolicy& policy) {
     GQA_TRY(s.validate());
     if (kv_dtype == DType::Q8_0) return invalid("timeAttention: K/V must be fp32, fp16 or bf16, not q8_0");
     const int iterations = policy.repeats > 0 ? policy.repeats : std::max(1, policy.max_repeats);
@@ -213,7 +222,8 @@ Expected<TimingStats> CudaBackend::timeAttentionStats(const AttentionShape& s, D
     const auto nq = static_cast<std::size_t>(s.batch * s.n_q_heads * s.q_len * s.head_dim);
     const auto nkv = static_cast<std::size_t>(s.batch * s.n_kv_heads * s.kv_len * s.head_dim);
     // The L2 is flushed between iterations (not timed), so K/V come from HBM as in a real decode step.
-    const std::size_t flush_bytes = std::max<std::size_t>(2 * static_cast<std::size_t>(m_ctx->props().l2CacheSize), 8u << 20);
+    const std::size_t flush_bytes =
+        std::max<std::size_t>(2 * static_cast<std::size_t>(m_ctx->props().l2CacheSize), 8u << 20);
     const std::size_t need = nq * 8 + 2 * nkv * e + flush_bytes;
     std::size_t free_b = 0, total_b = 0;
     GQA_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
@@ -268,7 +278,8 @@ Expected<Ceilings> CudaBackend::measureCeilings() {
     // Memory: device-to-device copies, read + written bytes counted.
     std::size_t copy_bytes = std::min<std::size_t>(std::size_t{1} << 30, free_b / 8) & ~((std::size_t{1} << 20) - 1);
     if (copy_bytes < (std::size_t{16} << 20))
-        return makeError(ErrorCode::OutOfMemory, "measuring the memory ceiling needs at least 128 MiB of free GPU memory");
+        return makeError(ErrorCode::OutOfMemory,
+                         "measuring the memory ceiling needs at least 128 MiB of free GPU memory");
     {
         DeviceBuffer a, b;
         GQA_TRY(a.allocate(copy_bytes, "the bandwidth probe source"));
@@ -319,12 +330,12 @@ Expected<Ceilings> CudaBackend::measureCeilings() {
         GQA_CUDA_CHECK(cudaStreamSynchronize(stream));
         std::vector<float> ms(kRuns);
         for (int i = 0; i < kRuns; ++i) GQA_CUDA_CHECK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
-        c.gemm_flops_per_s = 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) /
-                             (median(ms) * 1e-3);
+        c.gemm_flops_per_s =
+            2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / (median(ms) * 1e-3);
     }
     c.note = "cudaMemcpy device-to-device of " + formatBytes(static_cast<int64_t>(copy_bytes)) +
-             " (read + written bytes); cuBLAS bf16 GEMM " + std::to_string(n) + "^3 with fp32 accumulation; medians of " +
-             std::to_string(kRuns) + " runs on " + m_ctx->props().name;
+             " (read + written bytes); cuBLAS bf16 GEMM " + std::to_string(n) +
+             "^3 with fp32 accumulation; medians of " + std::to_string(kRuns) + " runs on " + m_ctx->props().name;
     return c;
 }
 

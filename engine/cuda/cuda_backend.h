@@ -57,7 +57,8 @@ public:
     Status attention(const AttentionShape& s, const float* q, const void* k, const void* v, DType kv_dtype, float* out,
                      float* probs) override;
     // A fixed repeat count (policy.repeats, or policy.max_repeats when adaptive): the events are read after one sync.
-    Expected<TimingStats> timeAttentionStats(const AttentionShape& s, DType kv_dtype, const RepeatPolicy& policy) override;
+    Expected<TimingStats> timeAttentionStats(const AttentionShape& s, DType kv_dtype,
+                                             const RepeatPolicy& policy) override;
     Expected<Ceilings> measureCeilings() override;
 
 private:

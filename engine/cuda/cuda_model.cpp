@@ -29,7 +29,9 @@ constexpr int64_t kProgressLag = 2;
 // (allocated per step; when that fails, chunks of `batch` rows go through the resident Last-mode buffer).
 constexpr int64_t kLogitsChunkBytes = int64_t{256} << 20;
 
-Error invalid(const std::string& m) { return makeError(ErrorCode::InvalidArgument, m); }
+Error invalid(const std::string& m) {
+    return makeError(ErrorCode::InvalidArgument, m);
+}
 
 int64_t splitScratchMaxQueries(const ModelConfig& c, int64_t max_seq) {
     // fp16/bf16 K/V with head_dim 64/128: steps of more than kSplitMaxQueries tokens take the tensor-core kernel.
@@ -57,8 +59,9 @@ struct MatrixRef {
     const char* role;
 };
 std::vector<MatrixRef> layerMatrices(const LayerTensors& l) {
-    return {{&l.wq, "q projection"},   {&l.wk, "k projection"}, {&l.wv, "v projection"}, {&l.wo, "o projection"},
-            {&l.w_gate, "gate projection"}, {&l.w_up, "up projection"}, {&l.w_down, "down projection"}};
+    return {{&l.wq, "q projection"},       {&l.wk, "k projection"},        {&l.wv, "v projection"},
+            {&l.wo, "o projection"},       {&l.w_gate, "gate projection"}, {&l.w_up, "up projection"},
+            {&l.w_down, "down projection"}};
 }
 
 }  // namespace
@@ -105,9 +108,8 @@ ModelMemoryPlan planModelMemory(const Model& model, int64_t batch, int64_t max_s
     m.act_separate_bytes = e * tokens * F > qa_bytes ? e * tokens * F : 0;
     m.workspace_floats = attentionWorkspaceBoundFloats(batch, c.n_q_heads, c.n_kv_heads, D,
                                                        splitScratchMaxQueries(c, max_seq), max_seq, num_sms);
-    m.activation_bytes = 4 * tokens * d + e * tokens * xs_cols + qa_bytes + 4 * tokens * 2 * F +
-                         m.act_separate_bytes + 4 * tokens + 4 * static_cast<int64_t>(m.workspace_floats) +
-                         4 * batch * V + 8 * (D / 2);
+    m.activation_bytes = 4 * tokens * d + e * tokens * xs_cols + qa_bytes + 4 * tokens * 2 * F + m.act_separate_bytes +
+                         4 * tokens + 4 * static_cast<int64_t>(m.workspace_floats) + 4 * batch * V + 8 * (D / 2);
     return m;
 }
 
@@ -133,7 +135,8 @@ Expected<std::unique_ptr<ModelInstance>> CudaModel::create(std::shared_ptr<Devic
         return invalid("a KV cache of " + std::to_string(max_seq) + " positions exceeds the model's context length (" +
                        std::to_string(cfg.max_seq) + ")");
     if (cfg.head_dim % 2 != 0 || cfg.head_dim > 256)
-        return invalid("head_dim " + std::to_string(cfg.head_dim) + " is not supported by the CUDA backend (even, <= 256)");
+        return invalid("head_dim " + std::to_string(cfg.head_dim) +
+                       " is not supported by the CUDA backend (even, <= 256)");
     if (batch * max_seq > std::numeric_limits<int>::max())
         return invalid("batch x max_seq must stay below 2^31 tokens (cuBLAS dimensions)");
     GQA_TRY(checkModelForCuda(model));
@@ -144,7 +147,8 @@ Expected<std::unique_ptr<ModelInstance>> CudaModel::create(std::shared_ptr<Devic
     GQA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     const auto free_i = static_cast<int64_t>(free_bytes);
     const FitReport fit = predictFit(cfg, batch, max_seq, free_i, 0.9);
-    if (!fit.fits) return makeError(ErrorCode::OutOfMemory, "CUDA (" + std::string(ctx->props().name) + "): " + fit.message);
+    if (!fit.fits)
+        return makeError(ErrorCode::OutOfMemory, "CUDA (" + std::string(ctx->props().name) + "): " + fit.message);
     const ModelMemoryPlan plan = planModelMemory(model, batch, max_seq, ctx->numSms());
     const auto budget = static_cast<int64_t>(static_cast<double>(free_i) * 0.9);
     if (plan.total() > budget)
@@ -171,13 +175,15 @@ Status CudaModel::uploadConcat(DeviceBuffer& dst, std::initializer_list<const Te
     std::size_t offset = 0;
     for (const Tensor* t : parts) {
         const auto n = static_cast<std::size_t>(t->bytes);
-        GQA_CUDA_CHECK(cudaMemcpyAsync(dst.as<uint8_t>() + offset, t->data, n, cudaMemcpyHostToDevice, m_ctx->stream()));
+        GQA_CUDA_CHECK(
+            cudaMemcpyAsync(dst.as<uint8_t>() + offset, t->data, n, cudaMemcpyHostToDevice, m_ctx->stream()));
         offset += n;
     }
     return Status::ok();
 }
 
-Status CudaModel::uploadAsFloat(DeviceBuffer& dst, std::initializer_list<const Tensor*> parts, const std::string& what) {
+Status CudaModel::uploadAsFloat(DeviceBuffer& dst, std::initializer_list<const Tensor*> parts,
+                                const std::string& what) {
     std::size_t total = 0;
     for (const Tensor* t : parts) total += static_cast<std::size_t>(t->numel());
     std::vector<float> host(total);
@@ -353,7 +359,8 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
     void* act = m_act.data() ? m_act.data() : m_qa.data();  // QKV/attention rows are dead during the FFN
     const float eps = static_cast<float>(m_cfg.norm_eps);
 
-    GQA_CUDA_CHECK(cudaMemcpyAsync(m_tokens.data(), tokens, static_cast<std::size_t>(rows) * 4, cudaMemcpyHostToDevice, s));
+    GQA_CUDA_CHECK(
+        cudaMemcpyAsync(m_tokens.data(), tokens, static_cast<std::size_t>(rows) * 4, cudaMemcpyHostToDevice, s));
     GQA_TRY(launchEmbedding(m_tokens.as<int32_t>(), m_embedding.data(), m_embed_dt, x, rows, d, s));
 
     const bool track = req.layers_done != nullptr || req.cancel != nullptr;
@@ -368,8 +375,8 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
         if (req.cancel && req.cancel->load()) {
             drain.armed = false;
             GQA_CUDA_CHECK(cudaStreamSynchronize(s));
-            return makeError(ErrorCode::Cancelled, "cancelled after " + std::to_string(l) + " of " +
-                                                       std::to_string(L) + " layers");
+            return makeError(ErrorCode::Cancelled,
+                             "cancelled after " + std::to_string(l) + " of " + std::to_string(L) + " layers");
         }
         const LayerBuffers& lb = m_layers[static_cast<std::size_t>(l)];
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 0), s));
@@ -422,9 +429,9 @@ Status CudaModel::step(const int32_t* tokens, int64_t T, const StepRequest& req,
         GQA_TRY(linearRowMajor(blas, wdt, act, F, lb.w_down.data(), x, rows, d, F, 1.f));  // x += act · w_down^T
         GQA_CUDA_CHECK(cudaEventRecord(ev(l, 8), s));
         if (req.capture_layers)
-            GQA_CUDA_CHECK(cudaMemcpyAsync(capture.as<float>() + static_cast<std::size_t>(L) * cap_attn +
-                                               static_cast<std::size_t>(l) * cap_hidden,
-                                           x, cap_hidden * 4, cudaMemcpyDeviceToHost, s));
+            GQA_CUDA_CHECK(cudaMemcpyAsync(
+                capture.as<float>() + static_cast<std::size_t>(L) * cap_attn + static_cast<std::size_t>(l) * cap_hidden,
+                x, cap_hidden * 4, cudaMemcpyDeviceToHost, s));
         if (track && l >= kProgressLag) {
             GQA_CUDA_CHECK(cudaEventSynchronize(ev(l - kProgressLag, 8)));
             report(l - kProgressLag + 1);
@@ -504,7 +511,8 @@ Status CudaModel::lmHead(int64_t first, int64_t stride, int64_t rows, StepOutput
     const cudaStream_t s = m_ctx->stream();
     cublasHandle_t blas = m_ctx->cublas();
     const int64_t d = m_cfg.d_model, V = m_cfg.vocab_size;
-    const void* head = m_lm_head.data() ? m_lm_head.data() : m_embedding.data();  // (V, d) head dtype; tied: the embedding
+    const void* head =
+        m_lm_head.data() ? m_lm_head.data() : m_embedding.data();  // (V, d) head dtype; tied: the embedding
     const std::size_t head_e = bytesPerElement(m_head_dt);
     try {
         out.logits.resize(static_cast<std::size_t>(rows * V));  // (rows, V) fp32
@@ -518,7 +526,8 @@ Status CudaModel::lmHead(int64_t first, int64_t stride, int64_t rows, StepOutput
     float* dst = m_logits.as<float>();
     int64_t chunk = std::min(rows, m_batch);
     const int64_t want = std::min(rows, std::max(m_batch, kLogitsChunkBytes / (4 * V)));
-    if (want > chunk && chunk_buf.allocate(static_cast<std::size_t>(want * V) * 4, "the logits of all positions").isOk()) {
+    if (want > chunk &&
+        chunk_buf.allocate(static_cast<std::size_t>(want * V) * 4, "the logits of all positions").isOk()) {
         dst = chunk_buf.as<float>();
         chunk = want;
     }
@@ -536,8 +545,8 @@ Status CudaModel::lmHead(int64_t first, int64_t stride, int64_t rows, StepOutput
             // Gathered (and rounded to the head's dtype) into m_xs, free after the last layer: n <= B rows
             // when strided, n <= B max_seq rows of 2 bytes otherwise, both within its size.
             if (static_cast<std::size_t>(n * d) * head_e > m_xs.bytes())
-                return makeError(ErrorCode::Internal, "LM head input of " + std::to_string(n) +
-                                                          " rows does not fit the GEMM input buffer");
+                return makeError(ErrorCode::Internal,
+                                 "LM head input of " + std::to_string(n) + " rows does not fit the GEMM input buffer");
             GQA_TRY(launchConvertRows(src, stride * d, m_xs.data(), m_head_dt, n, d, s));
             GQA_TRY(linearRowMajor(blas, m_head_dt, m_xs.data(), d, head, dst, n, V, d, 0.f));
         }
@@ -570,7 +579,8 @@ Status CudaModel::readKvCache(int64_t layer, std::vector<float>& k, std::vector<
     if (n == 0) return Status::ok();
     const LayerBuffers& b = m_layers[static_cast<std::size_t>(layer)];
     // (B, Hkv, max_seq, D) -> (B, Hkv, pos, D): B*Hkv rows of pos*D elements, source pitch max_seq*D.
-    const std::size_t width = static_cast<std::size_t>(m_pos * D) * e, pitch = static_cast<std::size_t>(m_max_seq * D) * e;
+    const std::size_t width = static_cast<std::size_t>(m_pos * D) * e,
+                      pitch = static_cast<std::size_t>(m_max_seq * D) * e;
     std::vector<uint16_t> staging;
     for (int which = 0; which < 2; ++which) {
         std::vector<float>& dst = which == 0 ? k : v;

@@ -21,7 +21,7 @@ struct ModelMemoryPlan {
     // Matrices, embedding and (untied) LM head as stored (the fused wq|wk|wv and w_gate|w_up copies hold the
     // same bytes), plus the fp32 copies of the norm gains and q/k/v biases.
     int64_t weight_bytes = 0;
-    int64_t kv_cache_bytes = 0;    // 2 * layers * batch * max_seq * n_kv * head_dim * bytes_per_element(kv_dtype)
+    int64_t kv_cache_bytes = 0;  // 2 * layers * batch * max_seq * n_kv * head_dim * bytes_per_element(kv_dtype)
     // Working buffers + split-K scratch + token ids + RoPE frequencies + the (B, vocab) fp32 logits of
     // LogitsMode::Last (LogitsMode::All allocates its chunk buffer per step).
     int64_t activation_bytes = 0;
@@ -74,8 +74,8 @@ private:
     AttentionParams attentionParams(int64_t layer, int64_t T) const;
 
     std::shared_ptr<DeviceContext> m_ctx;
-    ModelConfig m_cfg;  // n_layers = layers held
-    DType m_wdt = DType::BF16;     // the layers' matrices, and the GEMM inputs m_xs / act
+    ModelConfig m_cfg;               // n_layers = layers held
+    DType m_wdt = DType::BF16;       // the layers' matrices, and the GEMM inputs m_xs / act
     DType m_embed_dt = DType::BF16;  // embedding table
     DType m_head_dt = DType::BF16;   // LM head (the embedding's when tied)
     int64_t m_batch = 0, m_max_seq = 0, m_pos = 0;
@@ -97,7 +97,7 @@ private:
     DeviceBuffer m_ws;      // split-K attention scratch
     DeviceBuffer m_logits;  // (B, vocab) fp32: LogitsMode::Last, and All in chunks of up to B rows
     std::size_t m_ws_floats = 0;
-    EventSet m_events;      // 9 per layer + 2 for the final norm + 2 for the LM head
+    EventSet m_events;  // 9 per layer + 2 for the final norm + 2 for the LM head
     Allocation m_alloc;
 };
 

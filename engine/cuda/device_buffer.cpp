@@ -22,7 +22,8 @@ Status DeviceBuffer::allocate(std::size_t bytes, const std::string& what) {
     void* p = nullptr;
     const Status s = checkCall(cudaMalloc(&p, bytes), "cudaMalloc(&p, bytes)", __FILE__, __LINE__);
     if (!s.isOk())
-        return withContext(s.error(), "allocating " + formatBytes(static_cast<int64_t>(bytes)) + " of GPU memory for " + what);
+        return withContext(s.error(),
+                           "allocating " + formatBytes(static_cast<int64_t>(bytes)) + " of GPU memory for " + what);
     m_ptr = p;
     m_bytes = bytes;
     return Status::ok();
@@ -40,8 +41,8 @@ Status PinnedBuffer::allocate(std::size_t bytes, const std::string& what) {
     void* p = nullptr;
     const Status s = checkCall(cudaMallocHost(&p, bytes), "cudaMallocHost(&p, bytes)", __FILE__, __LINE__);
     if (!s.isOk())
-        return withContext(s.error(), "allocating " + formatBytes(static_cast<int64_t>(bytes)) +
-                                          " of pinned host memory for " + what);
+        return withContext(
+            s.error(), "allocating " + formatBytes(static_cast<int64_t>(bytes)) + " of pinned host memory for " + what);
     m_ptr = p;
     m_bytes = bytes;
     return Status::ok();

@@ -158,14 +158,15 @@ __global__ void fillUniformKernel(T* p, int64_t n, uint64_t seed, float lo, floa
 // The kernels are instantiated for fp32, fp16 and bf16 storage only.
 Status checkStorage(DType t, const char* what) {
     if (t == DType::Q8_0)
-        return makeError(ErrorCode::InvalidArgument, std::string(what) + ": q8_0 is not a CUDA storage type (fp32, fp16 or bf16)");
+        return makeError(ErrorCode::InvalidArgument,
+                         std::string(what) + ": q8_0 is not a CUDA storage type (fp32, fp16 or bf16)");
     return Status::ok();
 }
 
 }  // namespace
 
-Status launchEmbedding(const int32_t* tokens, const void* table, DType table_dtype, float* x, int64_t rows,
-                       int64_t d, cudaStream_t stream) {
+Status launchEmbedding(const int32_t* tokens, const void* table, DType table_dtype, float* x, int64_t rows, int64_t d,
+                       cudaStream_t stream) {
     GQA_TRY(checkStorage(table_dtype, "embedding"));
     return dispatchDType(table_dtype, [&](auto tt) -> Status {
         using T = typename decltype(tt)::type;
@@ -185,7 +186,7 @@ Status launchRmsNorm(const float* x, const void* gamma, DType gamma_dtype, void*
         return dispatchDType(y_dtype, [&](auto yt) -> Status {
             using Y = typename decltype(yt)::type;
             rmsNormKernel<G, Y><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, static_cast<const G*>(gamma),
-                                                                                    static_cast<Y*>(y), d, eps);
+                                                                                      static_cast<Y*>(y), d, eps);
             GQA_CUDA_CHECK(cudaGetLastError());
             return Status::ok();
         });
@@ -235,8 +236,8 @@ Status launchConvertRows(const float* x, int64_t ldx, void* y, DType y_dtype, in
     GQA_TRY(checkStorage(y_dtype, "row conversion"));
     return dispatchDType(y_dtype, [&](auto yt) -> Status {
         using Y = typename decltype(yt)::type;
-        convertRowsKernel<Y><<<gridFor(rows * cols, kThreads), kThreads, 0, stream>>>(x, ldx, static_cast<Y*>(y), rows,
-                                                                                     cols);
+        convertRowsKernel<Y>
+            <<<gridFor(rows * cols, kThreads), kThreads, 0, stream>>>(x, ldx, static_cast<Y*>(y), rows, cols);
         GQA_CUDA_CHECK(cudaGetLastError());
         return Status::ok();
     });
@@ -261,10 +262,10 @@ Status checkKernelImage() {
         GQA_CUDA_CHECK(cudaGetDevice(&dev));
         GQA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
         GQA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-        return makeError(ErrorCode::Unavailable, "libgqa_cuda.so has no kernels for this GPU (sm_" +
-                                                     std::to_string(major * 10 + minor) + "); it was built for " +
-                                                     GQA_CUDA_ARCHS + " (rebuild with -DGQA_CUDA_ARCHITECTURES=" +
-                                                     std::to_string(major * 10 + minor) + ")");
+        return makeError(ErrorCode::Unavailable,
+                         "libgqa_cuda.so has no kernels for this GPU (sm_" + std::to_string(major * 10 + minor) +
+                             "); it was built for " + GQA_CUDA_ARCHS +
+                             " (rebuild with -DGQA_CUDA_ARCHITECTURES=" + std::to_string(major * 10 + minor) + ")");
     }
     GQA_CUDA_CHECK(e);
     return Status::ok();

@@ -13,8 +13,8 @@
 namespace gqa::cuda {
 
 // x: (rows, d) fp32 = table[tokens[row]]; tokens: (rows) int32 in [0, vocab); table: (vocab, d) table_dtype.
-Status launchEmbedding(const int32_t* tokens, const void* table, DType table_dtype, float* x, int64_t rows,
-                       int64_t d, cudaStream_t stream);
+Status launchEmbedding(const int32_t* tokens, const void* table, DType table_dtype, float* x, int64_t rows, int64_t d,
+                       cudaStream_t stream);
 
 // y: (rows, d) y_dtype = x / sqrt(mean(x^2) + eps) * gamma; x: (rows, d) fp32; gamma: (d) gamma_dtype.
 // y may alias x when y_dtype is F32.
@@ -22,14 +22,14 @@ Status launchRmsNorm(const float* x, const void* gamma, DType gamma_dtype, void*
                      int64_t d, float eps, cudaStream_t stream);
 
 struct RopeKvParams {
-    float* qkv = nullptr;    // qkv: (B, T, (Hq + 2 Hkv) * D) fp32, columns [Q heads | K heads | V heads]
-    const float* qkv_bias = nullptr;  // qkv_bias: ((Hq + 2 Hkv) * D) fp32 [bq | bk | bv]; null when none
+    float* qkv = nullptr;              // qkv: (B, T, (Hq + 2 Hkv) * D) fp32, columns [Q heads | K heads | V heads]
+    const float* qkv_bias = nullptr;   // qkv_bias: ((Hq + 2 Hkv) * D) fp32 [bq | bk | bv]; null when none
     const double* inv_freq = nullptr;  // inv_freq: (D/2) fp64 on the device, ropeInverseFrequencies(cfg)
-    void* k_cache = nullptr;  // k_cache: (B, Hkv, max_seq, D) kv_dtype
-    void* v_cache = nullptr;  // v_cache: (B, Hkv, max_seq, D) kv_dtype
+    void* k_cache = nullptr;           // k_cache: (B, Hkv, max_seq, D) kv_dtype
+    void* v_cache = nullptr;           // v_cache: (B, Hkv, max_seq, D) kv_dtype
     DType kv_dtype = DType::BF16;
     int64_t batch = 1, tokens = 1, n_q_heads = 1, n_kv_heads = 1, head_dim = 64, max_seq = 1;
-    int64_t pos0 = 0;        // absolute position of token 0 of this step
+    int64_t pos0 = 0;  // absolute position of token 0 of this step
 };
 // Adds the q/k/v biases (when given), rotates Q in place (half-split pairs (i, i + D/2), angle =
 // pos * inv_freq[i], computed in double), rotates K, and writes K and V of positions pos0 .. pos0+T-1 into

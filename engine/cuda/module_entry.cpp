@@ -60,4 +60,6 @@ GQA_CUDA_EXPORT gqa::Backend* gqa_cuda_create_backend(char* message, unsigned lo
 }
 
 // ABI check: must return GQA_CUDA_MODULE_ABI.
-GQA_CUDA_EXPORT int gqa_cuda_abi_version(void) { return GQA_CUDA_MODULE_ABI; }
+GQA_CUDA_EXPORT int gqa_cuda_abi_version(void) {
+    return GQA_CUDA_MODULE_ABI;
+}

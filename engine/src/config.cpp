@@ -9,14 +9,23 @@
 namespace gqa {
 
 namespace {
-Error invalid(std::string msg) { return makeError(ErrorCode::InvalidArgument, std::move(msg)); }
-std::string num(int64_t v) { return std::to_string(v); }
+Error invalid(std::string msg) {
+    return makeError(ErrorCode::InvalidArgument, std::move(msg));
+}
+std::string num(int64_t v) {
+    return std::to_string(v);
+}
 }  // namespace
 
-const char* weightsModeName(WeightsMode m) { return m == WeightsMode::Structured ? "structured" : "random"; }
+const char* weightsModeName(WeightsMode m) {
+    return m == WeightsMode::Structured ? "structured" : "random";
+}
 
 Status ModelConfig::validate() const {
-    struct Field { const char* name; int64_t value; };
+    struct Field {
+        const char* name;
+        int64_t value;
+    };
     const Field positive[] = {{"d_model", d_model},       {"n_layers", n_layers}, {"n_q_heads", n_q_heads},
                               {"n_kv_heads", n_kv_heads}, {"head_dim", head_dim}, {"ffn_dim", ffn_dim},
                               {"vocab_size", vocab_size}, {"max_seq", max_seq}};
@@ -26,8 +35,7 @@ Status ModelConfig::validate() const {
         return invalid("n_kv_heads (" + num(n_kv_heads) + ") cannot exceed n_q_heads (" + num(n_q_heads) +
                        "): each KV head is shared by at least one query head");
     if (n_q_heads % n_kv_heads != 0)
-        return invalid("n_q_heads (" + num(n_q_heads) + ") is not a multiple of n_kv_heads (" + num(n_kv_heads) +
-                       ")");
+        return invalid("n_q_heads (" + num(n_q_heads) + ") is not a multiple of n_kv_heads (" + num(n_kv_heads) + ")");
     if (head_dim % 2 != 0)
         return invalid("head_dim (" + num(head_dim) + ") must be even: RoPE rotates pairs of dimensions");
     if (!(rope_theta > 1.0) || !std::isfinite(rope_theta))
@@ -39,16 +47,16 @@ Status ModelConfig::validate() const {
                              {"head_dim", head_dim}, {"ffn_dim", ffn_dim},   {"vocab_size", vocab_size},
                              {"max_seq", max_seq}};
     for (const auto& f : bounded)
-        if (f.value > (int64_t{1} << 31))
-            return invalid(std::string(f.name) + " (" + num(f.value) + ") is too large");
+        if (f.value > (int64_t{1} << 31)) return invalid(std::string(f.name) + " (" + num(f.value) + ") is too large");
     if (norm_dtype == DType::Q8_0) return invalid("norm gains and biases are stored as fp32, fp16 or bf16, not Q8_0");
     if (kv_dtype == DType::Q8_0) return invalid("the KV cache is stored as fp32, fp16 or bf16, not Q8_0");
     if ((rope_scaling.type != RopeScaling::None && !(rope_scaling.factor > 0.0)) ||
         (rope_scaling.type == RopeScaling::Llama3 &&
          !(rope_scaling.high_freq_factor > rope_scaling.low_freq_factor && rope_scaling.low_freq_factor > 0.0 &&
            rope_scaling.original_max_position > 0)))
-        return invalid("rope_scaling parameters are invalid (factor must be positive; llama3 needs "
-                       "high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0)");
+        return invalid(
+            "rope_scaling parameters are invalid (factor must be positive; llama3 needs "
+            "high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0)");
     if (sliding_window < 0) return invalid("sliding_window cannot be negative");
     const int64_t b = 4;  // bytes per value bound: every dtype stores at most 4
     const int64_t qkv_cols = (n_q_heads + 2 * n_kv_heads) * head_dim;
@@ -93,7 +101,8 @@ std::vector<double> ropeInverseFrequencies(const ModelConfig& c) {
             if (wavelen > low_wl) {
                 v /= rs.factor;
             } else if (wavelen >= high_wl) {
-                const double smooth = (orig / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+                const double smooth =
+                    (orig / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
                 v = (1.0 - smooth) * v / rs.factor + smooth * v;
             }
         }

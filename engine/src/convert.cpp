@@ -10,8 +10,12 @@ namespace gqa {
 
 namespace {
 
-Error invalid(std::string msg) { return makeError(ErrorCode::InvalidArgument, std::move(msg)); }
-std::string num(int64_t v) { return std::to_string(v); }
+Error invalid(std::string msg) {
+    return makeError(ErrorCode::InvalidArgument, std::move(msg));
+}
+std::string num(int64_t v) {
+    return std::to_string(v);
+}
 
 std::string divisorList(int64_t n) {
     std::string s;
@@ -22,7 +26,9 @@ std::string divisorList(int64_t n) {
 
 }  // namespace
 
-const char* convertMethodName(ConvertMethod m) { return m == ConvertMethod::MeanPool ? "meanpool" : "first"; }
+const char* convertMethodName(ConvertMethod m) {
+    return m == ConvertMethod::MeanPool ? "meanpool" : "first";
+}
 
 std::optional<ConvertMethod> parseConvertMethod(std::string_view s) {
     if (s == "meanpool" || s == "mean" || s == "mean-pool") return ConvertMethod::MeanPool;
@@ -39,8 +45,8 @@ Status validateKvTarget(const ModelConfig& cfg, int64_t new_n_kv) {
                        ", and conversion can only merge KV heads (valid targets: " + divisorList(old_n_kv) + ")");
     if (old_n_kv % new_n_kv != 0)
         return invalid("cannot convert " + num(old_n_kv) + " KV heads to " + num(new_n_kv) + ": " + num(new_n_kv) +
-                       " does not divide " + num(old_n_kv) + ", so the groups would be unequal (valid targets: " +
-                       divisorList(old_n_kv) + ")");
+                       " does not divide " + num(old_n_kv) +
+                       ", so the groups would be unequal (valid targets: " + divisorList(old_n_kv) + ")");
     return Status::ok();
 }
 
@@ -96,7 +102,7 @@ Expected<Model> convertKvHeads(const Model& w, int64_t new_n_kv, ConvertMethod m
     const int64_t D = cfg.head_dim, n_kv = cfg.n_kv_heads;
     const int64_t r = n_kv / new_n_kv;  // old KV heads per new one
     try {
-        Model out = w;  // every tensor shared; only K/V (and their biases) are replaced below
+        Model out = w;                     // every tensor shared; only K/V (and their biases) are replaced below
         if (new_n_kv == n_kv) return out;  // nothing to merge: the same model
         out.config.n_kv_heads = new_n_kv;
         // One label saying where the grouping came from: a second conversion replaces the first's.
@@ -162,8 +168,7 @@ Expected<ConversionQuality> compareOutputs(const StepOutput& c, const StepOutput
     if (c.layer_attn_out.size() != n_layers || c.layer_hidden.size() != n_layers)
         return invalid("the two models captured a different number of layers (" +
                        std::to_string(c.layer_attn_out.size()) + " vs " + std::to_string(n_layers) + ")");
-    if (c.hidden.size() != o.hidden.size())
-        return invalid("the two models' final hidden states differ in size");
+    if (c.hidden.size() != o.hidden.size()) return invalid("the two models' final hidden states differ in size");
 
     ConversionQuality q;
     q.head_js_bits.resize(n_layers);
@@ -196,8 +201,8 @@ Expected<ConversionQuality> compareOutputs(const StepOutput& c, const StepOutput
             for (int64_t b = 0; b < mc.batch; ++b)
                 for (int64_t i = 0; i < mc.q_len; ++i) {
                     const int64_t h = static_cast<int64_t>(hi);
-                    const size_t off = static_cast<size_t>(((b * static_cast<int64_t>(mc.heads.size()) + h) *
-                                                                mc.q_len + i) * mc.kv_len);
+                    const size_t off = static_cast<size_t>(
+                        ((b * static_cast<int64_t>(mc.heads.size()) + h) * mc.q_len + i) * mc.kv_len);
                     acc += jsDivergenceBits(mc.probs.data() + off, mo.probs.data() + off, mc.kv_len);
                 }
             per_head[hi] = rows > 0 ? acc / static_cast<double>(rows) : 0.0;
@@ -209,8 +214,7 @@ Expected<ConversionQuality> compareOutputs(const StepOutput& c, const StepOutput
     return q;
 }
 
-Expected<ConversionQuality> measureConversionQuality(Backend& backend, const Model& original,
-                                                     const Model& converted,
+Expected<ConversionQuality> measureConversionQuality(Backend& backend, const Model& original, const Model& converted,
                                                      const std::vector<int32_t>& tokens, int64_t batch, int64_t T) {
     const ModelConfig &a = original.config, &b = converted.config;
     if (a.d_model != b.d_model || a.n_q_heads != b.n_q_heads || a.head_dim != b.head_dim ||

@@ -52,11 +52,10 @@ std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t batch, in
     // A sliding window bounds both: pairs within the band, and only the keys some query sees are read.
     const double pairs = static_cast<double>(attentionPairs(q_len, kv_len, true, c.sliding_window));
     const double keys = static_cast<double>(attentionKeysRead(q_len, kv_len, c.sliding_window));
-    out[int(Op::Attention)] = {
-        4 * static_cast<double>(batch) * hq * hd * pairs,
-        2 * static_cast<double>(batch) * hkv * keys * hd * kvb  // K and V read
-            + n * hq * hd * a * 2                                                     // q read, out written
-            + 2 * n * hkv * hd * kvb};                                                // new K/V written
+    out[int(Op::Attention)] = {4 * static_cast<double>(batch) * hq * hd * pairs,
+                               2 * static_cast<double>(batch) * hkv * keys * hd * kvb  // K and V read
+                                   + n * hq * hd * a * 2                               // q read, out written
+                                   + 2 * n * hkv * hd * kvb};                          // new K/V written
     out[int(Op::OProj)] = {2 * n * hq * hd * d, hq * hd * d * wb + n * hq * hd * a + 2 * n * d * a};
     out[int(Op::Ffn)] = {2 * n * d * 3 * f + 4 * n * f, 3 * d * f * wb + n * d * a * 2 + n * 2 * f * a * 2};
     return out;

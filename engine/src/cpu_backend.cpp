@@ -26,7 +26,9 @@ namespace gqa {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double msSince(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
 
 #if !defined(GQA_HAVE_OPENBLAS)
 // Without OpenBLAS (only on machines that lack it, e.g. a GPU box where the CPU backend is just the
@@ -35,7 +37,8 @@ double msSince(Clock::time_point t0) { return std::chrono::duration<double, std:
 enum { CblasRowMajor, CblasNoTrans, CblasTrans };
 void cblas_sgemm(int, int, int transb, int m, int n, int k, float, const float* x, int lda, const float* w, int ldw,
                  float, float* y, int ldy) {
-    for (int i = 0; i < m; ++i) std::fill(y + static_cast<int64_t>(i) * ldy, y + static_cast<int64_t>(i) * ldy + n, 0.0f);
+    for (int i = 0; i < m; ++i)
+        std::fill(y + static_cast<int64_t>(i) * ldy, y + static_cast<int64_t>(i) * ldy + n, 0.0f);
     if (transb == CblasTrans) {
         for (int i = 0; i < m; ++i)
             for (int j = 0; j < n; ++j) {
@@ -195,7 +198,11 @@ public:
     // Holds the Model's tensor views (its storage is shared, nothing is copied) plus fp32 working buffers sized
     // for a prefill of batch x max_seq tokens and the KV cache in kv_dtype.
     CpuModel(const Model& m, int64_t batch, int64_t max_seq)
-        : m_model(m), m_cfg(m.config), m_batch(batch), m_max_seq(max_seq), m_window(m.config.sliding_window),
+        : m_model(m),
+          m_cfg(m.config),
+          m_batch(batch),
+          m_max_seq(max_seq),
+          m_window(m.config.sliding_window),
           m_cap(m.config.sliding_window > 0 ? std::min(max_seq, m.config.sliding_window) : max_seq) {
         const auto& c = m_cfg;
         m_inv_freq = ropeInverseFrequencies(c);
@@ -224,7 +231,8 @@ public:
         // A prefill chunk that wraps the rolling buffer attends over a linear copy of the held positions plus
         // the new ones (held + T <= max_seq), one layer at a time (estimateMemory counts it as activations).
         if (m_cap < max_seq) {
-            const size_t lin = static_cast<size_t>(batch * c.n_kv_heads * max_seq * c.head_dim) * bytesPerElement(c.kv_dtype);
+            const size_t lin =
+                static_cast<size_t>(batch * c.n_kv_heads * max_seq * c.head_dim) * bytesPerElement(c.kv_dtype);
             m_lin_k.resize(lin);
             m_lin_v.resize(lin);
         }
@@ -375,7 +383,8 @@ private:
                 for (int64_t b = 0; b < B; ++b)
                     for (int64_t h = 0; h < hkv; ++h)
                         for (int64_t t = 0; t < held; ++t) {
-                            const auto src = static_cast<size_t>((b * hkv + h) * m_cap + (m_pos - held + t) % m_cap) * rowb;
+                            const auto src =
+                                static_cast<size_t>((b * hkv + h) * m_cap + (m_pos - held + t) % m_cap) * rowb;
                             const auto dst = static_cast<size_t>((b * hkv + h) * L + t) * rowb;
                             std::memcpy(m_lin_k.data() + dst, kc + src, rowb);
                             std::memcpy(m_lin_v.data() + dst, vc + src, rowb);
@@ -387,7 +396,8 @@ private:
                         const float* row = m_qkv.data() + n * m_qkv_cols;
                         const int64_t dst = ((b * hkv + h) * L + held + t) * D;
                         storeAs(c.kv_dtype, row + (hq + h) * D, m_lin_k.data() + static_cast<size_t>(dst) * kvb, D);
-                        storeAs(c.kv_dtype, row + (hq + hkv + h) * D, m_lin_v.data() + static_cast<size_t>(dst) * kvb, D);
+                        storeAs(c.kv_dtype, row + (hq + hkv + h) * D, m_lin_v.data() + static_cast<size_t>(dst) * kvb,
+                                D);
                     }
                 p.k = m_lin_k.data();
                 p.v = m_lin_v.data();
@@ -507,9 +517,9 @@ private:
     std::vector<std::vector<float>> m_attn_norm, m_ffn_norm;  // per layer (d), fp32
     std::vector<float> m_final_norm;
     std::vector<float> m_x, m_xn, m_qkv, m_attn, m_ffn, m_logits;  // activations, fp32
-    std::vector<std::vector<unsigned char>> m_k, m_v;    // per layer (B, Hkv, m_cap, D), storage dtype
-    std::vector<unsigned char> m_lin_k, m_lin_v;         // (B, Hkv, <= max_seq, D): a wrapping chunk's keys, linear
-    std::vector<std::vector<float>> m_tiles;             // per thread: fp32 weight tile of a prefill GEMM
+    std::vector<std::vector<unsigned char>> m_k, m_v;              // per layer (B, Hkv, m_cap, D), storage dtype
+    std::vector<unsigned char> m_lin_k, m_lin_v;  // (B, Hkv, <= max_seq, D): a wrapping chunk's keys, linear
+    std::vector<std::vector<float>> m_tiles;      // per thread: fp32 weight tile of a prefill GEMM
 };
 
 class CpuBackend final : public Backend {
@@ -527,7 +537,9 @@ public:
             }
         });
     }
-    std::string name() const override { return "cpu"; }
+    std::string name() const override {
+        return "cpu";
+    }
     DeviceInfo deviceInfo() const override {
         DeviceInfo d;
         d.backend = "cpu";
@@ -551,7 +563,8 @@ public:
         fit.fits = adds <= static_cast<int64_t>(static_cast<double>(avail) * 0.9);
         fit.message = "the KV cache and working buffers need " + formatBytes(adds) + " but " + formatBytes(avail) +
                       " are available";
-        if (!fit.fits) return makeError(ErrorCode::OutOfMemory, "the model does not fit in host memory: " + fit.message);
+        if (!fit.fits)
+            return makeError(ErrorCode::OutOfMemory, "the model does not fit in host memory: " + fit.message);
         try {
             return std::unique_ptr<ModelInstance>(std::make_unique<CpuModel>(w, batch, max_seq));
         } catch (const std::bad_alloc&) {
@@ -588,14 +601,15 @@ public:
         // overstate the bandwidth.
         const int64_t l3_bytes = std::max<int64_t>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
         const int64_t rotate_bytes = std::max<int64_t>(256ll << 20, 2 * l3_bytes);
-        const int64_t copies = std::clamp<int64_t>((rotate_bytes + read_bytes - 1) / std::max<int64_t>(read_bytes, 1), 1,
-                                                   int64_t{1} << 16);
+        const int64_t copies = std::clamp<int64_t>((rotate_bytes + read_bytes - 1) / std::max<int64_t>(read_bytes, 1),
+                                                   1, int64_t{1} << 16);
         try {
             std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.head_dim));
             std::vector<float> o(q.size());
             Rng rng(42);
             for (auto& x : q) x = static_cast<float>(rng.normal());
-            std::vector<std::unique_ptr<unsigned char[]>> ks(static_cast<size_t>(copies)), vs(static_cast<size_t>(copies));
+            std::vector<std::unique_ptr<unsigned char[]>> ks(static_cast<size_t>(copies)),
+                vs(static_cast<size_t>(copies));
             // One random head of K and one of V in the cache dtype, copied into every head of every copy: the
             // timing depends on addresses, not values, and drawing gigabytes of normals took longer than timing.
             const size_t head_bytes = static_cast<size_t>(rows * s.head_dim) * eb;
@@ -608,7 +622,8 @@ public:
             auto fill = [&](unsigned char* dst, const std::vector<unsigned char>& head) {
                 // (B, Hkv, kv_len, D): rows first .. kv_len - 1 of every head
                 for (int64_t bh = 0; bh < s.batch * s.n_kv_heads; ++bh)
-                    std::memcpy(dst + static_cast<size_t>((bh * s.kv_len + first) * s.head_dim) * eb, head.data(), head_bytes);
+                    std::memcpy(dst + static_cast<size_t>((bh * s.kv_len + first) * s.head_dim) * eb, head.data(),
+                                head_bytes);
             };
             for (int64_t c = 0; c < copies; ++c) {
                 ks[static_cast<size_t>(c)].reset(new unsigned char[static_cast<size_t>(kv_elems) * eb]);
@@ -701,7 +716,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Backend> createCpuBackend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> createCpuBackend() {
+    return std::make_unique<CpuBackend>();
+}
 
 Status AttentionShape::validate() const {
     auto bad = [](std::string m) { return Status(makeError(ErrorCode::InvalidArgument, std::move(m))); };
@@ -711,8 +728,8 @@ Status AttentionShape::validate() const {
         return bad("n_q_heads (" + std::to_string(n_q_heads) + ") is not a multiple of n_kv_heads (" +
                    std::to_string(n_kv_heads) + ")");
     if (causal && q_len > kv_len)
-        return bad("causal attention needs q_len (" + std::to_string(q_len) + ") <= kv_len (" +
-                   std::to_string(kv_len) + ")");
+        return bad("causal attention needs q_len (" + std::to_string(q_len) + ") <= kv_len (" + std::to_string(kv_len) +
+                   ")");
     if (head_dim > 1024) return bad("head_dim above 1024 is not supported");
     if (window < 0) return bad("the sliding window cannot be negative");
     if (window > 0 && !causal) return bad("a sliding window needs causal attention");

@@ -12,14 +12,14 @@ namespace gqa::cpu {
 struct AttnParams {
     const float* q = nullptr;  // element (b, h, i, e) at q[b*q_sb + h*q_sh + i*q_si + e], fp32
     int64_t q_sb = 0, q_sh = 0, q_si = 0;
-    const void* k = nullptr;   // element (b, kvh, j, e) at k[b*kv_sb + kvh*kv_sh + j*kv_si + e], kv_dtype
-    const void* v = nullptr;   // same strides as k
+    const void* k = nullptr;  // element (b, kvh, j, e) at k[b*kv_sb + kvh*kv_sh + j*kv_si + e], kv_dtype
+    const void* v = nullptr;  // same strides as k
     int64_t kv_sb = 0, kv_sh = 0, kv_si = 0;
     DType kv_dtype = DType::F32;
-    float* out = nullptr;      // element (b, h, i, e) at out[b*o_sb + h*o_sh + i*o_si + e], fp32
+    float* out = nullptr;  // element (b, h, i, e) at out[b*o_sb + h*o_sh + i*o_si + e], fp32
     int64_t o_sb = 0, o_sh = 0, o_si = 0;
     int64_t batch = 1, n_q_heads = 1, n_kv_heads = 1, q_len = 1, kv_len = 1, head_dim = 64;
-    bool causal = false;       // bottom-right aligned: query i sees keys j <= i + kv_len - q_len
+    bool causal = false;  // bottom-right aligned: query i sees keys j <= i + kv_len - q_len
     // Sliding window (with causal): query i also sees only keys j > i + kv_len - q_len - window. 0 = none.
     // KV tiles wholly outside the band are skipped, so the cost grows with the window, not with kv_len.
     int64_t window = 0;
@@ -55,7 +55,7 @@ struct Kernels {
     void (*widenRows)(const void* w, DType t, int64_t row_bytes, int64_t in, int64_t r0, int64_t r1, float* dst);
 };
 
-const Kernels& kernels();               // the best for this CPU
+const Kernels& kernels();                    // the best for this CPU
 const Kernels& kernelsFor(const char* isa);  // "generic", "avx2", "avx512", "avx512-bf16" (else generic)
 
 // Implementations, one per ISA translation unit.

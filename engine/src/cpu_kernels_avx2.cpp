@@ -4,5 +4,7 @@
 #include "cpu_kernels_impl.h"
 
 namespace gqa::cpu {
-const Kernels& kernelsAvx2() { return avx2::table("avx2"); }
+const Kernels& kernelsAvx2() {
+    return avx2::table("avx2");
+}
 }  // namespace gqa::cpu

@@ -4,5 +4,7 @@
 #include "cpu_kernels_impl.h"
 
 namespace gqa::cpu {
-const Kernels& kernelsAvx512() { return avx512::table("avx512"); }
+const Kernels& kernelsAvx512() {
+    return avx512::table("avx512");
+}
 }  // namespace gqa::cpu

@@ -5,5 +5,7 @@
 #include "cpu_kernels_impl.h"
 
 namespace gqa::cpu {
-const Kernels& kernelsAvx512Bf16() { return avx512bf16::table("avx512-bf16"); }
+const Kernels& kernelsAvx512Bf16() {
+    return avx512bf16::table("avx512-bf16");
+}
 }  // namespace gqa::cpu

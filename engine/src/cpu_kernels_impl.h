@@ -25,11 +25,13 @@ constexpr int VW = GQA_VW;
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int vi __attribute__((vector_size(VW * 4)));
 
-constexpr int64_t kKeyTile = 64;   // keys per tile at most (a multiple of VW)
-constexpr int64_t kPrefetchTiles = 2;   // how many tiles ahead the software prefetch runs
+constexpr int64_t kKeyTile = 64;       // keys per tile at most (a multiple of VW)
+constexpr int64_t kPrefetchTiles = 2;  // how many tiles ahead the software prefetch runs
 // Keys per tile so that the fp32 K and V tiles (2 x keys x dp x 4 bytes) stay within 32 KiB of L1.
-inline int64_t keyTile(int64_t dp) { return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile); }
-constexpr int64_t kRowTarget = 64; // query rows (heads x queries) per prefill work item
+inline int64_t keyTile(int64_t dp) {
+    return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile);
+}
+constexpr int64_t kRowTarget = 64;  // query rows (heads x queries) per prefill work item
 // Register block of the score computation: kRB rows x kKB keys = VW dot products per transpose-reduce.
 constexpr int kKB = VW >= 8 ? 4 : 2;
 constexpr int kRB = VW / kKB;
@@ -39,9 +41,15 @@ inline vf vload(const float* p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-inline vf vbcast(float x) { return vf{} + x; }
-inline vf vmax(vf a, vf b) { return a > b ? a : b; }
+inline void vstore(float* p, vf v) {
+    std::memcpy(p, &v, sizeof v);
+}
+inline vf vbcast(float x) {
+    return vf{} + x;
+}
+inline vf vmax(vf a, vf b) {
+    return a > b ? a : b;
+}
 
 // exp(x) for x <= 0 (arguments of the softmax), relative error ~1e-7; exp(-inf) = 0.
 inline vf vexp(vf x) {
@@ -91,7 +99,9 @@ inline float hsum(vf v) {
 }
 
 // ---- transpose-reduce: VW accumulators (one per key) -> one vector of VW dot products ------------------
-constexpr int log2c(int x) { return x <= 1 ? 0 : 1 + log2c(x / 2); }
+constexpr int log2c(int x) {
+    return x <= 1 ? 0 : 1 + log2c(x / 2);
+}
 constexpr int kStages = log2c(VW);
 constexpr int bitrev(int x) {
     int r = 0;
@@ -148,12 +158,14 @@ typedef uint16_t vu16 __attribute__((vector_size(VW * 2)));
 // VW bf16 values -> VW floats: zero-extend to 32 bits and shift into the high half.
 inline vf bf16Chunk(const uint16_t* src) {
 #if GQA_VW == 16
-    const __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))), 16);
+    const __m512i w =
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))), 16);
     vf r;
     std::memcpy(&r, &w, sizeof r);
     return r;
 #elif GQA_VW == 8
-    const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))), 16);
+    const __m256i w =
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))), 16);
     vf r;
     std::memcpy(&r, &w, sizeof r);
     return r;
@@ -196,11 +208,15 @@ inline float f16ToFloatOne(uint16_t h) {
 }
 
 // VW consecutive K/V values of a 16-bit cache row -> VW floats.
-inline vf kvChunk(const uint16_t* src, DType t) { return t == DType::BF16 ? bf16Chunk(src) : f16Chunk(src); }
+inline vf kvChunk(const uint16_t* src, DType t) {
+    return t == DType::BF16 ? bf16Chunk(src) : f16Chunk(src);
+}
 template <DType T>
 inline vf kvChunkT(const uint16_t* src) {
-    if constexpr (T == DType::BF16) return bf16Chunk(src);
-    else return f16Chunk(src);
+    if constexpr (T == DType::BF16)
+        return bf16Chunk(src);
+    else
+        return f16Chunk(src);
 }
 
 inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
@@ -234,7 +250,9 @@ inline const void* kvRow(const void* base, DType t, int64_t elem_offset) {
 }
 
 // Row of key j in the cache: j itself, or j % kv_ring in a rolling buffer.
-inline int64_t kvSlot(const AttnParams& p, int64_t j) { return p.kv_ring > 0 ? j % p.kv_ring : j; }
+inline int64_t kvSlot(const AttnParams& p, int64_t j) {
+    return p.kv_ring > 0 ? j % p.kv_ring : j;
+}
 
 // First key query i (0-based, of q_len) sees: 0, or the start of its sliding window.
 inline int64_t firstVisibleKey(const AttnParams& p, int64_t i) {
@@ -418,7 +436,9 @@ inline void pvDirectAll(int64_t R, float* o, int64_t dp, const float* corr, cons
 // vdpbf16ps multiplies pairs of bf16 values exactly and accumulates in fp32. The fp32 side of each product
 // (q, or a probability p) is split into hi + lo bf16 parts, x = hi + lo to 2^-18 relative, so the result keeps
 // fp32 accuracy while K and V stay 16-bit and are loaded once per group.
-inline __m512bh asBh(__m512i x) { return reinterpret_cast<__m512bh&>(x); }
+inline __m512bh asBh(__m512i x) {
+    return reinterpret_cast<__m512bh&>(x);
+}
 
 inline void splitBf16(float x, uint16_t& hi, uint16_t& lo) {
     hi = floatToBf16(x);
@@ -444,7 +464,8 @@ inline void pvBf16(float* o, int64_t ostride, const float* corr, const uint32_t*
     const __m512i idx = interleaveIndex();
     __m512 a[NR][U];
     for (int r = 0; r < NR; ++r)
-        for (int u = 0; u < U; ++u) a[r][u] = _mm512_mul_ps(_mm512_loadu_ps(o + r * ostride + u * 16), _mm512_set1_ps(corr[r]));
+        for (int u = 0; u < U; ++u)
+            a[r][u] = _mm512_mul_ps(_mm512_loadu_ps(o + r * ostride + u * 16), _mm512_set1_ps(corr[r]));
     for (int64_t jp = 0; jp < pairs; ++jp) {
         const uint16_t* v0 = vrows[2 * jp] + e0;
         const uint16_t* v1 = vrows[2 * jp + 1] + e0;
@@ -498,7 +519,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     if (dpath) {
         sc.qh.resize(static_cast<size_t>(R * D));
         sc.ql.resize(static_cast<size_t>(R * D));
-        for (int64_t i = 0; i < R * D; ++i) splitBf16(sc.q[static_cast<size_t>(i)], sc.qh[static_cast<size_t>(i)], sc.ql[static_cast<size_t>(i)]);
+        for (int64_t i = 0; i < R * D; ++i)
+            splitBf16(sc.q[static_cast<size_t>(i)], sc.qh[static_cast<size_t>(i)], sc.ql[static_cast<size_t>(i)]);
         sc.zero_row.assign(static_cast<size_t>(D), 0);
         sc.ph.resize(static_cast<size_t>(R * kKeyTile / 2));
         sc.pl.resize(static_cast<size_t>(R * kKeyTile / 2));
@@ -541,7 +563,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             // The tile kPrefetchTiles ahead streams in while this one is computed (rows of a head are contiguous).
             const int64_t next0 = j0 + kPrefetchTiles * tile;
             int64_t next_rows = std::min(tile, k_last - next0);
-            if (p.kv_ring > 0 && next_rows > 0) next_rows = std::min(next_rows, p.kv_ring - kvSlot(p, next0));  // up to the wrap
+            if (p.kv_ring > 0 && next_rows > 0)
+                next_rows = std::min(next_rows, p.kv_ring - kvSlot(p, next0));  // up to the wrap
             if (next_rows > 0 && p.kv_si == D) {
                 const int64_t eb = static_cast<int64_t>(bytesPerElement(p.kv_dtype));
                 pf.start(static_cast<const char*>(rowAt(p.k, next0)), static_cast<const char*>(rowAt(p.v, next0)),
@@ -565,7 +588,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             for (int64_t j = 0; j < kt; ++j) {
                 float* dst = kfs + j * VW;
                 const void* krow = rowAt(p.k, j0 + j);
-                if (D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16)) {  // convert straight into place
+                if (D == dp &&
+                    (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16)) {  // convert straight into place
                     const auto* s16 = static_cast<const uint16_t*>(krow);
                     for (int64_t c = 0; c < nc; ++c) vstore(dst + c * tile * VW, kvChunk(s16 + c * VW, p.kv_dtype));
                 } else {
@@ -574,8 +598,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 }
             }
             // V after K: one sequential stream at a time.
-            for (int64_t j = 0; j < kt; ++j)
-                toFloat(rowAt(p.v, j0 + j), p.kv_dtype, D, vfs + j * dp);
+            for (int64_t j = 0; j < kt; ++j) toFloat(rowAt(p.v, j0 + j), p.kv_dtype, D, vfs + j * dp);
         }
         for (int64_t j = kt; j < (dpath || direct ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
             for (int64_t c = 0; c < nc; ++c) vstore(kfs + (c * tile + j) * VW, vf{});
@@ -587,7 +610,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #if defined(GQA_HAVE_BF16DP)
         if (dpath) {
             const int64_t ncd = D / 32;  // 32 bf16 per dot-product instruction
-            const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / 4) * std::max<int64_t>(1, R / 4))));
+            const int pf_step = static_cast<int>(
+                std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / 4) * std::max<int64_t>(1, R / 4))));
             alignas(64) float tmp[16];
             if (R % 4 == 0) {
                 r_blocked = R;
@@ -652,7 +676,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         if (!dpath && !direct && R % kRB == 0) {
             r_blocked = R;
             alignas(64) float tmp[VW];
-            const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / kKB) * (R / kRB))));
+            const int pf_step =
+                static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / kKB) * (R / kRB))));
             for (int64_t jb = 0; jb < ktp; jb += kKB)
                 for (int64_t r0 = 0; r0 < R; r0 += kRB) {
                     pf.pump(pf_step);
@@ -707,7 +732,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             for (int64_t jb = 0; jb < ktp; jb += VW) mx = vmax(mx, vload(sr + jb));
             mnew[r] = valid == 0 ? m[r] : std::max(m[r], hmax(mx));
             // exp(-inf - finite) on the first tile is exp(-inf) = 0; a row with no keys yet keeps 1.
-            sc.corr[static_cast<size_t>(r)] = std::isinf(m[r]) ? (std::isinf(mnew[r]) ? 0.0f : -INFINITY) : m[r] - mnew[r];
+            sc.corr[static_cast<size_t>(r)] =
+                std::isinf(m[r]) ? (std::isinf(mnew[r]) ? 0.0f : -INFINITY) : m[r] - mnew[r];
         }
         for (int64_t r = 0; r < R; r += VW) {
             vf x = vbcast(-INFINITY);
@@ -761,17 +787,17 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                                   (sc.valid[static_cast<size_t>(r + 2)] + 1) / 2 == pairs;
                 for (int64_t e0 = 0; e0 < D; e0 += 64) {
                     if (four && D - e0 >= 64)
-                        pvBf16<4, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
-                                     pairs, vrows, e0);
+                        pvBf16<4, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
+                                     sc.pl.data() + r * ps, ps, pairs, vrows, e0);
                     else if (four)
-                        pvBf16<4, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
-                                     pairs, vrows, e0);
+                        pvBf16<4, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
+                                     sc.pl.data() + r * ps, ps, pairs, vrows, e0);
                     else if (D - e0 >= 64)
-                        pvBf16<1, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
-                                     (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
+                        pvBf16<1, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
+                                     sc.pl.data() + r * ps, ps, (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
                     else
-                        pvBf16<1, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps, sc.pl.data() + r * ps, ps,
-                                     (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
+                        pvBf16<1, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
+                                     sc.pl.data() + r * ps, ps, (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
                 }
                 r += four ? 4 : 1;
             }
@@ -791,12 +817,13 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         for (int64_t r = 0; r < R;) {
             const int64_t valid = sc.valid[static_cast<size_t>(r)];
             const float* vb = vfs;
-            if (r + 3 < R && sc.valid[static_cast<size_t>(r + 3)] == valid && sc.valid[static_cast<size_t>(r + 1)] == valid &&
-                sc.valid[static_cast<size_t>(r + 2)] == valid && nc % 4 == 0) {
+            if (r + 3 < R && sc.valid[static_cast<size_t>(r + 3)] == valid &&
+                sc.valid[static_cast<size_t>(r + 1)] == valid && sc.valid[static_cast<size_t>(r + 2)] == valid &&
+                nc % 4 == 0) {
                 // Four rows share every V chunk load.
                 for (int64_t c = 0; c < nc; c += 4)
-                    accumulatePV4<4>(o + r * dp + c * VW, dp, &sc.corr[static_cast<size_t>(r)], sc.s.data() + r * kKeyTile,
-                                     kKeyTile, valid, vb + c * VW, dp);
+                    accumulatePV4<4>(o + r * dp + c * VW, dp, &sc.corr[static_cast<size_t>(r)],
+                                     sc.s.data() + r * kKeyTile, kKeyTile, valid, vb + c * VW, dp);
                 r += 4;
                 continue;
             }
@@ -841,7 +868,8 @@ void attention(const AttnParams& p) {
     int64_t splits = 1;
     if (parallel && base_items < 4 * threads && span >= 2 * kKeyTile)
         splits = std::min<int64_t>((4 * threads + base_items - 1) / base_items, span / kKeyTile);
-    const int64_t chunk = std::max<int64_t>(kKeyTile, ((span + splits - 1) / splits + kKeyTile - 1) / kKeyTile * kKeyTile);
+    const int64_t chunk =
+        std::max<int64_t>(kKeyTile, ((span + splits - 1) / splits + kKeyTile - 1) / kKeyTile * kKeyTile);
     splits = std::max<int64_t>(1, (span + chunk - 1) / chunk);
     const int64_t rows_max = g * std::min(qt, p.q_len);
     const int64_t items = base_items * splits;
@@ -938,8 +966,8 @@ void probabilities(const AttnParams& p, const int64_t* heads, int64_t n_heads, f
                     const int64_t first = std::min(valid, firstVisibleKey(p, i));  // keys outside the window: 0
                     float mx = -std::numeric_limits<float>::infinity();
                     for (int64_t j = first; j < valid; ++j) {
-                        toFloat(kvRow(p.k, p.kv_dtype, b * p.kv_sb + kvh * p.kv_sh + kvSlot(p, j) * p.kv_si), p.kv_dtype, D,
-                                kf.data());
+                        toFloat(kvRow(p.k, p.kv_dtype, b * p.kv_sb + kvh * p.kv_sh + kvSlot(p, j) * p.kv_si),
+                                p.kv_dtype, D, kf.data());
                         float acc = 0.f;
                         for (int64_t e = 0; e < D; ++e) acc += q[e] * kf[e];
                         s[j] = acc * scale;

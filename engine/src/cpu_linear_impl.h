@@ -123,7 +123,8 @@ void widenRows(const void* w, DType t, int64_t row_bytes, int64_t in, int64_t r0
             for (int64_t blk = 0; blk < in / kQ8BlockElems; ++blk) {
                 const uint8_t* b = row + blk * kQ8BlockBytes;
                 const vf scale = vbcast(f16Scalar(b));
-                for (int64_t c = 0; c < kQ8BlockElems; c += VW) vstore(o + blk * kQ8BlockElems + c, i8Chunk(b + 2 + c) * scale);
+                for (int64_t c = 0; c < kQ8BlockElems; c += VW)
+                    vstore(o + blk * kQ8BlockElems + c, i8Chunk(b + 2 + c) * scale);
             }
         } else {
             toFloat(row, t, in, o);

@@ -33,7 +33,7 @@ uint16_t floatToF16(float f) {
     const uint32_t x = std::bit_cast<uint32_t>(f);
     const uint32_t sign = (x >> 16) & 0x8000u;
     const uint32_t absx = x & 0x7fffffffu;
-    if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+    if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
     if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow → inf (>= 65520)
     if (absx < 0x38800000u) {                                               // subnormal or zero in fp16
         // value = absx as float; fp16 subnormal step is 2^-24.

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -108,9 +108,10 @@ PhaseProfile medianProfile(const std::vector<PhaseProfile>& runs) {
     }
     for (size_t l = 0; l < m.layer_ms.size(); ++l)
         for (int i = 0; i < kNumOps; ++i)
-            m.layer_ms[l][static_cast<size_t>(i)] = stats([&](const PhaseProfile& r) {
-                return l < r.layer_ms.size() ? r.layer_ms[l][static_cast<size_t>(i)] : 0.0;
-            }).median_ms;
+            m.layer_ms[l][static_cast<size_t>(i)] =
+                stats([&](const PhaseProfile& r) {
+                    return l < r.layer_ms.size() ? r.layer_ms[l][static_cast<size_t>(i)] : 0.0;
+                }).median_ms;
     return m;
 }
 
@@ -168,8 +169,8 @@ Expected<LayerPlan> planLayers(const RunRequest& req, const DeviceInfo& dev) {
     // Depth: what was asked, or as many layers as fit — predicted before anything is allocated.
     ModelConfig run_cfg = cfg;
     run_cfg.n_layers = req.layers > 0 ? req.layers : cfg.n_layers;
-    const int64_t available = req.memory_limit_bytes > 0 ? std::min(req.memory_limit_bytes, dev.available_bytes)
-                                                         : dev.available_bytes;
+    const int64_t available =
+        req.memory_limit_bytes > 0 ? std::min(req.memory_limit_bytes, dev.available_bytes) : dev.available_bytes;
     const auto fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), available);
     LayerPlan plan;
     plan.layers = run_cfg.n_layers;
@@ -216,7 +217,8 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
         const auto n = static_cast<int64_t>(req.prompt_tokens.size());
         if (n != T && n != B * T)
             return makeError(ErrorCode::InvalidArgument, "the prompt holds " + std::to_string(n) +
-                                                             " tokens but the run's prompt length is " + std::to_string(T));
+                                                             " tokens but the run's prompt length is " +
+                                                             std::to_string(T));
         for (int32_t id : req.prompt_tokens)
             if (id < 0 || id >= V)
                 return makeError(ErrorCode::InvalidArgument, "prompt token id " + std::to_string(id) +
@@ -240,8 +242,9 @@ Expected<RunResult> runModel(Backend& backend, const RunRequest& req) {
     Model model;
     if (req.model) {
         if (req.model->config.n_layers < run_cfg.n_layers)
-            return makeError(ErrorCode::InvalidArgument, "the model holds " + std::to_string(req.model->config.n_layers) +
-                                                             " layers; " + std::to_string(run_cfg.n_layers) + " requested");
+            return makeError(ErrorCode::InvalidArgument, "the model holds " +
+                                                             std::to_string(req.model->config.n_layers) + " layers; " +
+                                                             std::to_string(run_cfg.n_layers) + " requested");
         model = req.model->firstLayers(run_cfg.n_layers);
     } else {
         auto built = makeSyntheticModel(run_cfg, req.seed, req.weights, run_cfg.n_layers, req.cancel);

@@ -42,7 +42,7 @@ MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) 
     MemoryEstimate m;
     const int64_t q = c.n_q_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
     const int64_t matrices = c.d_model * (q + 2 * kv) + q * c.d_model + 3 * c.d_model * c.ffn_dim;  // per layer
-    const int64_t vectors = 2 * c.d_model + (c.qkv_bias ? q + 2 * kv : 0);                       // per layer
+    const int64_t vectors = 2 * c.d_model + (c.qkv_bias ? q + 2 * kv : 0);                          // per layer
     const int64_t tables = (c.tied_embeddings ? 1 : 2) * c.vocab_size * c.d_model;
     m.param_count = c.n_layers * (matrices + vectors) + tables + c.d_model;
     m.weight_bytes = c.n_layers * (storageBytes(c.weight_dtype, matrices) + storageBytes(c.norm_dtype, vectors)) +
@@ -55,8 +55,8 @@ MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) 
     // fp32 per prefill token: x, xn (d each), qkv ((Hq + 2 Hkv) D), attention output (Hq D), gate|up (2F).
     const int64_t per_token = 2 * c.d_model + (q + 2 * kv) + q + 2 * c.ffn_dim;
     const int64_t widest_in = std::max({c.d_model, q, c.ffn_dim});
-    m.activation_bytes = 4 * (batch * seq * per_token + batch * c.vocab_size) +
-                         4 * kPrefillTileRows * widest_in * cpuWorkerThreads();
+    m.activation_bytes =
+        4 * (batch * seq * per_token + batch * c.vocab_size) + 4 * kPrefillTileRows * widest_in * cpuWorkerThreads();
     // With a rolling buffer, a prefill chunk that wraps it attends over a linear copy of one layer's K and V.
     if (m.kv_positions < seq) m.activation_bytes += 2 * batch * seq * kv * kvb;
     m.total_bytes = m.weight_bytes + m.kv_cache_bytes + m.activation_bytes;

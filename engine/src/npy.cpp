@@ -111,8 +111,8 @@ Expected<NpyArray> parseNpy(const std::vector<uint8_t>& bytes, const std::string
     if (!need) return corrupt(what, "shape (" + shape_s + ") is too large");
     const size_t have = bytes.size() - data_start;
     if (have < static_cast<size_t>(*need))
-        return corrupt(what, "truncated data: shape (" + shape_s + ") needs " + std::to_string(*need) + " bytes, file has " +
-                                 std::to_string(have));
+        return corrupt(what, "truncated data: shape (" + shape_s + ") needs " + std::to_string(*need) +
+                                 " bytes, file has " + std::to_string(have));
     if (have > static_cast<size_t>(*need))
         return corrupt(what, "file has " + std::to_string(have - static_cast<size_t>(*need)) +
                                  " bytes after the data the shape describes");
@@ -158,7 +158,15 @@ Status writeNpy(const std::string& path, const std::vector<int64_t>& shape, cons
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
         if (!f) return makeError(ErrorCode::IoError, path + ": cannot open for writing");
-        const uint8_t pre[] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size() & 0xff),
+        const uint8_t pre[] = {0x93,
+                               'N',
+                               'U',
+                               'M',
+                               'P',
+                               'Y',
+                               1,
+                               0,
+                               static_cast<uint8_t>(header.size() & 0xff),
                                static_cast<uint8_t>(header.size() >> 8)};
         f.write(reinterpret_cast<const char*>(pre), sizeof pre);
         f.write(header.data(), static_cast<std::streamsize>(header.size()));

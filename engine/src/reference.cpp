@@ -32,7 +32,8 @@ void attention(const AttentionShape& s, const float* q, const float* k, const fl
                 }
                 double sum = 0.0;
                 for (int64_t j = 0; j < s.kv_len; ++j) {
-                    const double e = std::isinf(sc[static_cast<size_t>(j)]) ? 0.0 : std::exp(sc[static_cast<size_t>(j)] - mx);
+                    const double e =
+                        std::isinf(sc[static_cast<size_t>(j)]) ? 0.0 : std::exp(sc[static_cast<size_t>(j)] - mx);
                     sc[static_cast<size_t>(j)] = e;
                     sum += e;
                 }
@@ -66,7 +67,9 @@ void rope(double* x, int64_t head_dim, int64_t pos, const std::vector<double>& i
     }
 }
 
-double silu(double x) { return x / (1.0 + std::exp(-x)); }
+double silu(double x) {
+    return x / (1.0 + std::exp(-x));
+}
 
 std::vector<float> dequantize(const Tensor& t) {
     std::vector<float> v(static_cast<size_t>(t.numel()));
@@ -109,8 +112,18 @@ Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batc
     };
     std::vector<L> layers;
     for (const auto& lt : m.layers) {
-        L l{dequantize(lt.attn_norm), dequantize(lt.wq), dequantize(lt.wk), dequantize(lt.wv), {}, {}, {},
-            dequantize(lt.wo), dequantize(lt.ffn_norm), dequantize(lt.w_gate), dequantize(lt.w_up), dequantize(lt.w_down)};
+        L l{dequantize(lt.attn_norm),
+            dequantize(lt.wq),
+            dequantize(lt.wk),
+            dequantize(lt.wv),
+            {},
+            {},
+            {},
+            dequantize(lt.wo),
+            dequantize(lt.ffn_norm),
+            dequantize(lt.w_gate),
+            dequantize(lt.w_up),
+            dequantize(lt.w_down)};
         if (c.qkv_bias) {
             l.bq = dequantize(lt.bq);
             l.bk = dequantize(lt.bk);
@@ -122,7 +135,8 @@ Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batc
         std::vector<double> x(static_cast<size_t>(T * d));
         for (int64_t t = 0; t < T; ++t)
             for (int64_t i = 0; i < d; ++i)
-                x[static_cast<size_t>(t * d + i)] = emb[static_cast<size_t>(tokens[static_cast<size_t>(b * T + t)] * d + i)];
+                x[static_cast<size_t>(t * d + i)] =
+                    emb[static_cast<size_t>(tokens[static_cast<size_t>(b * T + t)] * d + i)];
         std::vector<double> xn(static_cast<size_t>(d)), qkv(static_cast<size_t>(T * cols)), tmp(static_cast<size_t>(d));
         for (size_t li = 0; li < layers.size(); ++li) {
             const L& lw = layers[li];
@@ -141,11 +155,14 @@ Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batc
             for (int64_t t = 0; t < T; ++t) {
                 for (int64_t h = 0; h < hq; ++h)
                     for (int64_t e = 0; e < D; ++e)
-                        q[static_cast<size_t>((h * T + t) * D + e)] = static_cast<float>(qkv[static_cast<size_t>(t * cols + h * D + e)]);
+                        q[static_cast<size_t>((h * T + t) * D + e)] =
+                            static_cast<float>(qkv[static_cast<size_t>(t * cols + h * D + e)]);
                 for (int64_t h = 0; h < hkv; ++h)
                     for (int64_t e = 0; e < D; ++e) {
-                        k[static_cast<size_t>((h * T + t) * D + e)] = static_cast<float>(qkv[static_cast<size_t>(t * cols + (hq + h) * D + e)]);
-                        v[static_cast<size_t>((h * T + t) * D + e)] = static_cast<float>(qkv[static_cast<size_t>(t * cols + (hq + hkv + h) * D + e)]);
+                        k[static_cast<size_t>((h * T + t) * D + e)] =
+                            static_cast<float>(qkv[static_cast<size_t>(t * cols + (hq + h) * D + e)]);
+                        v[static_cast<size_t>((h * T + t) * D + e)] =
+                            static_cast<float>(qkv[static_cast<size_t>(t * cols + (hq + hkv + h) * D + e)]);
                     }
             }
             AttentionShape s{1, hq, hkv, T, T, D, true, c.sliding_window};
@@ -154,27 +171,33 @@ Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batc
                 std::copy(k.begin(), k.end(), res.k[li].begin() + b * hkv * T * D);
                 std::copy(v.begin(), v.end(), res.v[li].begin() + b * hkv * T * D);
             }
-            attention(s, q.data(), k.data(), v.data(), att.data(), capture ? res.probs[li].data() + b * hq * T * T : nullptr);
-            std::vector<double> row(static_cast<size_t>(hq * D)), gate(static_cast<size_t>(F)), up(static_cast<size_t>(F));
+            attention(s, q.data(), k.data(), v.data(), att.data(),
+                      capture ? res.probs[li].data() + b * hq * T * T : nullptr);
+            std::vector<double> row(static_cast<size_t>(hq * D)), gate(static_cast<size_t>(F)),
+                up(static_cast<size_t>(F));
             for (int64_t t = 0; t < T; ++t) {
                 for (int64_t h = 0; h < hq; ++h)
-                    for (int64_t e = 0; e < D; ++e) row[static_cast<size_t>(h * D + e)] = att[static_cast<size_t>((h * T + t) * D + e)];
+                    for (int64_t e = 0; e < D; ++e)
+                        row[static_cast<size_t>(h * D + e)] = att[static_cast<size_t>((h * T + t) * D + e)];
                 matvec(lw.wo, row.data(), hq * D, d, tmp.data());
                 for (int64_t i = 0; i < d; ++i) x[static_cast<size_t>(t * d + i)] += tmp[static_cast<size_t>(i)];
                 rmsNorm(&x[static_cast<size_t>(t * d)], lw.fn.data(), d, c.norm_eps, xn.data());
                 matvec(lw.wg, xn.data(), d, F, gate.data());
                 matvec(lw.wu, xn.data(), d, F, up.data());
-                for (int64_t f = 0; f < F; ++f) gate[static_cast<size_t>(f)] = silu(gate[static_cast<size_t>(f)]) * up[static_cast<size_t>(f)];
+                for (int64_t f = 0; f < F; ++f)
+                    gate[static_cast<size_t>(f)] = silu(gate[static_cast<size_t>(f)]) * up[static_cast<size_t>(f)];
                 matvec(lw.wd, gate.data(), F, d, tmp.data());
                 for (int64_t i = 0; i < d; ++i) x[static_cast<size_t>(t * d + i)] += tmp[static_cast<size_t>(i)];
             }
         }
         for (int64_t t = 0; t < T; ++t)
-            rmsNorm(&x[static_cast<size_t>(t * d)], fnorm.data(), d, c.norm_eps, &res.hidden[static_cast<size_t>((b * T + t) * d)]);
+            rmsNorm(&x[static_cast<size_t>(t * d)], fnorm.data(), d, c.norm_eps,
+                    &res.hidden[static_cast<size_t>((b * T + t) * d)]);
     }
     if (logits) {
         const auto head = m.lm_head.empty() ? emb : dequantize(m.lm_head);
-        for (int64_t n = 0; n < batch * T; ++n) matvec(head, &res.hidden[static_cast<size_t>(n * d)], d, V, &res.logits[static_cast<size_t>(n * V)]);
+        for (int64_t n = 0; n < batch * T; ++n)
+            matvec(head, &res.hidden[static_cast<size_t>(n * d)], d, V, &res.logits[static_cast<size_t>(n * V)]);
     }
     return res;
 }

@@ -73,9 +73,8 @@ std::vector<int32_t> topK(const float* logits, int64_t vocab, int64_t k) {
     std::vector<int32_t> ids(static_cast<size_t>(vocab));
     for (int64_t i = 0; i < vocab; ++i) ids[static_cast<size_t>(i)] = static_cast<int32_t>(i);
     k = std::min(k, vocab);
-    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
-        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-    });
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                      [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
     ids.resize(static_cast<size_t>(k));
     return ids;
 }

@@ -1,7 +1,7 @@
 #include "gqa/tradeoff.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -13,8 +13,12 @@ namespace gqa {
 
 namespace {
 
-Error invalid(std::string msg) { return makeError(ErrorCode::InvalidArgument, std::move(msg)); }
-std::string num(int64_t v) { return std::to_string(v); }
+Error invalid(std::string msg) {
+    return makeError(ErrorCode::InvalidArgument, std::move(msg));
+}
+std::string num(int64_t v) {
+    return std::to_string(v);
+}
 
 // Everything the sweep measures by running one grouping's model.
 struct RunMeasure {
@@ -40,7 +44,8 @@ double meanNextTokenKl(const std::vector<float>& base, const std::vector<float>&
                        int64_t vocab) {
     if (positions <= 0) return 0.0;
     double sum = 0.0;
-    for (int64_t i = 0; i < positions; ++i) sum += klDivergence(base.data() + i * vocab, point.data() + i * vocab, vocab);
+    for (int64_t i = 0; i < positions; ++i)
+        sum += klDivergence(base.data() + i * vocab, point.data() + i * vocab, vocab);
     return sum / static_cast<double>(positions);
 }
 
@@ -79,7 +84,8 @@ Status checkCaptureFits(Backend& backend, const ModelConfig& cfg, int64_t layers
     const int64_t B = shape.batch, T = shape.prompt_len;
     const double capture_bytes =
         2.0 * static_cast<double>(B) * static_cast<double>(T) *
-        (static_cast<double>(layers) * static_cast<double>(cfg.n_q_heads * T + cfg.n_q_heads * cfg.head_dim + cfg.d_model) +
+        (static_cast<double>(layers) *
+             static_cast<double>(cfg.n_q_heads * T + cfg.n_q_heads * cfg.head_dim + cfg.d_model) +
          static_cast<double>(cfg.vocab_size)) *
         4.0;
     const int64_t available = backend.deviceInfo().available_bytes;
@@ -137,14 +143,16 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const Model& original, co
     std::vector<int32_t> all = makeTokens(B, context, original.config.vocab_size, req.seed);
     if (!req.prompt_tokens.empty()) {
         if (static_cast<int64_t>(req.prompt_tokens.size()) != B * T)
-            return invalid("the prompt holds " + std::to_string(req.prompt_tokens.size()) + " tokens; batch x prompt "
-                           "length is " + num(B * T));
-        for (int64_t b = 0; b < B; ++b)
-            std::copy_n(req.prompt_tokens.begin() + b * T, T, all.begin() + b * context);
+            return invalid("the prompt holds " + std::to_string(req.prompt_tokens.size()) +
+                           " tokens; batch x prompt "
+                           "length is " +
+                           num(B * T));
+        for (int64_t b = 0; b < B; ++b) std::copy_n(req.prompt_tokens.begin() + b * T, T, all.begin() + b * context);
     }
     std::vector<int32_t> prompt(static_cast<size_t>(B * T)), decode(static_cast<size_t>(B * S));
     for (int64_t b = 0; b < B; ++b) {
-        for (int64_t t = 0; t < T; ++t) prompt[static_cast<size_t>(b * T + t)] = all[static_cast<size_t>(b * context + t)];
+        for (int64_t t = 0; t < T; ++t)
+            prompt[static_cast<size_t>(b * T + t)] = all[static_cast<size_t>(b * context + t)];
         for (int64_t s = 0; s < S; ++s)
             decode[static_cast<size_t>(b * S + s)] = all[static_cast<size_t>(b * context + T + s)];
     }
@@ -238,8 +246,8 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const TradeoffRequest& re
         run_cfg.n_layers = layers;
         const FitReport fit = predictFit(run_cfg, req.shape.batch, req.shape.totalTokens(), dev.available_bytes);
         if (!fit.fits)
-            return makeError(ErrorCode::OutOfMemory,
-                             fit.message + " (at most " + num(fit.max_layers_that_fit) + " layers fit: use fewer layers)");
+            return makeError(ErrorCode::OutOfMemory, fit.message + " (at most " + num(fit.max_layers_that_fit) +
+                                                         " layers fit: use fewer layers)");
     }
 
     auto w = makeSyntheticModel(req.config, req.seed, req.weights, layers);

@@ -37,10 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     const bool add_bos = size > 0 && (data[0] & 1);
     const auto ids = g_tok->encode(text, add_bos);
     for (int32_t id : ids)
-        if (id < 0 || id >= g_tok->vocabSize())
-            __builtin_trap();
-    if (add_bos && g_tok->bos() >= 0 && (ids.empty() || ids[0] != g_tok->bos()))
-        __builtin_trap();
+        if (id < 0 || id >= g_tok->vocabSize()) __builtin_trap();
+    if (add_bos && g_tok->bos() >= 0 && (ids.empty() || ids[0] != g_tok->bos())) __builtin_trap();
     gqa::fuzz::use(g_tok->decode(ids));
     return 0;
 }

@@ -7,8 +7,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     auto a = gqa::parseNpy(bytes, "fuzz.npy");
     if (a) {
         // A parsed array holds exactly numel() values.
-        if (static_cast<int64_t>(a->data.size()) != a->numel())
-            __builtin_trap();
+        if (static_cast<int64_t>(a->data.size()) != a->numel()) __builtin_trap();
     }
     return 0;
 }

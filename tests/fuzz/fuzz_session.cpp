@@ -12,8 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     if (s) {
         // What loads must save and load again.
         QString again;
-        if (!gqa::ui::sessionFromJson(gqa::ui::sessionToJson(*s), &again))
-            __builtin_trap();
+        if (!gqa::ui::sessionFromJson(gqa::ui::sessionToJson(*s), &again)) __builtin_trap();
     }
     return 0;
 }

@@ -14,16 +14,14 @@ extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** arg
 
 int main(int argc, char** argv) {
     namespace fs = std::filesystem;
-    if (LLVMFuzzerInitialize)
-        LLVMFuzzerInitialize(&argc, &argv);
+    if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
     std::vector<fs::path> files;
     for (int i = 1; i < argc; ++i) {
         std::error_code ec;
         const fs::path p(argv[i]);
         if (fs::is_directory(p, ec)) {
             for (const auto& e : fs::directory_iterator(p, ec))
-                if (e.is_regular_file(ec))
-                    files.push_back(e.path());
+                if (e.is_regular_file(ec)) files.push_back(e.path());
         } else if (fs::is_regular_file(p, ec)) {
             files.push_back(p);
         } else {

@@ -32,13 +32,11 @@ namespace {
 
 void saveShot(QWidget* w, const QString& name) {
     const QString dir = qEnvironmentVariable("GQA_SCREENSHOT_DIR");
-    if (dir.isEmpty())
-        return;
+    if (dir.isEmpty()) return;
     w->resize(1280, 800);
     w->show();
     QVERIFY(QTest::qWaitForWindowExposed(w));
-    for (QCustomPlot* p : w->findChildren<QCustomPlot*>())
-        p->replot();
+    for (QCustomPlot* p : w->findChildren<QCustomPlot*>()) p->replot();
     QVERIFY(w->grab().save(dir + QLatin1Char('/') + name));
 }
 
@@ -105,12 +103,9 @@ ModelAnalysis handBuilt(int64_t n_q, int64_t n_kv) {
                 if (i != k)
                     d.js_bits[static_cast<size_t>(i * n_q + k)] =
                         (i / g == k / g ? 0.15 : 0.45) + 0.05 * std::sin(static_cast<double>(i + k + l));
-        if (g > 1)
-            d.mean_within_bits = 0.15 + 0.01 * static_cast<double>(l);
-        if (n_kv > 1)
-            d.mean_between_bits = 0.45 - 0.01 * static_cast<double>(l);
-        for (size_t i = 0; i < a.distances.size(); ++i)
-            la.mass_beyond.push_back(1.0 / (1.0 + static_cast<double>(i)));
+        if (g > 1) d.mean_within_bits = 0.15 + 0.01 * static_cast<double>(l);
+        if (n_kv > 1) d.mean_between_bits = 0.45 - 0.01 * static_cast<double>(l);
+        for (size_t i = 0; i < a.distances.size(); ++i) la.mass_beyond.push_back(1.0 / (1.0 + static_cast<double>(i)));
         a.layers.push_back(la);
     }
     return a;
@@ -167,8 +162,7 @@ private slots:
         for (int r = 0; r < 8; ++r) {
             const HeadStats* h = nullptr;
             for (const HeadStats& s : la.heads)
-                if (s.head == heads[static_cast<size_t>(r)])
-                    h = &s;
+                if (s.head == heads[static_cast<size_t>(r)]) h = &s;
             QVERIFY(h);
             QCOMPARE(h->kv_head, heads[static_cast<size_t>(r)] / 4);
             QCOMPARE(t->verticalHeaderItem(r)->text(), QStringLiteral("Q%1").arg(h->head));
@@ -184,8 +178,7 @@ private slots:
                 QVERIFY(!item->toolTip().isEmpty());
             }
         }
-        for (int c = 1; c < t->columnCount(); ++c)
-            QVERIFY(!t->horizontalHeaderItem(c)->toolTip().isEmpty());
+        for (int c = 1; c < t->columnCount(); ++c) QVERIFY(!t->horizontalHeaderItem(c)->toolTip().isEmpty());
     }
 
     // Heads listed out of order by the engine still come out grouped by their KV head.
@@ -264,8 +257,7 @@ private slots:
             QCOMPARE(maps[k]->data()->keySize(), 8);
             QCOMPARE(maps[k]->data()->valueSize(), 8);
             for (int a = 0; a < 8; ++a)
-                for (int b = 0; b < 8; ++b)
-                    QCOMPARE(maps[k]->data()->cell(b, a), ds[k]->at(a, b));
+                for (int b = 0; b < 8; ++b) QCOMPARE(maps[k]->data()->cell(b, a), ds[k]->at(a, b));
             QCOMPARE(maps[k]->colorScale(), view.colorScale());
         }
         QCOMPARE(maps[0]->dataRange(), maps[1]->dataRange());
@@ -357,8 +349,7 @@ private slots:
     }
 
     void screenshots() {
-        if (qEnvironmentVariable("GQA_SCREENSHOT_DIR").isEmpty())
-            QSKIP("GQA_SCREENSHOT_DIR not set");
+        if (qEnvironmentVariable("GQA_SCREENSHOT_DIR").isEmpty()) QSKIP("GQA_SCREENSHOT_DIR not set");
         HeadStatsView stats;
         stats.setAnalysis(m_gqa);
         saveShot(&stats, QStringLiteral("head_stats_view.png"));

@@ -14,8 +14,8 @@
 
 #include <qcustomplot.h>
 
-#include "color_map_convert.h"
 #include "attention_view.h"
+#include "color_map_convert.h"
 #include "compare_view.h"
 #include "control_panel.h"
 #include "gqa/presets.h"
@@ -176,7 +176,8 @@ private slots:
         QVERIFY2(text.contains(QStringLiteral("query 9 → key 4")), qPrintable(text));
         QVERIFY2(text.startsWith(QStringLiteral("Q5 (KV 1,")), qPrintable(text));
         const double w94 = maps->at(0, headIndex(*maps, 5), 9, 4);
-        QVERIFY2(text.endsWith(QStringLiteral(": ") + (w94 < 0.001 ? QString::number(w94, 'e', 2) : QString::number(w94, 'g', 3))),
+        QVERIFY2(text.endsWith(QStringLiteral(": ") +
+                               (w94 < 0.001 ? QString::number(w94, 'e', 2) : QString::number(w94, 'g', 3))),
                  qPrintable(text));
         QVERIFY(att->hoverTextAt(att->cellCenter(5, 2, 7)).contains(QStringLiteral("masked")));
         // One head large: zoom and pan.
@@ -194,7 +195,8 @@ private slots:
         QVERIFY2(row.contains(QStringLiteral("decode step 2")), qPrintable(row));
         QVERIFY2(!row.contains(QStringLiteral("masked")), qPrintable(row));
         const QString self = att->hoverTextAt(att->cellCenter(0, 16 + 2, 18));  // sees itself
-        QVERIFY2(!self.contains(QStringLiteral("masked")) && self.contains(QStringLiteral("key 18: ")), qPrintable(self));
+        QVERIFY2(!self.contains(QStringLiteral("masked")) && self.contains(QStringLiteral("key 18: ")),
+                 qPrintable(self));
     }
 
     void settingsRememberTheLastSession() {
@@ -262,7 +264,9 @@ private slots:
             QVERIFY2(c.validate().isOk(), c.validate().message().c_str());
             QCOMPARE(c.n_q_heads % c.n_kv_heads, int64_t{0});
             const QString kind = panel.kindLabel()->text();
-            QVERIFY(kind.startsWith(k == n_q ? QStringLiteral("MHA") : k == 1 ? QStringLiteral("MQA") : QStringLiteral("GQA")));
+            QVERIFY(kind.startsWith(k == n_q ? QStringLiteral("MHA")
+                                    : k == 1 ? QStringLiteral("MQA")
+                                             : QStringLiteral("GQA")));
         }
         // Changing the query heads keeps the KV count valid.
         QVERIFY(panel.setQueryHeads(n_q == 7 ? 6 : 7));
@@ -325,7 +329,8 @@ private slots:
         auto* fake = new FakeController;
         MainWindow w(testOptions(), fake);
         QSignalSpy shown(&w, &MainWindow::runFailureShown);
-        emit fake->runFailed(w.requestedRunId(), QStringLiteral("predicted not to fit on Fake CPU: needs 1 TiB"), false);
+        emit fake->runFailed(w.requestedRunId(), QStringLiteral("predicted not to fit on Fake CPU: needs 1 TiB"),
+                             false);
         QCOMPARE(shown.count(), 1);
         QVERIFY(w.statusText().contains(QStringLiteral("needs 1 TiB")));
         // A cancelled run is not an error.
@@ -426,7 +431,8 @@ private slots:
                 QVERIFY2(exportPlot(plot, base + ".pdf", ExportFormat::Pdf, &error), qPrintable(error));
                 QVERIFY2(exportPlot(plot, base + ".csv", ExportFormat::Csv, &error), qPrintable(error));
                 QFile png(base + ".png"), pdf(base + ".pdf"), csv(base + ".csv");
-                QVERIFY(png.open(QIODevice::ReadOnly) && pdf.open(QIODevice::ReadOnly) && csv.open(QIODevice::ReadOnly));
+                QVERIFY(png.open(QIODevice::ReadOnly) && pdf.open(QIODevice::ReadOnly) &&
+                        csv.open(QIODevice::ReadOnly));
                 QCOMPARE(png.read(8), QByteArray("\x89PNG\r\n\x1a\n", 8));
                 QCOMPARE(pdf.read(5), QByteArray("%PDF-"));
                 const QList<QByteArray> lines = csv.readAll().split('\n');
@@ -435,8 +441,9 @@ private slots:
                 QCOMPARE(lines.first(), maps ? QByteArray("layer,head,kv_head,query,key,tokens,weight")
                                              : QByteArray("axis_rect,series,x,y,z"));
                 bool has_data = false;
-                for (int i = 0; i < plot->plottableCount(); ++i) has_data |= !plot->plottable(i)->interface1D() ||
-                                                                              plot->plottable(i)->interface1D()->dataCount() > 0;
+                for (int i = 0; i < plot->plottableCount(); ++i)
+                    has_data |=
+                        !plot->plottable(i)->interface1D() || plot->plottable(i)->interface1D()->dataCount() > 0;
                 if (!has_data) continue;  // the sweep plot before any sweep: header only
                 QVERIFY2(lines.size() > 2, qPrintable(plot->objectName()));
                 const QList<QByteArray> cells = lines.at(1).split(',');
@@ -450,7 +457,8 @@ private slots:
         // The grouping diagram exports too: PNG, PDF, and its head -> KV head mapping as CSV.
         for (const char* ext : {"png", "pdf", "csv"}) {
             QString error;
-            QVERIFY2(w.groupingDiagram()->exportTo(dir.filePath(QStringLiteral("grouping.%1").arg(QLatin1String(ext))), &error),
+            QVERIFY2(w.groupingDiagram()->exportTo(dir.filePath(QStringLiteral("grouping.%1").arg(QLatin1String(ext))),
+                                                   &error),
                      qPrintable(error));
         }
         QFile gpng(dir.filePath(QStringLiteral("grouping.png"))), gpdf(dir.filePath(QStringLiteral("grouping.pdf"))),
@@ -458,7 +466,8 @@ private slots:
         QVERIFY(gpng.open(QIODevice::ReadOnly) && gpdf.open(QIODevice::ReadOnly) && gcsv.open(QIODevice::ReadOnly));
         QCOMPARE(gpng.read(8), QByteArray("\x89PNG\r\n\x1a\n", 8));
         QCOMPARE(gpdf.read(5), QByteArray("%PDF-"));
-        QCOMPARE(gcsv.readAll(), QByteArray("q_head,kv_head,group_size\n0,0,4\n1,0,4\n2,0,4\n3,0,4\n4,1,4\n5,1,4\n6,1,4\n7,1,4\n"));
+        QCOMPARE(gcsv.readAll(),
+                 QByteArray("q_head,kv_head,group_size\n0,0,4\n1,0,4\n2,0,4\n3,0,4\n4,1,4\n5,1,4\n6,1,4\n7,1,4\n"));
         // The attention CSV holds every visible weight of every head: 8 heads x 16*17/2 causal cells.
         QFile att(dir.filePath(QStringLiteral("plot0.csv")));
         QVERIFY(att.open(QIODevice::ReadOnly));

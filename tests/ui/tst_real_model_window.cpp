@@ -2,9 +2,9 @@
 // the reference prompt's tokens, the top-1 next token is the reference greedy token, and one KV head (a live
 // mean-pool conversion from 2) changes the prompt's perplexity and halves the KV-cache bytes. Expected values
 // come from reference/expected.json (llama.cpp), never from this program's output.
+#include <qcustomplot.h>
 #include <QPushButton>
 #include <QTableWidget>
-#include <qcustomplot.h>
 #include <QtTest>
 
 #include <QFile>
@@ -19,9 +19,9 @@
 
 #include "attention_view.h"
 #include "control_panel.h"
+#include "diversity_view.h"
 #include "gqa/tokenizer.h"
 #include "head_stats_view.h"
-#include "diversity_view.h"
 #include "main_window.h"
 #include "prompt_panel.h"
 
@@ -33,7 +33,9 @@ namespace {
 constexpr int kTimeoutMs = 60000;
 
 #ifdef GQA_TESTDATA_DIR
-QString modelDir() { return QStringLiteral(GQA_TESTDATA_DIR "/models/tiny-llama-gqa"); }
+QString modelDir() {
+    return QStringLiteral(GQA_TESTDATA_DIR "/models/tiny-llama-gqa");
+}
 #endif
 
 MainWindowOptions testOptions() {
@@ -56,11 +58,17 @@ private slots:
         QStandardPaths::setTestModeEnabled(true);
         QFile f(modelDir() + QStringLiteral("/reference/expected.json"));
         QVERIFY(f.open(QIODevice::ReadOnly));
-        const QJsonObject p = QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("prompts")).toArray().at(0).toObject();
+        const QJsonObject p =
+            QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("prompts")).toArray().at(0).toObject();
         m_prompt = p.value(QStringLiteral("prompt")).toString();
         for (const QJsonValue v : p.value(QStringLiteral("tokens")).toArray()) m_tokens.push_back(v.toInt());
         m_greedy = p.value(QStringLiteral("greedy")).toArray().at(0).toInt();
-        m_greedyQ8 = p.value(QStringLiteral("q8_0_llama_cpp")).toObject().value(QStringLiteral("greedy")).toArray().at(0).toInt();
+        m_greedyQ8 = p.value(QStringLiteral("q8_0_llama_cpp"))
+                         .toObject()
+                         .value(QStringLiteral("greedy"))
+                         .toArray()
+                         .at(0)
+                         .toInt();
         QVERIFY(!m_tokens.empty());
 #endif
     }
@@ -98,7 +106,8 @@ private slots:
         QCOMPARE(pieces.size(), static_cast<int>(T));
         const Tokenizer& tok = *w.model()->tokenizer;
         for (int64_t t = 0; t < T; ++t)
-            QCOMPARE(pieces[static_cast<int>(t)], QString::fromStdString(tok.displayPiece(m_tokens[static_cast<size_t>(t)])));
+            QCOMPARE(pieces[static_cast<int>(t)],
+                     QString::fromStdString(tok.displayPiece(m_tokens[static_cast<size_t>(t)])));
 
         // The selected query's most attended tokens, per head: the largest weights of its map row, descending,
         // named by their tokens. A click on a map row selects that query.
@@ -114,7 +123,8 @@ private slots:
             QCOMPARE(top[0].second, best);
             QVERIFY(top[0].second >= top[1].second && top[1].second >= top[2].second);
         }
-        QVERIFY(att->topKeysTable()->item(0, 2)->text().contains(pieces[static_cast<int>(att->topKeys(lm.heads[0], T - 1, 1)[0].first)]));
+        QVERIFY(att->topKeysTable()->item(0, 2)->text().contains(
+            pieces[static_cast<int>(att->topKeys(lm.heads[0], T - 1, 1)[0].first)]));
         att->plot()->replot(QCustomPlot::rpImmediateRefresh);
         QTest::mouseClick(att->plot(), Qt::LeftButton, {}, att->cellCenter(0, 3, 1).toPoint());
         QCOMPARE(att->selectedQuery(), int64_t{3});
@@ -171,8 +181,9 @@ private slots:
         QVERIFY(QTest::qWaitFor([&] { return w.model() != nullptr || !w.isLoadingModel(); }, kTimeoutMs));
         QVERIFY2(w.model(), qPrintable(w.statusText()));
         w.promptPanel()->setPrompt(m_prompt);
-        QVERIFY(QTest::qWaitFor([&] { return w.result() && w.result()->shape.prompt_len == static_cast<int64_t>(m_tokens.size()); },
-                                kTimeoutMs));
+        QVERIFY(QTest::qWaitFor(
+            [&] { return w.result() && w.result()->shape.prompt_len == static_cast<int64_t>(m_tokens.size()); },
+            kTimeoutMs));
         QSignalSpy done(w.controller(), &EngineController::groupingAnalysisAvailable);
         w.tabs()->setCurrentIndex(MainWindow::HeadStatsTab);
         QVERIFY(QTest::qWaitFor([&] { return done.count() > 0; }, kTimeoutMs));

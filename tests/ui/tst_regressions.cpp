@@ -71,10 +71,13 @@ DeviceInfo fakeDevice(int64_t bytes) {
     return d;
 }
 
-ModelConfig teaching() { return findPreset("teaching").value(); }
+ModelConfig teaching() {
+    return findPreset("teaching").value();
+}
 
 // A result with one layer of prompt maps, every query head, weight(i, j) from `w` (causal: j <= i).
-RunResultPtr craftedResult(int64_t n_q, int64_t n_kv, int64_t T, const std::function<double(int64_t, int64_t, int64_t)>& w) {
+RunResultPtr craftedResult(int64_t n_q, int64_t n_kv, int64_t T,
+                           const std::function<double(int64_t, int64_t, int64_t)>& w) {
     auto r = std::make_shared<RunResult>();
     r->config = teaching();
     r->config.n_q_heads = n_q;
@@ -93,13 +96,16 @@ RunResultPtr craftedResult(int64_t n_q, int64_t n_kv, int64_t T, const std::func
     m.probs.assign(static_cast<size_t>(n_q * T * T), std::nanf(""));
     for (int64_t h = 0; h < n_q; ++h)
         for (int64_t i = 0; i < T; ++i)
-            for (int64_t j = 0; j <= i; ++j) m.probs[static_cast<size_t>((h * T + i) * T + j)] = static_cast<float>(w(h, i, j));
+            for (int64_t j = 0; j <= i; ++j)
+                m.probs[static_cast<size_t>((h * T + i) * T + j)] = static_cast<float>(w(h, i, j));
     r->prompt_maps.push_back(std::move(m));
     return r;
 }
 
 // A uniform causal row: 1 / (i + 1).
-double uniform(int64_t, int64_t i, int64_t) { return 1.0 / static_cast<double>(i + 1); }
+double uniform(int64_t, int64_t i, int64_t) {
+    return 1.0 / static_cast<double>(i + 1);
+}
 
 void showAndLayout(QWidget& w, QSize size = {1000, 700}) {
     w.resize(size);
@@ -164,8 +170,10 @@ private slots:
         QCOMPARE(a.memory.total_bytes, static_cast<int64_t>(j.value(QStringLiteral("total_bytes")).toDouble()));
         QCOMPARE(a.memory.weight_bytes, static_cast<int64_t>(j.value(QStringLiteral("weight_bytes")).toDouble()));
         QCOMPARE(a.fit.fits, fit.value(QStringLiteral("fits")).toBool());
-        QCOMPARE(a.fit.max_layers_that_fit, static_cast<int64_t>(fit.value(QStringLiteral("max_layers_that_fit")).toDouble()));
-        QCOMPARE(a.max_context_tokens, static_cast<int64_t>(fit.value(QStringLiteral("max_context_that_fits")).toDouble()));
+        QCOMPARE(a.fit.max_layers_that_fit,
+                 static_cast<int64_t>(fit.value(QStringLiteral("max_layers_that_fit")).toDouble()));
+        QCOMPARE(a.max_context_tokens,
+                 static_cast<int64_t>(fit.value(QStringLiteral("max_context_that_fits")).toDouble()));
 
         // A context of 0 tokens is not shown as a length.
         Snapshot s = makeSnapshot(a, nullptr);
@@ -314,7 +322,8 @@ private slots:
         w.latencyView()->onSweepFinished();
         QCOMPARE(w.latencyView()->sweepPoints().size(), size_t{1});
         QVERIFY(w.controlPanel()->loadPreset(QStringLiteral("llama-3-8b")));
-        QVERIFY2(w.attentionView()->infoText().contains(QStringLiteral("Computing")), qPrintable(w.attentionView()->infoText()));
+        QVERIFY2(w.attentionView()->infoText().contains(QStringLiteral("Computing")),
+                 qPrintable(w.attentionView()->infoText()));
         QVERIFY(w.attentionView()->infoText().contains(QStringLiteral("llama")));
         QCOMPARE(w.attentionView()->shownHeadCount(), 0);
         QVERIFY(w.latencyView()->sweepPoints().empty());

@@ -61,10 +61,16 @@ QByteArray withField(const QString& path, const QJsonValue& v) {
     QJsonObject o = QJsonDocument::fromJson(sessionToJson(sampleSession())).object();
     const QStringList parts = path.split(QLatin1Char('.'));
     if (parts.size() == 1) {
-        if (v.isUndefined()) o.remove(parts[0]); else o[parts[0]] = v;
+        if (v.isUndefined())
+            o.remove(parts[0]);
+        else
+            o[parts[0]] = v;
     } else {
         QJsonObject inner = o[parts[0]].toObject();
-        if (v.isUndefined()) inner.remove(parts[1]); else inner[parts[1]] = v;
+        if (v.isUndefined())
+            inner.remove(parts[1]);
+        else
+            inner[parts[1]] = v;
         o[parts[0]] = inner;
     }
     return QJsonDocument(o).toJson();
@@ -129,7 +135,8 @@ private slots:
         QTest::newRow("negative layers") << withField("config.n_layers", -4) << "n_layers";
         QTest::newRow("layers as text") << withField("config.n_layers", QStringLiteral("95")) << "n_layers";
         QTest::newRow("fractional heads") << withField("config.n_q_heads", 8.5) << "n_q_heads";
-        QTest::newRow("missing config field") << withField("config.d_model", QJsonValue(QJsonValue::Undefined)) << "d_model";
+        QTest::newRow("missing config field")
+            << withField("config.d_model", QJsonValue(QJsonValue::Undefined)) << "d_model";
         QTest::newRow("unknown weight dtype")
             << withField("config.weight_dtype", QStringLiteral("fp8")) << "weight_dtype";
         QTest::newRow("unknown KV dtype") << withField("config.kv_dtype", QStringLiteral("fp8")) << "kv_dtype";

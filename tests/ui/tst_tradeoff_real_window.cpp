@@ -5,16 +5,16 @@
 #include <QtTest>
 
 #include <QComboBox>
-#include <QLabel>
 #include <QDoubleSpinBox>
-#include <QSpinBox>
-#include <QTableWidget>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QTabWidget>
+#include <QTableWidget>
 #include <QTemporaryDir>
 
 #include <cmath>
@@ -92,8 +92,10 @@ private slots:
         QCOMPARE(o.result.points[1].next_token_kl, 0.0);
         QVERIFY(o.result.points[0].next_token_kl > 0.0);
         // The checkpoint's point at the reference's perplexity (bf16 KV cache here: 1 %).
-        const double ref_ppl = ref.value(QStringLiteral("f32")).toObject().value(QStringLiteral("perplexity")).toDouble();
-        QVERIFY2(std::abs(y[1] - ref_ppl) <= 0.01 * ref_ppl, qPrintable(QStringLiteral("%1 vs %2").arg(y[1]).arg(ref_ppl)));
+        const double ref_ppl =
+            ref.value(QStringLiteral("f32")).toObject().value(QStringLiteral("perplexity")).toDouble();
+        QVERIFY2(std::abs(y[1] - ref_ppl) <= 0.01 * ref_ppl,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(y[1]).arg(ref_ppl)));
         QVERIFY(view->summaryText().contains(QStringLiteral("perplexity")));
 
         // KL on the y axis.
@@ -148,10 +150,12 @@ private slots:
         auto generate = [&]() -> std::vector<int32_t> {
             const quint64 before = w.requestedRunId();
             pp->generateButton()->click();
-            if (!QTest::qWaitFor([&] {
-                    return w.requestedRunId() > before && w.result() && w.shownRunId() == w.requestedRunId() &&
-                           w.result()->decode_steps_run > 0;
-                }, kTimeoutMs))
+            if (!QTest::qWaitFor(
+                    [&] {
+                        return w.requestedRunId() > before && w.result() && w.shownRunId() == w.requestedRunId() &&
+                               w.result()->decode_steps_run > 0;
+                    },
+                    kTimeoutMs))
                 return {};
             return w.result()->generated.front();
         };

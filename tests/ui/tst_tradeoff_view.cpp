@@ -153,7 +153,8 @@ private slots:
             QVERIFY2(qAbs(bytes_x[i] - per_head * static_cast<double>(kv[i])) <= 1e-9 * bytes_x.back(),
                      qPrintable(QStringLiteral("point %1").arg(i)));
 
-        v->xAxisCombo()->setCurrentIndex(v->xAxisCombo()->findData(static_cast<int>(TradeoffView::XAxis::DecodeAttentionMs)));
+        v->xAxisCombo()->setCurrentIndex(
+            v->xAxisCombo()->findData(static_cast<int>(TradeoffView::XAxis::DecodeAttentionMs)));
         QCOMPARE(v->xAxis(), TradeoffView::XAxis::DecodeAttentionMs);
         const QVector<double> ms_x = v->plottedX();
         QCOMPARE(ms_x.size(), bytes_x.size());
@@ -161,7 +162,8 @@ private slots:
         for (int i = 0; i < ms_x.size(); ++i) QCOMPARE(ms_x[i], r.points[static_cast<size_t>(i)].decode_attention_ms);
         // y (quality loss) does not depend on the x choice.
         QCOMPARE(v->plottedY().size(), ms_x.size());
-        for (int i = 0; i < ms_x.size(); ++i) QCOMPARE(v->plottedY()[i], r.points[static_cast<size_t>(i)].output_rel_error);
+        for (int i = 0; i < ms_x.size(); ++i)
+            QCOMPARE(v->plottedY()[i], r.points[static_cast<size_t>(i)].output_rel_error);
         QVERIFY(v->plot()->xAxis != nullptr);
     }
 
@@ -178,7 +180,8 @@ private slots:
         QVERIFY(nx > 1 && ny > 1);
         for (int i = 0; i < ny; ++i)
             for (int j = 0; j <= i && j < nx; ++j)
-                QVERIFY(qAbs(maps[2]->data()->cell(j, i) - (maps[1]->data()->cell(j, i) - maps[0]->data()->cell(j, i))) < 1e-6);
+                QVERIFY(qAbs(maps[2]->data()->cell(j, i) -
+                             (maps[1]->data()->cell(j, i) - maps[0]->data()->cell(j, i))) < 1e-6);
     }
 
     void cancelStopsSweep() {

@@ -57,8 +57,8 @@ std::vector<int64_t> defaultDistances(int64_t context);  // 0, 1, 2, 4, 8, ... b
 
 // ---- diversity inside and between KV groups (analysis/diversity.cpp) ---------------------------------------
 struct GroupDiversity {
-    std::vector<int64_t> heads;      // query heads, ordered by KV group (head h is in group h / g)
-    std::vector<int64_t> kv_head;    // each one's KV head
+    std::vector<int64_t> heads;    // query heads, ordered by KV group (head h is in group h / g)
+    std::vector<int64_t> kv_head;  // each one's KV head
     // js_bits[a * n + b]: Jensen–Shannon divergence (bits, jsDivergenceBits) of heads a and b's rows, averaged
     // over rows (>= first_row) and the batch. Symmetric, zero diagonal.
     std::vector<double> js_bits;
@@ -71,7 +71,7 @@ GroupDiversity groupDiversity(const LayerMaps& m, int64_t group_size, int64_t fi
 
 // ---- one model's analysis on one prompt (analysis/analyze.cpp) ---------------------------------------------
 struct AnalyzeOptions {
-    std::vector<int64_t> layers;     // layers to analyze; empty = every layer of the model
+    std::vector<int64_t> layers;  // layers to analyze; empty = every layer of the model
     StatsOptions stats;
     std::vector<int64_t> distances;  // for mass_beyond; empty = defaultDistances(T)
     // Greedy decode steps after the prompt, each one's statistics measured on its one new row (the query at
@@ -85,12 +85,12 @@ struct LayerAnalysis {
     std::vector<double> mass_beyond;  // per AnalyzeOptions::distances (as resolved in ModelAnalysis)
 };
 struct DecodeStepAnalysis {
-    int64_t step = 0;       // 0 = the first token after the prompt
-    int32_t token = 0;      // the token fed at this step (greedy from the previous logits)
+    int64_t step = 0;                   // 0 = the first token after the prompt
+    int32_t token = 0;                  // the token fed at this step (greedy from the previous logits)
     std::vector<LayerAnalysis> layers;  // heads and mass_beyond of the step's one row (diversity: over that row)
 };
 struct ModelAnalysis {
-    ModelConfig config;                   // of the model analyzed (its n_kv_heads, sliding_window)
+    ModelConfig config;  // of the model analyzed (its n_kv_heads, sliding_window)
     int64_t prompt_len = 0;
     std::vector<int64_t> distances;
     std::vector<LayerAnalysis> layers;
@@ -105,17 +105,18 @@ Expected<ModelAnalysis> analyzeModel(Backend& backend, const Model& m, const std
 // A prompt that states a fact early and asks for it late.
 struct ProbePrompt {
     std::string fact = "The secret code of the blue house is 7341.";
-    std::string filler = " The weather was mild that year. People walked to the market, talked about the harvest and"
-                         " went home before dark. Nothing else of note happened in the village for a long time.";
+    std::string filler =
+        " The weather was mild that year. People walked to the market, talked about the harvest and"
+        " went home before dark. Nothing else of note happened in the village for a long time.";
     std::string question = " Question: what is the secret code of the blue house? Answer: The secret code is";
     std::string answer = " 7341";
     int64_t filler_repeats = 3;
 };
 struct ProbeSpec {
-    std::vector<int32_t> tokens;             // the whole prompt (BOS, fact, filler, question)
-    int64_t fact_begin = 0, fact_end = 0;    // token positions [begin, end) of the fact
-    int32_t answer_token = 0;                // the first token of the answer, to follow the prompt
-    std::string source;                      // "text" (tokenized) or "synthetic" (ids, for models without a tokenizer)
+    std::vector<int32_t> tokens;           // the whole prompt (BOS, fact, filler, question)
+    int64_t fact_begin = 0, fact_end = 0;  // token positions [begin, end) of the fact
+    int32_t answer_token = 0;              // the first token of the answer, to follow the prompt
+    std::string source;                    // "text" (tokenized) or "synthetic" (ids, for models without a tokenizer)
 };
 // With the model's tokenizer: BOS + fact + filler x repeats + question, answer = first token of the answer.
 Expected<ProbeSpec> makeProbe(const Tokenizer& tok, const ProbePrompt& p);
@@ -145,17 +146,17 @@ Expected<std::vector<ProbePoint>> runLongRangeProbe(Backend& backend, const Mode
 struct TensorParallelPlan {
     int64_t degree = 1;
     bool valid = false;
-    std::string reason;             // why the degree is invalid, in words; empty when valid
-    int64_t q_heads_per_gpu = 0;    // n_q / t
-    int64_t kv_heads_per_gpu = 0;   // max(1, n_kv / t)
-    int64_t kv_replication = 1;     // GPUs holding each KV head: max(1, t / n_kv)
+    std::string reason;            // why the degree is invalid, in words; empty when valid
+    int64_t q_heads_per_gpu = 0;   // n_q / t
+    int64_t kv_heads_per_gpu = 0;  // max(1, n_kv / t)
+    int64_t kv_replication = 1;    // GPUs holding each KV head: max(1, t / n_kv)
     // Per GPU at (batch, seq): 2 * layers * batch * min(seq, w) * kv_heads_per_gpu * head_dim * bytes.
     int64_t kv_cache_bytes_per_gpu = 0;
     int64_t kv_bytes_per_token_per_gpu = 0;
     int64_t weight_bytes_per_gpu = 0;
-    int64_t total_bytes_per_gpu = 0;    // weights + KV + activations (estimateMemory of one GPU's shard)
-    int64_t max_context_per_gpu = 0;    // longest context (batch fixed) that fits gpu_memory_bytes; 0 = none
-    ModelConfig shard;                  // the per-GPU configuration the numbers come from
+    int64_t total_bytes_per_gpu = 0;  // weights + KV + activations (estimateMemory of one GPU's shard)
+    int64_t max_context_per_gpu = 0;  // longest context (batch fixed) that fits gpu_memory_bytes; 0 = none
+    ModelConfig shard;                // the per-GPU configuration the numbers come from
 };
 TensorParallelPlan planTensorParallel(const ModelConfig& cfg, int64_t t, int64_t batch, int64_t seq,
                                       int64_t gpu_memory_bytes);

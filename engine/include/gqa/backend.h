@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "gqa/config.h"
-#include "gqa/status.h"
 #include "gqa/model.h"
+#include "gqa/status.h"
 #include "gqa/timing.h"
 
 namespace gqa {
@@ -31,7 +31,7 @@ struct AttentionShape {
 // Per-op timing slots of one layer.
 enum class Op { Norm = 0, Qkv, Rope, Attention, OProj, Ffn, Count };
 inline constexpr int kNumOps = static_cast<int>(Op::Count);
-const char* opName(Op op);  // "norm", "qkv", "rope", "attention", "o_proj", "ffn"
+const char* opName(Op op);                    // "norm", "qkv", "rope", "attention", "o_proj", "ffn"
 using OpTimes = std::array<double, kNumOps>;  // milliseconds
 
 struct MapRequest {
@@ -45,7 +45,7 @@ struct LayerMaps {
     int64_t layer = 0;
     std::vector<int64_t> heads;  // query heads held, in order
     int64_t batch = 0, q_len = 0, kv_len = 0;
-    std::vector<float> probs;    // (batch, heads.size(), q_len, kv_len)
+    std::vector<float> probs;  // (batch, heads.size(), q_len, kv_len)
     float at(int64_t b, int64_t hi, int64_t i, int64_t j) const {
         return probs[static_cast<size_t>(((b * static_cast<int64_t>(heads.size()) + hi) * q_len + i) * kv_len + j)];
     }
@@ -57,18 +57,18 @@ enum class LogitsMode { None, Last, All };
 struct StepRequest {
     MapRequest maps;
     LogitsMode logits = LogitsMode::None;
-    bool capture_layers = false;               // keep per-layer attention outputs and hidden states
-    const std::atomic<bool>* cancel = nullptr; // checked between layers
+    bool capture_layers = false;                  // keep per-layer attention outputs and hidden states
+    const std::atomic<bool>* cancel = nullptr;    // checked between layers
     std::atomic<int64_t>* layers_done = nullptr;  // incremented after each layer
 };
 
 struct StepOutput {
-    std::vector<float> hidden;                  // (B, Tq, d_model) after the final norm
+    std::vector<float> hidden;  // (B, Tq, d_model) after the final norm
     // Logits: (B, vocab) of each sequence's last position (LogitsMode::Last) or (B, Tq, vocab) (All).
     std::vector<float> logits;
     double lm_head_ms = 0.0;
     std::vector<LayerMaps> maps;
-    std::vector<OpTimes> layer_ms;              // per layer
+    std::vector<OpTimes> layer_ms;  // per layer
     double final_norm_ms = 0.0;
     double total_ms = 0.0;
     // With capture_layers: per layer, attention output before O-proj (B, Tq, Hq*D) and residual
@@ -79,7 +79,7 @@ struct StepOutput {
 
 // What a backend really allocated (bytes).
 struct Allocation {
-    int64_t weight_bytes = 0;        // tensors read (mapped or owned; shared with the Model, not copied)
+    int64_t weight_bytes = 0;  // tensors read (mapped or owned; shared with the Model, not copied)
     int64_t kv_cache_bytes = 0;
     int64_t activation_bytes = 0;
     int64_t total() const { return weight_bytes + kv_cache_bytes + activation_bytes; }
@@ -104,8 +104,8 @@ public:
 };
 
 struct DeviceInfo {
-    std::string backend;   // "cpu" / "cuda"
-    std::string name;      // "AMD EPYC (2 threads)" / "NVIDIA H100 80GB HBM3"
+    std::string backend;  // "cpu" / "cuda"
+    std::string name;     // "AMD EPYC (2 threads)" / "NVIDIA H100 80GB HBM3"
     int64_t total_bytes = 0;
     int64_t available_bytes = 0;
     int threads = 1;

@@ -17,9 +17,9 @@ enum class RopeScaling { None, Linear, Llama3 };
 struct RopeScalingParams {
     RopeScaling type = RopeScaling::None;
     double factor = 1.0;
-    double low_freq_factor = 1.0;           // llama3
-    double high_freq_factor = 4.0;          // llama3
-    int64_t original_max_position = 8192;   // llama3: original_max_position_embeddings
+    double low_freq_factor = 1.0;          // llama3
+    double high_freq_factor = 4.0;         // llama3
+    int64_t original_max_position = 8192;  // llama3: original_max_position_embeddings
 };
 
 // A LLaMA/DeepSeek/Mistral/Qwen2-style decoder: pre-norm RMSNorm, RoPE (half-split pairs, as in the HF
@@ -37,17 +37,17 @@ struct ModelConfig {
     double rope_theta = 10000.0;
     RopeScalingParams rope_scaling;
     double norm_eps = 1e-5;
-    int64_t max_seq = 0;             // the model's context length (max_position_embeddings)
-    bool tied_embeddings = false;    // LM head shares the embedding table
-    bool qkv_bias = false;           // q/k/v projections carry biases (Qwen2)
-    int64_t sliding_window = 0;      // 0 = none; w: query i sees keys i - w < j <= i, KV cache of w positions
-    int32_t bos_token_id = -1;       // -1 = none
+    int64_t max_seq = 0;           // the model's context length (max_position_embeddings)
+    bool tied_embeddings = false;  // LM head shares the embedding table
+    bool qkv_bias = false;         // q/k/v projections carry biases (Qwen2)
+    int64_t sliding_window = 0;    // 0 = none; w: query i sees keys i - w < j <= i, KV cache of w positions
+    int32_t bos_token_id = -1;     // -1 = none
     std::vector<int32_t> eos_token_ids;
     DType weight_dtype = DType::BF16;  // storage of the layers' weight matrices (F32, F16, BF16 or Q8_0)
     DType embed_dtype = DType::BF16;   // storage of the embedding table and LM head
     DType norm_dtype = DType::F32;     // storage of the norm gains and q/k/v biases (F32, F16 or BF16)
     DType kv_dtype = DType::BF16;      // storage of the KV cache (F32, F16 or BF16)
-    std::string source;              // where the numbers come from (published config or file)
+    std::string source;                // where the numbers come from (published config or file)
 
     // Readable error for the first problem found, e.g.
     // "n_q_heads (12) is not a multiple of n_kv_heads (5)".

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "gqa/backend.h"
-#include "gqa/status.h"
 #include "gqa/model.h"
+#include "gqa/status.h"
 
 namespace gqa {
 
@@ -19,7 +19,7 @@ enum class ConvertMethod {
     MeanPool,  // new KV head j = mean of old KV heads j*r .. j*r + r - 1 (the paper's method)
     First,     // new KV head j = old KV head j*r
 };
-const char* convertMethodName(ConvertMethod m);                   // "meanpool", "first"
+const char* convertMethodName(ConvertMethod m);                     // "meanpool", "first"
 std::optional<ConvertMethod> parseConvertMethod(std::string_view);  // "meanpool" / "mean" / "first"
 
 // Ok when `new_n_kv_heads` is a valid coarser grouping of `cfg`: positive, at most cfg.n_kv_heads, and
@@ -67,8 +67,7 @@ StepRequest qualityCaptureRequest(int64_t n_layers);
 
 // Prefills `tokens` (B, T) through both models on `backend` and compares them. The two models must
 // differ at most in n_kv_heads (and the K/V weights).
-Expected<ConversionQuality> measureConversionQuality(Backend& backend, const Model& original,
-                                                     const Model& converted,
+Expected<ConversionQuality> measureConversionQuality(Backend& backend, const Model& original, const Model& converted,
                                                      const std::vector<int32_t>& tokens, int64_t batch, int64_t T);
 
 }  // namespace gqa

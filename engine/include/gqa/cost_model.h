@@ -21,7 +21,8 @@ int64_t attentionPairs(int64_t q_len, int64_t kv_len, bool causal, int64_t windo
 int64_t attentionKeysRead(int64_t q_len, int64_t kv_len, int64_t window = 0);
 
 // Costs of one layer for one step: `batch` sequences, `q_len` new tokens each, attending over `kv_len`
-// cached positions (including the new ones), within cfg.sliding_window when it is set. weight_bytes_per_element: what the backend stores.
+// cached positions (including the new ones), within cfg.sliding_window when it is set. weight_bytes_per_element: what
+// the backend stores.
 std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& cfg, int64_t batch, int64_t q_len, int64_t kv_len,
                                          double weight_bytes_per_element);
 

@@ -17,14 +17,18 @@ inline constexpr int64_t kQ8BlockBytes = 34;
 
 // Bytes of one element of an element-wise type (F32 4, F16/BF16 2); Q8_0 has no per-element size (use
 // storageBytes).
-constexpr std::size_t bytesPerElement(DType t) { return t == DType::F32 ? 4 : 2; }
+constexpr std::size_t bytesPerElement(DType t) {
+    return t == DType::F32 ? 4 : 2;
+}
 // Bytes of n values stored as t (Q8_0: n must be a multiple of 32; 34 bytes per block).
 constexpr int64_t storageBytes(DType t, int64_t n) {
     return t == DType::Q8_0 ? n / kQ8BlockElems * kQ8BlockBytes : n * static_cast<int64_t>(bytesPerElement(t));
 }
 // Average bytes per value (Q8_0: 34/32), for analytic models.
-constexpr double bytesPerValue(DType t) { return t == DType::Q8_0 ? 34.0 / 32.0 : static_cast<double>(bytesPerElement(t)); }
-const char* dtypeName(DType t);                    // "fp32", "fp16", "bf16", "q8_0"
+constexpr double bytesPerValue(DType t) {
+    return t == DType::Q8_0 ? 34.0 / 32.0 : static_cast<double>(bytesPerElement(t));
+}
+const char* dtypeName(DType t);  // "fp32", "fp16", "bf16", "q8_0"
 // accepts fp32/f32/float32, fp16/f16/float16/half, bf16/bfloat16, q8_0/q8
 std::optional<DType> parseDType(std::string_view);
 // Reads n values of row storage `src` in dtype t as fp32 (Q8_0: n a multiple of 32).
@@ -37,7 +41,9 @@ inline uint16_t floatToBf16(float f) {
     u += 0x7fffu + ((u >> 16) & 1u);
     return static_cast<uint16_t>(u >> 16);
 }
-inline float bf16ToFloat(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16ToFloat(uint16_t h) {
+    return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 uint16_t floatToF16(float f);
 float f16ToFloat(uint16_t h);
 

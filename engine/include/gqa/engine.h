@@ -21,7 +21,7 @@
 namespace gqa {
 
 struct RunRequest {
-    ModelConfig config;              // the model at full depth (a loaded model's own config)
+    ModelConfig config;  // the model at full depth (a loaded model's own config)
     RunShape shape;
     // A loaded or converted model to run; null = a synthetic model built from config, weights and seed.
     std::shared_ptr<const Model> model;
@@ -32,16 +32,16 @@ struct RunRequest {
     std::vector<int32_t> prompt_tokens;
     // Decode steps feed back tokens sampled from the LM head (temperature 0 = greedy).
     SamplingOptions sampling;
-    bool stop_at_eos = true;         // stop decoding once every sequence produced an EOS id
+    bool stop_at_eos = true;  // stop decoding once every sequence produced an EOS id
     // How often prefill + decode are measured (the outputs are those of the first, identical, run).
     RepeatPolicy repeat;
     // Layers to instantiate: 0 = all of config.n_layers, or as many as fit if fit_layers is set.
     int64_t layers = 0;
-    bool fit_layers = true;          // shrink depth to what fits instead of refusing
-    int64_t memory_limit_bytes = 0;  // > 0: plan against this much memory instead of the device's available
+    bool fit_layers = true;            // shrink depth to what fits instead of refusing
+    int64_t memory_limit_bytes = 0;    // > 0: plan against this much memory instead of the device's available
     std::optional<Ceilings> ceilings;  // known ceilings of this device (else measured once, then cached)
-    MapRequest prompt_maps;          // maps of the prefill (T x T per head)
-    MapRequest decode_maps;          // maps of every decode step (1 x T_cur per head)
+    MapRequest prompt_maps;            // maps of the prefill (T x T per head)
+    MapRequest decode_maps;            // maps of every decode step (1 x T_cur per head)
     bool capture_layers = false;
     const std::atomic<bool>* cancel = nullptr;
     std::atomic<int64_t>* layers_done = nullptr;  // progress: layers finished across prefill and decode
@@ -70,18 +70,18 @@ struct PhaseProfile {
 };
 
 struct RunResult {
-    ModelConfig config;         // as requested (full depth)
+    ModelConfig config;  // as requested (full depth)
     int64_t layers_run = 0;
     RunShape shape;
     std::string backend;
     DeviceInfo device;
-    std::vector<std::string> notes;   // e.g. "ran 4 of 95 layers: the full model needs 1.2 TiB"
-    MemoryEstimate memory;            // analytic, full model at batch x (prompt + decode)
-    MemoryEstimate memory_run;        // analytic, the layers actually run
-    Allocation allocated;             // what the backend really allocated
+    std::vector<std::string> notes;  // e.g. "ran 4 of 95 layers: the full model needs 1.2 TiB"
+    MemoryEstimate memory;           // analytic, full model at batch x (prompt + decode)
+    MemoryEstimate memory_run;       // analytic, the layers actually run
+    Allocation allocated;            // what the backend really allocated
     Ceilings ceilings;
     PhaseProfile prefill;
-    PhaseProfile decode;              // all decode steps together; tokens_per_s = batch * steps / s
+    PhaseProfile decode;  // all decode steps together; tokens_per_s = batch * steps / s
     std::vector<LayerMaps> prompt_maps;
     std::vector<std::vector<LayerMaps>> decode_maps;  // [step][requested layer]
     std::vector<std::vector<HeadRole>> head_roles;    // [layer][q_head] for the layers run
@@ -92,8 +92,8 @@ struct RunResult {
     // [step][rank]: (id, probability) of sequence 0's 10 most likely next tokens after the prompt (step 0) and
     // after each decode step run (step s + 1), descending.
     std::vector<std::vector<std::pair<int32_t, double>>> step_top;
-    int64_t decode_steps_run = 0;                     // fewer than requested when every sequence hit EOS
-    int repeats = 0;                                  // timed repeats behind every median
+    int64_t decode_steps_run = 0;  // fewer than requested when every sequence hit EOS
+    int repeats = 0;               // timed repeats behind every median
 };
 
 // The one ceilings cache: measured once per device, then kept in ~/.cache/gqa-lab-ceilings.tsv with the date

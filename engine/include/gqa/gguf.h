@@ -16,8 +16,19 @@
 namespace gqa {
 
 enum class GgufType : uint32_t {
-    UInt8 = 0, Int8 = 1, UInt16 = 2, Int16 = 3, UInt32 = 4, Int32 = 5, Float32 = 6, Bool = 7,
-    String = 8, Array = 9, UInt64 = 10, Int64 = 11, Float64 = 12,
+    UInt8 = 0,
+    Int8 = 1,
+    UInt16 = 2,
+    Int16 = 3,
+    UInt32 = 4,
+    Int32 = 5,
+    Float32 = 6,
+    Bool = 7,
+    String = 8,
+    Array = 9,
+    UInt64 = 10,
+    Int64 = 11,
+    Float64 = 12,
 };
 
 // One metadata value. Scalars: integers and bools in `i` (bool as 0/1), floats in `f`, strings in `s`.
@@ -46,8 +57,8 @@ bool ggmlTypeBlock(uint32_t ggml_type, int64_t& block_elems, int64_t& block_byte
 struct GgufTensorInfo {
     std::string name;
     uint32_t ggml_type = 0;
-    std::vector<int64_t> ne;   // GGUF order: ne[0] is the fastest-varying (the row length)
-    uint64_t offset = 0;       // relative to the start of the data section, as in the file
+    std::vector<int64_t> ne;        // GGUF order: ne[0] is the fastest-varying (the row length)
+    uint64_t offset = 0;            // relative to the start of the data section, as in the file
     const uint8_t* data = nullptr;  // into the mapping (or the parsed buffer)
     int64_t bytes = 0;
     int64_t numel() const;
@@ -58,12 +69,12 @@ struct GgufFile {
     uint32_t version = 0;
     uint64_t alignment = 32;  // general.alignment or 32
     std::map<std::string, GgufValue> metadata;
-    std::vector<GgufTensorInfo> tensors;   // in file order
+    std::vector<GgufTensorInfo> tensors;        // in file order
     std::shared_ptr<const MappedFile> mapping;  // keeps tensor data alive (null after parseGguf)
 
     const GgufValue* find(const std::string& key) const;
-    std::optional<int64_t> getInt(const std::string& key) const;      // integer or bool scalar
-    std::optional<double> getFloat(const std::string& key) const;     // float or integer scalar
+    std::optional<int64_t> getInt(const std::string& key) const;   // integer or bool scalar
+    std::optional<double> getFloat(const std::string& key) const;  // float or integer scalar
     std::optional<std::string> getString(const std::string& key) const;
     const GgufTensorInfo* findTensor(const std::string& name) const;
 };

@@ -91,8 +91,8 @@ struct RunPlan {
     int64_t progress_total = 0;  // JobControl::done when the planned run is complete
     MapRequest prompt_maps;      // what the run asks the backend for
     MapRequest decode_maps;
-    int64_t map_bytes = 0;   // float32 maps those requests keep (beside the memory model's total)
-    std::string maps_note;   // why no maps are kept, when so
+    int64_t map_bytes = 0;  // float32 maps those requests keep (beside the memory model's total)
+    std::string maps_note;  // why no maps are kept, when so
 };
 
 // Bytes of the float32 maps one layer keeps: batch x q_heads x (T x T + every decode row).
@@ -147,7 +147,7 @@ struct KvSweepPoint {
     TimingStats decode;                     // spread of the whole decode phase
     double decode_pred_ms_per_token = 0.0;  // roofline, layers run
     double decode_tokens_per_s = 0.0;
-    int64_t kv_cache_bytes = 0;             // analytic, full model
+    int64_t kv_cache_bytes = 0;  // analytic, full model
 };
 Expected<KvSweepPoint> kvSweepPoint(Backend& backend, const LiveRunRequest& base, int64_t n_kv_heads,
                                     JobControl* control = nullptr);
@@ -156,8 +156,7 @@ Expected<KvSweepPoint> kvSweepPoint(Backend& backend, const LiveRunRequest& base
 // The layers a trade-off sweep builds and runs when none are asked for: as many as fit a fixed budget of
 // layer bytes (weights and KV cache as stored, beyond the model's layer-free part) and the device, capped at
 // max_layers (> 0) and at least one. One rule for the CLI and the app.
-int64_t tradeoffLayers(const ModelConfig& cfg, const RunShape& shape, int64_t available_bytes,
-                       int64_t max_layers = 0);
+int64_t tradeoffLayers(const ModelConfig& cfg, const RunShape& shape, int64_t available_bytes, int64_t max_layers = 0);
 
 struct TradeoffJobRequest {
     ModelConfig config;                  // synthetic: the model (full depth); ignored with a checkpoint
@@ -172,22 +171,22 @@ struct TradeoffJobRequest {
     std::vector<int32_t> quality_tokens;
     std::string quality_text;
     std::string quality_source = "the prompt";  // what the text is, for the notes and views
-    int64_t max_quality_tokens = 0;              // 0 = all
+    int64_t max_quality_tokens = 0;             // 0 = all
     ConvertMethod method = ConvertMethod::MeanPool;
     bool both_methods = false;  // checkpoints: also sweep the other method (quality only)
     WeightsMode weights = WeightsMode::Structured;
     uint64_t seed = 1234;
     int attention_iterations = 20;
-    bool keep_maps = false;     // every point's prompt maps (one prefill per grouping)
+    bool keep_maps = false;  // every point's prompt maps (one prefill per grouping)
     std::string backend = "cpu";
 };
 
 struct TradeoffOutcome {
-    TradeoffResult result;                     // result.config: the starting model (MHA or the checkpoint), full depth
+    TradeoffResult result;  // result.config: the starting model (MHA or the checkpoint), full depth
     std::optional<TradeoffResult> other_method;  // both_methods
-    std::vector<std::vector<LayerMaps>> maps;  // keep_maps: [point][layer] (B, Hq, T, T), aligned with result.points
-    std::vector<std::string> notes;            // why fewer layers / a shorter prompt than asked
-    std::shared_ptr<const Model> model;        // the checkpoint swept (null for synthetic)
+    std::vector<std::vector<LayerMaps>> maps;    // keep_maps: [point][layer] (B, Hq, T, T), aligned with result.points
+    std::vector<std::string> notes;              // why fewer layers / a shorter prompt than asked
+    std::shared_ptr<const Model> model;          // the checkpoint swept (null for synthetic)
     std::string quality_source;
 };
 // Progress: control->done counts points (both methods), of control->total.
@@ -200,7 +199,8 @@ Expected<TradeoffOutcome> tradeoffJob(Backend& backend, const TradeoffJobRequest
 // maps fit maps_budget_bytes, else the map layer only.
 struct GroupingAnalysisRequest {
     LiveRunRequest live;
-    int64_t compare_kv_heads = 0;  // a divisor of the live n_kv_heads; 0 = the next coarser one (n_kv / its smallest prime factor)
+    int64_t compare_kv_heads =
+        0;  // a divisor of the live n_kv_heads; 0 = the next coarser one (n_kv / its smallest prime factor)
     ConvertMethod method = ConvertMethod::MeanPool;
     int64_t max_tokens = 256;
     int64_t maps_budget_bytes = int64_t{64} << 20;

@@ -37,13 +37,14 @@ struct FitReport {
     bool fits = false;
     int64_t needed_bytes = 0;
     int64_t available_bytes = 0;
-    std::string message;  // why not, in words
+    std::string message;              // why not, in words
     int64_t max_layers_that_fit = 0;  // with the same batch and seq
 };
 
 // Predicted before anything is allocated or mapped: estimateMemory(...).total_bytes against `headroom` of
 // `available_bytes`.
-FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t available_bytes, double headroom = 0.9);
+FitReport predictFit(const ModelConfig& cfg, int64_t batch, int64_t seq, int64_t available_bytes,
+                     double headroom = 0.9);
 
 // Longest context (batch fixed) and largest batch (seq fixed) whose total fits in `available_bytes`.
 int64_t maxContextThatFits(const ModelConfig& cfg, int64_t batch, int64_t available_bytes);

@@ -44,13 +44,13 @@ struct Tensor {
 };
 
 struct LayerTensors {
-    Tensor attn_norm;       // (d) f32/f16/bf16
-    Tensor wq, wk, wv;      // (Hq D, d), (Hkv D, d), (Hkv D, d); Q/K rows in half-split RoPE order
-    Tensor bq, bk, bv;      // (Hq D), (Hkv D), (Hkv D): q/k/v biases when config.qkv_bias, else empty
-    Tensor wo;              // (d, Hq D)
-    Tensor ffn_norm;        // (d)
-    Tensor w_gate, w_up;    // (F, d)
-    Tensor w_down;          // (d, F)
+    Tensor attn_norm;     // (d) f32/f16/bf16
+    Tensor wq, wk, wv;    // (Hq D, d), (Hkv D, d), (Hkv D, d); Q/K rows in half-split RoPE order
+    Tensor bq, bk, bv;    // (Hq D), (Hkv D), (Hkv D): q/k/v biases when config.qkv_bias, else empty
+    Tensor wo;            // (d, Hq D)
+    Tensor ffn_norm;      // (d)
+    Tensor w_gate, w_up;  // (F, d)
+    Tensor w_down;        // (d, F)
 };
 
 // What a structured synthetic query head was built to attend to.
@@ -59,13 +59,13 @@ const char* headRoleName(HeadRole r);         // "previous-token", "sink", "loca
 const char* headRoleDescription(HeadRole r);  // one teaching sentence
 
 struct Model {
-    ModelConfig config;             // n_layers = layers held
-    std::string format;             // "hf", "gguf" or "synthetic"
-    std::string source_path;        // the directory or file it was loaded from; empty when synthetic
-    Tensor embedding;               // (vocab, d)
+    ModelConfig config;       // n_layers = layers held
+    std::string format;       // "hf", "gguf" or "synthetic"
+    std::string source_path;  // the directory or file it was loaded from; empty when synthetic
+    Tensor embedding;         // (vocab, d)
     std::vector<LayerTensors> layers;
-    Tensor final_norm;              // (d)
-    Tensor lm_head;                 // (vocab, d); empty when tied (the embedding serves)
+    Tensor final_norm;  // (d)
+    Tensor lm_head;     // (vocab, d); empty when tied (the embedding serves)
     std::vector<std::shared_ptr<const TensorStorage>> storage;
     std::shared_ptr<const Tokenizer> tokenizer;  // null for synthetic models
     // Synthetic models: how they were made, and head_roles[layer][q_head] (Content for every head of a
@@ -104,9 +104,9 @@ Status validateModel(const Model& m);
 
 // ---- Loading checkpoints ------------------------------------------------------------------------
 struct LoadOptions {
-    int64_t max_layers = 0;          // 0 = all; else only the first max_layers are mapped and checked
-    int64_t available_bytes = 0;     // > 0: refuse before mapping when the weights would not fit in this
-    bool tokenizer = true;           // also load the tokenizer
+    int64_t max_layers = 0;       // 0 = all; else only the first max_layers are mapped and checked
+    int64_t available_bytes = 0;  // > 0: refuse before mapping when the weights would not fit in this
+    bool tokenizer = true;        // also load the tokenizer
     // Progress: one step per layer checked (and for GGUF, one more per layer whose Q/K rows are reordered), then
     // one for the tokenizer; cancel is checked between them (ErrorCode::Cancelled, nothing left loaded).
     std::atomic<int64_t>* progress = nullptr;

@@ -12,8 +12,8 @@ namespace gqa {
 
 struct NpyArray {
     std::vector<int64_t> shape;
-    DType dtype = DType::F32;          // F32 or F16 (as stored in the file)
-    std::vector<float> data;           // always converted to fp32, C order
+    DType dtype = DType::F32;  // F32 or F16 (as stored in the file)
+    std::vector<float> data;   // always converted to fp32, C order
     int64_t numel() const;
 };
 

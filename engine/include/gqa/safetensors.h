@@ -16,8 +16,8 @@ namespace gqa {
 
 struct SafetensorsTensor {
     std::string name;
-    std::string dtype;            // as in the file: "F32", "F16", "BF16", "I64", ...
-    std::vector<int64_t> shape;   // row-major, outermost first
+    std::string dtype;              // as in the file: "F32", "F16", "BF16", "I64", ...
+    std::vector<int64_t> shape;     // row-major, outermost first
     const uint8_t* data = nullptr;  // into the mapping (or parsed buffer)
     int64_t bytes = 0;
     int64_t numel() const;
@@ -25,9 +25,9 @@ struct SafetensorsTensor {
 
 struct SafetensorsFile {
     std::string path;
-    std::vector<SafetensorsTensor> tensors;      // in data-offset order
-    std::map<std::string, std::string> metadata; // "__metadata__", string values only
-    std::shared_ptr<const MappedFile> mapping;   // keeps data alive (null after parseSafetensors)
+    std::vector<SafetensorsTensor> tensors;       // in data-offset order
+    std::map<std::string, std::string> metadata;  // "__metadata__", string values only
+    std::shared_ptr<const MappedFile> mapping;    // keeps data alive (null after parseSafetensors)
     const SafetensorsTensor* find(const std::string& name) const;
 };
 

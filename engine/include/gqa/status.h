@@ -41,7 +41,9 @@ private:
     bool m_ok = true;
 };
 
-inline Error makeError(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
+inline Error makeError(ErrorCode code, std::string message) {
+    return Error{code, std::move(message)};
+}
 
 // Value or Error, like std::expected (C++23) which g++ 12 does not ship in C++20 mode.
 template <class T>
@@ -69,8 +71,8 @@ private:
 }  // namespace gqa
 
 // Propagate a failed Status / Expected to the caller.
-#define GQA_TRY(expr)                                   \
-    do {                                                \
-        ::gqa::Status gqa_try_status_ = (expr);         \
+#define GQA_TRY(expr)                                                \
+    do {                                                             \
+        ::gqa::Status gqa_try_status_ = (expr);                      \
         if (!gqa_try_status_.isOk()) return gqa_try_status_.error(); \
     } while (0)

@@ -46,11 +46,11 @@ namespace gqa {
 double efficiencyGain(double cost_base, double cost_point, double quality_loss);
 
 struct TradeoffRequest {
-    ModelConfig config;      // the starting model at full depth (KV-cache bytes count all its layers)
-    int64_t layers = 0;      // layers built and run for quality and decode; 0 = all of config.n_layers
-    RunShape shape;          // batch; prompt_len = the quality input; decode_steps timed after it
+    ModelConfig config;  // the starting model at full depth (KV-cache bytes count all its layers)
+    int64_t layers = 0;  // layers built and run for quality and decode; 0 = all of config.n_layers
+    RunShape shape;      // batch; prompt_len = the quality input; decode_steps timed after it
     WeightsMode weights = WeightsMode::Structured;
-    uint64_t seed = 1234;    // weights and tokens
+    uint64_t seed = 1234;  // weights and tokens
     // The prompt (B, T) both models see, e.g. tokenized text; empty = synthetic tokens from `seed`.
     std::vector<int32_t> prompt_tokens;
     ConvertMethod method = ConvertMethod::MeanPool;
@@ -58,8 +58,8 @@ struct TradeoffRequest {
     // Keep each point's prompt attention maps (every layer run, every query head) in TradeoffPoint::maps,
     // so a viewer needs no second prefill per grouping.
     bool keep_maps = false;
-    const std::atomic<bool>* cancel = nullptr;     // checked between points
-    std::atomic<int64_t>* points_done = nullptr;   // progress, incremented after each point
+    const std::atomic<bool>* cancel = nullptr;    // checked between points
+    std::atomic<int64_t>* points_done = nullptr;  // progress, incremented after each point
 };
 
 struct TradeoffPoint {
@@ -72,10 +72,10 @@ struct TradeoffPoint {
                                        // of >= 2 decode steps is an untimed warm-up
     // ---- quality against the starting model (zero at the base point)
     ConversionQuality quality;
-    double output_rel_error = 0.0;     // = quality.final_hidden_rel_error: the quality loss of the gains
-    double prompt_perplexity = 0.0;    // of the prompt under this grouping's model (see the top of this file)
-    double next_token_kl = 0.0;        // nats, mean over positions of KL(base || this grouping)
-    std::vector<LayerMaps> maps;       // with keep_maps: per layer run (B, Hq, T, T) of the prompt
+    double output_rel_error = 0.0;   // = quality.final_hidden_rel_error: the quality loss of the gains
+    double prompt_perplexity = 0.0;  // of the prompt under this grouping's model (see the top of this file)
+    double next_token_kl = 0.0;      // nats, mean over positions of KL(base || this grouping)
+    std::vector<LayerMaps> maps;     // with keep_maps: per layer run (B, Hq, T, T) of the prompt
     // ---- trade-off (see the top of this file); NaN when undefined
     double memory_gain = std::numeric_limits<double>::quiet_NaN();
     double latency_gain = std::numeric_limits<double>::quiet_NaN();

@@ -13,7 +13,8 @@ Expected<ModelAnalysis> analyzeModel(Backend& backend, const Model& m, const std
     if (T < 1) return makeError(ErrorCode::InvalidArgument, "analyze: the prompt is empty");
     if (T > c.max_seq)
         return makeError(ErrorCode::InvalidArgument, "analyze: the prompt holds " + std::to_string(T) +
-                                                         " tokens, more than the model's max_seq " + std::to_string(c.max_seq));
+                                                         " tokens, more than the model's max_seq " +
+                                                         std::to_string(c.max_seq));
     ModelAnalysis res;
     res.config = c;
     res.prompt_len = T;
@@ -26,9 +27,9 @@ Expected<ModelAnalysis> analyzeModel(Backend& backend, const Model& m, const std
             return makeError(ErrorCode::InvalidArgument, "analyze: layer " + std::to_string(l) + " is outside 0.." +
                                                              std::to_string(c.n_layers - 1));
     if (o.decode_steps < 0 || T + o.decode_steps > c.max_seq)
-        return makeError(ErrorCode::InvalidArgument, "analyze: " + std::to_string(o.decode_steps) +
-                                                         " decode steps after " + std::to_string(T) +
-                                                         " tokens exceed the model's max_seq " + std::to_string(c.max_seq));
+        return makeError(ErrorCode::InvalidArgument,
+                         "analyze: " + std::to_string(o.decode_steps) + " decode steps after " + std::to_string(T) +
+                             " tokens exceed the model's max_seq " + std::to_string(c.max_seq));
     auto inst = backend.createModel(m, 1, T + o.decode_steps);
     if (!inst) return inst.error();
     StepRequest req;

@@ -14,7 +14,8 @@ GroupDiversity groupDiversity(const LayerMaps& m, int64_t group_size, int64_t fi
     std::sort(d.heads.begin(), d.heads.end());
     std::vector<int64_t> idx(static_cast<size_t>(nh));  // position of each ordered head in m.heads
     for (int64_t a = 0; a < nh; ++a)
-        idx[static_cast<size_t>(a)] = std::find(m.heads.begin(), m.heads.end(), d.heads[static_cast<size_t>(a)]) - m.heads.begin();
+        idx[static_cast<size_t>(a)] =
+            std::find(m.heads.begin(), m.heads.end(), d.heads[static_cast<size_t>(a)]) - m.heads.begin();
     for (int64_t h : d.heads) d.kv_head.push_back(group_size > 0 ? h / group_size : 0);
     d.js_bits.assign(static_cast<size_t>(nh * nh), 0.0);
     const int64_t off = m.kv_len - m.q_len;
@@ -30,7 +31,8 @@ GroupDiversity groupDiversity(const LayerMaps& m, int64_t group_size, int64_t fi
             for (int64_t b = 0; b < m.batch; ++b)
                 for (int64_t r = 0; r < m.q_len; ++r) {
                     if (off + r < first_row) continue;
-                    sum += jsDivergenceBits(row(b, idx[static_cast<size_t>(a)], r), row(b, idx[static_cast<size_t>(c)], r), m.kv_len);
+                    sum += jsDivergenceBits(row(b, idx[static_cast<size_t>(a)], r),
+                                            row(b, idx[static_cast<size_t>(c)], r), m.kv_len);
                     ++rows;
                 }
             const double js = rows > 0 ? sum / static_cast<double>(rows) : 0.0;

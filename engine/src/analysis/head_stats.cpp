@@ -33,8 +33,8 @@ std::vector<HeadStats> headStatistics(const LayerMaps& m, int64_t group_size, co
             for (int64_t r = 0; r < m.q_len; ++r) {
                 const int64_t i = off + r;
                 if (i < o.first_row) continue;
-                const float* row = &m.probs[static_cast<size_t>(((b * static_cast<int64_t>(m.heads.size()) +
-                                                                  static_cast<int64_t>(hi)) * m.q_len + r) * m.kv_len)];
+                const float* row = &m.probs[static_cast<size_t>(
+                    ((b * static_cast<int64_t>(m.heads.size()) + static_cast<int64_t>(hi)) * m.q_len + r) * m.kv_len)];
                 const RowStats s = rowStatistics(row, std::min(m.kv_len, i + 1), i, o);
                 h.mean.entropy_bits += s.entropy_bits;
                 h.mean.mean_distance += s.mean_distance;

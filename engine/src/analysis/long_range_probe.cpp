@@ -22,7 +22,8 @@ Expected<ProbeSpec> makeProbe(const Tokenizer& tok, const ProbePrompt& p) {
     s.tokens.insert(s.tokens.end(), fact.begin(), fact.end());
     s.fact_end = static_cast<int64_t>(s.tokens.size());
     const auto filler = pieces(p.filler);
-    for (int64_t r = 0; r < std::max<int64_t>(0, p.filler_repeats); ++r) s.tokens.insert(s.tokens.end(), filler.begin(), filler.end());
+    for (int64_t r = 0; r < std::max<int64_t>(0, p.filler_repeats); ++r)
+        s.tokens.insert(s.tokens.end(), filler.begin(), filler.end());
     const auto q = pieces(p.question);
     s.tokens.insert(s.tokens.end(), q.begin(), q.end());
     // The answer token as it follows the question: the first token of question + answer past the question's own.
@@ -52,7 +53,8 @@ ProbeSpec makeSyntheticProbe(int64_t vocab, int64_t filler_len, uint64_t seed) {
     s.source = "synthetic";
     const auto ids = makeTokens(1, filler_len + 4, vocab, seed);  // ids[0] is BOS (0)
     const int32_t key = static_cast<int32_t>(1 + seed % static_cast<uint64_t>(std::max<int64_t>(1, vocab - 2)));
-    const int32_t value = static_cast<int32_t>(1 + (seed * 7 + 3) % static_cast<uint64_t>(std::max<int64_t>(1, vocab - 2)));
+    const int32_t value =
+        static_cast<int32_t>(1 + (seed * 7 + 3) % static_cast<uint64_t>(std::max<int64_t>(1, vocab - 2)));
     s.tokens = {ids[0], key, value};
     s.fact_begin = 1;
     s.fact_end = 3;
@@ -68,8 +70,8 @@ Expected<std::vector<ProbePoint>> runLongRangeProbe(Backend& backend, const Mode
     if (T < 2 || spec.fact_begin < 0 || spec.fact_end > T || spec.fact_begin >= spec.fact_end)
         return makeError(ErrorCode::InvalidArgument, "probe: the fact must lie inside a prompt of at least 2 tokens");
     if (spec.answer_token < 0 || spec.answer_token >= m.config.vocab_size)
-        return makeError(ErrorCode::InvalidArgument, "probe: answer token " + std::to_string(spec.answer_token) +
-                                                         " is outside the vocabulary");
+        return makeError(ErrorCode::InvalidArgument,
+                         "probe: answer token " + std::to_string(spec.answer_token) + " is outside the vocabulary");
     std::vector<ProbePoint> out;
     for (int64_t G : kv_counts) {
         Model conv;

@@ -7,10 +7,13 @@
 namespace gqa {
 
 namespace {
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceilDiv(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
 }  // namespace
 
-TensorParallelPlan planTensorParallel(const ModelConfig& c, int64_t t, int64_t batch, int64_t seq, int64_t gpu_memory_bytes) {
+TensorParallelPlan planTensorParallel(const ModelConfig& c, int64_t t, int64_t batch, int64_t seq,
+                                      int64_t gpu_memory_bytes) {
     TensorParallelPlan p;
     p.degree = t;
     const std::string ts = std::to_string(t), nq = std::to_string(c.n_q_heads), nkv = std::to_string(c.n_kv_heads);

@@ -66,7 +66,8 @@ Expected<GroupingAnalysis> groupingAnalysisJob(Backend& backend, const GroupingA
         original = ckpt.value()->firstLayers(std::min(layers, ckpt.value()->config.n_layers));
     } else {
         ModelConfig cfg = live.config;
-        auto built = makeSyntheticModel(cfg, 1234, WeightsMode::Structured, layers, control ? &control->cancel : nullptr);
+        auto built =
+            makeSyntheticModel(cfg, 1234, WeightsMode::Structured, layers, control ? &control->cancel : nullptr);
         if (!built) return built.error();
         original = std::move(built).value();
     }

@@ -16,7 +16,9 @@ namespace {
 // teaching preset and small checkpoints run whole; a big preset runs its first layers.
 constexpr int64_t kTradeoffLayerBudgetBytes = int64_t{64} << 20;
 
-std::string num(int64_t v) { return std::to_string(v); }
+std::string num(int64_t v) {
+    return std::to_string(v);
+}
 
 }  // namespace
 
@@ -85,15 +87,15 @@ Expected<TradeoffOutcome> tradeoffJob(Backend& backend, const TradeoffJobRequest
     GQA_TRY(full.validate());
     GQA_TRY(req.shape.validate(full));
     if (!job.model && (job.shape.batch != req.shape.batch || job.shape.prompt_len != req.shape.prompt_len ||
-        job.shape.decode_steps != req.shape.decode_steps))
+                       job.shape.decode_steps != req.shape.decode_steps))
         out.notes.push_back("batch " + num(req.shape.batch) + ", " + num(req.shape.prompt_len) + "-token prompt + " +
                             num(req.shape.decode_steps) + " decode steps");
 
     if (job.layers < 0 || job.layers > full.n_layers)
         return invalid("layers (" + num(job.layers) + ") must be between 1 and " + num(full.n_layers));
-    const int64_t layers =
-        job.layers > 0 ? job.layers
-                       : tradeoffLayers(full, req.shape, backend.deviceInfo().available_bytes, job.max_layers);
+    const int64_t layers = job.layers > 0
+                               ? job.layers
+                               : tradeoffLayers(full, req.shape, backend.deviceInfo().available_bytes, job.max_layers);
     req.layers = layers;
     if (layers < full.n_layers)
         out.notes.push_back(num(layers) + " of " + num(full.n_layers) + " layers run" +

@@ -28,8 +28,7 @@ public:
     bool ok() const { return !m_error; }
     Error error() const { return *m_error; }
     void fail(ErrorCode code, const std::string& msg) {
-        if (!m_error)
-            m_error = makeError(code, m_what + ": " + msg);
+        if (!m_error) m_error = makeError(code, m_what + ": " + msg);
     }
 
     bool has(const char* key) const {
@@ -51,8 +50,7 @@ public:
     int64_t optionalInt(const char* key, int64_t fallback) { return has(key) ? integer(key, *get(key)) : fallback; }
     double optionalNumber(const char* key, double fallback) { return has(key) ? number(key, *get(key)) : fallback; }
     bool optionalBool(const char* key, bool fallback) {
-        if (!has(key))
-            return fallback;
+        if (!has(key)) return fallback;
         if (!get(key)->is_boolean()) {
             fail(ErrorCode::Corrupt,
                  "field '" + std::string(key) + "' must be true or false (got " + get(key)->dump() + ")");
@@ -61,8 +59,7 @@ public:
         return get(key)->get<bool>();
     }
     std::optional<std::string> optionalString(const char* key) {
-        if (!has(key))
-            return std::nullopt;
+        if (!has(key)) return std::nullopt;
         if (!get(key)->is_string()) {
             fail(ErrorCode::Corrupt,
                  "field '" + std::string(key) + "' must be a string (got " + get(key)->dump() + ")");
@@ -78,15 +75,13 @@ public:
         return 0;
     }
     double number(const std::string& key, const json& v) {
-        if (v.is_number())
-            return v.get<double>();
+        if (v.is_number()) return v.get<double>();
         fail(ErrorCode::Corrupt, "field '" + key + "' must be a number (got " + v.dump() + ")");
         return 0.0;
     }
     int32_t tokenId(const std::string& key, const json& v) {
         const int64_t id = integer(key, v);
-        if (ok() && (id < 0 || id > INT32_MAX))
-            fail(ErrorCode::Corrupt, "field '" + key + "' is not a token id");
+        if (ok() && (id < 0 || id > INT32_MAX)) fail(ErrorCode::Corrupt, "field '" + key + "' is not a token id");
         return static_cast<int32_t>(id);
     }
 
@@ -97,19 +92,14 @@ private:
 };
 
 void parseRopeScaling(HfFields& in, const json& rs, RopeScalingParams& out) {
-    if (!rs.is_object())
-        return in.fail(ErrorCode::Corrupt, "rope_scaling must be an object or null");
+    if (!rs.is_object()) return in.fail(ErrorCode::Corrupt, "rope_scaling must be an object or null");
     HfFields r(rs, "rope_scaling");
     std::optional<std::string> type = r.optionalString("rope_type");
-    if (!type)
-        type = r.optionalString("type");
-    if (!r.ok())
-        return in.fail(ErrorCode::Corrupt, r.error().message);
-    if (!type)
-        return in.fail(ErrorCode::Corrupt, "rope_scaling has neither 'rope_type' nor 'type'");
+    if (!type) type = r.optionalString("type");
+    if (!r.ok()) return in.fail(ErrorCode::Corrupt, r.error().message);
+    if (!type) return in.fail(ErrorCode::Corrupt, "rope_scaling has neither 'rope_type' nor 'type'");
     auto need = [&](const char* key) {
-        if (!r.has(key))
-            r.fail(ErrorCode::Corrupt, "required field '" + std::string(key) + "' is missing");
+        if (!r.has(key)) r.fail(ErrorCode::Corrupt, "required field '" + std::string(key) + "' is missing");
         return r.number(key, r.has(key) ? *r.get(key) : json(0));
     };
     if (*type == "default") {
@@ -137,18 +127,18 @@ void parseRopeScaling(HfFields& in, const json& rs, RopeScalingParams& out) {
     }
     if (r.ok() && out.type != RopeScaling::None && !(out.factor >= 1.0))
         r.fail(ErrorCode::Corrupt, "factor must be at least 1 (got " + std::to_string(out.factor) + ")");
-    if (!r.ok())
-        in.fail(r.error().code, r.error().message);
+    if (!r.ok()) in.fail(r.error().code, r.error().message);
 }
 
 // kv_dtype of a checkpoint: fp32 by default, so that logits are fp32 math on the stored weights (a bf16 cache
 // moves the shared test model's logits by ~0.1); a user picks fp16/bf16 to see a deployment's cache.
-DType kvDtypeFor(DType) { return DType::F32; }
+DType kvDtypeFor(DType) {
+    return DType::F32;
+}
 
 Status validated(const ModelConfig& c, const std::string& what) {
     Status s = c.validate();
-    if (!s)
-        return makeError(s.code(), what + ": " + s.message());
+    if (!s) return makeError(s.code(), what + ": " + s.message());
     return Status::ok();
 }
 
@@ -159,8 +149,7 @@ Expected<ModelConfig> fromHf(const std::string& text, const std::string& what) {
     } catch (const json::exception& e) {
         return makeError(ErrorCode::Corrupt, what + ": not valid JSON (" + e.what() + ")");
     }
-    if (!j.is_object())
-        return makeError(ErrorCode::Corrupt, what + ": not a JSON object");
+    if (!j.is_object()) return makeError(ErrorCode::Corrupt, what + ": not a JSON object");
     HfFields in(j, what);
     ModelConfig c;
 
@@ -201,23 +190,20 @@ Expected<ModelConfig> fromHf(const std::string& text, const std::string& what) {
     }
     c.rope_theta = in.optionalNumber("rope_theta", 10000.0);
     c.norm_eps = in.optionalNumber("rms_norm_eps", 1e-6);  // the transformers default for all three
-    if (const json* rs = in.get("rope_scaling"))
-        parseRopeScaling(in, *rs, c.rope_scaling);
+    if (const json* rs = in.get("rope_scaling")) parseRopeScaling(in, *rs, c.rope_scaling);
     c.tied_embeddings = in.optionalBool("tie_word_embeddings", false);
     c.qkv_bias = qwen2 || in.optionalBool("attention_bias", false);
     if (mistral || qwen2) {
         // Qwen2Config defaults use_sliding_window to false; MistralConfig has no switch and uses the window.
         const bool use = in.optionalBool("use_sliding_window", mistral);
         const int64_t window = in.optionalInt("sliding_window", 0);
-        if (use && window < 0)
-            in.fail(ErrorCode::Corrupt, "field 'sliding_window' cannot be negative");
+        if (use && window < 0) in.fail(ErrorCode::Corrupt, "field 'sliding_window' cannot be negative");
         c.sliding_window = use ? window : 0;
     }
 
     // transformers >= 4.56 writes "dtype"; older versions "torch_dtype".
     std::optional<std::string> dtype = in.optionalString("torch_dtype");
-    if (!dtype)
-        dtype = in.optionalString("dtype");
+    if (!dtype) dtype = in.optionalString("dtype");
     if (!dtype || *dtype == "bfloat16") {
         c.weight_dtype = DType::BF16;
     } else if (*dtype == "float16") {
@@ -232,13 +218,11 @@ Expected<ModelConfig> fromHf(const std::string& text, const std::string& what) {
     c.embed_dtype = c.norm_dtype = c.weight_dtype;
     c.kv_dtype = kvDtypeFor(c.weight_dtype);
 
-    if (const json* b = in.get("bos_token_id"))
-        c.bos_token_id = in.tokenId("bos_token_id", *b);
+    if (const json* b = in.get("bos_token_id")) c.bos_token_id = in.tokenId("bos_token_id", *b);
     if (const json* e = in.get("eos_token_id")) {
         if (e->is_array()) {
             for (const auto& id : *e) {
-                if (id.is_null())
-                    continue;
+                if (id.is_null()) continue;
                 c.eos_token_ids.push_back(in.tokenId("eos_token_id", id));
             }
         } else {
@@ -248,8 +232,7 @@ Expected<ModelConfig> fromHf(const std::string& text, const std::string& what) {
     auto name = in.optionalString("_name_or_path");
     c.name = name && !name->empty() ? *name : "model";
     c.source = what;
-    if (!in.ok())
-        return in.error();
+    if (!in.ok()) return in.error();
     GQA_TRY(validated(c, what));
     return c;
 }
@@ -261,8 +244,7 @@ public:
     bool ok() const { return !m_error; }
     Error error() const { return *m_error; }
     void fail(ErrorCode code, const std::string& msg) {
-        if (!m_error)
-            m_error = makeError(code, m_f.path + ": " + msg);
+        if (!m_error) m_error = makeError(code, m_f.path + ": " + msg);
     }
 
     int64_t requiredInt(const std::string& key) {
@@ -274,10 +256,8 @@ public:
     }
     int64_t optionalInt(const std::string& key, int64_t fallback) {
         const GgufValue* v = m_f.find(key);
-        if (!v)
-            return fallback;
-        if (v->isInteger())
-            return v->i;
+        if (!v) return fallback;
+        if (v->isInteger()) return v->i;
         // llama.cpp allows per-layer head counts as arrays; one value for every layer is the same model.
         if (v->type == GgufType::Array && !v->ints.empty() &&
             std::all_of(v->ints.begin(), v->ints.end(), [&](int64_t x) { return x == v->ints[0]; }))
@@ -295,18 +275,14 @@ public:
         return optionalFloat(key, 0.0);
     }
     double optionalFloat(const std::string& key, double fallback) {
-        if (!m_f.find(key))
-            return fallback;
-        if (auto v = m_f.getFloat(key))
-            return *v;
+        if (!m_f.find(key)) return fallback;
+        if (auto v = m_f.getFloat(key)) return *v;
         fail(ErrorCode::Corrupt, "key '" + key + "' must be a number");
         return fallback;
     }
     std::optional<std::string> optionalString(const std::string& key) {
-        if (!m_f.find(key))
-            return std::nullopt;
-        if (auto v = m_f.getString(key))
-            return v;
+        if (!m_f.find(key)) return std::nullopt;
+        if (auto v = m_f.getString(key)) return v;
         fail(ErrorCode::Corrupt, "key '" + key + "' must be a string");
         return std::nullopt;
     }
@@ -320,10 +296,8 @@ Expected<ModelConfig> fromGguf(const GgufFile& f) {
     GgufFields in(f);
     ModelConfig c;
     const auto arch = in.optionalString("general.architecture");
-    if (!in.ok())
-        return in.error();
-    if (!arch)
-        return makeError(ErrorCode::Corrupt, f.path + ": key 'general.architecture' is missing");
+    if (!in.ok()) return in.error();
+    if (!arch) return makeError(ErrorCode::Corrupt, f.path + ": key 'general.architecture' is missing");
     if (*arch == "llama") {
         c.architecture = "LlamaForCausalLM";
     } else if (*arch == "qwen2") {
@@ -389,18 +363,10 @@ Expected<ModelConfig> fromGguf(const GgufFile& f) {
 
     if (const GgufTensorInfo* q = f.findTensor("blk.0.attn_q.weight")) {
         switch (q->ggml_type) {
-            case 0:
-                c.weight_dtype = DType::F32;
-                break;
-            case 1:
-                c.weight_dtype = DType::F16;
-                break;
-            case 30:
-                c.weight_dtype = DType::BF16;
-                break;
-            case 8:
-                c.weight_dtype = DType::Q8_0;
-                break;
+            case 0: c.weight_dtype = DType::F32; break;
+            case 1: c.weight_dtype = DType::F16; break;
+            case 30: c.weight_dtype = DType::BF16; break;
+            case 8: c.weight_dtype = DType::Q8_0; break;
             default:
                 in.fail(ErrorCode::InvalidArgument, "tensor type " + std::string(ggmlTypeName(q->ggml_type)) +
                                                         (ggmlTypeName(q->ggml_type) == std::string("unknown")
@@ -422,13 +388,11 @@ Expected<ModelConfig> fromGguf(const GgufFile& f) {
     if (in.ok() && (bos < -1 || bos > INT32_MAX || eos < -1 || eos > INT32_MAX))
         in.fail(ErrorCode::Corrupt, "tokenizer.ggml.bos_token_id / eos_token_id is not a token id");
     c.bos_token_id = static_cast<int32_t>(bos);
-    if (eos >= 0)
-        c.eos_token_ids.push_back(static_cast<int32_t>(eos));
+    if (eos >= 0) c.eos_token_ids.push_back(static_cast<int32_t>(eos));
     auto name = in.optionalString("general.name");
     c.name = name && !name->empty() ? *name : "model";
     c.source = f.path;
-    if (!in.ok())
-        return in.error();
+    if (!in.ok()) return in.error();
     GQA_TRY(validated(c, f.path));
     return c;
 }

@@ -37,8 +37,7 @@ constexpr GgmlTypeInfo kGgmlTypes[] = {
 
 const GgmlTypeInfo* ggmlType(uint32_t id) {
     for (const auto& t : kGgmlTypes)
-        if (t.id == id)
-            return &t;
+        if (t.id == id) return &t;
     return nullptr;
 }
 
@@ -53,22 +52,17 @@ uint64_t minEncodedBytes(uint32_t t) {
     switch (static_cast<GgufType>(t)) {
         case GgufType::UInt8:
         case GgufType::Int8:
-        case GgufType::Bool:
-            return 1;
+        case GgufType::Bool: return 1;
         case GgufType::UInt16:
-        case GgufType::Int16:
-            return 2;
+        case GgufType::Int16: return 2;
         case GgufType::UInt32:
         case GgufType::Int32:
-        case GgufType::Float32:
-            return 4;
+        case GgufType::Float32: return 4;
         case GgufType::UInt64:
         case GgufType::Int64:
         case GgufType::Float64:
-        case GgufType::String:
-            return 8;
-        case GgufType::Array:
-            return 12;  // element type + count
+        case GgufType::String: return 8;
+        case GgufType::Array: return 12;  // element type + count
     }
     return 0;
 }
@@ -83,10 +77,8 @@ bool isIntegerType(GgufType t) {
         case GgufType::Int32:
         case GgufType::UInt64:
         case GgufType::Int64:
-        case GgufType::Bool:
-            return true;
-        default:
-            return false;
+        case GgufType::Bool: return true;
+        default: return false;
     }
 }
 
@@ -112,8 +104,7 @@ public:
     std::string endOfFile() const { return "the end of the file (" + std::to_string(m_n) + " bytes)"; }
 
     bool need(uint64_t bytes, const char* what) {
-        if (m_failed)
-            return false;
+        if (m_failed) return false;
         if (bytes > remaining())
             return fail(std::string(what) + " at byte " + std::to_string(m_pos) + " runs past " + endOfFile());
         return true;
@@ -121,8 +112,7 @@ public:
 
     template <class T>
     bool read(T& out, const char* what) {
-        if (!need(sizeof(T), what))
-            return false;
+        if (!need(sizeof(T), what)) return false;
         std::memcpy(&out, m_p + m_pos, sizeof(T));
         m_pos += sizeof(T);
         return true;
@@ -131,8 +121,7 @@ public:
     bool readString(std::string& out, const char* what) {
         const std::size_t at = m_pos;
         uint64_t len = 0;
-        if (!read(len, what))
-            return false;
+        if (!read(len, what)) return false;
         if (len > remaining())
             return fail(std::string(what) + " length " + std::to_string(len) + " at byte " + std::to_string(at) +
                         " runs past " + endOfFile());
@@ -153,8 +142,7 @@ private:
 template <class T, class Out>
 bool readAs(Reader& r, Out& out, const char* what) {
     T v{};
-    if (!r.read(v, what))
-        return false;
+    if (!r.read(v, what)) return false;
     out = static_cast<Out>(v);
     return true;
 }
@@ -163,37 +151,24 @@ bool readAs(Reader& r, Out& out, const char* what) {
 // INT64_MAX keep their bits: every count this project reads is far below that.
 bool readScalar(Reader& r, GgufType t, int64_t& i, double& f, std::string& s) {
     switch (t) {
-        case GgufType::UInt8:
-            return readAs<uint8_t>(r, i, "uint8 value");
-        case GgufType::Int8:
-            return readAs<int8_t>(r, i, "int8 value");
-        case GgufType::UInt16:
-            return readAs<uint16_t>(r, i, "uint16 value");
-        case GgufType::Int16:
-            return readAs<int16_t>(r, i, "int16 value");
-        case GgufType::UInt32:
-            return readAs<uint32_t>(r, i, "uint32 value");
-        case GgufType::Int32:
-            return readAs<int32_t>(r, i, "int32 value");
-        case GgufType::UInt64:
-            return readAs<uint64_t>(r, i, "uint64 value");
-        case GgufType::Int64:
-            return readAs<int64_t>(r, i, "int64 value");
-        case GgufType::Float32:
-            return readAs<float>(r, f, "float32 value");
-        case GgufType::Float64:
-            return readAs<double>(r, f, "float64 value");
+        case GgufType::UInt8: return readAs<uint8_t>(r, i, "uint8 value");
+        case GgufType::Int8: return readAs<int8_t>(r, i, "int8 value");
+        case GgufType::UInt16: return readAs<uint16_t>(r, i, "uint16 value");
+        case GgufType::Int16: return readAs<int16_t>(r, i, "int16 value");
+        case GgufType::UInt32: return readAs<uint32_t>(r, i, "uint32 value");
+        case GgufType::Int32: return readAs<int32_t>(r, i, "int32 value");
+        case GgufType::UInt64: return readAs<uint64_t>(r, i, "uint64 value");
+        case GgufType::Int64: return readAs<int64_t>(r, i, "int64 value");
+        case GgufType::Float32: return readAs<float>(r, f, "float32 value");
+        case GgufType::Float64: return readAs<double>(r, f, "float64 value");
         case GgufType::Bool: {
             uint8_t v = 0;
-            if (!r.read(v, "bool value"))
-                return false;
+            if (!r.read(v, "bool value")) return false;
             i = v != 0;
             return true;
         }
-        case GgufType::String:
-            return r.readString(s, "string");
-        case GgufType::Array:
-            break;
+        case GgufType::String: return r.readString(s, "string");
+        case GgufType::Array: break;
     }
     return r.fail("internal: readScalar on an array");
 }
@@ -201,25 +176,20 @@ bool readScalar(Reader& r, GgufType t, int64_t& i, double& f, std::string& s) {
 bool readValue(Reader& r, const std::string& key, GgufValue& v) {
     const std::size_t at = r.pos();
     uint32_t type = 0;
-    if (!r.read(type, "value type"))
-        return false;
+    if (!r.read(type, "value type")) return false;
     if (minEncodedBytes(type) == 0)
         return r.fail("key '" + key + "' has unknown value type " + std::to_string(type) + " at byte " +
                       std::to_string(at));
     v.type = static_cast<GgufType>(type);
-    if (v.type != GgufType::Array)
-        return readScalar(r, v.type, v.i, v.f, v.s);
+    if (v.type != GgufType::Array) return readScalar(r, v.type, v.i, v.f, v.s);
 
     uint32_t elem = 0;
     uint64_t count = 0;
-    if (!r.read(elem, "array element type"))
-        return false;
+    if (!r.read(elem, "array element type")) return false;
     const std::size_t count_at = r.pos();
-    if (!r.read(count, "array count"))
-        return false;
+    if (!r.read(count, "array count")) return false;
     const uint64_t elem_min = minEncodedBytes(elem);
-    if (elem_min == 0)
-        return r.fail("key '" + key + "' is an array of unknown type " + std::to_string(elem));
+    if (elem_min == 0) return r.fail("key '" + key + "' is an array of unknown type " + std::to_string(elem));
     if (static_cast<GgufType>(elem) == GgufType::Array)
         return r.fail("key '" + key + "' is an array of arrays (not supported)");
     v.elem = static_cast<GgufType>(elem);
@@ -234,22 +204,19 @@ bool readValue(Reader& r, const std::string& key, GgufValue& v) {
     if (v.elem == GgufType::String) {
         v.strings.reserve(n);
         for (std::size_t k = 0; k < n; ++k) {
-            if (!r.readString(s, "string"))
-                return false;
+            if (!r.readString(s, "string")) return false;
             v.strings.push_back(std::move(s));
         }
     } else if (v.elem == GgufType::Float32 || v.elem == GgufType::Float64) {
         v.floats.reserve(n);
         for (std::size_t k = 0; k < n; ++k) {
-            if (!readScalar(r, v.elem, i, f, s))
-                return false;
+            if (!readScalar(r, v.elem, i, f, s)) return false;
             v.floats.push_back(f);
         }
     } else {
         v.ints.reserve(n);
         for (std::size_t k = 0; k < n; ++k) {
-            if (!readScalar(r, v.elem, i, f, s))
-                return false;
+            if (!readScalar(r, v.elem, i, f, s)) return false;
             v.ints.push_back(i);
         }
     }
@@ -257,27 +224,22 @@ bool readValue(Reader& r, const std::string& key, GgufValue& v) {
 }
 
 bool readTensorInfo(Reader& r, GgufTensorInfo& t) {
-    if (!r.readString(t.name, "tensor name"))
-        return false;
+    if (!r.readString(t.name, "tensor name")) return false;
     uint32_t n_dims = 0;
-    if (!r.read(n_dims, "tensor dimension count"))
-        return false;
+    if (!r.read(n_dims, "tensor dimension count")) return false;
     if (n_dims > kMaxDims)
         return r.fail("tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions (at most 4)");
     t.ne.resize(n_dims);
     for (uint32_t d = 0; d < n_dims; ++d) {
         uint64_t ne = 0;
-        if (!r.read(ne, "tensor dimension"))
-            return false;
+        if (!r.read(ne, "tensor dimension")) return false;
         if (ne == 0 || ne > static_cast<uint64_t>(INT64_MAX))
             return r.fail("tensor '" + t.name + "' dimension " + std::to_string(d) + " is " +
                           (ne == 0 ? std::string("zero") : "negative or huge (" + std::to_string(ne) + ")"));
         t.ne[d] = static_cast<int64_t>(ne);
     }
-    if (!r.read(t.ggml_type, "tensor type"))
-        return false;
-    if (!r.read(t.offset, "tensor offset"))
-        return false;
+    if (!r.read(t.ggml_type, "tensor type")) return false;
+    if (!r.read(t.offset, "tensor offset")) return false;
 
     int64_t numel = 1;
     for (int64_t ne : t.ne)
@@ -291,15 +253,13 @@ bool readTensorInfo(Reader& r, GgufTensorInfo& t) {
         return r.fail("tensor '" + t.name + "' row length " + std::to_string(row) + " is not a multiple of " +
                       ggmlTypeName(t.ggml_type) + "'s block size " + std::to_string(block_elems));
     const auto bytes = checkedProduct({numel / block_elems, block_bytes});
-    if (!bytes)
-        return r.fail("tensor '" + t.name + "' byte size overflows 64 bits");
+    if (!bytes) return r.fail("tensor '" + t.name + "' byte size overflows 64 bits");
     t.bytes = *bytes;
     return true;
 }
 
 std::string u128(unsigned __int128 v) {
-    if (v <= UINT64_MAX)
-        return std::to_string(static_cast<uint64_t>(v));
+    if (v <= UINT64_MAX) return std::to_string(static_cast<uint64_t>(v));
     std::string s;
     while (v) {
         s.insert(s.begin(), char('0' + int(v % 10)));
@@ -323,8 +283,7 @@ Expected<GgufFile> parse(const uint8_t* bytes, std::size_t size, const std::stri
     }
     char magic[4];
     r.read(magic, "magic");
-    if (!r.read(g.version, "version"))
-        return r.error();
+    if (!r.read(g.version, "version")) return r.error();
     if (g.version != 2 && g.version != 3) {
         // A big-endian writer (ggml's --bigendian) makes version 3 read as 0x03000000.
         const bool swapped = g.version == 0x02000000u || g.version == 0x03000000u;
@@ -333,8 +292,7 @@ Expected<GgufFile> parse(const uint8_t* bytes, std::size_t size, const std::stri
         return r.error();
     }
     uint64_t tensor_count = 0, kv_count = 0;
-    if (!r.read(tensor_count, "tensor count") || !r.read(kv_count, "key/value count"))
-        return r.error();
+    if (!r.read(tensor_count, "tensor count") || !r.read(kv_count, "key/value count")) return r.error();
     // The smallest key/value is 13 bytes (empty key, type, one byte); the smallest tensor info 24 bytes.
     if (kv_count > r.remaining() / 13) {
         r.fail("key/value count " + std::to_string(kv_count) + " is more than the file can hold (" +
@@ -349,11 +307,9 @@ Expected<GgufFile> parse(const uint8_t* bytes, std::size_t size, const std::stri
 
     for (uint64_t k = 0; k < kv_count; ++k) {
         std::string key;
-        if (!r.readString(key, "key"))
-            return r.error();
+        if (!r.readString(key, "key")) return r.error();
         GgufValue v;
-        if (!readValue(r, key, v))
-            return r.error();
+        if (!readValue(r, key, v)) return r.error();
         if (g.metadata.count(key)) {
             r.fail("duplicate key '" + key + "'");
             return r.error();
@@ -372,8 +328,7 @@ Expected<GgufFile> parse(const uint8_t* bytes, std::size_t size, const std::stri
     g.tensors.reserve(static_cast<std::size_t>(tensor_count));  // bounded by the file size above
     for (uint64_t k = 0; k < tensor_count; ++k) {
         GgufTensorInfo t;
-        if (!readTensorInfo(r, t))
-            return r.error();
+        if (!readTensorInfo(r, t)) return r.error();
         if (t.offset % g.alignment != 0) {
             r.fail("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not a multiple of the " +
                    "alignment (" + std::to_string(g.alignment) + ")");
@@ -384,8 +339,7 @@ Expected<GgufFile> parse(const uint8_t* bytes, std::size_t size, const std::stri
     {
         std::vector<const std::string*> names;
         names.reserve(g.tensors.size());
-        for (const auto& t : g.tensors)
-            names.push_back(&t.name);
+        for (const auto& t : g.tensors) names.push_back(&t.name);
         std::sort(names.begin(), names.end(), [](auto a, auto b) { return *a < *b; });
         for (std::size_t k = 1; k < names.size(); ++k)
             if (*names[k] == *names[k - 1]) {
@@ -409,8 +363,7 @@ Expected<GgufFile> parse(const uint8_t* bytes, std::size_t size, const std::stri
     }
     std::vector<const GgufTensorInfo*> by_offset;
     by_offset.reserve(g.tensors.size());
-    for (const auto& t : g.tensors)
-        by_offset.push_back(&t);
+    for (const auto& t : g.tensors) by_offset.push_back(&t);
     std::sort(by_offset.begin(), by_offset.end(), [](auto a, auto b) { return a->offset < b->offset; });
     for (std::size_t k = 1; k < by_offset.size(); ++k) {
         const auto* a = by_offset[k - 1];
@@ -434,8 +387,7 @@ const char* ggmlTypeName(uint32_t ggml_type) {
 
 bool ggmlTypeBlock(uint32_t ggml_type, int64_t& block_elems, int64_t& block_bytes) {
     const GgmlTypeInfo* t = ggmlType(ggml_type);
-    if (!t)
-        return false;
+    if (!t) return false;
     block_elems = t->block_elems;
     block_bytes = t->block_bytes;
     return true;
@@ -450,8 +402,7 @@ bool GgufValue::isFloat() const {
 
 int64_t GgufTensorInfo::numel() const {
     int64_t n = 1;
-    for (int64_t d : ne)
-        n *= d;  // checked when the file was read
+    for (int64_t d : ne) n *= d;  // checked when the file was read
     return n;
 }
 
@@ -462,39 +413,32 @@ const GgufValue* GgufFile::find(const std::string& key) const {
 
 std::optional<int64_t> GgufFile::getInt(const std::string& key) const {
     const GgufValue* v = find(key);
-    if (!v || !v->isInteger())
-        return std::nullopt;
+    if (!v || !v->isInteger()) return std::nullopt;
     return v->i;
 }
 
 std::optional<double> GgufFile::getFloat(const std::string& key) const {
     const GgufValue* v = find(key);
-    if (!v)
-        return std::nullopt;
-    if (v->isFloat())
-        return v->f;
-    if (v->isInteger())
-        return static_cast<double>(v->i);
+    if (!v) return std::nullopt;
+    if (v->isFloat()) return v->f;
+    if (v->isInteger()) return static_cast<double>(v->i);
     return std::nullopt;
 }
 
 std::optional<std::string> GgufFile::getString(const std::string& key) const {
     const GgufValue* v = find(key);
-    if (!v || v->type != GgufType::String)
-        return std::nullopt;
+    if (!v || v->type != GgufType::String) return std::nullopt;
     return v->s;
 }
 
 const GgufTensorInfo* GgufFile::findTensor(const std::string& name) const {
     for (const auto& t : tensors)
-        if (t.name == name)
-            return &t;
+        if (t.name == name) return &t;
     return nullptr;
 }
 
 Expected<GgufFile> parseGguf(const uint8_t* bytes, std::size_t size, const std::string& name) {
-    if (!bytes)
-        size = 0;
+    if (!bytes) size = 0;
     try {
         return parse(bytes, size, name);
     } catch (const std::bad_alloc&) {
@@ -506,11 +450,9 @@ Expected<GgufFile> parseGguf(const uint8_t* bytes, std::size_t size, const std::
 
 Expected<GgufFile> readGguf(const std::string& path) {
     auto m = MappedFile::open(path);
-    if (!m)
-        return m.error();
+    if (!m) return m.error();
     auto g = parseGguf((*m)->data(), (*m)->size(), path);
-    if (!g)
-        return g.error();
+    if (!g) return g.error();
     g->mapping = *m;
     return g;
 }

@@ -46,8 +46,12 @@ private:
     std::shared_ptr<const MappedFile> m_file;
 };
 
-Error corrupt(const std::string& m) { return makeError(ErrorCode::Corrupt, m); }
-Error invalid(const std::string& m) { return makeError(ErrorCode::InvalidArgument, m); }
+Error corrupt(const std::string& m) {
+    return makeError(ErrorCode::Corrupt, m);
+}
+Error invalid(const std::string& m) {
+    return makeError(ErrorCode::InvalidArgument, m);
+}
 
 bool isDir(const std::string& p) {
     std::error_code ec;
@@ -112,7 +116,8 @@ Expected<DType> fromSafetensorsDtype(const SafetensorsTensor& t, const std::stri
     if (t.dtype == "F32") return DType::F32;
     if (t.dtype == "F16") return DType::F16;
     if (t.dtype == "BF16") return DType::BF16;
-    return invalid(file + ": tensor '" + t.name + "' has dtype " + t.dtype + ", which GQA Lab does not read (F32, F16, BF16)");
+    return invalid(file + ": tensor '" + t.name + "' has dtype " + t.dtype +
+                   ", which GQA Lab does not read (F32, F16, BF16)");
 }
 
 struct HfTensors {
@@ -152,17 +157,20 @@ Expected<Model> loadHf(const std::string& dir, const LoadOptions& opt) {
         m.storage.push_back(std::make_shared<MappedStorage>(sf.mapping));
         for (const auto& t : sf.tensors) {
             if (ts.by_name.count(t.name))
-                return corrupt(dir + ": tensor '" + t.name + "' appears in both " + ts.by_name[t.name].second + " and " + sf.path);
+                return corrupt(dir + ": tensor '" + t.name + "' appears in both " + ts.by_name[t.name].second +
+                               " and " + sf.path);
             if (!weight_map.empty()) {
                 auto it = weight_map.find(t.name);
                 if (it != weight_map.end() && dir + "/" + it->second != sf.path)
-                    return corrupt(dir + ": the index puts '" + t.name + "' in " + it->second + " but it is in " + sf.path);
+                    return corrupt(dir + ": the index puts '" + t.name + "' in " + it->second + " but it is in " +
+                                   sf.path);
             }
             ts.by_name[t.name] = {&t, sf.path};
         }
     }
     for (const auto& [name, file] : weight_map)
-        if (!ts.by_name.count(name)) return corrupt(dir + ": the index lists '" + name + "' in " + file + " but it is not there");
+        if (!ts.by_name.count(name))
+            return corrupt(dir + ": the index lists '" + name + "' in " + file + " but it is not there");
 
     auto take = [&](Tensor& out, const std::string& name, bool required) -> Status {
         auto it = ts.by_name.find(name);
@@ -244,8 +252,9 @@ bool looksSplit(const std::string& path) {
 
 Expected<Model> loadGguf(const std::string& path, const LoadOptions& opt) {
     if (looksSplit(path))
-        return invalid(path + ": a split GGUF file (one part of several); merge the parts into one file first "
-                              "(llama.cpp's llama-gguf-split --merge FIRST-PART OUT.gguf)");
+        return invalid(path +
+                       ": a split GGUF file (one part of several); merge the parts into one file first "
+                       "(llama.cpp's llama-gguf-split --merge FIRST-PART OUT.gguf)");
     auto f = readGguf(path);
     if (!f) return f.error();
     if (auto n = f->getInt("split.count"); n && *n > 1)
@@ -339,16 +348,19 @@ void dtypesFromTensors(Model& m) {
 
 Expected<Model> loadModel(const std::string& path, const LoadOptions& opt) {
     try {
-        Expected<Model> m = isDir(path) ? loadHf(path, opt)
-                            : path.size() > 5 && path.substr(path.size() - 5) == ".gguf"
-                                ? loadGguf(path, opt)
-                                : Expected<Model>(fs::exists(path) ? invalid(path + ": not a model (give a Hugging Face directory or a .gguf file)")
-                                                                   : makeError(ErrorCode::IoError, path + ": no such file or directory"));
+        Expected<Model> m =
+            isDir(path) ? loadHf(path, opt)
+            : path.size() > 5 && path.substr(path.size() - 5) == ".gguf"
+                ? loadGguf(path, opt)
+                : Expected<Model>(fs::exists(path)
+                                      ? invalid(path + ": not a model (give a Hugging Face directory or a .gguf file)")
+                                      : makeError(ErrorCode::IoError, path + ": no such file or directory"));
         if (!m) return m.error();
         dtypesFromTensors(*m);
         GQA_TRY(validateModel(*m));
         if (m->head_roles.empty())
-            m->head_roles.assign(m->layers.size(), std::vector<HeadRole>(static_cast<size_t>(m->config.n_q_heads), HeadRole::Content));
+            m->head_roles.assign(m->layers.size(),
+                                 std::vector<HeadRole>(static_cast<size_t>(m->config.n_q_heads), HeadRole::Content));
         if (opt.tokenizer) {
             GQA_TRY(loadStep(opt));
             if (m->format == "gguf") {
@@ -374,7 +386,9 @@ Expected<Model> loadModel(const std::string& path, const LoadOptions& opt) {
     }
 }
 
-int64_t loadProgressSteps(int64_t layers, bool gguf) { return (gguf ? 2 : 1) * layers + 1; }
+int64_t loadProgressSteps(int64_t layers, bool gguf) {
+    return (gguf ? 2 : 1) * layers + 1;
+}
 
 Expected<ModelConfig> loadModelConfig(const std::string& path) {
     if (isDir(path)) {

@@ -21,8 +21,7 @@ Error ioError(const std::string& path, const std::string& what, int err) {
 struct FdGuard {
     int fd;
     ~FdGuard() {
-        if (fd >= 0)
-            ::close(fd);
+        if (fd >= 0) ::close(fd);
     }
 };
 
@@ -32,20 +31,15 @@ Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& 
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         const int err = errno;
-        if (err == ENOENT)
-            return makeError(ErrorCode::IoError, path + ": no such file");
+        if (err == ENOENT) return makeError(ErrorCode::IoError, path + ": no such file");
         return ioError(path, "cannot open", err);
     }
     FdGuard guard{fd};
     struct stat st {};
-    if (::fstat(fd, &st) != 0)
-        return ioError(path, "cannot stat", errno);
-    if (S_ISDIR(st.st_mode))
-        return makeError(ErrorCode::IoError, path + ": is a directory, not a file");
-    if (!S_ISREG(st.st_mode))
-        return makeError(ErrorCode::IoError, path + ": not a regular file");
-    if (st.st_size < 0)
-        return makeError(ErrorCode::IoError, path + ": negative file size");
+    if (::fstat(fd, &st) != 0) return ioError(path, "cannot stat", errno);
+    if (S_ISDIR(st.st_mode)) return makeError(ErrorCode::IoError, path + ": is a directory, not a file");
+    if (!S_ISREG(st.st_mode)) return makeError(ErrorCode::IoError, path + ": not a regular file");
+    if (st.st_size < 0) return makeError(ErrorCode::IoError, path + ": negative file size");
 
     std::shared_ptr<MappedFile> f;
     try {
@@ -55,26 +49,22 @@ Expected<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& 
         return makeError(ErrorCode::OutOfMemory, path + ": out of memory");
     }
     const auto size = static_cast<std::size_t>(st.st_size);
-    if (size == 0)
-        return std::shared_ptr<const MappedFile>(std::move(f));  // mmap refuses length 0
+    if (size == 0) return std::shared_ptr<const MappedFile>(std::move(f));  // mmap refuses length 0
 
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED)
-        return ioError(path, "cannot map " + std::to_string(size) + " bytes", errno);
+    if (p == MAP_FAILED) return ioError(path, "cannot map " + std::to_string(size) + " bytes", errno);
     f->m_data = static_cast<const uint8_t*>(p);
     f->m_size = size;
     return std::shared_ptr<const MappedFile>(std::move(f));
 }
 
 MappedFile::~MappedFile() {
-    if (m_data)
-        ::munmap(const_cast<uint8_t*>(m_data), m_size);
+    if (m_data) ::munmap(const_cast<uint8_t*>(m_data), m_size);
 }
 
 int64_t fileSizeBytes(const std::string& path) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-        return 0;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;
     return static_cast<int64_t>(st.st_size);
 }
 

@@ -111,7 +111,8 @@ Status validateModel(const Model& m) {
         return makeError(ErrorCode::Corrupt, c.tied_embeddings ? "the config ties the LM head to the embedding, but "
                                                                  "the checkpoint has a separate head"
                                                                : "the LM head (lm_head / output.weight) is missing");
-    if (!m.lm_head.empty()) GQA_TRY(checkTensor(m.lm_head, "LM head (" + m.lm_head.name + ")", {c.vocab_size, d}, true));
+    if (!m.lm_head.empty())
+        GQA_TRY(checkTensor(m.lm_head, "LM head (" + m.lm_head.name + ")", {c.vocab_size, d}, true));
     for (size_t i = 0; i < m.layers.size(); ++i) {
         const auto& l = m.layers[i];
         auto n = [&](const Tensor& t, const char* role) {

@@ -14,8 +14,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "gqa/weights.h"
 #include "../rng.h"
+#include "gqa/weights.h"
 
 namespace gqa {
 
@@ -95,7 +95,8 @@ PositionalQueries buildPositionalQueries(const ModelConfig& c) {
     const double span = static_cast<double>(std::min<int64_t>(c.max_seq, 256));
     int64_t slow = 0;
     for (int64_t p = 0; p + 1 < half; ++p)
-        if (std::fabs(th[static_cast<size_t>(p)] - 1.5 / span) < std::fabs(th[static_cast<size_t>(slow)] - 1.5 / span)) slow = p;
+        if (std::fabs(th[static_cast<size_t>(p)] - 1.5 / span) < std::fabs(th[static_cast<size_t>(slow)] - 1.5 / span))
+            slow = p;
     PositionalQueries pq;
     pq.previous.assign(static_cast<size_t>(D), 0.0);
     pq.local.assign(static_cast<size_t>(D), 0.0);
@@ -136,8 +137,9 @@ Expected<Model> makeSyntheticModel(const ModelConfig& cfg, uint64_t seed, Weight
     if (cfg.d_model < 4 && mode == WeightsMode::Structured)
         return makeError(ErrorCode::InvalidArgument, "structured weights need d_model >= 4");
     const DType wt = cfg.weight_dtype;
-    if ((wt == DType::Q8_0 || cfg.embed_dtype == DType::Q8_0) && (cfg.d_model % kQ8BlockElems != 0 || cfg.ffn_dim % kQ8BlockElems != 0 ||
-                              (cfg.n_q_heads * cfg.head_dim) % kQ8BlockElems != 0))
+    if ((wt == DType::Q8_0 || cfg.embed_dtype == DType::Q8_0) &&
+        (cfg.d_model % kQ8BlockElems != 0 || cfg.ffn_dim % kQ8BlockElems != 0 ||
+         (cfg.n_q_heads * cfg.head_dim) % kQ8BlockElems != 0))
         return makeError(ErrorCode::InvalidArgument,
                          "Q8_0 weights need d_model, ffn_dim and n_q_heads x head_dim to be multiples of 32");
     const int64_t L = n_layers == 0 ? cfg.n_layers : n_layers;
@@ -207,61 +209,63 @@ Expected<Model> makeSyntheticModel(const ModelConfig& cfg, uint64_t seed, Weight
         for (int64_t l = 0; l < L; ++l) {
             if (failed.load() || (cancel && cancel->load(std::memory_order_relaxed))) continue;
             try {
-            DrawnLayer lw;
-            Rng rng(mixSeed(seed, 0x1000 + static_cast<uint64_t>(l)));
-            const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(d));
-            fillRandom(lw.wqkv, static_cast<size_t>(d * qkv_cols), rng, inv_sqrt_d);
-            fillRandom(lw.wo, static_cast<size_t>(hq * D * d), rng, branch / std::sqrt(static_cast<double>(hq * D)));
-            fillRandom(lw.w_gate_up, static_cast<size_t>(d * 2 * F), rng, inv_sqrt_d);
-            fillRandom(lw.w_down, static_cast<size_t>(F * d), rng, 2.0 * branch / std::sqrt(static_cast<double>(F)));
-            auto& roles = m.head_roles[static_cast<size_t>(l)];
-            roles.assign(static_cast<size_t>(hq), HeadRole::Content);
-            if (structured) {
-            auto at = [&](int64_t row, int64_t col) -> float& {
-                return lw.wqkv[static_cast<size_t>(row * qkv_cols + col)];
-            };
-            // Keys: constant kc in the first element of every pair, BOS bonus in the lowest pair, and a
-            // little content so the maps are not perfectly clean.
-            for (int64_t kv = 0; kv < hkv; ++kv) {
-                const int64_t base = (hq + kv) * D;
-                for (int64_t r = 0; r < d; ++r)
-                    for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.02f;
-                for (int64_t e = 0; e < D; ++e) {
-                    at(0, base + e) = e < D / 2 ? static_cast<float>(kKeyConst / kConstFeature) : 0.0f;
-                    at(1, base + e) = e == D / 2 - 1 ? static_cast<float>(kKeyBos / kBosFeature) : 0.0f;
+                DrawnLayer lw;
+                Rng rng(mixSeed(seed, 0x1000 + static_cast<uint64_t>(l)));
+                const double inv_sqrt_d = 1.0 / std::sqrt(static_cast<double>(d));
+                fillRandom(lw.wqkv, static_cast<size_t>(d * qkv_cols), rng, inv_sqrt_d);
+                fillRandom(lw.wo, static_cast<size_t>(hq * D * d), rng,
+                           branch / std::sqrt(static_cast<double>(hq * D)));
+                fillRandom(lw.w_gate_up, static_cast<size_t>(d * 2 * F), rng, inv_sqrt_d);
+                fillRandom(lw.w_down, static_cast<size_t>(F * d), rng,
+                           2.0 * branch / std::sqrt(static_cast<double>(F)));
+                auto& roles = m.head_roles[static_cast<size_t>(l)];
+                roles.assign(static_cast<size_t>(hq), HeadRole::Content);
+                if (structured) {
+                    auto at = [&](int64_t row, int64_t col) -> float& {
+                        return lw.wqkv[static_cast<size_t>(row * qkv_cols + col)];
+                    };
+                    // Keys: constant kc in the first element of every pair, BOS bonus in the lowest pair, and a
+                    // little content so the maps are not perfectly clean.
+                    for (int64_t kv = 0; kv < hkv; ++kv) {
+                        const int64_t base = (hq + kv) * D;
+                        for (int64_t r = 0; r < d; ++r)
+                            for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.02f;
+                        for (int64_t e = 0; e < D; ++e) {
+                            at(0, base + e) = e < D / 2 ? static_cast<float>(kKeyConst / kConstFeature) : 0.0f;
+                            at(1, base + e) = e == D / 2 - 1 ? static_cast<float>(kKeyBos / kBosFeature) : 0.0f;
+                        }
+                    }
+                    for (int64_t h = 0; h < hq; ++h) {
+                        const HeadRole role = roleFor(l, h, g);
+                        roles[static_cast<size_t>(h)] = role;
+                        const int64_t base = h * D;
+                        if (role == HeadRole::Content) {
+                            for (int64_t r = 0; r < d; ++r)
+                                for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 3.0f;
+                            continue;
+                        }
+                        for (int64_t r = 0; r < d; ++r)
+                            for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.2f;
+                        std::vector<double> q(static_cast<size_t>(D), 0.0);
+                        if (role == HeadRole::PreviousToken) q = pq.previous;
+                        if (role == HeadRole::LocalWindow) q = pq.local;
+                        if (role == HeadRole::Sink) q[static_cast<size_t>(D / 2 - 1)] = sink_q;
+                        for (int64_t e = 0; e < D; ++e) {
+                            at(0, base + e) = static_cast<float>(q[static_cast<size_t>(e)] / kConstFeature);
+                            at(1, base + e) = 0.0f;
+                        }
+                    }
                 }
-            }
-            for (int64_t h = 0; h < hq; ++h) {
-                const HeadRole role = roleFor(l, h, g);
-                roles[static_cast<size_t>(h)] = role;
-                const int64_t base = h * D;
-                if (role == HeadRole::Content) {
-                    for (int64_t r = 0; r < d; ++r)
-                        for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 3.0f;
-                    continue;
-                }
-                for (int64_t r = 0; r < d; ++r)
-                    for (int64_t e = 0; e < D; ++e) at(r, base + e) *= 0.2f;
-                std::vector<double> q(static_cast<size_t>(D), 0.0);
-                if (role == HeadRole::PreviousToken) q = pq.previous;
-                if (role == HeadRole::LocalWindow) q = pq.local;
-                if (role == HeadRole::Sink) q[static_cast<size_t>(D / 2 - 1)] = sink_q;
-                for (int64_t e = 0; e < D; ++e) {
-                    at(0, base + e) = static_cast<float>(q[static_cast<size_t>(e)] / kConstFeature);
-                    at(1, base + e) = 0.0f;
-                }
-            }
-            }
-            // Into the model's (out, in) tensors, rounded or quantized to the weight dtype.
-            auto& t = m.layers[static_cast<size_t>(l)];
-            auto dst = [](Tensor& x) { return const_cast<void*>(x.data); };
-            storeTransposed(lw.wqkv, d, qkv_cols, 0, t.wq, dst(t.wq));
-            storeTransposed(lw.wqkv, d, qkv_cols, hq * D, t.wk, dst(t.wk));
-            storeTransposed(lw.wqkv, d, qkv_cols, (hq + hkv) * D, t.wv, dst(t.wv));
-            storeTransposed(lw.wo, hq * D, d, 0, t.wo, dst(t.wo));
-            storeTransposed(lw.w_gate_up, d, 2 * F, 0, t.w_gate, dst(t.w_gate));
-            storeTransposed(lw.w_gate_up, d, 2 * F, F, t.w_up, dst(t.w_up));
-            storeTransposed(lw.w_down, F, d, 0, t.w_down, dst(t.w_down));
+                // Into the model's (out, in) tensors, rounded or quantized to the weight dtype.
+                auto& t = m.layers[static_cast<size_t>(l)];
+                auto dst = [](Tensor& x) { return const_cast<void*>(x.data); };
+                storeTransposed(lw.wqkv, d, qkv_cols, 0, t.wq, dst(t.wq));
+                storeTransposed(lw.wqkv, d, qkv_cols, hq * D, t.wk, dst(t.wk));
+                storeTransposed(lw.wqkv, d, qkv_cols, (hq + hkv) * D, t.wv, dst(t.wv));
+                storeTransposed(lw.wo, hq * D, d, 0, t.wo, dst(t.wo));
+                storeTransposed(lw.w_gate_up, d, 2 * F, 0, t.w_gate, dst(t.w_gate));
+                storeTransposed(lw.w_gate_up, d, 2 * F, F, t.w_up, dst(t.w_up));
+                storeTransposed(lw.w_down, F, d, 0, t.w_down, dst(t.w_down));
             } catch (const std::bad_alloc&) {
                 failed = true;
             }
@@ -282,7 +286,8 @@ std::vector<int32_t> makeTokens(int64_t batch, int64_t len, int64_t vocab_rows, 
             int32_t id = 0;
             if (pos > 0) {
                 uint64_t s = mixSeed(mixSeed(seed, static_cast<uint64_t>(b)), static_cast<uint64_t>(pos));
-                id = static_cast<int32_t>(1 + splitmix64(s) % static_cast<uint64_t>(std::max<int64_t>(vocab_rows - 1, 1)));
+                id = static_cast<int32_t>(1 +
+                                          splitmix64(s) % static_cast<uint64_t>(std::max<int64_t>(vocab_rows - 1, 1)));
                 if (vocab_rows <= 1) id = 0;
             }
             t[static_cast<size_t>(b * len + i)] = id;

@@ -67,7 +67,8 @@ nlohmann::json configJson(const ModelConfig& c) {
     if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
     if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
     if (arch == "LlamaForCausalLM") j["attention_bias"] = c.qkv_bias;
-    if (arch == "MistralForCausalLM") j["sliding_window"] = c.sliding_window > 0 ? nlohmann::json(c.sliding_window) : nullptr;
+    if (arch == "MistralForCausalLM")
+        j["sliding_window"] = c.sliding_window > 0 ? nlohmann::json(c.sliding_window) : nullptr;
     if (arch == "Qwen2ForCausalLM") {
         j["use_sliding_window"] = c.sliding_window > 0;
         if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
@@ -94,7 +95,8 @@ Status saveHfModel(const Model& m, const std::string& dir) {
             SafetensorsWriteTensor w{name, stDtype(t.dtype), t.shape, t.data, t.bytes};
             if (t.dtype == DType::Q8_0) {
                 std::vector<float> v(static_cast<size_t>(t.numel()));
-                for (int64_t r = 0; r < t.rows(); ++r) loadAsFloat(t.dtype, t.row(r), v.data() + r * t.cols(), t.cols());
+                for (int64_t r = 0; r < t.rows(); ++r)
+                    loadAsFloat(t.dtype, t.row(r), v.data() + r * t.cols(), t.cols());
                 w.data = v.data();
                 w.bytes = static_cast<int64_t>(v.size() * 4);
                 widened.push_back(std::move(v));
@@ -135,8 +137,8 @@ Status saveHfModel(const Model& m, const std::string& dir) {
         }
         // The tokenizer travels with the weights when the model came from a directory that has one.
         if (m.format == "hf" && !m.source_path.empty())
-            for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                                     "generation_config.json"}) {
+            for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+                                     "special_tokens_map.json", "generation_config.json"}) {
                 const fs::path src = fs::path(m.source_path) / name;
                 if (fs::exists(src)) {
                     fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing, ec);

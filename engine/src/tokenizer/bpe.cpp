@@ -10,13 +10,11 @@ namespace gqa::tok {
 
 bool BpeModel::addMerge(const Vocab& vocab, std::string_view left, std::string_view right) {
     const int32_t l = vocab.find(left), r = vocab.find(right);
-    if (l < 0 || r < 0)
-        return false;
+    if (l < 0 || r < 0) return false;
     std::string joined(left);
     joined += right;
     const int32_t id = vocab.find(joined);
-    if (id < 0)
-        return false;
+    if (id < 0) return false;
     merges.try_emplace(pairKey(l, r), MergeRule{static_cast<int32_t>(merges.size()), id});
     return true;
 }
@@ -29,8 +27,7 @@ void BpeModel::encode(const Vocab& vocab, std::string_view word, std::vector<int
 }
 
 void encodeRanked(const BpeModel& model, const Vocab& vocab, std::string_view word, std::vector<int32_t>& out) {
-    if (word.empty())
-        return;
+    if (word.empty()) return;
     if (model.ignore_merges) {
         const int32_t id = vocab.find(word);
         if (id >= 0) {
@@ -39,14 +36,11 @@ void encodeRanked(const BpeModel& model, const Vocab& vocab, std::string_view wo
         }
     }
     std::vector<Symbol> syms = makeSymbols(utf8CharStarts(word), word.size());
-    for (Symbol& s : syms)
-        s.id = vocab.find(word.substr(s.start, s.len));
+    for (Symbol& s : syms) s.id = vocab.find(word.substr(s.start, s.len));
     auto lookup = [&](const Symbol& l, const Symbol& r, MergeCandidate& c) {
-        if (l.id < 0 || r.id < 0)
-            return false;
+        if (l.id < 0 || r.id < 0) return false;
         const auto it = model.merges.find(BpeModel::pairKey(l.id, r.id));
-        if (it == model.merges.end())
-            return false;
+        if (it == model.merges.end()) return false;
         c.priority = -static_cast<double>(it->second.rank);
         c.id = it->second.id;
         return true;

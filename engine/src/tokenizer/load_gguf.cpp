@@ -20,22 +20,18 @@ Error corrupt(const GgufFile& f, const std::string& key, const std::string& prob
 Expected<const GgufValue*> findArray(const GgufFile& f, const std::string& key, bool required) {
     const GgufValue* v = f.find(key);
     if (!v) {
-        if (required)
-            return corrupt(f, key, "is missing");
+        if (required) return corrupt(f, key, "is missing");
         return static_cast<const GgufValue*>(nullptr);
     }
-    if (v->type != GgufType::Array)
-        return corrupt(f, key, "is not an array");
+    if (v->type != GgufType::Array) return corrupt(f, key, "is not an array");
     return v;
 }
 
 // An optional integer key naming a token id; -1 when absent.
 Expected<int32_t> tokenId(const GgufFile& f, const std::string& key, int32_t fallback, int32_t n_tokens) {
     const GgufValue* v = f.find(key);
-    if (!v)
-        return fallback;
-    if (!v->isInteger())
-        return corrupt(f, key, "is not an integer");
+    if (!v) return fallback;
+    if (!v->isInteger()) return corrupt(f, key, "is not an integer");
     if (v->i < 0 || v->i >= n_tokens)
         return corrupt(f, key,
                        std::to_string(v->i) + " is outside the vocabulary (" + std::to_string(n_tokens) + " tokens)");
@@ -44,10 +40,8 @@ Expected<int32_t> tokenId(const GgufFile& f, const std::string& key, int32_t fal
 
 Expected<bool> flag(const GgufFile& f, const std::string& key, bool fallback) {
     const GgufValue* v = f.find(key);
-    if (!v)
-        return fallback;
-    if (!v->isInteger())
-        return corrupt(f, key, "is not a bool");
+    if (!v) return fallback;
+    if (!v->isInteger()) return corrupt(f, key, "is not a bool");
     return v->i != 0;
 }
 
@@ -55,10 +49,8 @@ Expected<bool> flag(const GgufFile& f, const std::string& key, bool fallback) {
 
 Expected<std::shared_ptr<const Tokenizer>> tokenizerFromGguf(const GgufFile& f) {
     const GgufValue* model_v = f.find("tokenizer.ggml.model");
-    if (!model_v)
-        return corrupt(f, "tokenizer.ggml.model", "is missing (the file has no vocabulary)");
-    if (model_v->type != GgufType::String)
-        return corrupt(f, "tokenizer.ggml.model", "is not a string");
+    if (!model_v) return corrupt(f, "tokenizer.ggml.model", "is missing (the file has no vocabulary)");
+    if (model_v->type != GgufType::String) return corrupt(f, "tokenizer.ggml.model", "is not a string");
     const std::string model = model_v->s;
     if (model != "llama" && model != "gpt2")
         return makeError(ErrorCode::Unavailable, f.path + ": tokenizer.ggml.model '" + model +
@@ -67,18 +59,14 @@ Expected<std::shared_ptr<const Tokenizer>> tokenizerFromGguf(const GgufFile& f) 
     tok::TokenizerSpec spec;
     spec.source = f.path;
     auto tokens = findArray(f, "tokenizer.ggml.tokens", true);
-    if (!tokens)
-        return tokens.error();
-    if ((*tokens)->elem != GgufType::String)
-        return corrupt(f, "tokenizer.ggml.tokens", "is not an array of strings");
+    if (!tokens) return tokens.error();
+    if ((*tokens)->elem != GgufType::String) return corrupt(f, "tokenizer.ggml.tokens", "is not an array of strings");
     spec.vocab.pieces = (*tokens)->strings;
     const auto n = static_cast<int32_t>(spec.vocab.pieces.size());
-    if (n == 0)
-        return corrupt(f, "tokenizer.ggml.tokens", "is empty");
+    if (n == 0) return corrupt(f, "tokenizer.ggml.tokens", "is empty");
 
     auto scores = findArray(f, "tokenizer.ggml.scores", false);
-    if (!scores)
-        return scores.error();
+    if (!scores) return scores.error();
     if (*scores) {
         const GgufValue& v = **scores;
         if (v.elem != GgufType::Float32 && v.elem != GgufType::Float64)
@@ -89,8 +77,7 @@ Expected<std::shared_ptr<const Tokenizer>> tokenizerFromGguf(const GgufFile& f) 
         spec.vocab.scores.assign(v.floats.begin(), v.floats.end());
     }
     auto types = findArray(f, "tokenizer.ggml.token_type", false);
-    if (!types)
-        return types.error();
+    if (!types) return types.error();
     if (*types) {
         const GgufValue& v = **types;
         if (v.elem == GgufType::String || v.elem == GgufType::Float32 || v.elem == GgufType::Float64 ||
@@ -112,17 +99,13 @@ Expected<std::shared_ptr<const Tokenizer>> tokenizerFromGguf(const GgufFile& f) 
 
     const bool spm = model == "llama";
     auto bos = tokenId(f, "tokenizer.ggml.bos_token_id", spm && n > 1 ? 1 : -1, n);
-    if (!bos)
-        return bos.error();
+    if (!bos) return bos.error();
     auto eos = tokenId(f, "tokenizer.ggml.eos_token_id", spm && n > 2 ? 2 : -1, n);
-    if (!eos)
-        return eos.error();
+    if (!eos) return eos.error();
     auto unk = tokenId(f, "tokenizer.ggml.unknown_token_id", spec.vocab.unk, n);
-    if (!unk)
-        return unk.error();
+    if (!unk) return unk.error();
     auto add_bos = flag(f, "tokenizer.ggml.add_bos_token", spm);
-    if (!add_bos)
-        return add_bos.error();
+    if (!add_bos) return add_bos.error();
     spec.bos = *bos;
     spec.eos = *eos;
     spec.vocab.unk = *unk;
@@ -136,12 +119,10 @@ Expected<std::shared_ptr<const Tokenizer>> tokenizerFromGguf(const GgufFile& f) 
 
     if (spm) {
         auto prefix = flag(f, "tokenizer.ggml.add_space_prefix", true);
-        if (!prefix)
-            return prefix.error();
+        if (!prefix) return prefix.error();
         spec.kind = "spm";
         const std::string marker = "\xE2\x96\x81";  // "▁"
-        if (*prefix)
-            spec.normalizer.push_back({tok::NormalizerOp::Kind::Prepend, {}, nullptr, marker});
+        if (*prefix) spec.normalizer.push_back({tok::NormalizerOp::Kind::Prepend, {}, nullptr, marker});
         spec.normalizer.push_back({tok::NormalizerOp::Kind::Replace, " ", nullptr, marker});
         spec.model.ranking = tok::BpeModel::Ranking::Scores;
         spec.model.byte_fallback = true;
@@ -151,16 +132,13 @@ Expected<std::shared_ptr<const Tokenizer>> tokenizerFromGguf(const GgufFile& f) 
     } else {
         spec.kind = "bpe";
         const GgufValue* pre_v = f.find("tokenizer.ggml.pre");
-        if (pre_v && pre_v->type != GgufType::String)
-            return corrupt(f, "tokenizer.ggml.pre", "is not a string");
+        if (pre_v && pre_v->type != GgufType::String) return corrupt(f, "tokenizer.ggml.pre", "is not a string");
         const std::string pre = pre_v ? pre_v->s : "default";
         auto pt = tok::presetPreTokenizer(pre);
-        if (!pt)
-            return makeError(pt.error().code, f.path + ": " + pt.error().message);
+        if (!pt) return makeError(pt.error().code, f.path + ": " + pt.error().message);
         spec.pre = std::move(pt.value());
         auto merges = findArray(f, "tokenizer.ggml.merges", true);
-        if (!merges)
-            return merges.error();
+        if (!merges) return merges.error();
         if ((*merges)->elem != GgufType::String)
             return corrupt(f, "tokenizer.ggml.merges", "is not an array of strings");
         spec.model.ranking = tok::BpeModel::Ranking::Merges;

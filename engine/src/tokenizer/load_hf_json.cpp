@@ -25,24 +25,19 @@ struct Unsupported : std::runtime_error {
 };
 
 const json& need(const json& obj, const char* key, const std::string& where) {
-    if (!obj.is_object() || !obj.contains(key))
-        throw SchemaError(where + "." + key + " is missing");
+    if (!obj.is_object() || !obj.contains(key)) throw SchemaError(where + "." + key + " is missing");
     return obj.at(key);
 }
 
 bool flagOr(const json& obj, const char* key, bool fallback, const std::string& where) {
-    if (!obj.is_object() || !obj.contains(key) || obj.at(key).is_null())
-        return fallback;
-    if (!obj.at(key).is_boolean())
-        throw SchemaError(where + "." + key + " is not a bool");
+    if (!obj.is_object() || !obj.contains(key) || obj.at(key).is_null()) return fallback;
+    if (!obj.at(key).is_boolean()) throw SchemaError(where + "." + key + " is not a bool");
     return obj.at(key).get<bool>();
 }
 
 std::string stringOr(const json& obj, const char* key, const std::string& fallback, const std::string& where) {
-    if (!obj.is_object() || !obj.contains(key) || obj.at(key).is_null())
-        return fallback;
-    if (!obj.at(key).is_string())
-        throw SchemaError(where + "." + key + " is not a string");
+    if (!obj.is_object() || !obj.contains(key) || obj.at(key).is_null()) return fallback;
+    if (!obj.at(key).is_string()) throw SchemaError(where + "." + key + " is not a string");
     return obj.at(key).get<std::string>();
 }
 
@@ -54,8 +49,7 @@ void readPattern(const json& p, std::string& literal, std::shared_ptr<const Rege
     }
     if (p.is_object() && p.contains("Regex") && p.at("Regex").is_string()) {
         auto re = Regex::compile(p.at("Regex").get<std::string>());
-        if (!re)
-            throw SchemaError(where + ": " + re.error().message);
+        if (!re) throw SchemaError(where + ": " + re.error().message);
         regex = std::move(re.value());
         return;
     }
@@ -63,13 +57,11 @@ void readPattern(const json& p, std::string& literal, std::shared_ptr<const Rege
 }
 
 void readNormalizer(const json& n, std::vector<NormalizerOp>& ops, const std::string& where) {
-    if (n.is_null())
-        return;
+    if (n.is_null()) return;
     const std::string type = stringOr(n, "type", "", where);
     if (type == "Sequence") {
         const json& list = need(n, "normalizers", where);
-        if (!list.is_array())
-            throw SchemaError(where + ".normalizers is not an array");
+        if (!list.is_array()) throw SchemaError(where + ".normalizers is not an array");
         for (std::size_t i = 0; i < list.size(); ++i)
             readNormalizer(list[i], ops, where + ".normalizers[" + std::to_string(i) + "]");
     } else if (type == "Prepend") {
@@ -89,34 +81,26 @@ void readNormalizer(const json& n, std::vector<NormalizerOp>& ops, const std::st
 
 SplitBehavior readBehavior(const json& p, const std::string& where) {
     const std::string b = stringOr(p, "behavior", "Isolated", where);
-    if (b == "Removed")
-        return SplitBehavior::Removed;
-    if (b == "Isolated")
-        return SplitBehavior::Isolated;
-    if (b == "MergedWithPrevious")
-        return SplitBehavior::MergedWithPrevious;
-    if (b == "MergedWithNext")
-        return SplitBehavior::MergedWithNext;
-    if (b == "Contiguous")
-        return SplitBehavior::Contiguous;
+    if (b == "Removed") return SplitBehavior::Removed;
+    if (b == "Isolated") return SplitBehavior::Isolated;
+    if (b == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
+    if (b == "MergedWithNext") return SplitBehavior::MergedWithNext;
+    if (b == "Contiguous") return SplitBehavior::Contiguous;
     throw SchemaError(where + ".behavior '" + b + "' is not a split behaviour");
 }
 
 PreStage regexStage(const std::string& pattern, SplitBehavior behavior, bool invert, const std::string& where) {
     auto st = makeRegexSplit(pattern, behavior, invert);
-    if (!st)
-        throw SchemaError(where + ": " + st.error().message);
+    if (!st) throw SchemaError(where + ": " + st.error().message);
     return std::move(st.value());
 }
 
 void readPreTokenizer(const json& p, PreTokenizer& pt, const std::string& where) {
-    if (p.is_null())
-        return;
+    if (p.is_null()) return;
     const std::string type = stringOr(p, "type", "", where);
     if (type == "Sequence") {
         const json& list = need(p, "pretokenizers", where);
-        if (!list.is_array())
-            throw SchemaError(where + ".pretokenizers is not an array");
+        if (!list.is_array()) throw SchemaError(where + ".pretokenizers is not an array");
         for (std::size_t i = 0; i < list.size(); ++i)
             readPreTokenizer(list[i], pt, where + ".pretokenizers[" + std::to_string(i) + "]");
     } else if (type == "Split") {
@@ -135,16 +119,14 @@ void readPreTokenizer(const json& p, PreTokenizer& pt, const std::string& where)
         pt.stages.push_back(regexStage(R"(\s+)", SplitBehavior::Removed, false, where));
     } else if (type == "ByteLevel") {
         auto st = makeByteLevel(flagOr(p, "add_prefix_space", false, where), flagOr(p, "use_regex", true, where));
-        if (!st)
-            throw SchemaError(where + ": " + st.error().message);
+        if (!st) throw SchemaError(where + ": " + st.error().message);
         pt.stages.push_back(std::move(st.value()));
         pt.byte_level = true;
     } else if (type == "Metaspace") {
         PreStage st;
         st.kind = PreStage::Kind::Metaspace;
         st.replacement = stringOr(p, "replacement", "\xE2\x96\x81", where);
-        if (st.replacement.empty())
-            throw SchemaError(where + ".replacement is empty");
+        if (st.replacement.empty()) throw SchemaError(where + ".replacement is empty");
         const std::string scheme = stringOr(p, "prepend_scheme", "", where);
         if (scheme == "always")
             st.prepend_scheme = PrependScheme::Always;
@@ -165,13 +147,11 @@ void readPreTokenizer(const json& p, PreTokenizer& pt, const std::string& where)
 }
 
 void readDecoder(const json& d, DecoderSpec& dec, const std::string& where) {
-    if (d.is_null())
-        return;
+    if (d.is_null()) return;
     const std::string type = stringOr(d, "type", "", where);
     if (type == "Sequence") {
         const json& list = need(d, "decoders", where);
-        if (!list.is_array())
-            throw SchemaError(where + ".decoders is not an array");
+        if (!list.is_array()) throw SchemaError(where + ".decoders is not an array");
         for (std::size_t i = 0; i < list.size(); ++i)
             readDecoder(list[i], dec, where + ".decoders[" + std::to_string(i) + "]");
     } else if (type == "Replace") {
@@ -201,19 +181,16 @@ void readDecoder(const json& d, DecoderSpec& dec, const std::string& where) {
 // The id of a special token string: added tokens first, then the vocabulary.
 int32_t idOf(const TokenizerSpec& spec, const std::string& content) {
     for (const AddedToken& t : spec.added)
-        if (t.content == content)
-            return t.id;
+        if (t.content == content) return t.id;
     return spec.vocab.find(content);
 }
 
 void readPostProcessor(const json& p, TokenizerSpec& spec, bool& found, const std::string& where) {
-    if (p.is_null())
-        return;
+    if (p.is_null()) return;
     const std::string type = stringOr(p, "type", "", where);
     if (type == "Sequence") {
         const json& list = need(p, "processors", where);
-        if (!list.is_array())
-            throw SchemaError(where + ".processors is not an array");
+        if (!list.is_array()) throw SchemaError(where + ".processors is not an array");
         for (std::size_t i = 0; i < list.size(); ++i)
             readPostProcessor(list[i], spec, found, where + ".processors[" + std::to_string(i) + "]");
     } else if (type == "TemplateProcessing") {
@@ -225,13 +202,10 @@ void readPostProcessor(const json& p, TokenizerSpec& spec, bool& found, const st
             int32_t id = -1;
             if (p.contains("special_tokens") && p.at("special_tokens").contains(name)) {
                 const json& ids = p.at("special_tokens").at(name).at("ids");
-                if (ids.is_array() && !ids.empty())
-                    id = ids[0].get<int32_t>();
+                if (ids.is_array() && !ids.empty()) id = ids[0].get<int32_t>();
             }
-            if (id < 0)
-                id = idOf(spec, name);
-            if (id < 0)
-                throw SchemaError(where + ": the template's special token '" + name + "' has no id");
+            if (id < 0) id = idOf(spec, name);
+            if (id < 0) throw SchemaError(where + ": the template's special token '" + name + "' has no id");
             spec.bos = id;
             spec.add_bos = true;
         }
@@ -243,8 +217,7 @@ void readPostProcessor(const json& p, TokenizerSpec& spec, bool& found, const st
 
 Expected<TokenizerSpec> specFromTokenizerJson(const std::string& path) {
     auto text = readTextFile(path);
-    if (!text)
-        return text.error();
+    if (!text) return text.error();
     return specFromTokenizerJsonText(*text, path);
 }
 
@@ -253,23 +226,19 @@ Expected<TokenizerSpec> specFromTokenizerJsonText(const std::string& text, const
     spec.source = path;
     try {
         const json root = json::parse(text);
-        if (!root.is_object())
-            throw SchemaError("the top level is not an object");
+        if (!root.is_object()) throw SchemaError("the top level is not an object");
         const json& model = need(root, "model", "");
         const std::string type = stringOr(model, "type", "BPE", "model");
-        if (type != "BPE")
-            throw Unsupported("model.type '" + type + "' is not supported (only BPE)");
+        if (type != "BPE") throw Unsupported("model.type '" + type + "' is not supported (only BPE)");
         if (!stringOr(model, "continuing_subword_prefix", "", "model").empty() ||
             !stringOr(model, "end_of_word_suffix", "", "model").empty())
             throw Unsupported("model: continuing_subword_prefix / end_of_word_suffix are not supported");
 
         // Vocabulary: model.vocab plus added_tokens (which may extend it).
         const json& vocab = need(model, "vocab", "model");
-        if (!vocab.is_object())
-            throw SchemaError("model.vocab is not an object");
+        if (!vocab.is_object()) throw SchemaError("model.vocab is not an object");
         const json added = root.contains("added_tokens") ? root.at("added_tokens") : json::array();
-        if (!added.is_array())
-            throw SchemaError("added_tokens is not an array");
+        if (!added.is_array()) throw SchemaError("added_tokens is not an array");
         int64_t max_id = -1;
         for (const auto& [piece, id] : vocab.items()) {
             if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > 0x7FFFFFF)
@@ -305,8 +274,7 @@ Expected<TokenizerSpec> specFromTokenizerJsonText(const std::string& text, const
         const std::string unk = stringOr(model, "unk_token", "", "model");
         if (!unk.empty()) {
             spec.vocab.unk = spec.vocab.find(unk);
-            if (spec.vocab.unk >= 0)
-                spec.vocab.types[static_cast<std::size_t>(spec.vocab.unk)] = TokenType::Unknown;
+            if (spec.vocab.unk >= 0) spec.vocab.types[static_cast<std::size_t>(spec.vocab.unk)] = TokenType::Unknown;
         }
 
         BpeModel& m = spec.model;
@@ -321,8 +289,7 @@ Expected<TokenizerSpec> specFromTokenizerJsonText(const std::string& text, const
                     spec.vocab.types[static_cast<std::size_t>(id)] = TokenType::Byte;
             }
         const json& merges = need(model, "merges", "model");
-        if (!merges.is_array())
-            throw SchemaError("model.merges is not an array");
+        if (!merges.is_array()) throw SchemaError("model.merges is not an array");
         m.merges.reserve(merges.size());
         for (std::size_t i = 0; i < merges.size(); ++i) {
             const json& e = merges[i];
@@ -348,8 +315,7 @@ Expected<TokenizerSpec> specFromTokenizerJsonText(const std::string& text, const
         readNormalizer(root.value("normalizer", json()), spec.normalizer, "normalizer");
         readPreTokenizer(root.value("pre_tokenizer", json()), spec.pre, "pre_tokenizer");
         readDecoder(root.value("decoder", json()), spec.decoder, "decoder");
-        if (m.byte_fallback)
-            spec.decoder.byte_pieces = true;
+        if (m.byte_fallback) spec.decoder.byte_pieces = true;
         bool template_found = false;
         readPostProcessor(root.value("post_processor", json()), spec, template_found, "post_processor");
         spec.kind = m.byte_fallback || !spec.decoder.space_marker.empty() ? "spm" : "bpe";

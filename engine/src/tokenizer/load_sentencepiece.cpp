@@ -24,44 +24,36 @@ struct Wire {
         for (int shift = 0; shift < 64 && p < end; shift += 7) {
             const uint8_t b = *p++;
             v |= static_cast<uint64_t>(b & 0x7F) << shift;
-            if (!(b & 0x80))
-                return true;
+            if (!(b & 0x80)) return true;
         }
         return false;
     }
     // Next field: number, wire type, and for length-delimited ones the payload; false at the end or on error.
     bool next(uint32_t& field, uint32_t& wtype, uint64_t& value, Wire& payload, bool& ok) {
         ok = true;
-        if (p >= end)
-            return false;
+        if (p >= end) return false;
         uint64_t key = 0;
-        if (!varint(key))
-            return ok = false;
+        if (!varint(key)) return ok = false;
         field = static_cast<uint32_t>(key >> 3);
         wtype = static_cast<uint32_t>(key & 7);
         switch (wtype) {
-            case 0:
-                return (ok = varint(value));
+            case 0: return (ok = varint(value));
             case 1:
-                if (end - p < 8)
-                    return ok = false;
+                if (end - p < 8) return ok = false;
                 p += 8;
                 return true;
             case 5:
-                if (end - p < 4)
-                    return ok = false;
+                if (end - p < 4) return ok = false;
                 p += 4;
                 return true;
             case 2: {
                 uint64_t len = 0;
-                if (!varint(len) || len > static_cast<uint64_t>(end - p))
-                    return ok = false;
+                if (!varint(len) || len > static_cast<uint64_t>(end - p)) return ok = false;
                 payload = {p, p + len};
                 p += len;
                 return true;
             }
-            default:
-                return ok = false;
+            default: return ok = false;
         }
     }
 };
@@ -84,8 +76,7 @@ bool readProto(const std::string& bytes, ProtoFacts& facts) {
     Wire sub{nullptr, nullptr};
     bool ok = true;
     while (top.next(field, wt, v, sub, ok)) {
-        if (wt != 2)
-            continue;
+        if (wt != 2) continue;
         uint32_t f2 = 0, wt2 = 0;
         uint64_t v2 = 0;
         Wire sub2{nullptr, nullptr};
@@ -93,30 +84,23 @@ bool readProto(const std::string& bytes, ProtoFacts& facts) {
         if (field == 1) {  // SentencePiece
             int32_t type = 1;
             while (sub.next(f2, wt2, v2, sub2, ok2))
-                if (f2 == 3 && wt2 == 0)
-                    type = static_cast<int32_t>(v2);
+                if (f2 == 3 && wt2 == 0) type = static_cast<int32_t>(v2);
             facts.piece_types.push_back(type);
         } else if (field == 2) {  // TrainerSpec
             while (sub.next(f2, wt2, v2, sub2, ok2)) {
-                if (f2 == 3 && wt2 == 0)
-                    facts.model_type = static_cast<int>(v2);
-                if (f2 == 35 && wt2 == 0)
-                    facts.byte_fallback = v2 != 0;
+                if (f2 == 3 && wt2 == 0) facts.model_type = static_cast<int>(v2);
+                if (f2 == 35 && wt2 == 0) facts.byte_fallback = v2 != 0;
             }
         } else if (field == 3) {  // NormalizerSpec
             while (sub.next(f2, wt2, v2, sub2, ok2)) {
                 if (f2 == 1 && wt2 == 2)
                     facts.normalizer_name.assign(reinterpret_cast<const char*>(sub2.p), sub2.end - sub2.p);
-                if (f2 == 3 && wt2 == 0)
-                    facts.add_dummy_prefix = v2 != 0;
-                if (f2 == 4 && wt2 == 0)
-                    facts.remove_extra_whitespaces = v2 != 0;
-                if (f2 == 5 && wt2 == 0)
-                    facts.escape_whitespaces = v2 != 0;
+                if (f2 == 3 && wt2 == 0) facts.add_dummy_prefix = v2 != 0;
+                if (f2 == 4 && wt2 == 0) facts.remove_extra_whitespaces = v2 != 0;
+                if (f2 == 5 && wt2 == 0) facts.escape_whitespaces = v2 != 0;
             }
         }
-        if (!ok2)
-            return false;
+        if (!ok2) return false;
     }
     return ok;
 }
@@ -134,8 +118,7 @@ Expected<TokenizerSpec> specFromProcessor(const std::string& path, Load load) {
     try {
         sentencepiece::SentencePieceProcessor sp;
         const auto st = load(sp);
-        if (!st.ok())
-            return makeError(ErrorCode::Corrupt, path + ": SentencePiece cannot load it: " + st.ToString());
+        if (!st.ok()) return makeError(ErrorCode::Corrupt, path + ": SentencePiece cannot load it: " + st.ToString());
         if (!readProto(sp.serialized_model_proto(), facts) ||
             facts.piece_types.size() != static_cast<std::size_t>(sp.GetPieceSize()))
             return makeError(ErrorCode::Corrupt, path + ": the ModelProto's pieces cannot be read");
@@ -173,10 +156,8 @@ Expected<TokenizerSpec> specFromProcessor(const std::string& path, Load load) {
     const std::string marker = "\xE2\x96\x81";  // "▁"
     if (facts.remove_extra_whitespaces)
         spec.normalizer.push_back({NormalizerOp::Kind::CollapseSpaces, {}, nullptr, {}});
-    if (facts.add_dummy_prefix)
-        spec.normalizer.push_back({NormalizerOp::Kind::Prepend, {}, nullptr, marker});
-    if (facts.escape_whitespaces)
-        spec.normalizer.push_back({NormalizerOp::Kind::Replace, " ", nullptr, marker});
+    if (facts.add_dummy_prefix) spec.normalizer.push_back({NormalizerOp::Kind::Prepend, {}, nullptr, marker});
+    if (facts.escape_whitespaces) spec.normalizer.push_back({NormalizerOp::Kind::Replace, " ", nullptr, marker});
     spec.model.ranking = BpeModel::Ranking::Scores;
     spec.model.byte_fallback = facts.byte_fallback;
     spec.decoder.byte_pieces = true;
@@ -192,9 +173,8 @@ Expected<TokenizerSpec> specFromSentencePiece(const std::string& path) {
 }
 
 Expected<TokenizerSpec> specFromSentencePieceBytes(const std::string& bytes, const std::string& what) {
-    return specFromProcessor(what, [&](sentencepiece::SentencePieceProcessor& sp) {
-        return sp.LoadFromSerializedProto(bytes);
-    });
+    return specFromProcessor(
+        what, [&](sentencepiece::SentencePieceProcessor& sp) { return sp.LoadFromSerializedProto(bytes); });
 }
 
 }  // namespace gqa::tok

@@ -28,8 +28,7 @@ struct HeapEntry {
     uint32_t left_len, right_len;  // the pair as it was when queued; a mismatch later means stale
     int32_t id;
     bool operator<(const HeapEntry& o) const {
-        if (priority != o.priority)
-            return priority < o.priority;
+        if (priority != o.priority) return priority < o.priority;
         return left > o.left;  // leftmost first on ties
     }
 };
@@ -54,34 +53,28 @@ template <class Lookup, class OnMerge>
 void mergeSymbols(std::vector<Symbol>& syms, Lookup&& lookup, OnMerge&& on_merge) {
     std::priority_queue<detail::HeapEntry> heap;
     auto offer = [&](int32_t l) {
-        if (l < 0)
-            return;
+        if (l < 0) return;
         const int32_t r = syms[static_cast<std::size_t>(l)].next;
-        if (r < 0)
-            return;
+        if (r < 0) return;
         MergeCandidate c;
         if (lookup(syms[static_cast<std::size_t>(l)], syms[static_cast<std::size_t>(r)], c))
             heap.push(
                 {c.priority, l, syms[static_cast<std::size_t>(l)].len, syms[static_cast<std::size_t>(r)].len, c.id});
     };
-    for (std::size_t k = 0; k + 1 < syms.size(); ++k)
-        offer(static_cast<int32_t>(k));
+    for (std::size_t k = 0; k + 1 < syms.size(); ++k) offer(static_cast<int32_t>(k));
     while (!heap.empty()) {
         const detail::HeapEntry e = heap.top();
         heap.pop();
         Symbol& left = syms[static_cast<std::size_t>(e.left)];
-        if (left.len != e.left_len || left.next < 0)
-            continue;
+        if (left.len != e.left_len || left.next < 0) continue;
         Symbol& right = syms[static_cast<std::size_t>(left.next)];
-        if (right.len != e.right_len)
-            continue;
+        if (right.len != e.right_len) continue;
         on_merge(left, right);
         left.len += right.len;
         left.id = e.id;
         right.len = 0;
         left.next = right.next;
-        if (right.next >= 0)
-            syms[static_cast<std::size_t>(right.next)].prev = e.left;
+        if (right.next >= 0) syms[static_cast<std::size_t>(right.next)].prev = e.left;
         offer(left.prev);
         offer(e.left);
     }

@@ -7,8 +7,7 @@ namespace gqa::tok {
 namespace {
 
 std::string replaceLiteral(const std::string& s, const std::string& from, const std::string& to) {
-    if (from.empty())
-        return s;
+    if (from.empty()) return s;
     std::string out;
     out.reserve(s.size());
     std::size_t last = 0;
@@ -31,8 +30,7 @@ std::string replaceRegex(const std::string& s, const Regex& re, const std::strin
         std::size_t j = i;
         while (j < s.size()) {
             const std::size_t len = utf8SeqLen(s, j);
-            if (len == 0)
-                break;
+            if (len == 0) break;
             j += len;
         }
         const std::string_view run(s.data() + i, j - i);
@@ -45,8 +43,7 @@ std::string replaceRegex(const std::string& s, const Regex& re, const std::strin
             last = e;
         }
         out.append(run.substr(last));
-        if (j < s.size())
-            out += s[j++];
+        if (j < s.size()) out += s[j++];
         i = j;
     }
     return out;
@@ -61,14 +58,11 @@ std::string normalize(const std::vector<NormalizerOp>& ops, std::string_view tex
             std::string t;
             t.reserve(s.size());
             for (char c : s)
-                if (c != ' ' || (!t.empty() && t.back() != ' '))
-                    t += c;
-            while (!t.empty() && t.back() == ' ')
-                t.pop_back();
+                if (c != ' ' || (!t.empty() && t.back() != ' ')) t += c;
+            while (!t.empty() && t.back() == ' ') t.pop_back();
             s = std::move(t);
         } else if (op.kind == NormalizerOp::Kind::Prepend) {
-            if (!s.empty())
-                s.insert(0, op.content);
+            if (!s.empty()) s.insert(0, op.content);
         } else if (op.regex) {
             s = replaceRegex(s, *op.regex, op.content);
         } else {

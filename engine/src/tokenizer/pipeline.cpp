@@ -15,8 +15,7 @@ PipelineTokenizer::PipelineTokenizer(TokenizerSpec spec) : m_spec(std::move(spec
 
 Expected<std::shared_ptr<const Tokenizer>> PipelineTokenizer::create(TokenizerSpec spec) {
     const std::string& src = spec.source;
-    if (spec.vocab.pieces.empty())
-        return makeError(ErrorCode::Corrupt, src + ": the vocabulary is empty");
+    if (spec.vocab.pieces.empty()) return makeError(ErrorCode::Corrupt, src + ": the vocabulary is empty");
     if (!spec.vocab.scores.empty() && spec.vocab.scores.size() != spec.vocab.pieces.size())
         return makeError(ErrorCode::Corrupt, src + ": " + std::to_string(spec.vocab.scores.size()) + " scores for " +
                                                  std::to_string(spec.vocab.pieces.size()) + " tokens");
@@ -34,12 +33,10 @@ Expected<std::shared_ptr<const Tokenizer>> PipelineTokenizer::create(TokenizerSp
     GQA_TRY(checkId(spec.bos, "BOS id"));
     GQA_TRY(checkId(spec.eos, "EOS id"));
     for (const AddedToken& t : spec.added) {
-        if (t.id < 0)
-            return makeError(ErrorCode::Corrupt, src + ": added token '" + t.content + "' has no id");
+        if (t.id < 0) return makeError(ErrorCode::Corrupt, src + ": added token '" + t.content + "' has no id");
         GQA_TRY(checkId(t.id, "added token id"));
     }
-    if (spec.vocab.index.empty() || spec.vocab.types.empty())
-        spec.vocab.finish();
+    if (spec.vocab.index.empty() || spec.vocab.types.empty()) spec.vocab.finish();
     for (int32_t id = 0; id < n && !spec.model.has_unused; ++id)
         spec.model.has_unused = spec.vocab.type(id) == TokenType::Unused;
     return std::shared_ptr<const Tokenizer>(new PipelineTokenizer(std::move(spec)));
@@ -48,8 +45,7 @@ Expected<std::shared_ptr<const Tokenizer>> PipelineTokenizer::create(TokenizerSp
 std::vector<int32_t> PipelineTokenizer::encode(std::string_view text, bool add_bos) const {
     std::vector<int32_t> out;
     out.reserve(text.size() / 3 + 2);
-    if (add_bos && m_spec.bos >= 0)
-        out.push_back(m_spec.bos);
+    if (add_bos && m_spec.bos >= 0) out.push_back(m_spec.bos);
     const std::vector<Fragment> frags = m_splitter.empty() ? std::vector<Fragment>{{text, -1}} : m_splitter.split(text);
     bool first = true;
     for (const Fragment& f : frags) {
@@ -108,34 +104,27 @@ void PipelineTokenizer::appendBytes(int32_t id, std::string& out) const {
 std::string PipelineTokenizer::decode(const std::vector<int32_t>& ids) const {
     std::string out;
     for (int32_t id : ids) {
-        if (id < 0 || id >= m_spec.vocab.size())
-            continue;
+        if (id < 0 || id >= m_spec.vocab.size()) continue;
         const TokenType t = m_spec.vocab.type(id);
-        if (t == TokenType::Control || t == TokenType::Unknown)
-            continue;
+        if (t == TokenType::Control || t == TokenType::Unknown) continue;
         appendBytes(id, out);
     }
-    if (m_spec.decoder.strip_leading_space && !out.empty() && out[0] == ' ')
-        out.erase(0, 1);
+    if (m_spec.decoder.strip_leading_space && !out.empty() && out[0] == ' ') out.erase(0, 1);
     return out;
 }
 
 std::string PipelineTokenizer::piece(int32_t id) const {
-    if (id < 0 || id >= m_spec.vocab.size())
-        return {};
+    if (id < 0 || id >= m_spec.vocab.size()) return {};
     return m_spec.vocab.pieces[static_cast<std::size_t>(id)];
 }
 
 std::string PipelineTokenizer::displayPiece(int32_t id) const {
-    if (id < 0 || id >= m_spec.vocab.size())
-        return {};
+    if (id < 0 || id >= m_spec.vocab.size()) return {};
     const TokenType t = m_spec.vocab.type(id);
-    if (t == TokenType::Control || t == TokenType::Unknown)
-        return m_spec.vocab.pieces[static_cast<std::size_t>(id)];
+    if (t == TokenType::Control || t == TokenType::Unknown) return m_spec.vocab.pieces[static_cast<std::size_t>(id)];
     std::string bytes;
     appendBytes(id, bytes);
-    if (isValidUtf8(bytes))
-        return bytes;
+    if (isValidUtf8(bytes)) return bytes;
     // A lone part of a multi-byte character: show its bytes.
     std::string shown;
     for (char c : bytes) {

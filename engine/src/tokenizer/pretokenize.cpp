@@ -32,16 +32,13 @@ std::vector<Piece> markDelimiters(const PreStage& st, std::string_view text) {
     std::vector<Piece> out;
     uint32_t last = 0;
     for (const Span& m : matches) {
-        if (m.first > last)
-            out.push_back({{last, m.first}, false});
+        if (m.first > last) out.push_back({{last, m.first}, false});
         out.push_back({m, true});
         last = m.second;
     }
-    if (last < text.size())
-        out.push_back({{last, static_cast<uint32_t>(text.size())}, false});
+    if (last < text.size()) out.push_back({{last, static_cast<uint32_t>(text.size())}, false});
     if (st.invert)
-        for (Piece& p : out)
-            p.is_delim = !p.is_delim;
+        for (Piece& p : out) p.is_delim = !p.is_delim;
     return out;
 }
 
@@ -50,12 +47,10 @@ std::vector<Span> applyBehavior(const std::vector<Piece>& in, SplitBehavior beha
     switch (behavior) {
         case SplitBehavior::Removed:
             for (const Piece& p : in)
-                if (!p.is_delim)
-                    out.push_back(p.span);
+                if (!p.is_delim) out.push_back(p.span);
             break;
         case SplitBehavior::Isolated:
-            for (const Piece& p : in)
-                out.push_back(p.span);
+            for (const Piece& p : in) out.push_back(p.span);
             break;
         case SplitBehavior::Contiguous:
             for (std::size_t k = 0; k < in.size(); ++k) {
@@ -99,8 +94,7 @@ void splitPieces(const PreStage& st, std::vector<PreToken>& pieces) {
             continue;
         }
         for (const Span& s : applyBehavior(markDelimiters(st, p.text), st.behavior))
-            if (s.second > s.first)
-                out.push_back({p.text.substr(s.first, s.second - s.first), false});
+            if (s.second > s.first) out.push_back({p.text.substr(s.first, s.second - s.first), false});
     }
     pieces = std::move(out);
 }
@@ -115,13 +109,11 @@ std::vector<PreToken> isolateInvalidBytes(std::string_view text) {
             i += len;
             continue;
         }
-        if (i > run)
-            out.push_back({std::string(text.substr(run, i - run)), false});
+        if (i > run) out.push_back({std::string(text.substr(run, i - run)), false});
         out.push_back({std::string(1, text[i]), true});
         run = ++i;
     }
-    if (i > run)
-        out.push_back({std::string(text.substr(run, i - run)), false});
+    if (i > run) out.push_back({std::string(text.substr(run, i - run)), false});
     return out;
 }
 
@@ -143,16 +135,12 @@ std::vector<PreToken> PreTokenizer::run(std::string_view text, bool first_fragme
     std::vector<PreToken> pieces = isolateInvalidBytes(text);
     for (const PreStage& st : stages) {
         switch (st.kind) {
-            case PreStage::Kind::Split:
-                splitPieces(st, pieces);
-                break;
+            case PreStage::Kind::Split: splitPieces(st, pieces); break;
             case PreStage::Kind::ByteLevel:
                 if (st.add_prefix_space)
                     for (PreToken& p : pieces)
-                        if (!p.opaque && (p.text.empty() || p.text[0] != ' '))
-                            p.text.insert(0, " ");
-                if (st.regex)
-                    splitPieces(st, pieces);
+                        if (!p.opaque && (p.text.empty() || p.text[0] != ' ')) p.text.insert(0, " ");
+                if (st.regex) splitPieces(st, pieces);
                 break;
             case PreStage::Kind::Metaspace: {
                 bool first_piece = true;
@@ -183,8 +171,7 @@ std::vector<PreToken> PreTokenizer::run(std::string_view text, bool first_fragme
 
 Expected<PreStage> makeRegexSplit(const std::string& pattern, SplitBehavior behavior, bool invert) {
     auto re = Regex::compile(pattern);
-    if (!re)
-        return re.error();
+    if (!re) return re.error();
     PreStage st;
     st.kind = PreStage::Kind::Split;
     st.regex = std::move(re.value());
@@ -201,8 +188,7 @@ Expected<PreStage> makeByteLevel(bool add_prefix_space, bool use_regex) {
     st.behavior = SplitBehavior::Isolated;
     if (use_regex) {
         auto re = Regex::compile(kGpt2Pattern);
-        if (!re)
-            return re.error();
+        if (!re) return re.error();
         st.regex = std::move(re.value());
     }
     return st;
@@ -280,13 +266,11 @@ Expected<PreTokenizer> presetPreTokenizer(const std::string& pre) {
     PreTokenizer pt;
     for (const std::string& p : patterns) {
         auto st = makeRegexSplit(p, SplitBehavior::Isolated, false);
-        if (!st)
-            return st.error();
+        if (!st) return st.error();
         pt.stages.push_back(std::move(st.value()));
     }
     auto bl = makeByteLevel(false, false);
-    if (!bl)
-        return bl.error();
+    if (!bl) return bl.error();
     pt.stages.push_back(std::move(bl.value()));
     pt.byte_level = true;
     return pt;

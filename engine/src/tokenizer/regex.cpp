@@ -28,8 +28,7 @@ std::string onigMessage(int code, OnigErrorInfo* info) {
 
 Expected<std::shared_ptr<const Regex>> Regex::compile(const std::string& pattern) {
     initOniguruma();
-    if (!isValidUtf8(pattern))
-        return makeError(ErrorCode::InvalidArgument, "pre-tokenizer regex is not valid UTF-8");
+    if (!isValidUtf8(pattern)) return makeError(ErrorCode::InvalidArgument, "pre-tokenizer regex is not valid UTF-8");
     regex_t* re = nullptr;
     OnigErrorInfo info{};
     const auto* p = reinterpret_cast<const UChar*>(pattern.data());
@@ -45,23 +44,20 @@ Expected<std::shared_ptr<const Regex>> Regex::compile(const std::string& pattern
 }
 
 Regex::~Regex() {
-    if (m_re)
-        onig_free(static_cast<regex_t*>(m_re));
+    if (m_re) onig_free(static_cast<regex_t*>(m_re));
 }
 
 bool Regex::findAll(std::string_view s, std::vector<std::pair<uint32_t, uint32_t>>& out) const {
     auto* re = static_cast<regex_t*>(m_re);
     OnigRegion* region = onig_region_new();
-    if (!region)
-        return false;
+    if (!region) return false;
     const auto* begin = reinterpret_cast<const UChar*>(s.data());
     const auto* end = begin + s.size();
     std::size_t pos = 0;
     bool ok = true;
     while (pos < s.size()) {
         const int r = onig_search(re, begin, end, begin + pos, end, region, ONIG_OPTION_NONE);
-        if (r == ONIG_MISMATCH)
-            break;
+        if (r == ONIG_MISMATCH) break;
         if (r < 0) {
             ok = false;
             break;

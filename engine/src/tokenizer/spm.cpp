@@ -42,37 +42,30 @@ void emitPiece(const BpeModel& model, const Vocab& vocab, const RevMerge& rev, s
 void emitUnknown(const BpeModel& model, const Vocab& vocab, std::string_view text, std::vector<int32_t>& out) {
     if (model.byte_fallback) {
         bool all = true;
-        for (char c : text)
-            all = all && vocab.byte_ids[static_cast<uint8_t>(c)] >= 0;
+        for (char c : text) all = all && vocab.byte_ids[static_cast<uint8_t>(c)] >= 0;
         if (all) {
-            for (char c : text)
-                out.push_back(vocab.byte_ids[static_cast<uint8_t>(c)]);
+            for (char c : text) out.push_back(vocab.byte_ids[static_cast<uint8_t>(c)]);
             return;
         }
     }
-    if (vocab.unk < 0)
-        return;
-    if (model.fuse_unk && !out.empty() && out.back() == vocab.unk)
-        return;
+    if (vocab.unk < 0) return;
+    if (model.fuse_unk && !out.empty() && out.back() == vocab.unk) return;
     out.push_back(vocab.unk);
 }
 
 void encodeScored(const BpeModel& model, const Vocab& vocab, std::string_view word, std::vector<int32_t>& out) {
-    if (word.empty())
-        return;
+    if (word.empty()) return;
     std::vector<Symbol> syms = makeSymbols(utf8CharStarts(word), word.size());
     RevMerge rev;
     auto lookup = [&](const Symbol& l, const Symbol& r, MergeCandidate& c) {
         const int32_t id = vocab.find(word.substr(l.start, l.len + r.len));
-        if (id < 0 || !mergeable(vocab.type(id)))
-            return false;
+        if (id < 0 || !mergeable(vocab.type(id))) return false;
         c.id = id;
         c.priority = vocab.scores.empty() ? 0.0 : vocab.scores[static_cast<std::size_t>(id)];
         return true;
     };
     auto on_merge = [&](const Symbol& l, const Symbol& r) {
-        if (!model.has_unused)
-            return;
+        if (!model.has_unused) return;
         const std::string_view merged = word.substr(l.start, l.len + r.len);
         const int32_t id = vocab.find(merged);
         if (id >= 0 && vocab.type(id) == TokenType::Unused)

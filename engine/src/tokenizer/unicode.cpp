@@ -8,8 +8,7 @@ std::size_t utf8SeqLen(std::string_view s, std::size_t i) {
     const auto b = [&](std::size_t k) { return static_cast<uint8_t>(s[k]); };
     const std::size_t n = s.size();
     const uint8_t c = b(i);
-    if (c < 0x80)
-        return 1;
+    if (c < 0x80) return 1;
     std::size_t len = 0;
     uint32_t cp = 0;
     if (c >= 0xC2 && c <= 0xDF) {
@@ -23,17 +22,13 @@ std::size_t utf8SeqLen(std::string_view s, std::size_t i) {
         cp = c & 0x07;
     } else
         return 0;
-    if (i + len > n)
-        return 0;
+    if (i + len > n) return 0;
     for (std::size_t k = 1; k < len; ++k) {
-        if ((b(i + k) & 0xC0) != 0x80)
-            return 0;
+        if ((b(i + k) & 0xC0) != 0x80) return 0;
         cp = (cp << 6) | (b(i + k) & 0x3F);
     }
-    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-        return 0;
-    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))
-        return 0;
+    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
+    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
     return len;
 }
 
@@ -51,8 +46,7 @@ std::vector<uint32_t> utf8CharStarts(std::string_view s) {
 bool isValidUtf8(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         const std::size_t len = utf8SeqLen(s, i);
-        if (len == 0)
-            return false;
+        if (len == 0) return false;
         i += len;
     }
     return true;
@@ -60,11 +54,9 @@ bool isValidUtf8(std::string_view s) {
 
 uint32_t utf8Decode(std::string_view s, std::size_t i, std::size_t len) {
     const auto c = static_cast<uint8_t>(s[i]);
-    if (len == 1)
-        return c;
+    if (len == 1) return c;
     uint32_t cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (std::size_t k = 1; k < len; ++k)
-        cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
+    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
     return cp;
 }
 
@@ -115,15 +107,12 @@ const std::string& byteToUnicode(uint8_t byte) {
 }
 
 int unicodeToByte(uint32_t cp) {
-    if (cp >= 0x21 && cp <= 0x7E)
-        return static_cast<int>(cp);
-    if ((cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF))
-        return static_cast<int>(cp);
+    if (cp >= 0x21 && cp <= 0x7E) return static_cast<int>(cp);
+    if ((cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return static_cast<int>(cp);
     if (cp >= 256 && cp < 256 + 68) {
         const auto& m = byteMap();
         for (int b = 0; b < 256; ++b)
-            if (m.to_cp[b] == cp)
-                return b;
+            if (m.to_cp[b] == cp) return b;
     }
     return -1;
 }
@@ -131,8 +120,7 @@ int unicodeToByte(uint32_t cp) {
 std::string bytesToUnicode(std::string_view raw) {
     std::string out;
     out.reserve(raw.size() * 2);
-    for (char c : raw)
-        out += byteToUnicode(static_cast<uint8_t>(c));
+    for (char c : raw) out += byteToUnicode(static_cast<uint8_t>(c));
     return out;
 }
 
@@ -156,8 +144,7 @@ std::string unicodeToBytes(std::string_view mapped) {
 }
 
 int parseBytePiece(std::string_view piece) {
-    if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>')
-        return -1;
+    if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return -1;
     int v = 0;
     for (int k = 3; k < 5; ++k) {
         const char c = piece[k];
@@ -168,8 +155,7 @@ int parseBytePiece(std::string_view piece) {
             d = c - 'A' + 10;
         else if (c >= 'a' && c <= 'f')
             d = c - 'a' + 10;
-        if (d < 0)
-            return -1;
+        if (d < 0) return -1;
         v = v * 16 + d;
     }
     return v;

@@ -7,8 +7,7 @@
 namespace gqa::tok {
 
 void Vocab::finish() {
-    if (types.size() != pieces.size())
-        types.assign(pieces.size(), TokenType::Normal);
+    if (types.size() != pieces.size()) types.assign(pieces.size(), TokenType::Normal);
     index.clear();
     index.reserve(pieces.size());
     byte_ids.fill(-1);
@@ -16,10 +15,8 @@ void Vocab::finish() {
         const std::string& p = pieces[static_cast<std::size_t>(id)];
         index.try_emplace(p, id);
         const int b = parseBytePiece(p);
-        if (b >= 0 && byte_ids[static_cast<std::size_t>(b)] < 0)
-            byte_ids[static_cast<std::size_t>(b)] = id;
-        if (unk < 0 && type(id) == TokenType::Unknown)
-            unk = id;
+        if (b >= 0 && byte_ids[static_cast<std::size_t>(b)] < 0) byte_ids[static_cast<std::size_t>(b)] = id;
+        if (unk < 0 && type(id) == TokenType::Unknown) unk = id;
     }
 }
 
@@ -57,11 +54,9 @@ int32_t AddedTokenSplitter::longestAt(std::string_view text, std::size_t pos) co
         const auto& ch = m_trie[static_cast<std::size_t>(node)].children;
         auto it = std::lower_bound(ch.begin(), ch.end(), b,
                                    [](const std::pair<uint8_t, int32_t>& e, uint8_t v) { return e.first < v; });
-        if (it == ch.end() || it->first != b)
-            break;
+        if (it == ch.end() || it->first != b) break;
         node = it->second;
-        if (m_trie[static_cast<std::size_t>(node)].token >= 0)
-            best = m_trie[static_cast<std::size_t>(node)].token;
+        if (m_trie[static_cast<std::size_t>(node)].token >= 0) best = m_trie[static_cast<std::size_t>(node)].token;
     }
     return best;
 }
@@ -85,19 +80,15 @@ std::vector<Fragment> AddedTokenSplitter::split(std::string_view text) const {
         }
         std::size_t raw_end = i;
         if (hit->lstrip)
-            while (raw_end > raw_begin && isSpace(text[raw_end - 1]))
-                --raw_end;
-        if (raw_end > raw_begin)
-            out.push_back({text.substr(raw_begin, raw_end - raw_begin), -1});
+            while (raw_end > raw_begin && isSpace(text[raw_end - 1])) --raw_end;
+        if (raw_end > raw_begin) out.push_back({text.substr(raw_begin, raw_end - raw_begin), -1});
         out.push_back({text.substr(i, hit->content.size()), hit->id});
         i += hit->content.size();
         if (hit->rstrip)
-            while (i < text.size() && isSpace(text[i]))
-                ++i;
+            while (i < text.size() && isSpace(text[i])) ++i;
         raw_begin = i;
     }
-    if (raw_begin < text.size())
-        out.push_back({text.substr(raw_begin), -1});
+    if (raw_begin < text.size()) out.push_back({text.substr(raw_begin), -1});
     return out;
 }
 
