@@ -10,7 +10,7 @@ case "$mode" in run | test | build) ;; *) echo "usage: $0 run|test|build" >&2; e
 
 packages=(cmake g++ ninja-build qt6-base-dev libqt6svg6 libqcustomplot-dev xvfb xauth libopenblas-dev
           nlohmann-json3-dev libcli11-dev libbenchmark-dev libonig-dev libsentencepiece-dev pkg-config
-          clang-14 libclang-rt-14-dev libomp-14-dev)
+          clang-14 libclang-rt-14-dev libomp-14-dev clang-format-14)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -48,6 +48,11 @@ cmake --build "$build_dir" -j "$(nproc)"
 case "$mode" in
   build) ;;
   test)
+    # The checked-in style (.clang-format) is enforced: unformatted code fails the tests.
+    if [ -d .git ] || git rev-parse --git-dir >/dev/null 2>&1; then
+      echo "==> clang-format check"
+      git ls-files -z '*.cpp' '*.h' '*.cu' '*.cuh' | xargs -0 clang-format-14 --dry-run --Werror
+    fi
     cd "$build_dir"
     QT_QPA_PLATFORM=offscreen ctest --output-on-failure --timeout 900
     cd "$OLDPWD"
