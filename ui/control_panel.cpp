@@ -279,7 +279,9 @@ void ControlPanel::setRealModel(const ModelConfig& cfg, const QString& label) {
         const QSignalBlocker b(this);
         ModelConfig probe = cfg;
         probe.embed_dtype = probe.kv_dtype = probe.weight_dtype = DType::BF16;
+        m_applyingRealModel = true;
         setState(QString(), probe, s, backend(), 0, &error);
+        m_applyingRealModel = false;
     }
     m_base = cfg;
     m_runLayersDefault = true;
@@ -351,6 +353,8 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
                               QLatin1String(dtypeName(cfg.kv_dtype)));
         return false;
     }
+    // A state from outside (a session) describes a synthetic model: it leaves checkpoint mode, once it is valid.
+    if (m_real && !m_applyingRealModel) setRealControlsEnabled(false);
     m_updating = true;
     {
         const QSignalBlocker b0(m_preset), b1(m_qHeads), b2(m_kvHeads), b3(m_layers), b4(m_headDim), b5(m_seq),

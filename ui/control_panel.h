@@ -77,6 +77,7 @@ private:
     void updateKind();
     void emitChanged();
     void setRealControlsEnabled(bool real);
+    bool m_applyingRealModel = false;  // setRealModel's own setState keeps checkpoint mode
 
     ModelConfig m_base;                 // preset fields without a control (d_model, ffn_dim, vocab, max_seq, ...)
     bool m_dModelFollowsHeads = false;  // preset has d_model == n_q * head_dim: keep it so

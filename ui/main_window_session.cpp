@@ -105,6 +105,13 @@ Session MainWindow::currentSession() const {
 bool MainWindow::applySession(const Session& session, QString* error) {
     if (!m_panel->setState(session.preset, session.config, session.shape, session.backend, session.run_layers, error))
         return false;
+    if (m_model &&
+        !m_panel->isRealModel()) {  // the session's model is synthetic (its checkpoint, if any, reopens below)
+        m_model.reset();
+        m_modelPath.clear();
+        m_prompt->setTokenizer(nullptr);
+        updateWindowTitle();
+    }
     m_attention->setViewState(
         session.view.map_layer,
         session.view.attention_mode == 1 ? AttentionView::Mode::SingleHead : AttentionView::Mode::Grid,

@@ -99,7 +99,9 @@ MainWindowOptions soakOptions() {
 #ifdef GQA_TESTDATA_DIR
 const QStringList kModelFiles = {QStringLiteral("hf"), QStringLiteral("tiny-llama-gqa-bf16.gguf"),
                                  QStringLiteral("tiny-llama-gqa-q8_0.gguf")};
-QString modelPath(int i) { return QStringLiteral(GQA_TESTDATA_DIR "/models/tiny-llama-gqa/") + kModelFiles.at(i); }
+QString modelPath(int i) {
+    return QStringLiteral(GQA_TESTDATA_DIR "/models/tiny-llama-gqa/") + kModelFiles.at(i);
+}
 #endif
 
 const QStringList kPromptWords = {QStringLiteral("the"),   QStringLiteral("cat"),  QStringLiteral("sat"),
@@ -142,7 +144,9 @@ private:
     void checkViewsDescribeControls();
     void note(const QString& what);
     QString recentEdits() const;
-    int uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(m_rng); }
+    int uniform(int lo, int hi) {
+        return std::uniform_int_distribution<int>(lo, hi)(m_rng);
+    }
 
     MainWindow* m_w = nullptr;
     std::mt19937 m_rng;
@@ -191,8 +195,7 @@ void TestSoak::settle(const char* where) {
     keepSmall();
     const bool ok = QTest::qWaitFor(
         [&] {
-            return !m_w->debounceTimer()->isActive() && !m_w->isLoadingModel() &&
-                   m_answered == m_w->requestedRunId();
+            return !m_w->debounceTimer()->isActive() && !m_w->isLoadingModel() && m_answered == m_w->requestedRunId();
         },
         kSettleMs);
     QVERIFY2(ok, qPrintable(QStringLiteral("%1: request %2 not answered within %3 ms (answered %4, shown %5, "
@@ -240,8 +243,9 @@ void TestSoak::toReferenceState() {
                              kSettleMs),
              "a cancelled sweep did not stop");
     m_w->startSweep();
-    QVERIFY2(QTest::qWaitFor([&] { return !m_w->controller()->isSweeping() && m_w->latencyView()->sweepButton()->isEnabled(); },
-                             kSettleMs),
+    QVERIFY2(QTest::qWaitFor(
+                 [&] { return !m_w->controller()->isSweeping() && m_w->latencyView()->sweepButton()->isEnabled(); },
+                 kSettleMs),
              "the reference sweep did not finish");
     QCOMPARE(m_w->latencyView()->sweepPoints().size(), size_t(p->offeredKvHeads().size()));
     m_w->startTradeoff();
@@ -269,26 +273,28 @@ void TestSoak::checkViewsDescribeControls() {
     const ModelConfig c = p->config();
     const RunShape s = p->shape();
     QVERIFY2(c.validate().isOk(), c.validate().message().c_str());
-    const QString ctx = QStringLiteral(" (n_q %1, n_kv %2, layers %3, head_dim %4, B %5, T %6, steps %7); last edits:\n%8")
-                            .arg(c.n_q_heads)
-                            .arg(c.n_kv_heads)
-                            .arg(c.n_layers)
-                            .arg(c.head_dim)
-                            .arg(s.batch)
-                            .arg(s.prompt_len)
-                            .arg(s.decode_steps)
-                            .arg(recentEdits());
+    const QString ctx =
+        QStringLiteral(" (n_q %1, n_kv %2, layers %3, head_dim %4, B %5, T %6, steps %7); last edits:\n%8")
+            .arg(c.n_q_heads)
+            .arg(c.n_kv_heads)
+            .arg(c.n_layers)
+            .arg(c.head_dim)
+            .arg(s.batch)
+            .arg(s.prompt_len)
+            .arg(s.decode_steps)
+            .arg(recentEdits());
     QVERIFY2(r->config.n_q_heads == c.n_q_heads && r->config.n_kv_heads == c.n_kv_heads &&
                  r->config.n_layers == c.n_layers && r->config.head_dim == c.head_dim &&
                  r->config.d_model == c.d_model && r->config.weight_dtype == c.weight_dtype &&
                  r->config.kv_dtype == c.kv_dtype,
              qPrintable(QStringLiteral("result config differs from the controls") + ctx));
-    QVERIFY2(r->shape.batch == s.batch && r->shape.prompt_len == s.prompt_len && r->shape.decode_steps == s.decode_steps,
-             qPrintable(QStringLiteral("result shape (%1, %2, %3) differs from the controls")
-                            .arg(r->shape.batch)
-                            .arg(r->shape.prompt_len)
-                            .arg(r->shape.decode_steps) +
-                        ctx));
+    QVERIFY2(
+        r->shape.batch == s.batch && r->shape.prompt_len == s.prompt_len && r->shape.decode_steps == s.decode_steps,
+        qPrintable(QStringLiteral("result shape (%1, %2, %3) differs from the controls")
+                       .arg(r->shape.batch)
+                       .arg(r->shape.prompt_len)
+                       .arg(r->shape.decode_steps) +
+                   ctx));
     const int64_t want_layers = p->runLayers() > 0 ? std::min<int64_t>(p->runLayers(), c.n_layers) : c.n_layers;
     QVERIFY2(r->layers_run == want_layers, qPrintable(QStringLiteral("ran %1 layers").arg(r->layers_run) + ctx));
 
@@ -322,9 +328,9 @@ void TestSoak::checkViewsDescribeControls() {
                         ctx));
     QCOMPARE(m_w->memoryView()->shownKvHeads(), c.n_kv_heads);
     const QString mem = m_w->memoryView()->summaryText();
-    for (const QString& needle : {QStringLiteral("batch %1 × %2 tokens").arg(s.batch).arg(s.totalTokens()),
-                                  bytesText(want.kv_cache_bytes), bytesText(want.total_bytes),
-                                  QStringLiteral("(%1 layers").arg(c.n_layers)})
+    for (const QString& needle :
+         {QStringLiteral("batch %1 × %2 tokens").arg(s.batch).arg(s.totalTokens()), bytesText(want.kv_cache_bytes),
+          bytesText(want.total_bytes), QStringLiteral("(%1 layers").arg(c.n_layers)})
         QVERIFY2(mem.contains(needle), qPrintable(QStringLiteral("memory view lacks '%1': %2").arg(needle, mem) + ctx));
 }
 
@@ -453,9 +459,14 @@ void TestSoak::thousandRandomEdits() {
              const bool single = uniform(0, 1), log = uniform(0, 1), decode = uniform(0, 1);
              const int step = uniform(0, kMaxDecode);
              note(QStringLiteral("maps layer %1 head %2 single %3 log %4 decode %5 step %6")
-                      .arg(layer).arg(head).arg(single).arg(log).arg(decode).arg(step));
-             w.attentionView()->setViewState(layer, single ? AttentionView::Mode::SingleHead : AttentionView::Mode::Grid,
-                                             head, log, decode, step);
+                      .arg(layer)
+                      .arg(head)
+                      .arg(single)
+                      .arg(log)
+                      .arg(decode)
+                      .arg(step));
+             w.attentionView()->setViewState(
+                 layer, single ? AttentionView::Mode::SingleHead : AttentionView::Mode::Grid, head, log, decode, step);
          }},
         {"sweep", 3,
          [&] {
@@ -486,7 +497,8 @@ void TestSoak::thousandRandomEdits() {
          [&] {
              // Cancelling the checkpoint a session reopens leaves the window in the state that
              // syntheticSessionOverCheckpoint reproduces; that bug is checked there, not again here.
-             if (session_load_in_flight) return note(QStringLiteral("(cancel run skipped: a session's model is loading)"));
+             if (session_load_in_flight)
+                 return note(QStringLiteral("(cancel run skipped: a session's model is loading)"));
              note(QStringLiteral("cancel run"));
              w.cancelRunButton()->click();
          }},
@@ -549,7 +561,8 @@ void TestSoak::thousandRandomEdits() {
              if (plots.isEmpty()) return;
              QCustomPlot* plot = plots.at(uniform(0, static_cast<int>(plots.size()) - 1));
              const bool png = uniform(0, 1);
-             const QString path = dir.filePath(QStringLiteral("export%1.%2").arg(exports++ % 4).arg(png ? "png" : "csv"));
+             const QString path =
+                 dir.filePath(QStringLiteral("export%1.%2").arg(exports++ % 4).arg(png ? "png" : "csv"));
              note(QStringLiteral("export tab %1 %2").arg(tab).arg(path));
              QString error;
              QVERIFY2(exportPlot(plot, path, png ? ExportFormat::Png : ExportFormat::Csv, &error), qPrintable(error));
@@ -566,7 +579,8 @@ void TestSoak::thousandRandomEdits() {
 #ifdef GQA_TESTDATA_DIR
              const int i = uniform(0, static_cast<int>(kModelFiles.size()));
              if (i == kModelFiles.size()) {  // not a checkpoint: refused with a message
-                 if (session_load_in_flight) return note(QStringLiteral("(missing model skipped: a session's model is loading)"));
+                 if (session_load_in_flight)
+                     return note(QStringLiteral("(missing model skipped: a session's model is loading)"));
                  note(QStringLiteral("open a missing model"));
                  w.openModel(dir.filePath(QStringLiteral("missing.gguf")));
                  return;
@@ -580,7 +594,8 @@ void TestSoak::thousandRandomEdits() {
              if (!w.promptPanel()->hasTokenizer()) return;
              QStringList words;
              const int n = uniform(0, 8);
-             for (int k = 0; k < n; ++k) words << kPromptWords.at(uniform(0, static_cast<int>(kPromptWords.size()) - 1));
+             for (int k = 0; k < n; ++k)
+                 words << kPromptWords.at(uniform(0, static_cast<int>(kPromptWords.size()) - 1));
              note(QStringLiteral("prompt '%1'").arg(words.join(QLatin1Char(' '))));
              w.promptPanel()->setPrompt(words.join(QLatin1Char(' ')));
          }},
@@ -601,7 +616,8 @@ void TestSoak::thousandRandomEdits() {
             pick = first[static_cast<size_t>(m_step - 1)];
         } else {
             int r = uniform(0, total_weight - 1);
-            for (pick = 0; r >= kinds[static_cast<size_t>(pick)].weight; ++pick) r -= kinds[static_cast<size_t>(pick)].weight;
+            for (pick = 0; r >= kinds[static_cast<size_t>(pick)].weight; ++pick)
+                r -= kinds[static_cast<size_t>(pick)].weight;
         }
         kinds[static_cast<size_t>(pick)].run();
         if (QTest::currentTestFailed()) {
@@ -646,12 +662,13 @@ void TestSoak::thousandRandomEdits() {
     const qint64 rss_end_raw = residentKb();
     const qint64 rss_end = liveResidentKb();
     const qint64 heap_end = heapInUseKb();
-    qInfo("soak: %d edits in %.1f s; in the reference state after %d edits: RSS %lld kB (%lld kB before trimming "
-          "the heap), heap in use %lld kB; after %d edits: RSS %lld kB (%lld kB), heap in use %lld kB; RSS %+.1f %%",
-          edits, clock.elapsed() / 1000.0, baseline_at, static_cast<long long>(rss_baseline),
-          static_cast<long long>(rss_baseline_raw), static_cast<long long>(heap_baseline), edits,
-          static_cast<long long>(rss_end), static_cast<long long>(rss_end_raw), static_cast<long long>(heap_end),
-          100.0 * static_cast<double>(rss_end - rss_baseline) / static_cast<double>(rss_baseline));
+    qInfo(
+        "soak: %d edits in %.1f s; in the reference state after %d edits: RSS %lld kB (%lld kB before trimming "
+        "the heap), heap in use %lld kB; after %d edits: RSS %lld kB (%lld kB), heap in use %lld kB; RSS %+.1f %%",
+        edits, clock.elapsed() / 1000.0, baseline_at, static_cast<long long>(rss_baseline),
+        static_cast<long long>(rss_baseline_raw), static_cast<long long>(heap_baseline), edits,
+        static_cast<long long>(rss_end), static_cast<long long>(rss_end_raw), static_cast<long long>(heap_end),
+        100.0 * static_cast<double>(rss_end - rss_baseline) / static_cast<double>(rss_baseline));
     QVERIFY(rss_baseline > 0 && rss_end > 0);
     // Growth is what a leak looks like; less memory at the end is fine.
     QVERIFY2(rss_end <= rss_baseline + rss_baseline / 5,
@@ -679,15 +696,18 @@ void TestSoak::syntheticSessionOverCheckpoint() {
     }
     MainWindow w(soakOptions());
     w.openModel(modelPath(1));
-    QVERIFY(QTest::qWaitFor([&] { return w.model() && w.result() && w.shownRunId() == w.requestedRunId(); }, kSettleMs));
+    QVERIFY(
+        QTest::qWaitFor([&] { return w.model() && w.result() && w.shownRunId() == w.requestedRunId(); }, kSettleMs));
     QString error;
     QVERIFY2(w.loadSession(path, &error), qPrintable(error));
     QVERIFY(QTest::qWaitFor(
-        [&] { return !w.debounceTimer()->isActive() && w.result() && w.shownRunId() == w.requestedRunId(); }, kSettleMs));
+        [&] { return !w.debounceTimer()->isActive() && w.result() && w.shownRunId() == w.requestedRunId(); },
+        kSettleMs));
     const ModelConfig c = w.controlPanel()->config();
     const RunResult& r = *w.result();
-    const QString what = QStringLiteral("controls: %1, head_dim %2, %3 tokens, checkpoint mode %4; shown run: %5, "
-                                        "head_dim %6, %7 tokens")
+    const QString what = QStringLiteral(
+                             "controls: %1, head_dim %2, %3 tokens, checkpoint mode %4; shown run: %5, "
+                             "head_dim %6, %7 tokens")
                              .arg(QString::fromStdString(c.name))
                              .arg(c.head_dim)
                              .arg(w.controlPanel()->shape().prompt_len)
@@ -695,9 +715,6 @@ void TestSoak::syntheticSessionOverCheckpoint() {
                              .arg(QString::fromStdString(r.config.name))
                              .arg(r.config.head_dim)
                              .arg(r.shape.prompt_len);
-    QEXPECT_FAIL("", "reported: ControlPanel::setState keeps the checkpoint mode, so the window keeps running the "
-                     "checkpoint under a synthetic session's controls",
-                 Abort);
     QVERIFY2(r.config.head_dim == c.head_dim && r.shape.prompt_len == w.controlPanel()->shape().prompt_len &&
                  !w.controlPanel()->isRealModel(),
              qPrintable(what));
