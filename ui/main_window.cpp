@@ -340,14 +340,16 @@ RunParams MainWindow::currentParams() const {
     return p;
 }
 
+void MainWindow::dropModel() {
+    m_model.reset();
+    m_modelPath.clear();
+    m_prompt->setTokenizer(nullptr);
+}
+
 void MainWindow::onControlsChanged() {
     // Nothing here needs the engine: the diagram and the kind label follow the controls at once.
     const ModelConfig cfg = m_panel->config();
-    if (m_model && !m_panel->isRealModel()) {  // a preset was chosen: back to synthetic models
-        m_model.reset();
-        m_modelPath.clear();
-        m_prompt->setTokenizer(nullptr);
-    }
+    if (m_model && !m_panel->isRealModel()) dropModel();  // a preset was chosen: back to synthetic models
     m_grouping->setConfig(cfg);
     m_tradeoff->setCurrentConfig(cfg);
     updateWindowTitle();

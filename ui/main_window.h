@@ -139,6 +139,7 @@ private:
     void onModelLoadFailed(const QString& path, const QString& message, bool cancelled);
     void rememberRecentModel(const QString& path);
     void populateRecentModels();
+    void dropModel();  // back to synthetic models: the checkpoint, its path and tokenizer go
     void onControlsChanged();
     void onAnalysis(quint64 id, const AnalysisPtr& analysis);
     void onResult(quint64 id, const RunResultPtr& result);

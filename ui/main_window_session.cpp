@@ -105,11 +105,9 @@ Session MainWindow::currentSession() const {
 bool MainWindow::applySession(const Session& session, QString* error) {
     if (!m_panel->setState(session.preset, session.config, session.shape, session.backend, session.run_layers, error))
         return false;
-    if (m_model &&
-        !m_panel->isRealModel()) {  // the session's model is synthetic (its checkpoint, if any, reopens below)
-        m_model.reset();
-        m_modelPath.clear();
-        m_prompt->setTokenizer(nullptr);
+    // The session's model is synthetic (its checkpoint, if any, reopens below).
+    if (m_model && !m_panel->isRealModel()) {
+        dropModel();
         updateWindowTitle();
     }
     m_attention->setViewState(
