@@ -13,6 +13,7 @@
 #include "gqa/cost_model.h"
 #include "gqa/engine.h"
 #include "gqa/memory_model.h"
+#include "gqa/model.h"
 #include "gqa/presets.h"
 #include "gqa/reference.h"
 #include "gqa/weights.h"
@@ -284,23 +285,35 @@ private slots:
 
     // Decode past w on the rolling cache equals a full recompute with the window mask: hidden state, logits and
     // the decode maps (absolute key positions, zeros outside the band); the cache keeps the last w positions.
+    // Per-layer windows (w0, w1; 0 = full attention) mix a rolling cache with a full one in one model.
     void rollingCacheDecodePastWindow_data() {
         QTest::addColumn<int>("dtype");
-        QTest::newRow("fp32") << int(DType::F32);
-        QTest::newRow("bf16") << int(DType::BF16);
+        QTest::addColumn<qint64>("w0");
+        QTest::addColumn<qint64>("w1");
+        QTest::newRow("fp32") << int(DType::F32) << qint64(6) << qint64(6);
+        QTest::newRow("bf16") << int(DType::BF16) << qint64(6) << qint64(6);
+        QTest::newRow("fp32 per layer 6, full") << int(DType::F32) << qint64(6) << qint64(0);
+        QTest::newRow("bf16 per layer full, 3") << int(DType::BF16) << qint64(0) << qint64(3);
     }
     void rollingCacheDecodePastWindow() {
         QFETCH(int, dtype);
+        QFETCH(qint64, w0);
+        QFETCH(qint64, w1);
         const DType t = static_cast<DType>(dtype);
-        const int64_t w = 6, B = 2, P = 10, steps = 12, ctx = P + steps;
-        const auto cfg = smallConfig(w, t);
+        const int64_t B = 2, P = 10, steps = 12, ctx = P + steps;
+        auto cfg = smallConfig(std::max(w0, w1), t);
+        if (w0 != w1) cfg.layer_windows = {w0, w1};
+        QCOMPARE(cfg.windowOf(0), int64_t(w0));
+        QCOMPARE(cfg.windowOf(1), int64_t(w1));
         auto m = makeSyntheticModel(cfg, 3, WeightsMode::Random);
         QVERIFY(m.isOk());
         auto inst = m_cpu->createModel(*m, B, ctx);
         QVERIFY(inst.isOk());
-        // The cache is a rolling buffer of w positions: 2 * layers * batch * w * n_kv * head_dim * bytes.
+        // Each layer's cache is a rolling buffer of its w positions (ctx without a window):
+        // 2 * batch * n_kv * head_dim * bytes * (held0 + held1).
         const int64_t eb = int64_t(bytesPerElement(t));
-        QCOMPARE((*inst)->allocation().kv_cache_bytes, 2 * 2 * B * w * 2 * 32 * eb);
+        auto held = [&](int64_t w) { return w > 0 ? std::min(w, ctx) : ctx; };
+        QCOMPARE((*inst)->allocation().kv_cache_bytes, 2 * B * 2 * 32 * eb * (held(w0) + held(w1)));
         QCOMPARE((*inst)->allocation().kv_cache_bytes, estimateMemory(cfg, B, ctx).kv_cache_bytes);
         const auto all = makeTokens(B, ctx, cfg.vocab_size, 8);
         auto slice = [&](int64_t n0, int64_t n1) {
@@ -345,19 +358,24 @@ private slots:
                 // fp32: rounding only; bf16: the cache's rounding carried through the layers, as in `verify`.
                 QVERIFY(test::worstRatio(mp.probs, want, t == DType::F32 ? 2e-5 : tol, t == DType::F32 ? 2e-4 : tol) <=
                         1.0);
-                for (int64_t j = 0; j <= len - 1 - w; ++j) QCOMPARE(mp.at(0, 0, 0, j), 0.0f);
+                const int64_t w = cfg.windowOf(l);
+                if (w > 0)
+                    for (int64_t j = 0; j <= len - 1 - w; ++j) QCOMPARE(mp.at(0, 0, 0, j), 0.0f);
             }
         }
-        // readKvCache: the last w positions, oldest first, as the reference computed them.
-        std::vector<float> k, v;
-        QVERIFY((*inst)->readKvCache(1, k, v).isOk());
-        QCOMPARE(k.size(), size_t(B * 2 * w * 32));
+        // readKvCache: each layer's last held positions, oldest first, as the reference computed them.
         const auto full = ref::forward(*m, slice(0, ctx), B, ctx, t, false, true);
-        std::vector<float> want;
-        for (int64_t bh = 0; bh < B * 2; ++bh)
-            for (int64_t i = ctx - w; i < ctx; ++i)
-                for (int64_t e = 0; e < 32; ++e) want.push_back(full.k[1][size_t((bh * ctx + i) * 32 + e)]);
-        QVERIFY(test::worstRatio(k, want, tol, tol) <= 1.0);
+        for (int64_t l = 0; l < 2; ++l) {
+            std::vector<float> k, v;
+            QVERIFY((*inst)->readKvCache(l, k, v).isOk());
+            const int64_t n = held(cfg.windowOf(l));
+            QCOMPARE(k.size(), size_t(B * 2 * n * 32));
+            std::vector<float> want;
+            for (int64_t bh = 0; bh < B * 2; ++bh)
+                for (int64_t i = ctx - n; i < ctx; ++i)
+                    for (int64_t e = 0; e < 32; ++e) want.push_back(full.k[size_t(l)][size_t((bh * ctx + i) * 32 + e)]);
+            QVERIFY(test::worstRatio(k, want, tol, tol) <= 1.0);
+        }
     }
 
     // KV bytes with a window: 2 * layers * batch * min(T, w) * n_kv * head_dim * bytes.
@@ -395,11 +413,94 @@ private slots:
         QCOMPARE(attentionKeysRead(1, 1000, 64), int64_t(64));
         QCOMPARE(attentionKeysRead(16, 1000, 64), int64_t(79));
         auto c = smallConfig(0, DType::BF16);
-        const double full = layerOpCosts(c, 1, 1, 4096, 2.0)[int(Op::Attention)].bytes;
+        const double full = layerOpCosts(c, 0, 1, 1, 4096, 2.0)[int(Op::Attention)].bytes;
         c.sliding_window = 256;
-        const double win = layerOpCosts(c, 1, 1, 4096, 2.0)[int(Op::Attention)].bytes;
+        const double win = layerOpCosts(c, 0, 1, 1, 4096, 2.0)[int(Op::Attention)].bytes;
         // K/V read: 2 * n_kv * keys * head_dim * 2 bytes; the rest (q, out, new K/V) is the same.
         QCOMPARE(full - win, 2.0 * 2 * (4096 - 256) * 32 * 2);
+        // Per-layer windows: 5 layers of the pattern (256, 0) are 3 windowed and 2 full layers.
+        c.n_layers = 5;
+        c.layer_windows = {256, 0};
+        QCOMPARE(layerOpCosts(c, 2, 1, 1, 4096, 2.0)[int(Op::Attention)].bytes, win);
+        QCOMPARE(layerOpCosts(c, 3, 1, 1, 4096, 2.0)[int(Op::Attention)].bytes, full);
+        Ceilings ceil;
+        ceil.mem_bw_bytes_per_s = 1e10;
+        ceil.gemm_flops_per_s = 1e11;
+        const auto sum = modelOpCosts(c, 5, 1, 1, 4096, 2.0, ceil);
+        QCOMPARE(sum.cost[int(Op::Attention)].bytes, 3 * win + 2 * full);
+        QCOMPARE(sum.roofline_ms[int(Op::Attention)], 1e3 * (3 * win + 2 * full) / 1e10);  // memory-bound decode
+        // Only the first 2 layers: one of each.
+        QCOMPARE(modelOpCosts(c, 2, 1, 1, 4096, 2.0, ceil).cost[int(Op::Attention)].bytes, win + full);
+    }
+
+    // Per-layer windows survive config.json (transformers' layer_types); configs that cannot hold them refuse.
+    void layerWindowsSaveAndLoad() {
+        auto cfg = smallConfig(8, DType::F32);
+        cfg.architecture = "MistralForCausalLM";
+        cfg.layer_windows = {8, 0};
+        auto m = makeSyntheticModel(cfg, 2, WeightsMode::Random);
+        QVERIFY(m.isOk());
+        QTemporaryDir dir;
+        QVERIFY(saveHfModel(*m, dir.path().toStdString()).isOk());
+        auto back = loadModel(dir.path().toStdString());
+        QVERIFY2(back.isOk(), back.isOk() ? "" : back.error().message.c_str());
+        QCOMPARE(back->config.windowOf(0), int64_t(8));
+        QCOMPARE(back->config.windowOf(1), int64_t(0));
+        cfg.layer_windows.clear();  // every layer slides
+        auto u = makeSyntheticModel(cfg, 2, WeightsMode::Random);
+        QVERIFY(u.isOk());
+        QTemporaryDir udir;
+        QVERIFY(saveHfModel(*u, udir.path().toStdString()).isOk());
+        auto uback = loadModel(udir.path().toStdString());
+        QVERIFY2(uback.isOk(), uback.isOk() ? "" : uback.error().message.c_str());
+        QCOMPARE(uback->config.windowOf(0), int64_t(8));
+        QCOMPARE(uback->config.windowOf(1), int64_t(8));
+        // Different sizes per layer, or a window on a Llama config, cannot be written: refused, nothing lost.
+        cfg.layer_windows = {8, 4};
+        auto two = makeSyntheticModel(cfg, 2, WeightsMode::Random);
+        QVERIFY(two.isOk());
+        QTemporaryDir tdir;
+        QVERIFY(!saveHfModel(*two, tdir.path().toStdString()).isOk());
+        cfg.architecture = "LlamaForCausalLM";
+        cfg.layer_windows.clear();
+        auto llama = makeSyntheticModel(cfg, 2, WeightsMode::Random);
+        QVERIFY(llama.isOk());
+        const auto st = saveHfModel(*llama, tdir.path().toStdString());
+        QVERIFY(!st.isOk());
+        QVERIFY(st.message().find("Llama config.json has no sliding window") != std::string::npos);
+    }
+
+    // KV bytes with per-layer windows: 2 * batch * n_kv * head_dim * bytes * sum over layers of min(T, w_l).
+    void kvBytesWithLayerWindows() {
+        auto c = smallConfig(0, DType::BF16);  // 2 KV heads, head_dim 32, bf16
+        c.n_layers = 7;
+        c.layer_windows = {100, 100, 0};  // layers 0 1 3 4 6 slide (window 100), 2 and 5 are full
+        c.sliding_window = 100;
+        const int64_t per_pos = 2 * 2 * 32 * 2;  // K and V, 2 heads, 32 dims, 2 bytes
+        QCOMPARE(estimateMemory(c, 3, 1000).kv_cache_bytes, per_pos * 3 * (5 * 100 + 2 * 1000));
+        QCOMPARE(estimateMemory(c, 3, 1000).kv_layer_positions, int64_t(5 * 100 + 2 * 1000));
+        QCOMPARE(estimateMemory(c, 3, 1000).kv_positions, int64_t(1000));     // the largest layer cache
+        QCOMPARE(estimateMemory(c, 1, 50).kv_cache_bytes, per_pos * 7 * 50);  // shorter than the window
+        QCOMPARE(c.windowText(), std::string("100 on 5 of 7 layers"));
+        QVERIFY(c.hasWindow());
+        QVERIFY(c.hasWindow(2));
+        c.layer_windows = {0, 100};
+        QVERIFY(!c.hasWindow(1));  // the first layer alone sees everything
+        c.layer_windows = {0};
+        QVERIFY(!c.hasWindow());
+        QCOMPARE(c.windowText(), std::string("none"));
+        // GQA and the window multiply: MHA (8 KV heads) without a window against 2 KV heads with it.
+        auto mha = c;
+        mha.n_kv_heads = 8;
+        mha.layer_windows.clear();
+        mha.sliding_window = 0;
+        c.layer_windows = {100};
+        QCOMPARE(estimateMemory(mha, 1, 1000).kv_cache_bytes / estimateMemory(c, 1, 1000).kv_cache_bytes,
+                 int64_t(4 * 10));
+        // A negative window is refused with the layer named.
+        c.layer_windows = {100, -1};
+        QVERIFY(!c.validate().isOk());
+        QVERIFY(c.validate().message().find("layer 1") != std::string::npos);
     }
 
     // ---- tensor parallelism -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -606,6 +607,41 @@ private slots:
         QVERIFY(mistral_null.isOk());
         QCOMPARE(mistral_null->sliding_window, int64_t(0));
 
+        // Per-layer windows. Qwen2: layers from max_window_layers on slide (transformers' default layer_types).
+        auto qwen_mwl = configFromHfJson(hfConfig(R"({"architectures":["Qwen2ForCausalLM"],"sliding_window":64,)"
+                                                  R"("use_sliding_window":true,"max_window_layers":1})"),
+                                         "qwen.json");
+        QVERIFY2(qwen_mwl.isOk(), qwen_mwl.isOk() ? "" : qwen_mwl.error().message.c_str());
+        QCOMPARE(qwen_mwl->windowOf(0), int64_t(0));
+        QCOMPARE(qwen_mwl->windowOf(1), int64_t(64));
+        QVERIFY(!qwen_sw->hasWindow());  // max_window_layers defaults to 28: none of the 2 layers slides
+        auto qwen_all = configFromHfJson(hfConfig(R"({"architectures":["Qwen2ForCausalLM"],"sliding_window":64,)"
+                                                  R"("use_sliding_window":true,"max_window_layers":0})"),
+                                         "qwen.json");
+        QVERIFY(qwen_all.isOk());
+        QCOMPARE(qwen_all->windowText(), std::string("64"));  // max_window_layers 0 (as we write it): all slide
+        // `layer_types` names each layer; it wins over max_window_layers.
+        auto typed = configFromHfJson(hfConfig(R"({"architectures":["MistralForCausalLM"],"sliding_window":32,)"
+                                               R"("layer_types":["full_attention","sliding_attention"]})"),
+                                      "typed.json");
+        QVERIFY2(typed.isOk(), typed.isOk() ? "" : typed.error().message.c_str());
+        QCOMPARE(typed->windowOf(0), int64_t(0));
+        QCOMPARE(typed->windowOf(1), int64_t(32));
+        QCOMPARE(typed->windowText(), std::string("32 on 1 of 2 layers"));
+        auto refused = [](const std::string& edits) {
+            auto c = configFromHfJson(hfConfig(edits), "bad.json");
+            return c.isOk() ? std::string() : c.error().message;
+        };
+        QVERIFY(refused(R"({"architectures":["MistralForCausalLM"],"sliding_window":32,)"
+                        R"("layer_types":["sliding_attention"]})")
+                    .find("one type per layer (2)") != std::string::npos);
+        QVERIFY(refused(R"({"architectures":["MistralForCausalLM"],"sliding_window":32,)"
+                        R"("layer_types":["chunked_attention","full_attention"]})")
+                    .find("layer type 'chunked_attention'") != std::string::npos);
+        QVERIFY(refused(R"({"architectures":["MistralForCausalLM"],"sliding_window":null,)"
+                        R"("layer_types":["sliding_attention","full_attention"]})")
+                    .find("no positive 'sliding_window'") != std::string::npos);
+
         // Llama 3.1 8B's rope_scaling.
         auto l3 = configFromHfJson(hfConfig(R"({"rope_scaling":{"factor":8.0,"low_freq_factor":1.0,)"
                                             R"("high_freq_factor":4.0,"original_max_position_embeddings":8192,)"
@@ -749,6 +785,47 @@ private slots:
             w.b.resize(w.b.size() + 256 * 64 * 4, 0);
             return w.b;
         };
+        // llama.cpp's sliding_window_pattern: a period n (the last layer of every n is full) or one flag per layer.
+        auto windowed = [](const std::function<void(GgufWriter&)>& pattern, uint64_t kvs) {
+            GgufWriter w;
+            w.header(1, kvs)
+                .kvStr("general.architecture", "llama")
+                .kvU32("llama.block_count", 4)
+                .kvU32("llama.embedding_length", 64)
+                .kvU32("llama.feed_forward_length", 128)
+                .kvU32("llama.attention.head_count", 4)
+                .kvU32("llama.attention.head_count_kv", 2)
+                .kvU32("llama.context_length", 128)
+                .kvF32("llama.attention.layer_norm_rms_epsilon", 1e-6f)
+                .kvU32("llama.vocab_size", 100)
+                .kvU32("llama.attention.sliding_window", 16);
+            pattern(w);
+            w.tensor("blk.0.attn_q.weight", {256, 64}, 0, 0).pad();
+            w.b.resize(w.b.size() + 256 * 64 * 4, 0);
+            return w.b;
+        };
+        auto period = cfg(windowed([](GgufWriter& w) { w.kvU32("llama.attention.sliding_window_pattern", 2); }, 11));
+        QVERIFY2(period.isOk(), period.isOk() ? "" : qPrintable(msg(period)));
+        for (int64_t l = 0; l < 4; ++l) QCOMPARE(period->windowOf(l), l % 2 == 0 ? int64_t(16) : int64_t(0));
+        auto flags = cfg(windowed(
+            [](GgufWriter& w) {
+                w.kvI32Array("llama.attention.sliding_window_pattern", {1, 1, 1, 0});
+            },
+            11));
+        QVERIFY2(flags.isOk(), flags.isOk() ? "" : qPrintable(msg(flags)));
+        QCOMPARE(flags->windowText(), std::string("16 on 3 of 4 layers"));
+        QCOMPARE(flags->windowOf(3), int64_t(0));
+        auto uniform = cfg(windowed([](GgufWriter&) {}, 10));
+        QVERIFY(uniform.isOk());
+        QCOMPARE(uniform->windowText(), std::string("16"));
+        auto short_flags = cfg(windowed(
+            [](GgufWriter& w) {
+                w.kvI32Array("llama.attention.sliding_window_pattern", {1, 0});
+            },
+            11));
+        QVERIFY(!short_flags);
+        QVERIFY(msg(short_flags).contains("sliding_window_pattern"));
+
         auto qwen = cfg(full("qwen2", 8, 2));
         QVERIFY2(qwen.isOk(), qwen.isOk() ? "" : qPrintable(msg(qwen)));
         QVERIFY(qwen->qkv_bias);

@@ -109,6 +109,21 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
         tr("Context length (max_seq): the longest prompt + decode the model accepts. Presets start at "
            "their published context; raise it here as the CLI's --max-seq does."));
     rf->addRow(tr("Context length"), m_context);
+    m_window = new QSpinBox(run_box);
+    m_window->setObjectName(QStringLiteral("slidingWindow"));
+    m_window->setRange(0, 1 << 22);
+    m_window->setSpecialValueText(tr("none"));
+    m_window->setToolTip(
+        tr("Sliding-window attention: query i sees only keys i − w < j ≤ i, and each layer's KV cache is a "
+           "rolling buffer of min(T, w) positions. Its saving multiplies GQA's: KV bytes = 2 · layers · batch · "
+           "min(T, w) · n_kv · head_dim · bytes. A model whose config slides only some layers (layer_types) keeps "
+           "that pattern; this sets the window of its sliding layers. 0 = full attention (the CLI's --window)."));
+    rf->addRow(tr("Sliding window"), m_window);
+    m_windowNote = new QLabel(run_box);
+    m_windowNote->setObjectName(QStringLiteral("windowNote"));
+    m_windowNote->setWordWrap(true);
+    m_windowNote->setStyleSheet(QStringLiteral("color: #555;"));
+    rf->addRow(m_windowNote);
     m_seq = new QSpinBox(run_box);
     m_seq->setRange(1, 1 << 20);
     m_seq->setToolTip(tr("Prompt length in tokens (prefill). The attention maps are seq × seq."));
@@ -152,7 +167,7 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
 
     // Spin boxes apply a value when editing finishes (Enter, focus out, arrows), never per keystroke: typing
     // "12" must not pass through 1 (which would rewrite the KV heads) on the way. Esc puts the old value back.
-    for (QSpinBox* spin : {m_qHeads, m_layers, m_context, m_seq, m_batch, m_decode, m_runLayers}) {
+    for (QSpinBox* spin : {m_qHeads, m_layers, m_context, m_window, m_seq, m_batch, m_decode, m_runLayers}) {
         spin->setKeyboardTracking(false);
         spin->installEventFilter(this);
     }
@@ -182,6 +197,10 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
         updateLimits();
         emitChanged();
     });
+    connect(m_window, &QSpinBox::valueChanged, this, [this] {
+        updateWindowNote();
+        emitChanged();
+    });
     connect(m_storage, &QComboBox::currentIndexChanged, this, [this] {
         updateKind();
         emitChanged();
@@ -207,6 +226,13 @@ ModelConfig ControlPanel::config() const {
     c.head_dim = m_headDim->currentData().toLongLong();
     if (m_dModelFollowsHeads) c.d_model = c.n_q_heads * c.head_dim;
     c.max_seq = m_context->value();
+    // The window control sets the window of the model's sliding layers (every layer without a pattern).
+    const int64_t w = m_window->value();
+    c.sliding_window = w;
+    if (hasLayerPattern())
+        for (int64_t& lw : c.layer_windows) lw = lw > 0 ? w : 0;
+    else
+        c.layer_windows.clear();
     if (m_real) return c;  // a checkpoint keeps its own storage types
     // One control stores the whole model in one type, as the engine's overrides define it: weight_dtype sets
     // the matrices and the embedding / LM head, kv_dtype the cache.
@@ -358,7 +384,7 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
     m_updating = true;
     {
         const QSignalBlocker b0(m_preset), b1(m_qHeads), b2(m_kvHeads), b3(m_layers), b4(m_headDim), b5(m_seq),
-            b6(m_batch), b7(m_decode), b8(m_storage), b9(m_backend), b10(m_runLayers), b11(m_context);
+            b6(m_batch), b7(m_decode), b8(m_storage), b9(m_backend), b10(m_runLayers), b11(m_context), b12(m_window);
         m_base = cfg;
         // Presets keep d_model = n_q * head_dim (LLaMA-style) if they start that way.
         auto base = findPreset(preset.toStdString());
@@ -375,6 +401,9 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
         m_storage->setCurrentIndex(m_storage->findData(static_cast<int>(cfg.weight_dtype)));
         m_context->setMaximum(static_cast<int>(std::max<int64_t>(cfg.max_seq, 1 << 22)));
         m_context->setValue(static_cast<int>(cfg.max_seq));
+        int64_t window = 0;  // the model's window (the largest of its layers'), 0 when no layer slides
+        for (int64_t l = 0; l < cfg.n_layers; ++l) window = std::max(window, cfg.windowOf(l));
+        m_window->setValue(static_cast<int>(std::clamp<int64_t>(window, 0, m_window->maximum())));
         m_decode->setMaximum(static_cast<int>(std::min<int64_t>(4096, std::max<int64_t>(cfg.max_seq - 1, 0))));
         m_decode->setValue(static_cast<int>(shape.decode_steps));
         m_seq->setMaximum(static_cast<int>(std::min<int64_t>(1 << 20, cfg.max_seq - shape.decode_steps)));
@@ -388,6 +417,7 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
         m_runLayersDefault = run_layers == defaultRunLayers(cfg);
         updateLimits();
         updateKind();
+        updateWindowNote();
     }
     m_updating = false;
     emit changed();
@@ -520,6 +550,23 @@ bool ControlPanel::eventFilter(QObject* watched, QEvent* event) {
         }
     }
     return QWidget::eventFilter(watched, event);
+}
+
+bool ControlPanel::hasLayerPattern() const {
+    return std::any_of(m_base.layer_windows.begin(), m_base.layer_windows.end(), [](int64_t w) { return w > 0; });
+}
+
+void ControlPanel::updateWindowNote() {
+    const ModelConfig c = config();
+    QString text;
+    if (hasLayerPattern())
+        text = m_window->value() > 0
+                   ? tr("Per layer, as the model's config says: %1.").arg(QString::fromStdString(c.windowText()))
+                   : tr("Off: the model's sliding layers attend to the whole context.");
+    else if (m_window->value() > 0)
+        text = tr("Every layer: each query sees its last %1 positions.").arg(m_window->value());
+    m_windowNote->setText(text);
+    m_windowNote->setVisible(!text.isEmpty());
 }
 
 void ControlPanel::updateKind() {

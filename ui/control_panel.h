@@ -57,6 +57,8 @@ public:
     QComboBox* backendCombo() const { return m_backend; }
     QSpinBox* runLayersSpin() const { return m_runLayers; }
     QSpinBox* contextSpin() const { return m_context; }
+    QSpinBox* windowSpin() const { return m_window; }  // sliding window (0 = none)
+    QLabel* windowLabel() const { return m_windowNote; }
     QLabel* seqLimitLabel() const { return m_seqLimit; }
     QLabel* kindLabel() const { return m_kind; }
     QVector<int64_t> offeredKvHeads() const;
@@ -75,6 +77,8 @@ private:
     void repopulateHeadDims(int64_t keep);
     void updateLimits();
     void updateKind();
+    void updateWindowNote();
+    bool hasLayerPattern() const;  // the model's config slides some layers and not others
     void emitChanged();
     void setRealControlsEnabled(bool real);
     bool m_applyingRealModel = false;  // setRealModel's own setState keeps checkpoint mode
@@ -94,6 +98,8 @@ private:
     QComboBox* m_headDim = nullptr;
     QLabel* m_derived = nullptr;
     QSpinBox* m_context = nullptr;
+    QSpinBox* m_window = nullptr;
+    QLabel* m_windowNote = nullptr;
     QSpinBox* m_seq = nullptr;
     QLabel* m_seqLimit = nullptr;
     QSpinBox* m_batch = nullptr;

@@ -435,7 +435,7 @@ void MainWindow::startGroupingAnalysisIfStale() {
     const GroupingAnalysisRequest g = groupingParams();
     const ModelConfig& c = g.live.config;
     const QString key =
-        QStringLiteral("%1|%2|%3|%4|%5|%6|%7|%8|%9")
+        QStringLiteral("%1|%2|%3|%4|%5|%6|%7|%8|%9|%10")
             .arg(QString::fromStdString(c.name))
             .arg(c.n_q_heads)
             .arg(c.n_kv_heads)
@@ -447,7 +447,8 @@ void MainWindow::startGroupingAnalysisIfStale() {
             .arg(g.live.model
                      ? QString::fromStdString(g.live.model->source_path) +
                            QString::number(qHashRange(g.live.prompt_tokens.begin(), g.live.prompt_tokens.end()))
-                     : QString::number(c.sliding_window));
+                     : QString())
+            .arg(QString::fromStdString(c.windowText()));
     if (key == m_groupingKey) return;
     m_groupingKey = key;
     m_headStats->clear(tr("Computing the head statistics of %1…").arg(QString::fromStdString(c.name).toHtmlEscaped()));

@@ -201,6 +201,9 @@ QJsonObject configToJson(const ModelConfig& c) {
     o[QStringLiteral("rope_scaling")] = rope;
     o[QStringLiteral("qkv_bias")] = c.qkv_bias;
     o[QStringLiteral("sliding_window")] = static_cast<double>(c.sliding_window);
+    QJsonArray layer_windows;
+    for (int64_t w : c.layer_windows) layer_windows.append(static_cast<double>(w));
+    o[QStringLiteral("layer_windows")] = layer_windows;
     o[QStringLiteral("bos_token_id")] = c.bos_token_id;
     QJsonArray eos;
     for (int32_t id : c.eos_token_ids) eos.append(id);
@@ -249,6 +252,13 @@ std::optional<ModelConfig> configFromJson(const QJsonObject& o, QString* error) 
         }
         c.qkv_bias = r.boolean("qkv_bias");
         c.sliding_window = r.integer("sliding_window", 0);
+        for (double w : r.numbers("layer_windows")) {  // absent in older sessions: every layer uses sliding_window
+            if (w != std::floor(w) || w < 0 || w > 2147483647.0) {
+                r.fail(QStringLiteral("config: field \"layer_windows\" must hold windows >= 0"));
+                break;
+            }
+            c.layer_windows.push_back(static_cast<int64_t>(w));
+        }
         c.bos_token_id = static_cast<int32_t>(r.integer("bos_token_id", -1));
         for (double id : r.numbers("eos_token_ids")) {
             if (id != std::floor(id) || id < 0 || id > 2147483647.0) {

@@ -6,6 +6,7 @@
 #include "gqa/presets.h"
 #include "gqa/tokenizer.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -43,7 +44,10 @@ void addModelOptions(CLI::App* cmd, ModelArgs& a) {
     cmd->add_option("--kv-dtype", a.kv_dtype, "KV-cache dtype: fp32, fp16 or bf16 (default: the weights' precision)");
     cmd->add_option("--window", a.window,
                     "Sliding-window attention: query i sees keys i - W < j <= i, the KV cache is a rolling buffer of W "
-                    "positions (0 = none; default: the model's own, e.g. 4096 for mistral-7b)");
+                    "positions (0 = none; default: the model's own, e.g. 4096 for mistral-7b); sets every layer");
+    cmd->add_option("--layer-windows", a.layer_windows,
+                    "Per-layer sliding windows, comma-separated (0 = full attention), repeated over the layers: "
+                    "'4096,4096,4096,0' slides three layers of every four (default: the model's own layer_types)");
     cmd->add_option("--convert-method", a.convert_method,
                     "With --model and --kv-heads: how KV heads are merged, meanpool or first")
         ->capture_default_str();
@@ -77,6 +81,38 @@ Status refuseShapeOverrides(const ModelArgs& a) {
 
 }  // namespace
 
+// --window W (every layer) or --layer-windows LIST (a pattern repeated over the layers) on any model.
+Status applyWindowArgs(const ModelArgs& a, ModelConfig& c) {
+    if (a.window && !a.layer_windows.empty())
+        return makeError(ErrorCode::InvalidArgument, "give --window or --layer-windows, not both");
+    if (a.window) {
+        c.sliding_window = *a.window;
+        c.layer_windows.clear();
+    }
+    if (!a.layer_windows.empty()) {
+        std::vector<int64_t> w;
+        std::stringstream ss(a.layer_windows);
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+            std::size_t used = 0;
+            int64_t v = -1;
+            try {
+                v = std::stoll(item, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used == 0 || used != item.size() || v < 0)
+                return makeError(ErrorCode::InvalidArgument,
+                                 "--layer-windows takes comma-separated windows >= 0 (got '" + item + "')");
+            w.push_back(v);
+        }
+        if (w.empty()) return makeError(ErrorCode::InvalidArgument, "--layer-windows lists no window");
+        c.layer_windows = std::move(w);
+        c.sliding_window = *std::max_element(c.layer_windows.begin(), c.layer_windows.end());
+    }
+    return Status::ok();
+}
+
 Expected<ModelConfig> resolveModel(const ModelArgs& a) {
     if (!a.model_path.empty()) {
         GQA_TRY(refuseShapeOverrides(a));
@@ -88,7 +124,7 @@ Expected<ModelConfig> resolveModel(const ModelArgs& a) {
         }
         if (a.layers) c->n_layers = *a.layers;
         if (a.max_seq) c->max_seq = *a.max_seq;
-        if (a.window) c->sliding_window = *a.window;
+        GQA_TRY(applyWindowArgs(a, *c));
         if (a.kv_dtype) {
             auto t = dtypeArg(*a.kv_dtype, "kv dtype");
             if (!t) return t.error();
@@ -122,7 +158,7 @@ Expected<ModelConfig> resolveModel(const ModelArgs& a) {
         o.kv_dtype = *t;
     }
     ModelConfig c = applyOverrides(*base, o);
-    if (a.window) c.sliding_window = *a.window;
+    GQA_TRY(applyWindowArgs(a, c));
     GQA_TRY(c.validate());
     return c;
 }
@@ -152,7 +188,7 @@ Expected<ResolvedModel> openModel(const ModelArgs& a, int64_t max_layers) {
         *m = std::move(*c);
     }
     if (a.max_seq) m->config.max_seq = *a.max_seq;
-    if (a.window) m->config.sliding_window = *a.window;
+    GQA_TRY(applyWindowArgs(a, m->config));
     if (a.kv_dtype) {
         auto t = dtypeArg(*a.kv_dtype, "kv dtype");
         if (!t) return t.error();
@@ -250,6 +286,8 @@ nlohmann::json toJson(const ModelConfig& c) {
             {"rope_scaling", ropeScalingText(c.rope_scaling)},
             {"qkv_bias", c.qkv_bias},
             {"sliding_window", c.sliding_window},
+            {"layer_windows", c.layer_windows},
+            {"window", c.windowText()},
             {"bos_token_id", c.bos_token_id},
             {"eos_token_ids", c.eos_token_ids},
             {"tied_embeddings", c.tied_embeddings},

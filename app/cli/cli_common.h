@@ -33,6 +33,7 @@ struct ModelArgs {
     std::string preset = "teaching";
     std::optional<int64_t> layers, q_heads, kv_heads, head_dim, d_model, ffn_dim, max_seq, vocab;
     std::optional<int64_t> window;  // --window W: sliding window (0 = none), on presets and checkpoints
+    std::string layer_windows;      // --layer-windows W0,W1,...: per-layer windows, repeated over the layers
     std::optional<double> rope_theta, norm_eps;
     std::optional<std::string> dtype, kv_dtype;
     std::string convert_method = "meanpool";

@@ -90,6 +90,7 @@ nlohmann::json layersJson(const ModelAnalysis& a, const std::vector<std::vector<
             js.push_back(row);
         }
         layers.push_back({{"layer", la.layer},
+                          {"window", a.config.windowOf(la.layer)},
                           {"heads", heads},
                           {"group_diversity",
                            {{"heads", d.heads},
@@ -110,10 +111,10 @@ std::string fmtOpt(const std::optional<double>& x) {
 }
 
 void printAnalysis(const char* title, const ModelAnalysis& a, const StatsOptions& o) {
-    std::printf(
-        "\n%s: %lld query heads, %lld KV heads (%s), %lld prompt tokens%s\n", title, (long long)a.config.n_q_heads,
-        (long long)a.config.n_kv_heads, a.config.attentionKind().c_str(), (long long)a.prompt_len,
-        a.config.sliding_window > 0 ? (", sliding window " + std::to_string(a.config.sliding_window)).c_str() : "");
+    std::printf("\n%s: %lld query heads, %lld KV heads (%s), %lld prompt tokens%s\n", title,
+                (long long)a.config.n_q_heads, (long long)a.config.n_kv_heads, a.config.attentionKind().c_str(),
+                (long long)a.prompt_len,
+                a.config.hasWindow() ? (", sliding window " + a.config.windowText()).c_str() : "");
     for (const auto& la : a.layers) {
         std::printf("layer %lld  (JS divergence within groups %s bits, between groups %s bits)\n", (long long)la.layer,
                     fmtOpt(la.diversity.mean_within_bits).c_str(), fmtOpt(la.diversity.mean_between_bits).c_str());

@@ -76,7 +76,7 @@ int runModelInfo(const InfoArgs& a) {
     std::printf("  KV cache         %s per token (%s)\n", formatBytes(est.kv_bytes_per_token).c_str(),
                 dtypeName(c.kv_dtype));
     std::printf("  RoPE             theta %g, scaling %s%s\n", c.rope_theta, ropeScalingText(c.rope_scaling).c_str(),
-                c.sliding_window > 0 ? (", sliding window " + std::to_string(c.sliding_window)).c_str() : "");
+                c.hasWindow() ? (", sliding window " + c.windowText()).c_str() : "");
     std::printf("  context length   %lld tokens\n", (long long)c.max_seq);
     std::printf("  tokenizer        %s\n", tok.c_str());
     return 0;

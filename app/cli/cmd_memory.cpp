@@ -107,7 +107,10 @@ int runMemory(const MemoryArgs& a) {
             {"kv_cache_bytes_mqa", kv_mqa},
             {"kv_reduction_vs_mha", static_cast<double>(kv_mha) / static_cast<double>(m.kv_cache_bytes)},
             {"kv_positions", m.kv_positions},
+            {"kv_layer_positions", m.kv_layer_positions},
             {"sliding_window", cfg->sliding_window},
+            {"layer_windows", cfg->layer_windows},
+            {"window", cfg->windowText()},
             {"fit", fitj}};
         if (a.tp) {
             // The chosen degree's numbers at the top level, as `memory --tp T --json` promises.
@@ -144,9 +147,12 @@ int runMemory(const MemoryArgs& a) {
     std::printf("  activations       %14s   (fp32 prefill buffers, logits, GEMM tiles)\n",
                 formatBytes(m.activation_bytes).c_str());
     std::printf("  total             %14s\n", formatBytes(m.total_bytes).c_str());
-    if (cfg->sliding_window > 0)
-        std::printf("  sliding window %lld: the cache holds min(seq, window) = %lld positions per sequence\n",
-                    (long long)cfg->sliding_window, (long long)m.kv_positions);
+    if (cfg->hasWindow())
+        std::printf(
+            "  sliding window %s: each layer's cache holds min(seq, its window) positions per sequence, "
+            "%lld over the %lld layers (%lld without the window)\n",
+            cfg->windowText().c_str(), (long long)m.kv_layer_positions, (long long)cfg->n_layers,
+            (long long)(cfg->n_layers * seq));
     std::printf("  %s\n", fit_line.c_str());
     if (!tps.empty()) {
         std::printf("tensor parallelism (per GPU of %s; KV heads replicated when t > n_kv):\n",

@@ -313,11 +313,18 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
 
     // Full models with a window: T = 21 prompt tokens (as two chunks of 10 + 11, so the second wraps a short
     // buffer), then 6 decode steps; context 27.
+    // Per-layer windows (layer_windows) mix a rolling cache with a full one in the same model.
     struct MCase {
         int64_t w;
+        std::vector<int64_t> layers;
         const char* what;
     };
-    const MCase mcases[] = {{8, "w<T (rolling cache)"}, {27, "w=T"}, {64, "w>T"}, {1, "w=1"}};
+    const MCase mcases[] = {{8, {}, "w<T (rolling cache)"},
+                            {27, {}, "w=T"},
+                            {64, {}, "w>T"},
+                            {1, {}, "w=1"},
+                            {8, {8, 0}, "per layer: w=8, full"},
+                            {5, {0, 5}, "per layer: full, w=5"}};
     for (DType t : {DType::F32, DType::BF16})
         for (const auto& mc : mcases) {
             ModelConfig c;
@@ -331,11 +338,12 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
             c.vocab_size = 512;
             c.max_seq = 64;
             c.sliding_window = mc.w;
+            c.layer_windows = mc.layers;
             c.weight_dtype = c.embed_dtype = c.kv_dtype = t;
             const int64_t B = 2, T1 = 10, T = 21, steps = 6, ctx = T + steps;
             char shape[112];
-            std::snprintf(shape, sizeof shape, "B2 L2 8/2 D64 T%lld+%lld+%lld w%lld", (long long)T1,
-                          (long long)(T - T1), (long long)steps, (long long)mc.w);
+            std::snprintf(shape, sizeof shape, "B2 L2 8/2 D64 T%lld+%lld+%lld w%lld,%lld", (long long)T1,
+                          (long long)(T - T1), (long long)steps, (long long)c.windowOf(0), (long long)c.windowOf(1));
             const std::string dt = std::string(dtypeName(t)) + " w / " + dtypeName(t) + " kv";
             Row prefill{be.name(), std::string("window model prefill, 2 chunks ") + mc.what, shape, dt, 0, 0, {}, true,
                         {}};
@@ -406,7 +414,7 @@ void windowGrid(Backend& be, std::vector<Row>& rows) {
                     cache.note = s2.message();
                     break;
                 }
-                const int64_t held = std::min(T, std::min(ctx, mc.w)), D = c.head_dim;
+                const int64_t wl = c.windowOf(l), held = wl > 0 ? std::min(T, std::min(ctx, wl)) : T, D = c.head_dim;
                 std::vector<double> rk, rv;
                 for (int64_t bh = 0; bh < B * c.n_kv_heads; ++bh)
                     for (int64_t i = T - held; i < T; ++i)

@@ -162,10 +162,13 @@ DeviceInfo CudaBackend::deviceInfo() const {
 
 Expected<std::unique_ptr<ModelInstance>> CudaBackend::createModel(const Model& m, int64_t batch, int64_t max_seq) {
     // The CUDA cache is linear (max_seq positions); the rolling buffer of a window shorter than that is CPU-only.
-    if (m.config.sliding_window > 0 && m.config.sliding_window < max_seq)
-        return unavailable(
-            "sliding windows run on the CPU backend: the CUDA KV cache is not a rolling buffer (window " +
-            std::to_string(m.config.sliding_window) + " < cache length " + std::to_string(max_seq) + ")");
+    for (int64_t l = 0; l < m.config.n_layers; ++l)
+        if (const int64_t w = m.config.windowOf(l); w > 0 && w < max_seq)
+            return unavailable(
+                "sliding windows run on the CPU backend: the CUDA KV cache is not a rolling buffer "
+                "(layer " +
+                std::to_string(l) + ": window " + std::to_string(w) + " < cache length " + std::to_string(max_seq) +
+                ")");
     return CudaModel::create(m_ctx, m, batch, max_seq);
 }
 

@@ -279,7 +279,7 @@ AttentionParams CudaModel::attentionParams(int64_t layer, int64_t T) const {
     p.kv_len = m_pos + T;
     p.head_dim = D;
     p.causal = true;
-    p.window = m_cfg.sliding_window;  // >= max_seq here (createModel refuses shorter windows): no key is hidden
+    p.window = m_cfg.windowOf(layer);  // >= max_seq here (createModel refuses shorter windows): no key is hidden
     return p;
 }
 

@@ -1,5 +1,6 @@
 #include "gqa/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -58,6 +59,11 @@ Status ModelConfig::validate() const {
             "rope_scaling parameters are invalid (factor must be positive; llama3 needs "
             "high_freq_factor > low_freq_factor > 0 and original_max_position_embeddings > 0)");
     if (sliding_window < 0) return invalid("sliding_window cannot be negative");
+    if (layer_windows.size() > (size_t{1} << 20))
+        return invalid("layer_windows has " + num(static_cast<int64_t>(layer_windows.size())) + " entries");
+    for (size_t l = 0; l < layer_windows.size(); ++l)
+        if (layer_windows[l] < 0)
+            return invalid("the sliding window of layer " + std::to_string(l) + " cannot be negative");
     const int64_t b = 4;  // bytes per value bound: every dtype stores at most 4
     const int64_t qkv_cols = (n_q_heads + 2 * n_kv_heads) * head_dim;
     auto layer = checkedSum({checkedProduct({d_model, qkv_cols}), checkedProduct({n_q_heads, head_dim, d_model}),
@@ -68,6 +74,32 @@ Status ModelConfig::validate() const {
     auto kv = checkedProduct({2, n_layers, max_seq, n_kv_heads, head_dim, b, 4096 /* batch headroom */});
     if (!all || !kv) return invalid("model sizes are so large that their byte counts overflow 64 bits");
     return Status::ok();
+}
+
+bool ModelConfig::hasWindow(int64_t layers) const {
+    const int64_t n = layers > 0 ? layers : n_layers;
+    if (layer_windows.empty()) return sliding_window > 0;
+    for (int64_t l = 0; l < n && l < static_cast<int64_t>(layer_windows.size()); ++l)
+        if (layer_windows[static_cast<size_t>(l)] > 0) return true;
+    return false;
+}
+
+std::string ModelConfig::windowText() const {
+    if (layer_windows.empty()) return sliding_window > 0 ? std::to_string(sliding_window) : "none";
+    std::vector<int64_t> sizes;
+    int64_t windowed = 0;
+    for (int64_t l = 0; l < n_layers; ++l) {
+        const int64_t w = windowOf(l);
+        if (w <= 0) continue;
+        ++windowed;
+        if (std::find(sizes.begin(), sizes.end(), w) == sizes.end()) sizes.push_back(w);
+    }
+    if (windowed == 0) return "none";
+    std::string s;
+    for (size_t i = 0; i < sizes.size(); ++i)
+        s += (i ? (i + 1 == sizes.size() ? " or " : ", ") : "") + std::to_string(sizes[i]);
+    if (windowed == n_layers) return s;
+    return s + " on " + std::to_string(windowed) + " of " + std::to_string(n_layers) + " layers";
 }
 
 std::string ModelConfig::attentionKind() const {

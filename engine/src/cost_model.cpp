@@ -1,6 +1,8 @@
 #include "gqa/cost_model.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
 namespace gqa {
 
@@ -33,8 +35,9 @@ int64_t attentionKeysRead(int64_t q_len, int64_t kv_len, int64_t window) {
     return window > 0 ? std::min(kv_len, q_len + window - 1) : kv_len;
 }
 
-std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t batch, int64_t q_len, int64_t kv_len,
-                                         double wb) {
+std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t layer, int64_t batch, int64_t q_len,
+                                         int64_t kv_len, double wb) {
+    const int64_t window = c.windowOf(layer);
     const double n = static_cast<double>(batch * q_len);  // new token positions
     const double d = static_cast<double>(c.d_model);
     const double hq = static_cast<double>(c.n_q_heads), hkv = static_cast<double>(c.n_kv_heads);
@@ -50,8 +53,8 @@ std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t batch, in
     out[int(Op::Rope)] = {3 * n * (hq + hkv) * hd, 2 * n * (hq + hkv) * hd * a};
     // Scores q.k and probs.v: 2 * D flops each per (query head, pair). K/V read once per group.
     // A sliding window bounds both: pairs within the band, and only the keys some query sees are read.
-    const double pairs = static_cast<double>(attentionPairs(q_len, kv_len, true, c.sliding_window));
-    const double keys = static_cast<double>(attentionKeysRead(q_len, kv_len, c.sliding_window));
+    const double pairs = static_cast<double>(attentionPairs(q_len, kv_len, true, window));
+    const double keys = static_cast<double>(attentionKeysRead(q_len, kv_len, window));
     out[int(Op::Attention)] = {4 * static_cast<double>(batch) * hq * hd * pairs,
                                2 * static_cast<double>(batch) * hkv * keys * hd * kvb  // K and V read
                                    + n * hq * hd * a * 2                               // q read, out written
@@ -59,6 +62,33 @@ std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t batch, in
     out[int(Op::OProj)] = {2 * n * hq * hd * d, hq * hd * d * wb + n * hq * hd * a + 2 * n * d * a};
     out[int(Op::Ffn)] = {2 * n * d * 3 * f + 4 * n * f, 3 * d * f * wb + n * d * a * 2 + n * 2 * f * a * 2};
     return out;
+}
+
+ModelOpCosts modelOpCosts(const ModelConfig& c, int64_t layers, int64_t batch, int64_t q_len, int64_t kv_len, double wb,
+                          const Ceilings& ceil) {
+    ModelOpCosts sum;
+    // Layers differ only in their window: one evaluation per distinct window, weighted by its layer count.
+    const int64_t period = c.layer_windows.empty() ? 1 : static_cast<int64_t>(c.layer_windows.size());
+    std::vector<std::pair<int64_t, int64_t>> windows;  // (layer with this window, layers that have it)
+    for (int64_t l = 0; l < std::min(period, layers); ++l) {
+        const int64_t count = layers / period + (l < layers % period ? 1 : 0);
+        auto it = std::find_if(windows.begin(), windows.end(),
+                               [&](const auto& w) { return c.windowOf(w.first) == c.windowOf(l); });
+        if (it == windows.end())
+            windows.emplace_back(l, count);
+        else
+            it->second += count;
+    }
+    for (const auto& [l, count] : windows) {
+        const auto one = layerOpCosts(c, l, batch, q_len, kv_len, wb);
+        const auto n = static_cast<double>(count);
+        for (size_t k = 0; k < one.size(); ++k) {
+            sum.cost[k].flops += one[k].flops * n;
+            sum.cost[k].bytes += one[k].bytes * n;
+            sum.roofline_ms[k] += rooflineMs(one[k], ceil) * n;
+        }
+    }
+    return sum;
 }
 
 double rooflineMs(const OpCost& c, const Ceilings& ceil) {

@@ -198,13 +198,13 @@ public:
     // Holds the Model's tensor views (its storage is shared, nothing is copied) plus fp32 working buffers sized
     // for a prefill of batch x max_seq tokens and the KV cache in kv_dtype.
     CpuModel(const Model& m, int64_t batch, int64_t max_seq)
-        : m_model(m),
-          m_cfg(m.config),
-          m_batch(batch),
-          m_max_seq(max_seq),
-          m_window(m.config.sliding_window),
-          m_cap(m.config.sliding_window > 0 ? std::min(max_seq, m.config.sliding_window) : max_seq) {
+        : m_model(m), m_cfg(m.config), m_batch(batch), m_max_seq(max_seq) {
         const auto& c = m_cfg;
+        // Each layer has its own window and cache capacity: max_seq, or a rolling buffer of min(max_seq, w).
+        for (int64_t l = 0; l < c.n_layers; ++l) {
+            m_window.push_back(c.windowOf(l));
+            m_cap.push_back(kvCachePositions(c, l, max_seq));
+        }
         m_inv_freq = ropeInverseFrequencies(c);
         for (const auto& l : m.layers) {
             m_attn_norm.push_back(vectorAsFloat(l.attn_norm));
@@ -219,18 +219,20 @@ public:
         m_attn.resize(static_cast<size_t>(n * c.n_q_heads * c.head_dim));
         m_ffn.resize(static_cast<size_t>(n * 2 * c.ffn_dim));
         m_logits.resize(static_cast<size_t>(batch * c.vocab_size));
-        // The cache holds m_cap positions per sequence: all of max_seq, or a rolling buffer of the window.
-        const int64_t kv_elems = batch * c.n_kv_heads * m_cap * c.head_dim;
-        const size_t kv_bytes = static_cast<size_t>(kv_elems) * bytesPerElement(c.kv_dtype);
+        // Layer l's cache holds m_cap[l] positions per sequence: all of max_seq, or a rolling buffer of its window.
         m_k.resize(static_cast<size_t>(c.n_layers));
         m_v.resize(static_cast<size_t>(c.n_layers));
+        bool rolling = false;
         for (int64_t l = 0; l < c.n_layers; ++l) {
+            const int64_t kv_elems = batch * c.n_kv_heads * m_cap[static_cast<size_t>(l)] * c.head_dim;
+            const size_t kv_bytes = static_cast<size_t>(kv_elems) * bytesPerElement(c.kv_dtype);
             m_k[static_cast<size_t>(l)].resize(kv_bytes);
             m_v[static_cast<size_t>(l)].resize(kv_bytes);
+            rolling = rolling || m_cap[static_cast<size_t>(l)] < max_seq;
         }
         // A prefill chunk that wraps the rolling buffer attends over a linear copy of the held positions plus
         // the new ones (held + T <= max_seq), one layer at a time (estimateMemory counts it as activations).
-        if (m_cap < max_seq) {
+        if (rolling) {
             const size_t lin =
                 static_cast<size_t>(batch * c.n_kv_heads * max_seq * c.head_dim) * bytesPerElement(c.kv_dtype);
             m_lin_k.resize(lin);
@@ -253,15 +255,15 @@ public:
     Status readKvCache(int64_t layer, std::vector<float>& k, std::vector<float>& v) const override {
         if (layer < 0 || layer >= m_cfg.n_layers)
             return makeError(ErrorCode::InvalidArgument, "layer " + std::to_string(layer) + " out of range");
-        const int64_t D = m_cfg.head_dim, H = m_cfg.n_kv_heads;
-        const int64_t n = std::min(m_pos, m_cap), first = m_pos - n;  // positions still held, oldest first
+        const int64_t D = m_cfg.head_dim, H = m_cfg.n_kv_heads, cap = m_cap[static_cast<size_t>(layer)];
+        const int64_t n = std::min(m_pos, cap), first = m_pos - n;  // positions still held, oldest first
         k.resize(static_cast<size_t>(m_batch * H * n * D));
         v.resize(k.size());
         for (int64_t b = 0; b < m_batch; ++b)
             for (int64_t h = 0; h < H; ++h)
                 for (int64_t t = 0; t < n; ++t)
                     for (int64_t e = 0; e < D; ++e) {
-                        const int64_t src = ((b * H + h) * m_cap + (first + t) % m_cap) * D + e;
+                        const int64_t src = ((b * H + h) * cap + (first + t) % cap) * D + e;
                         const auto dst = static_cast<size_t>(((b * H + h) * n + t) * D + e);
                         k[dst] = loadKv(m_k[static_cast<size_t>(layer)].data(), m_cfg.kv_dtype, src);
                         v[dst] = loadKv(m_v[static_cast<size_t>(layer)].data(), m_cfg.kv_dtype, src);
@@ -351,8 +353,9 @@ private:
             ms[int(Op::Rope)] += msSince(t0);
 
             t0 = Clock::now();
-            // Append K and V (storage dtype) at positions m_pos .. m_pos + T - 1. Cache: (B, Hkv, m_cap, D), position
-            // t in row t % m_cap (a rolling buffer when a sliding window makes m_cap < max_seq).
+            // Append K and V (storage dtype) at positions m_pos .. m_pos + T - 1. Cache: (B, Hkv, cap, D), position
+            // t in row t % cap (a rolling buffer when the layer's sliding window makes cap < max_seq).
+            const int64_t cap = m_cap[static_cast<size_t>(l)];
             auto* kc = m_k[static_cast<size_t>(l)].data();
             auto* vc = m_v[static_cast<size_t>(l)].data();
             cpu::AttnParams p;
@@ -371,20 +374,19 @@ private:
             p.q_len = T;
             p.head_dim = D;
             p.causal = true;
-            p.window = m_window;
+            p.window = m_window[static_cast<size_t>(l)];
             // A chunk of several tokens that wraps the ring would overwrite keys its own first queries still see:
             // it attends over a linear copy (lin_k/lin_v: (B, Hkv, held + T, D)) of the held window and the new keys.
-            const bool wraps = kv_len > m_cap;
+            const bool wraps = kv_len > cap;
             const bool linear_copy = wraps && T > 1;
-            const int64_t held = linear_copy ? std::min(m_pos, m_cap) : 0;  // positions m_pos - held .. m_pos - 1
+            const int64_t held = linear_copy ? std::min(m_pos, cap) : 0;  // positions m_pos - held .. m_pos - 1
             if (linear_copy) {
                 const int64_t L = held + T;
                 const auto rowb = static_cast<size_t>(D) * kvb;
                 for (int64_t b = 0; b < B; ++b)
                     for (int64_t h = 0; h < hkv; ++h)
                         for (int64_t t = 0; t < held; ++t) {
-                            const auto src =
-                                static_cast<size_t>((b * hkv + h) * m_cap + (m_pos - held + t) % m_cap) * rowb;
+                            const auto src = static_cast<size_t>((b * hkv + h) * cap + (m_pos - held + t) % cap) * rowb;
                             const auto dst = static_cast<size_t>((b * hkv + h) * L + t) * rowb;
                             std::memcpy(m_lin_k.data() + dst, kc + src, rowb);
                             std::memcpy(m_lin_v.data() + dst, vc + src, rowb);
@@ -407,21 +409,21 @@ private:
             } else {
                 p.k = kc;
                 p.v = vc;
-                p.kv_sb = hkv * m_cap * D;
-                p.kv_sh = m_cap * D;
+                p.kv_sb = hkv * cap * D;
+                p.kv_sh = cap * D;
                 p.kv_len = kv_len;
-                p.kv_ring = wraps ? m_cap : 0;
+                p.kv_ring = wraps ? cap : 0;
             }
             p.kv_si = D;
-            // Only the last m_cap new positions land in the ring (earlier ones would be overwritten at once).
-            const int64_t t_keep = std::max<int64_t>(0, T - m_cap);
+            // Only the last cap new positions land in the ring (earlier ones would be overwritten at once).
+            const int64_t t_keep = std::max<int64_t>(0, T - cap);
 #pragma omp parallel for collapse(2) schedule(static) if (N * hkv * D > (1 << 18))
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t h = 0; h < hkv; ++h) {
                     const int64_t b = n / T, t = n % T;
                     if (t < t_keep) continue;
                     const float* row = m_qkv.data() + n * m_qkv_cols;
-                    const int64_t dst = ((b * hkv + h) * m_cap + (m_pos + t) % m_cap) * D;
+                    const int64_t dst = ((b * hkv + h) * cap + (m_pos + t) % cap) * D;
                     storeAs(c.kv_dtype, row + (hq + h) * D, kc + static_cast<size_t>(dst) * kvb, D);
                     storeAs(c.kv_dtype, row + (hq + hkv + h) * D, vc + static_cast<size_t>(dst) * kvb, D);
                 }
@@ -510,8 +512,8 @@ private:
     Model m_model;  // tensor views; the storage stays shared with the caller's Model
     ModelConfig m_cfg;
     int64_t m_batch, m_max_seq;
-    int64_t m_window;  // sliding window (0 = none)
-    int64_t m_cap;     // KV positions held per sequence: max_seq, or min(max_seq, window) as a rolling buffer
+    std::vector<int64_t> m_window;  // per layer: sliding window (0 = none)
+    std::vector<int64_t> m_cap;     // per layer: KV positions held per sequence, max_seq or min(max_seq, window)
     int64_t m_pos = 0, m_qkv_cols = 0;
     std::vector<double> m_inv_freq;
     std::vector<std::vector<float>> m_attn_norm, m_ffn_norm;  // per layer (d), fp32

@@ -75,13 +75,13 @@ void storeCached(const std::string& device, const Ceilings& c, int64_t when) {
 
 void addCosts(PhaseProfile& ph, const ModelConfig& c, int64_t layers, int64_t batch, int64_t q_len, int64_t kv_len,
               double wb, const Ceilings& ceil) {
-    const auto costs = layerOpCosts(c, batch, q_len, kv_len, wb);
+    const auto costs = modelOpCosts(c, layers, batch, q_len, kv_len, wb, ceil);
     for (int i = 0; i < kNumOps; ++i) {
         auto& op = ph.ops[static_cast<size_t>(i)];
         op.op = static_cast<Op>(i);
-        op.flops += costs[static_cast<size_t>(i)].flops * static_cast<double>(layers);
-        op.bytes += costs[static_cast<size_t>(i)].bytes * static_cast<double>(layers);
-        const double ms = rooflineMs(costs[static_cast<size_t>(i)], ceil) * static_cast<double>(layers);
+        op.flops += costs.cost[static_cast<size_t>(i)].flops;
+        op.bytes += costs.cost[static_cast<size_t>(i)].bytes;
+        const double ms = costs.roofline_ms[static_cast<size_t>(i)];
         op.predicted_ms += ms;
         ph.predicted_ms += ms;
     }

@@ -34,8 +34,9 @@ int cpuWorkerThreads() {
     return n;
 }
 
-int64_t kvCachePositions(const ModelConfig& c, int64_t seq) {
-    return c.sliding_window > 0 ? std::min(seq, c.sliding_window) : seq;
+int64_t kvCachePositions(const ModelConfig& c, int64_t layer, int64_t seq) {
+    const int64_t w = c.windowOf(layer);
+    return w > 0 ? std::min(seq, w) : seq;
 }
 
 MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) {
@@ -49,16 +50,25 @@ MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) 
                      storageBytes(c.embed_dtype, tables) + storageBytes(c.norm_dtype, c.d_model);
     const int64_t kvb = static_cast<int64_t>(bytesPerElement(c.kv_dtype));
     m.kv_bytes_per_token = 2 * c.n_layers * kv * kvb;
-    // A sliding window w makes the cache a rolling buffer of min(seq, w) positions per sequence.
-    m.kv_positions = kvCachePositions(c, seq);
-    m.kv_cache_bytes = m.kv_bytes_per_token * batch * m.kv_positions;
+    // A sliding window w makes a layer's cache a rolling buffer of min(seq, w) positions per sequence.
+    // O(pattern length), not O(layers): whole repeats of the pattern, then the rest.
+    const int64_t period = c.layer_windows.empty() ? 1 : static_cast<int64_t>(c.layer_windows.size());
+    bool rolling = false;
+    for (int64_t l = 0; l < std::min(period, c.n_layers); ++l) {
+        const int64_t n = kvCachePositions(c, l, seq);
+        const int64_t count = c.n_layers / period + (l < c.n_layers % period ? 1 : 0);
+        m.kv_positions = std::max(m.kv_positions, n);
+        m.kv_layer_positions += n * count;
+        rolling = rolling || n < seq;
+    }
+    m.kv_cache_bytes = 2 * kv * kvb * batch * m.kv_layer_positions;
     // fp32 per prefill token: x, xn (d each), qkv ((Hq + 2 Hkv) D), attention output (Hq D), gate|up (2F).
     const int64_t per_token = 2 * c.d_model + (q + 2 * kv) + q + 2 * c.ffn_dim;
     const int64_t widest_in = std::max({c.d_model, q, c.ffn_dim});
     m.activation_bytes =
         4 * (batch * seq * per_token + batch * c.vocab_size) + 4 * kPrefillTileRows * widest_in * cpuWorkerThreads();
     // With a rolling buffer, a prefill chunk that wraps it attends over a linear copy of one layer's K and V.
-    if (m.kv_positions < seq) m.activation_bytes += 2 * batch * seq * kv * kvb;
+    if (rolling) m.activation_bytes += 2 * batch * seq * kv * kvb;
     m.total_bytes = m.weight_bytes + m.kv_cache_bytes + m.activation_bytes;
     return m;
 }

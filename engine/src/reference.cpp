@@ -165,7 +165,7 @@ Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batc
                             static_cast<float>(qkv[static_cast<size_t>(t * cols + (hq + hkv + h) * D + e)]);
                     }
             }
-            AttentionShape s{1, hq, hkv, T, T, D, true, c.sliding_window};
+            AttentionShape s{1, hq, hkv, T, T, D, true, c.windowOf(static_cast<int64_t>(li))};
             std::vector<double> att(static_cast<size_t>(hq * T * D));
             if (capture) {
                 std::copy(k.begin(), k.end(), res.k[li].begin() + b * hkv * T * D);

@@ -96,7 +96,7 @@ public:
     virtual int64_t position() const = 0;
     virtual void reset() = 0;  // empties the cache
     // K and V of one layer as fp32, (B, Hkv, n, D) each, oldest position first, for the n positions the cache
-    // still holds: n = position() without a sliding window; with a window w (config.sliding_window) the cache is
+    // still holds: n = position() without a sliding window; with a window w (config.windowOf(layer)) the cache is
     // a rolling buffer of min(max_seq, w) positions, so n = min(position(), min(max_seq, w)) and the rows are
     // positions position() - n .. position() - 1 (older ones were overwritten).
     virtual Status readKvCache(int64_t layer, std::vector<float>& k, std::vector<float>& v) const = 0;

@@ -41,7 +41,11 @@ struct ModelConfig {
     bool tied_embeddings = false;  // LM head shares the embedding table
     bool qkv_bias = false;         // q/k/v projections carry biases (Qwen2)
     int64_t sliding_window = 0;    // 0 = none; w: query i sees keys i - w < j <= i, KV cache of w positions
-    int32_t bos_token_id = -1;     // -1 = none
+    // Per-layer windows (0 = full attention), repeated over the layers: layer l uses entry l % size. Empty: every
+    // layer uses sliding_window. From config.json `layer_types` / Qwen2's `max_window_layers`, GGUF
+    // `sliding_window_pattern`, or set by the user; windowOf() is the one place that reads both fields.
+    std::vector<int64_t> layer_windows;
+    int32_t bos_token_id = -1;  // -1 = none
     std::vector<int32_t> eos_token_ids;
     DType weight_dtype = DType::BF16;  // storage of the layers' weight matrices (F32, F16, BF16 or Q8_0)
     DType embed_dtype = DType::BF16;   // storage of the embedding table and LM head
@@ -54,6 +58,15 @@ struct ModelConfig {
     Status validate() const;
 
     int64_t groupSize() const { return n_kv_heads > 0 ? n_q_heads / n_kv_heads : 0; }
+    // The sliding window of layer l (0 = none).
+    int64_t windowOf(int64_t layer) const {
+        if (layer_windows.empty()) return sliding_window;
+        return layer_windows[static_cast<size_t>(layer % static_cast<int64_t>(layer_windows.size()))];
+    }
+    // Whether any of the first `layers` layers (all when <= 0) has a window.
+    bool hasWindow(int64_t layers = 0) const;
+    // "none", "4096" (every layer), or "4096 on 14 of 28 layers" / "4096 or 1024 on 20 of 28 layers".
+    std::string windowText() const;
     // "MHA", "MQA" or "GQA (g = 8)".
     std::string attentionKind() const;
     // KV-head counts that divide n_q_heads, ascending: the valid groupings of this model.

@@ -106,7 +106,9 @@ RunPlan planRun(const LiveRunRequest& req, const DeviceInfo& device, const Ceili
 // The last live conversion (checkpoint, KV heads, method): an edit of depth or prompt reuses it.
 class LiveModelCache {
 public:
-    // req.model itself, or its conversion to req.config.n_kv_heads by req.convert_method.
+    // req.model itself, or its conversion to req.config.n_kv_heads by req.convert_method; with the request's
+    // sliding windows (req.config.sliding_window / layer_windows: the user may set them on any model).
+    // Null for a synthetic request.
     Expected<std::shared_ptr<const Model>> modelFor(const LiveRunRequest& req);
 
 private:
@@ -114,6 +116,8 @@ private:
     int64_t m_kv = 0;
     ConvertMethod m_method = ConvertMethod::MeanPool;
     std::shared_ptr<const Model> m_converted;
+    const Model* m_windowed_from = nullptr;  // m_windowed: m_windowed_from with the request's windows
+    std::shared_ptr<const Model> m_windowed;
 };
 
 // What a live run reports as it goes, in this order; each is optional. Called on the caller's thread.

@@ -16,9 +16,11 @@ struct MemoryEstimate {
     // norm_dtype): what the checkpoint occupies, and what a backend holds (no compute copies).
     int64_t weight_bytes = 0;
     // 2 * layers * batch * min(seq, w) * n_kv * head_dim * bytes_per_element(kv_dtype), w = sliding_window
-    // (seq itself without one): with a window the cache is a rolling buffer of w positions per sequence.
+    // (seq itself without one): with a window the cache is a rolling buffer of w positions per sequence. With
+    // per-layer windows w_l: 2 * batch * n_kv * head_dim * bytes * sum over layers of min(seq, w_l).
     int64_t kv_cache_bytes = 0;
-    int64_t kv_positions = 0;  // positions the cache holds per sequence: min(seq, w) or seq
+    int64_t kv_positions = 0;        // positions per sequence the largest layer cache holds: min(seq, w) or seq
+    int64_t kv_layer_positions = 0;  // summed over the layers: sum of min(seq, w_l)
     // KV bytes one token adds across all layers (batch 1): 2 * layers * n_kv * head_dim * bytes.
     int64_t kv_bytes_per_token = 0;
     // fp32 working buffers of a prefill of `batch x seq` tokens, the last position's logits of every
@@ -27,8 +29,8 @@ struct MemoryEstimate {
     int64_t total_bytes = 0;
 };
 
-// Positions per sequence the KV cache holds for a context of seq tokens: min(seq, sliding_window) or seq.
-int64_t kvCachePositions(const ModelConfig& cfg, int64_t seq);
+// Positions per sequence layer l's KV cache holds for a context of seq tokens: min(seq, window of l) or seq.
+int64_t kvCachePositions(const ModelConfig& cfg, int64_t layer, int64_t seq);
 
 // batch and seq are the cache capacity (prompt + decode tokens).
 MemoryEstimate estimateMemory(const ModelConfig& cfg, int64_t batch, int64_t seq);

@@ -30,7 +30,7 @@ struct Forward {
 };
 // Full decoder forward over a whole sequence (no cache), batch-major tokens (B, T), in double on the
 // model's stored values. kv_dtype rounds K/V to the cache's storage, as the engine does. The model's
-// config.sliding_window masks every layer's attention (a full recompute: no rolling cache here).
+// per-layer sliding windows (config.windowOf) mask each layer's attention (a full recompute: no rolling cache here).
 Forward forward(const Model& m, const std::vector<int32_t>& tokens, int64_t batch, int64_t T, DType kv_dtype,
                 bool logits = false, bool capture = false);
 

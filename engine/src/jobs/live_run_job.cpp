@@ -8,17 +8,35 @@
 namespace gqa {
 
 Expected<std::shared_ptr<const Model>> LiveModelCache::modelFor(const LiveRunRequest& req) {
-    if (!req.model || req.config.n_kv_heads == req.model->config.n_kv_heads) return req.model;
-    if (m_from != req.model.get() || m_kv != req.config.n_kv_heads || m_method != req.convert_method || !m_converted) {
-        m_converted.reset();  // the old copy goes before the new one is made
-        auto c = convertKvHeads(*req.model, req.config.n_kv_heads, req.convert_method);
-        if (!c) return c.error();
-        m_converted = std::make_shared<const Model>(std::move(c).value());
-        m_from = req.model.get();
-        m_kv = req.config.n_kv_heads;
-        m_method = req.convert_method;
+    if (!req.model) return req.model;
+    std::shared_ptr<const Model> base = req.model;
+    if (req.config.n_kv_heads != req.model->config.n_kv_heads) {
+        if (m_from != req.model.get() || m_kv != req.config.n_kv_heads || m_method != req.convert_method ||
+            !m_converted) {
+            m_windowed.reset();
+            m_converted.reset();  // the old copy goes before the new one is made
+            auto c = convertKvHeads(*req.model, req.config.n_kv_heads, req.convert_method);
+            if (!c) return c.error();
+            m_converted = std::make_shared<const Model>(std::move(c).value());
+            m_from = req.model.get();
+            m_kv = req.config.n_kv_heads;
+            m_method = req.convert_method;
+        }
+        base = m_converted;
     }
-    return m_converted;
+    const ModelConfig& c = base->config;
+    if (c.sliding_window == req.config.sliding_window && c.layer_windows == req.config.layer_windows) return base;
+    // Same tensors (shared, nothing copied), the request's windows.
+    if (!m_windowed || m_windowed_from != base.get() ||
+        m_windowed->config.sliding_window != req.config.sliding_window ||
+        m_windowed->config.layer_windows != req.config.layer_windows) {
+        auto w = std::make_shared<Model>(*base);
+        w->config.sliding_window = req.config.sliding_window;
+        w->config.layer_windows = req.config.layer_windows;
+        m_windowed = std::move(w);
+        m_windowed_from = base.get();
+    }
+    return m_windowed;
 }
 
 Status runLiveJob(Backend& backend, const LiveRunRequest& req, LiveModelCache& cache, JobControl* control,

@@ -79,21 +79,14 @@ RunPlan planRun(const LiveRunRequest& req, const DeviceInfo& device, const Ceili
     // Backends read the weight matrices in their stored type, so the roofline streams weight_dtype bytes.
     const double weight_bpe = bytesPerValue(cfg.weight_dtype);
     const bool have_ceilings = ceilings.gemm_flops_per_s > 0 && ceilings.mem_bw_bytes_per_s > 0;
-    const auto prefill = layerOpCosts(cfg, B, T, T, weight_bpe);
-    double prefill_layer_ms = 0.0, decode_layer_ms = 0.0;
-    for (int k = 0; k < kNumOps; ++k) {
-        const double ms = have_ceilings ? rooflineMs(prefill[k], ceilings) : 0.0;
-        a.prefill_pred_ms[k] = ms * static_cast<double>(cfg.n_layers);
-        prefill_layer_ms += ms;
-    }
-    a.attention_score_flops = prefill[static_cast<int>(Op::Attention)].flops * static_cast<double>(cfg.n_layers);
+    const Ceilings none;
+    const Ceilings& ceil = have_ceilings ? ceilings : none;
+    const auto prefill = modelOpCosts(cfg, cfg.n_layers, B, T, T, weight_bpe, ceil);
+    for (int k = 0; k < kNumOps; ++k) a.prefill_pred_ms[k] = prefill.roofline_ms[k];
+    a.attention_score_flops = prefill.cost[static_cast<int>(Op::Attention)].flops;
     for (int64_t s = 0; s < steps; ++s) {
-        const auto dec = layerOpCosts(cfg, B, 1, T + s + 1, weight_bpe);
-        for (int k = 0; k < kNumOps; ++k) {
-            const double ms = have_ceilings ? rooflineMs(dec[k], ceilings) : 0.0;
-            a.decode_pred_ms[k] += ms * static_cast<double>(cfg.n_layers);
-            decode_layer_ms += ms;
-        }
+        const auto dec = modelOpCosts(cfg, cfg.n_layers, B, 1, T + s + 1, weight_bpe, ceil);
+        for (int k = 0; k < kNumOps; ++k) a.decode_pred_ms[k] += dec.roofline_ms[k];
     }
     for (int k = 0; k < kNumOps; ++k) {
         a.prefill_pred_total_ms += a.prefill_pred_ms[k];
@@ -109,7 +102,14 @@ RunPlan planRun(const LiveRunRequest& req, const DeviceInfo& device, const Ceili
     plan_req.fit_layers = true;
     const auto plan = planLayers(plan_req, device);
     a.layers_planned = plan ? plan->layers : 0;
-    a.run_pred_ms = (prefill_layer_ms + decode_layer_ms) * static_cast<double>(a.layers_planned);
+    // The planned layers alone (their windows may differ from the model's average).
+    if (a.layers_planned > 0) {
+        for (const double ms : modelOpCosts(cfg, a.layers_planned, B, T, T, weight_bpe, ceil).roofline_ms)
+            a.run_pred_ms += ms;
+        for (int64_t s = 0; s < steps; ++s)
+            for (const double ms : modelOpCosts(cfg, a.layers_planned, B, 1, T + s + 1, weight_bpe, ceil).roofline_ms)
+                a.run_pred_ms += ms;
+    }
     a.progress_total = a.layers_planned * (1 + steps);
     a.prompt_maps = mapLayersFor(req, a.layers_planned, &a.maps_note);
     a.decode_maps = steps > 0 ? a.prompt_maps : MapRequest{};

@@ -199,6 +199,44 @@ Expected<ModelConfig> fromHf(const std::string& text, const std::string& what) {
         const int64_t window = in.optionalInt("sliding_window", 0);
         if (use && window < 0) in.fail(ErrorCode::Corrupt, "field 'sliding_window' cannot be negative");
         c.sliding_window = use ? window : 0;
+        // Qwen2: layers from max_window_layers on slide (transformers' Qwen2Config.layer_types default).
+        if (qwen2 && c.sliding_window > 0 && !in.has("layer_types")) {
+            const int64_t first = in.optionalInt("max_window_layers", 28);
+            if (in.ok() && first > 0 && c.n_layers > 0 && c.n_layers <= (int64_t{1} << 20)) {
+                c.layer_windows.assign(static_cast<size_t>(c.n_layers), 0);
+                for (int64_t l = std::max<int64_t>(first, 0); l < c.n_layers; ++l)
+                    c.layer_windows[static_cast<size_t>(l)] = c.sliding_window;
+            }
+        }
+    }
+    // Per-layer attention types (transformers' `layer_types`): "sliding_attention" layers use sliding_window,
+    // "full_attention" layers see the whole context; any other kind of layer is refused.
+    if (const json* lt = in.get("layer_types"); lt && in.ok()) {
+        if (!lt->is_array() || static_cast<int64_t>(lt->size()) != c.n_layers) {
+            in.fail(ErrorCode::Corrupt,
+                    "field 'layer_types' must list one type per layer (" + std::to_string(c.n_layers) + ")");
+        } else {
+            std::vector<int64_t> windows;
+            bool any = false;
+            for (const json& t : *lt) {
+                const std::string kind = t.is_string() ? t.get<std::string>() : t.dump();
+                if (kind == "sliding_attention") {
+                    windows.push_back(c.sliding_window);
+                    any = true;
+                } else if (kind == "full_attention") {
+                    windows.push_back(0);
+                } else {
+                    in.fail(ErrorCode::InvalidArgument, "layer type '" + kind +
+                                                            "' in 'layer_types' is not supported "
+                                                            "(sliding_attention, full_attention)");
+                    break;
+                }
+            }
+            if (in.ok() && any && c.sliding_window <= 0)
+                in.fail(ErrorCode::Corrupt,
+                        "'layer_types' has sliding_attention layers but no positive 'sliding_window' is in use");
+            if (in.ok()) c.layer_windows = std::move(windows);
+        }
     }
 
     // transformers >= 4.56 writes "dtype"; older versions "torch_dtype".
@@ -317,6 +355,22 @@ Expected<ModelConfig> fromGguf(const GgufFile& f) {
     c.norm_eps = in.requiredFloat(p + "attention.layer_norm_rms_epsilon");
     c.rope_theta = in.optionalFloat(p + "rope.freq_base", 10000.0);
     c.sliding_window = in.optionalInt(p + "attention.sliding_window", 0);
+    // Which layers slide (llama.cpp's sliding_window_pattern): one flag per layer, or a period n in which the
+    // last layer of every n is full (n = 0: every layer slides).
+    if (const GgufValue* pat = f.find(p + "attention.sliding_window_pattern"); pat && c.sliding_window > 0) {
+        std::vector<int64_t> windows;
+        if (pat->type == GgufType::Array && static_cast<int64_t>(pat->ints.size()) == c.n_layers &&
+            pat->floats.empty() && pat->strings.empty()) {
+            for (int64_t on : pat->ints) windows.push_back(on ? c.sliding_window : 0);
+        } else if (pat->isInteger() && pat->i >= 0 && pat->i <= std::min<int64_t>(c.n_layers, 1 << 16)) {
+            // A period is kept as the pattern of one period (ModelConfig repeats it over the layers).
+            for (int64_t l = 0; l < pat->i; ++l) windows.push_back(l < pat->i - 1 ? c.sliding_window : 0);
+        } else {
+            in.fail(ErrorCode::Corrupt, "key '" + p + "attention.sliding_window_pattern' must be a period (0.." +
+                                            std::to_string(c.n_layers) + ") or one flag per layer");
+        }
+        if (in.ok()) c.layer_windows = std::move(windows);
+    }
     if (f.find(p + "attention.key_length")) {
         c.head_dim = in.requiredInt(p + "attention.key_length");
         const int64_t v_len = in.optionalInt(p + "attention.value_length", c.head_dim);

@@ -33,6 +33,17 @@ const char* stDtype(DType t) {
     }
 }
 
+// The one window size of a per-layer pattern's sliding layers (0 when none slides), -1 when sizes differ.
+int64_t sharedWindow(const ModelConfig& c) {
+    int64_t w = 0;
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+        const int64_t wl = c.windowOf(l);
+        if (wl > 0 && w > 0 && wl != w) return -1;
+        if (wl > 0) w = wl;
+    }
+    return w;
+}
+
 nlohmann::json configJson(const ModelConfig& c) {
     const std::string arch = c.architecture;
     const char* model_type = arch == "MistralForCausalLM" ? "mistral" : arch == "Qwen2ForCausalLM" ? "qwen2" : "llama";
@@ -67,11 +78,18 @@ nlohmann::json configJson(const ModelConfig& c) {
     if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
     if (c.eos_token_ids.size() > 1) j["eos_token_id"] = c.eos_token_ids;
     if (arch == "LlamaForCausalLM") j["attention_bias"] = c.qkv_bias;
-    if (arch == "MistralForCausalLM")
-        j["sliding_window"] = c.sliding_window > 0 ? nlohmann::json(c.sliding_window) : nullptr;
+    // Per-layer windows as transformers' `layer_types` (every sliding layer shares one size: sharedWindow).
+    const int64_t window = c.layer_windows.empty() ? c.sliding_window : sharedWindow(c);
+    if (arch == "MistralForCausalLM") j["sliding_window"] = window > 0 ? nlohmann::json(window) : nullptr;
     if (arch == "Qwen2ForCausalLM") {
-        j["use_sliding_window"] = c.sliding_window > 0;
-        if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
+        j["use_sliding_window"] = window > 0;
+        if (window > 0) j["sliding_window"] = window;
+        if (window > 0 && c.layer_windows.empty()) j["max_window_layers"] = 0;  // every layer slides
+    }
+    if (!c.layer_windows.empty() && arch != "LlamaForCausalLM") {
+        auto& types = j["layer_types"] = nlohmann::json::array();
+        for (int64_t l = 0; l < c.n_layers; ++l)
+            types.push_back(c.windowOf(l) > 0 ? "sliding_attention" : "full_attention");
     }
     return j;
 }
@@ -80,6 +98,19 @@ nlohmann::json configJson(const ModelConfig& c) {
 
 Status saveHfModel(const Model& m, const std::string& dir) {
     GQA_TRY(validateModel(m));
+    if (m.config.architecture == "Qwen2ForCausalLM" && !m.config.qkv_bias)
+        return makeError(
+            ErrorCode::InvalidArgument,
+            "a Qwen2 config.json implies q/k/v biases and this model has none: it cannot be saved as Qwen2");
+    if (m.config.hasWindow() && m.config.architecture == "LlamaForCausalLM")
+        return makeError(ErrorCode::InvalidArgument,
+                         "a Llama config.json has no sliding window: the model's window (" + m.config.windowText() +
+                             ") cannot be saved; save a Mistral or Qwen2 model, or remove the window");
+    if (!m.config.layer_windows.empty() && sharedWindow(m.config) < 0)
+        return makeError(ErrorCode::InvalidArgument,
+                         "config.json holds one sliding_window for every sliding layer; "
+                         "this model's layers have different windows (" +
+                             m.config.windowText() + ")");
     try {
         std::error_code ec;
         fs::create_directories(dir, ec);
