@@ -10,6 +10,8 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include "gqa/memory_model.h"
+
 #include <qcustomplot.h>
 
 #include <algorithm>
@@ -502,6 +504,27 @@ void MemoryView::rebuild() {
                       bytesText(a.memory_mha.kv_cache_bytes))
                  .arg(g)
                  .arg(bytesText(a.memory_mqa.kv_cache_bytes), bytesText(a.memory.kv_bytes_per_token));
+    if (a.config.hasWindow()) {
+        // GQA and the window multiply: against MHA with full attention, the cache shrinks by g times the window's
+        // own factor (T / min(T, w) per layer).
+        ModelConfig full = a.config;
+        full.sliding_window = 0;
+        full.layer_windows.clear();
+        ModelConfig mha_full = full;
+        mha_full.n_kv_heads = mha_full.n_q_heads;
+        const int64_t seq = a.shape.totalTokens();
+        const double kv_full = static_cast<double>(estimateMemory(full, a.shape.batch, seq).kv_cache_bytes);
+        const double kv_mha_full = static_cast<double>(estimateMemory(mha_full, a.shape.batch, seq).kv_cache_bytes);
+        const double kv = static_cast<double>(std::max<int64_t>(a.memory.kv_cache_bytes, 1));
+        lines << tr("<b>Sliding window</b> %1: the cache holds %2 instead of %3 with full attention (÷%4). With "
+                    "GQA's ÷%5 the two multiply: ÷%6 against MHA with full attention (%7).")
+                     .arg(QString::fromStdString(a.config.windowText()).toHtmlEscaped(),
+                          bytesText(a.memory.kv_cache_bytes), bytesText(static_cast<int64_t>(kv_full)))
+                     .arg(kv_full / kv, 0, 'f', 2)
+                     .arg(g)
+                     .arg(kv_mha_full / kv, 0, 'f', 1)
+                     .arg(bytesText(static_cast<int64_t>(kv_mha_full)));
+    }
     lines << tr("<b>Whole model</b> (%1 layers, %2 parameters, %3): weights %4 + KV %5 + activations %6 = <b>%7</b>. "
                 "Device %8: %9 available, of which the fit check uses 90%.")
                  .arg(a.config.n_layers)

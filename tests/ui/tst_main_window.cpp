@@ -338,6 +338,36 @@ private slots:
         QVERIFY(w.statusText().contains(QStringLiteral("cancelled")));
     }
 
+    // The sliding-window control: the run gets the window, the KV cache follows 2·L·B·min(T, w)·n_kv·D·bytes,
+    // the Memory view says how the window and GQA multiply, and the maps show the band (zeros before it).
+    void slidingWindowControl() {
+        MainWindow w(testOptions());
+        w.show();
+        makeQuick(w);
+        QVERIFY(waitQuick(w));
+        QSignalSpy applied(&w, &MainWindow::resultApplied);
+        QSpinBox* win = w.controlPanel()->windowSpin();
+        QCOMPARE(win->value(), 0);  // the teaching preset has none
+        win->setValue(8);
+        QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kTimeoutMs);
+        const ModelConfig cfg = w.controlPanel()->config();
+        QCOMPARE(cfg.windowOf(0), int64_t{8});
+        QCOMPARE(w.result()->config.sliding_window, int64_t{8});
+        const RunShape s = w.controlPanel()->shape();
+        const int64_t held = std::min<int64_t>(8, s.totalTokens());
+        QCOMPARE(w.result()->memory.kv_cache_bytes,
+                 2 * cfg.n_layers * s.batch * held * cfg.n_kv_heads * cfg.head_dim * 2);  // bf16
+        QVERIFY2(w.memoryView()->summaryText().contains(QStringLiteral("Sliding window")),
+                 qPrintable(w.memoryView()->summaryText()));
+        QVERIFY(!w.controlPanel()->windowLabel()->isHidden());
+        QVERIFY(!w.result()->prompt_maps.empty());
+        for (const auto& lm : w.result()->prompt_maps) {
+            const int64_t T = lm.q_len;
+            for (int64_t i = 0; i < T; ++i)
+                for (int64_t j = 0; j + 8 <= i; ++j) QCOMPARE(lm.at(0, 0, i, j), 0.0f);
+        }
+    }
+
     void bigPresetShowsTheWholeModelAnalytically() {
         auto* fake = new FakeController;
         MainWindowOptions o = testOptions();
