@@ -51,6 +51,40 @@ private slots:
         if (!b[1].toObject()["available"].toBool()) QVERIFY(!b[1].toObject()["reason"].toString().isEmpty());
     }
 
+    // analyze --decode-steps N: one entry per greedy step, at query position prompt + step, with every head's
+    // statistics of that one row (entropy of a distribution over position + 1 keys is at most log2(position + 1)).
+    void analyzeDecodeSteps() {
+        auto r = cli({"analyze", "--preset", "teaching", "--layers", "0", "--decode-steps", "3", "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = QJsonDocument::fromJson(r.out).object();
+        const auto steps = j["decode_steps"].toArray();
+        QCOMPARE(steps.size(), 3);
+        const qint64 prompt = j["prompt_tokens"].toInteger();
+        QVERIFY(prompt > 0);
+        for (int s = 0; s < 3; ++s) {
+            const auto st = steps[s].toObject();
+            QCOMPARE(st["step"].toInteger(), qint64(s));
+            QCOMPARE(st["position"].toInteger(), prompt + s);
+            const auto layers = st["layers"].toArray();
+            QCOMPARE(layers.size(), 1);
+            QCOMPARE(layers[0].toObject()["layer"].toInteger(), 0ll);
+            const auto heads = layers[0].toObject()["heads"].toArray();
+            QCOMPARE(heads.size(), 8);  // the teaching preset's query heads
+            for (const auto& hv : heads) {
+                const auto h = hv.toObject();
+                const double e = h["entropy_bits"].toDouble();
+                QVERIFY(e >= 0.0 && e <= std::log2(double(prompt + s + 1)) + 1e-9);
+                QVERIFY(h["sink_mass"].toDouble() >= 0.0 && h["sink_mass"].toDouble() <= 1.0 + 1e-9);
+                QVERIFY(h["mean_distance"].toDouble() >= 0.0);
+                QVERIFY(h["mean_distance"].toDouble() <= double(prompt + s) + 1e-9);
+            }
+        }
+        // Without the flag there is no decode_steps entry.
+        auto plain = cli({"analyze", "--preset", "teaching", "--layers", "0", "--json"});
+        QCOMPARE(plain.code, 0);
+        QVERIFY(!QJsonDocument::fromJson(plain.out).object().contains("decode_steps"));
+    }
+
     void memoryJson() {
         auto r = cli({"memory", "--preset", "deepseek-llm-67b", "--seq", "4096", "--json"});
         QCOMPARE(r.code, 0);
