@@ -422,6 +422,15 @@ void TestSoak::thousandRandomEdits() {
              note(QStringLiteral("batch %1").arg(n));
              p->batchSpin()->setValue(n);
          }},
+        {"sliding window", 3,
+         [&] {
+             // 0 (none), a short rolling window, or one longer than any run here.
+             const int choices[] = {0, 0, 1, 4, 16, 64, 4096};
+             const int n = choices[uniform(0, 6)];
+             note(QStringLiteral("sliding window %1").arg(n));
+             p->windowSpin()->setValue(n);
+             QCOMPARE(p->config().hasWindow(), n > 0);
+         }},
         {"decode steps", 6,
          [&] {
              const int n = uniform(0, kMaxDecode + 1);
