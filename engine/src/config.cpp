@@ -76,6 +76,21 @@ Status ModelConfig::validate() const {
     return Status::ok();
 }
 
+std::vector<std::pair<int64_t, int64_t>> ModelConfig::windowCounts(int64_t layers) const {
+    std::vector<std::pair<int64_t, int64_t>> out;
+    const int64_t period = layer_windows.empty() ? 1 : static_cast<int64_t>(layer_windows.size());
+    for (int64_t l = 0; l < std::min(period, layers); ++l) {
+        const int64_t count = layers / period + (l < layers % period ? 1 : 0);
+        const int64_t w = windowOf(l);
+        auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == w; });
+        if (it == out.end())
+            out.emplace_back(w, count);
+        else
+            it->second += count;
+    }
+    return out;
+}
+
 bool ModelConfig::hasWindow(int64_t layers) const {
     const int64_t n = layers > 0 ? layers : n_layers;
     if (layer_windows.empty()) return sliding_window > 0;

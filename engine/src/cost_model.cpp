@@ -35,9 +35,9 @@ int64_t attentionKeysRead(int64_t q_len, int64_t kv_len, int64_t window) {
     return window > 0 ? std::min(kv_len, q_len + window - 1) : kv_len;
 }
 
-std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t layer, int64_t batch, int64_t q_len,
-                                         int64_t kv_len, double wb) {
-    const int64_t window = c.windowOf(layer);
+namespace {
+std::array<OpCost, kNumOps> windowOpCosts(const ModelConfig& c, int64_t window, int64_t batch, int64_t q_len,
+                                          int64_t kv_len, double wb) {
     const double n = static_cast<double>(batch * q_len);  // new token positions
     const double d = static_cast<double>(c.d_model);
     const double hq = static_cast<double>(c.n_q_heads), hkv = static_cast<double>(c.n_kv_heads);
@@ -64,23 +64,19 @@ std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t layer, in
     return out;
 }
 
+}  // namespace
+
+std::array<OpCost, kNumOps> layerOpCosts(const ModelConfig& c, int64_t layer, int64_t batch, int64_t q_len,
+                                         int64_t kv_len, double wb) {
+    return windowOpCosts(c, c.windowOf(layer), batch, q_len, kv_len, wb);
+}
+
 ModelOpCosts modelOpCosts(const ModelConfig& c, int64_t layers, int64_t batch, int64_t q_len, int64_t kv_len, double wb,
                           const Ceilings& ceil) {
     ModelOpCosts sum;
     // Layers differ only in their window: one evaluation per distinct window, weighted by its layer count.
-    const int64_t period = c.layer_windows.empty() ? 1 : static_cast<int64_t>(c.layer_windows.size());
-    std::vector<std::pair<int64_t, int64_t>> windows;  // (layer with this window, layers that have it)
-    for (int64_t l = 0; l < std::min(period, layers); ++l) {
-        const int64_t count = layers / period + (l < layers % period ? 1 : 0);
-        auto it = std::find_if(windows.begin(), windows.end(),
-                               [&](const auto& w) { return c.windowOf(w.first) == c.windowOf(l); });
-        if (it == windows.end())
-            windows.emplace_back(l, count);
-        else
-            it->second += count;
-    }
-    for (const auto& [l, count] : windows) {
-        const auto one = layerOpCosts(c, l, batch, q_len, kv_len, wb);
+    for (const auto& [window, count] : c.windowCounts(layers)) {
+        const auto one = windowOpCosts(c, window, batch, q_len, kv_len, wb);
         const auto n = static_cast<double>(count);
         for (size_t k = 0; k < one.size(); ++k) {
             sum.cost[k].flops += one[k].flops * n;

@@ -51,12 +51,9 @@ MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) 
     const int64_t kvb = static_cast<int64_t>(bytesPerElement(c.kv_dtype));
     m.kv_bytes_per_token = 2 * c.n_layers * kv * kvb;
     // A sliding window w makes a layer's cache a rolling buffer of min(seq, w) positions per sequence.
-    // O(pattern length), not O(layers): whole repeats of the pattern, then the rest.
-    const int64_t period = c.layer_windows.empty() ? 1 : static_cast<int64_t>(c.layer_windows.size());
     bool rolling = false;
-    for (int64_t l = 0; l < std::min(period, c.n_layers); ++l) {
-        const int64_t n = kvCachePositions(c, l, seq);
-        const int64_t count = c.n_layers / period + (l < c.n_layers % period ? 1 : 0);
+    for (const auto& [w, count] : c.windowCounts(c.n_layers)) {
+        const int64_t n = w > 0 ? std::min(seq, w) : seq;
         m.kv_positions = std::max(m.kv_positions, n);
         m.kv_layer_positions += n * count;
         rolling = rolling || n < seq;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gqa/dtype.h"
@@ -63,6 +64,9 @@ struct ModelConfig {
         if (layer_windows.empty()) return sliding_window;
         return layer_windows[static_cast<size_t>(layer % static_cast<int64_t>(layer_windows.size()))];
     }
+    // The distinct windows of the first `layers` layers with how many layers have each, (window, count), in
+    // O(pattern length) whatever the depth.
+    std::vector<std::pair<int64_t, int64_t>> windowCounts(int64_t layers) const;
     // Whether any of the first `layers` layers (all when <= 0) has a window.
     bool hasWindow(int64_t layers = 0) const;
     // "none", "4096" (every layer), or "4096 on 14 of 28 layers" / "4096 or 1024 on 20 of 28 layers".
