@@ -255,8 +255,10 @@ spm_like = {
     "decoder": {"type": "Sequence", "decoders": [
         {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
         {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+    # The merges' parts must be pieces too (the reader, like Hugging Face's, refuses a merge of unknown parts):
+    # "H", "w", "r", "d" are in the vocabulary for them.
     "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True,
-              "vocab": {t: i for i, t in enumerate(spm_tokens)},
+              "vocab": {t: i for i, t in enumerate(spm_tokens + ["H", "w", "r", "d"])},
               "merges": ["\u2581 H", "l l", "\u2581H e", "ll o", "\u2581He llo", "\u2581 w", "o r", "l d"]},
 }
 out("tokenizer_json", "spm_byte_fallback.json", json.dumps(spm_like, ensure_ascii=False))
@@ -266,6 +268,32 @@ metaspace = dict(spm_like, normalizer=None,
                      {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True}]},
                  decoder={"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always"})
 out("tokenizer_json", "metaspace.json", json.dumps(metaspace, ensure_ascii=False))
+
+# ---- pre-tokenizer regexes: "<pattern>\0<subject>" (fuzz_regex) -----------------------------------------
+# The patterns the tokenizers use (the GGUF presets of engine/src/tokenizer/pretokenize.cpp, Hugging Face's
+# Digits / Punctuation / WhitespaceSplit), then constructs the needed-characters analysis models or refuses.
+gpt2_re = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+regex_patterns = {
+    "gpt2": gpt2_re,
+    "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    "deepseek_newline": r"[\r\n]",
+    "deepseek_letters": r"\s?[A-Za-z\x{B5}\x{C0}-\x{D6}\x{D8}-\x{F6}\x{F8}-\x{1BA}\x{1BC}-\x{1BF}\x{1C4}-\x{293}\x{1E00}-\x{1F15}\x{FF21}-\x{FF3A}\x{FF41}-\x{FF5A}\x{10400}-\x{1044F}]+",
+    "deepseek_punct": r"\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+",
+    "deepseek_trailing_space": r"\s+$",
+    "deepseek_cjk": r"[\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\x{D7FF}]+",
+    "digits": r"\p{N}+",
+    "falcon_punct": r"[\p{P}\$\+<=>\^~\|`]+",
+    "falcon_digits": r"[0-9][0-9][0-9]",
+    "hf_punctuation": r"[\p{P}!-/:-@\[-`{-~]",
+    "whitespace": r"\s+",
+    "lookbehind_named": r"(?<=x)(?<word>\w+)|(?<!\d)\.\d{2,}?",
+    "nested_class": r"[a-z&&[^aeiou]]+|[[:upper:]][[:digit:]]*|\h\x41\u00e9",
+    "anchors_lazy": r"^\s*?(?:ab|c?)+\b|\Gz|\A\z|é+x",
+    "refused": r"(a)\1|\Kb|(?i)k|x{|(?#c)y|\R",
+}
+regex_subject = "Hello, World! it's 123 \u00e9t\u00e9 \u4e2d\u6587 \U0001F600\tx\r\nK \u212a 12,5 a.99 "
+for name, pat in regex_patterns.items():
+    out("regex", name + ".bin", pat.encode() + b"\x00" + regex_subject.encode() + b"\xff" + b"  ab'S\n")
 
 # ---- text for the encoders: spaces, newlines, digits, accents, CJK, emoji, special tokens, bad UTF-8 --------
 texts = {"hello.txt": "Hello world", "spaces.txt": "  two  spaces\n\n\tand tabs   ",

@@ -16,7 +16,7 @@ while (($#)) && [ "$1" != "--" ]; do targets+=("$1"); shift; done
 extra=("$@")
 data="${GQA_TESTDATA_DIR:-$here/../../../shared/testdata}"
 model="$data/models/tiny-llama-gqa"
-((${#targets[@]})) || targets=(npy hf_config safetensors gguf tokenizer_json sentencepiece session
+((${#targets[@]})) || targets=(npy hf_config safetensors gguf tokenizer_json regex sentencepiece session
                                 encode_llama_spm encode_deepseek_llm)
 
 # Per target: the shared files that seed it, the largest input it mutates (bytes), and its dictionary.
@@ -36,12 +36,13 @@ max_len_of() {
     gguf) echo 32768 ;;
     safetensors | sentencepiece | tokenizer_json | session) echo 16384 ;;
     encode_*) echo 512 ;;
+    regex) echo 1024 ;;
     *) echo 4096 ;;
   esac
 }
 dict_of() {
   case "$1" in
-    gguf | npy | hf_config | safetensors | tokenizer_json | session) echo "$here/dict/$1.dict" ;;
+    gguf | npy | hf_config | safetensors | tokenizer_json | regex | session) echo "$here/dict/$1.dict" ;;
   esac
 }
 

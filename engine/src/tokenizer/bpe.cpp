@@ -35,7 +35,17 @@ void encodeRanked(const BpeModel& model, const Vocab& vocab, std::string_view wo
             return;
         }
     }
-    std::vector<Symbol> syms = makeSymbols(utf8CharStarts(word), word.size());
+    if (utf8SeqLen(word, 0) == word.size()) {
+        // One character: nothing to merge.
+        const int32_t id = vocab.find(word);
+        if (id >= 0)
+            out.push_back(id);
+        else
+            emitUnknown(model, vocab, word, out);
+        return;
+    }
+    thread_local std::vector<Symbol> syms;
+    makeSymbols(word, syms);
     for (Symbol& s : syms) s.id = vocab.find(word.substr(s.start, s.len));
     auto lookup = [&](const Symbol& l, const Symbol& r, MergeCandidate& c) {
         if (l.id < 0 || r.id < 0) return false;

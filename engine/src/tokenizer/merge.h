@@ -3,9 +3,12 @@
 // of n characters costs O(n log n) instead of rescanning all pairs after every merge.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <queue>
+#include <string_view>
 #include <vector>
+
+#include "tokenizer/unicode.h"
 
 namespace gqa::tok {
 
@@ -34,37 +37,47 @@ struct HeapEntry {
 };
 }  // namespace detail
 
-// One symbol per entry of `starts` over a word of `word_len` bytes.
-inline std::vector<Symbol> makeSymbols(const std::vector<uint32_t>& starts, std::size_t word_len) {
-    std::vector<Symbol> syms(starts.size());
-    for (std::size_t k = 0; k < starts.size(); ++k) {
-        syms[k].start = starts[k];
-        syms[k].len = static_cast<uint32_t>((k + 1 < starts.size() ? starts[k + 1] : word_len) - starts[k]);
-        syms[k].prev = static_cast<int32_t>(k) - 1;
-        syms[k].next = k + 1 < starts.size() ? static_cast<int32_t>(k + 1) : -1;
+// One symbol per character of `word` (an invalid byte is a character of its own, as utf8CharStarts counts),
+// written over `syms` (a buffer the caller reuses).
+inline void makeSymbols(std::string_view word, std::vector<Symbol>& syms) {
+    syms.clear();
+    for (std::size_t i = 0; i < word.size();) {
+        const std::size_t len = utf8SeqLen(word, i);
+        Symbol s;
+        s.start = static_cast<uint32_t>(i);
+        s.len = static_cast<uint32_t>(len == 0 ? 1 : len);
+        s.prev = static_cast<int32_t>(syms.size()) - 1;
+        syms.push_back(s);
+        i += s.len;
     }
-    return syms;
+    for (std::size_t k = 0; k + 1 < syms.size(); ++k) syms[k].next = static_cast<int32_t>(k + 1);
 }
 
 // `lookup(left, right, candidate)` says whether the adjacent pair may merge and with which priority / id;
 // `on_merge(left, right)` is told each merge before it happens. Surviving symbols are reached from
 // syms[0] through `next`.
+// The heap is a per-thread buffer driven by push_heap / pop_heap exactly as std::priority_queue does, so equal
+// entries come out in the same order.
 template <class Lookup, class OnMerge>
 void mergeSymbols(std::vector<Symbol>& syms, Lookup&& lookup, OnMerge&& on_merge) {
-    std::priority_queue<detail::HeapEntry> heap;
+    thread_local std::vector<detail::HeapEntry> heap;
+    heap.clear();
     auto offer = [&](int32_t l) {
         if (l < 0) return;
         const int32_t r = syms[static_cast<std::size_t>(l)].next;
         if (r < 0) return;
         MergeCandidate c;
-        if (lookup(syms[static_cast<std::size_t>(l)], syms[static_cast<std::size_t>(r)], c))
-            heap.push(
+        if (lookup(syms[static_cast<std::size_t>(l)], syms[static_cast<std::size_t>(r)], c)) {
+            heap.push_back(
                 {c.priority, l, syms[static_cast<std::size_t>(l)].len, syms[static_cast<std::size_t>(r)].len, c.id});
+            std::push_heap(heap.begin(), heap.end());
+        }
     };
     for (std::size_t k = 0; k + 1 < syms.size(); ++k) offer(static_cast<int32_t>(k));
     while (!heap.empty()) {
-        const detail::HeapEntry e = heap.top();
-        heap.pop();
+        std::pop_heap(heap.begin(), heap.end());
+        const detail::HeapEntry e = heap.back();
+        heap.pop_back();
         Symbol& left = syms[static_cast<std::size_t>(e.left)];
         if (left.len != e.left_len || left.next < 0) continue;
         Symbol& right = syms[static_cast<std::size_t>(left.next)];

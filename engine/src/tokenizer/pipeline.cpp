@@ -48,6 +48,8 @@ std::vector<int32_t> PipelineTokenizer::encode(std::string_view text, bool add_b
     if (add_bos && m_spec.bos >= 0) out.push_back(m_spec.bos);
     const std::vector<Fragment> frags = m_splitter.empty() ? std::vector<Fragment>{{text, -1}} : m_splitter.split(text);
     bool first = true;
+    PreTokenized pieces;  // buffers reused by every fragment
+    std::string mapped;
     for (const Fragment& f : frags) {
         if (f.id >= 0) {
             out.push_back(f.id);
@@ -56,11 +58,15 @@ std::vector<int32_t> PipelineTokenizer::encode(std::string_view text, bool add_b
             if (m_spec.pre.stages.empty()) {
                 m_spec.model.encode(m_spec.vocab, normalized, out);
             } else {
-                for (const PreToken& p : m_spec.pre.run(normalized, first)) {
-                    if (m_spec.pre.byte_level)
-                        m_spec.model.encode(m_spec.vocab, bytesToUnicode(p.text), out);
-                    else
-                        m_spec.model.encode(m_spec.vocab, p.text, out);
+                m_spec.pre.run(normalized, first, pieces);
+                for (const PreSpan& p : pieces.pieces) {
+                    if (m_spec.pre.byte_level) {
+                        mapped.clear();
+                        appendBytesToUnicode(pieces.view(p), mapped);
+                        m_spec.model.encode(m_spec.vocab, mapped, out);
+                    } else {
+                        m_spec.model.encode(m_spec.vocab, pieces.view(p), out);
+                    }
                 }
             }
         }

@@ -1,5 +1,6 @@
 #include "tokenizer/pretokenize.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "tokenizer/unicode.h"
@@ -17,9 +18,18 @@ struct Piece {
     bool is_delim;
 };
 
-// Splits `text` into delimiter / non-delimiter spans covering it entirely.
-std::vector<Piece> markDelimiters(const PreStage& st, std::string_view text) {
+// Working vectors of one run, reused from stage to stage and piece to piece.
+struct Scratch {
     std::vector<Span> matches;
+    std::vector<Piece> marked;
+    std::vector<Span> spans;
+    std::vector<PreSpan> next;
+};
+
+// Splits `text` into delimiter / non-delimiter spans covering it entirely.
+void markDelimiters(const PreStage& st, std::string_view text, Scratch& s) {
+    std::vector<Span>& matches = s.matches;
+    matches.clear();
     if (st.regex) {
         if (!st.regex->findAll(text, matches)) {
             // The matcher gave up (retry limit): the rest of the text stays one piece rather than failing.
@@ -29,7 +39,8 @@ std::vector<Piece> markDelimiters(const PreStage& st, std::string_view text) {
              pos = text.find(st.literal, pos + st.literal.size()))
             matches.emplace_back(static_cast<uint32_t>(pos), static_cast<uint32_t>(pos + st.literal.size()));
     }
-    std::vector<Piece> out;
+    std::vector<Piece>& out = s.marked;
+    out.clear();
     uint32_t last = 0;
     for (const Span& m : matches) {
         if (m.first > last) out.push_back({{last, m.first}, false});
@@ -39,11 +50,10 @@ std::vector<Piece> markDelimiters(const PreStage& st, std::string_view text) {
     if (last < text.size()) out.push_back({{last, static_cast<uint32_t>(text.size())}, false});
     if (st.invert)
         for (Piece& p : out) p.is_delim = !p.is_delim;
-    return out;
 }
 
-std::vector<Span> applyBehavior(const std::vector<Piece>& in, SplitBehavior behavior) {
-    std::vector<Span> out;
+void applyBehavior(const std::vector<Piece>& in, SplitBehavior behavior, std::vector<Span>& out) {
+    out.clear();
     switch (behavior) {
         case SplitBehavior::Removed:
             for (const Piece& p : in)
@@ -71,37 +81,39 @@ std::vector<Span> applyBehavior(const std::vector<Piece>& in, SplitBehavior beha
             break;
         case SplitBehavior::MergedWithNext: {
             // "a-b--c" -> "a", "-b", "-", "-c": a delimiter joins the piece after it unless that is one too.
-            std::vector<Span> rev;
             for (std::size_t k = in.size(); k-- > 0;) {
                 if (in[k].is_delim && k + 1 < in.size() && !in[k + 1].is_delim)
-                    rev.back().first = in[k].span.first;
+                    out.back().first = in[k].span.first;
                 else
-                    rev.push_back(in[k].span);
+                    out.push_back(in[k].span);
             }
-            out.assign(rev.rbegin(), rev.rend());
+            std::reverse(out.begin(), out.end());
             break;
         }
     }
-    return out;
 }
 
-void splitPieces(const PreStage& st, std::vector<PreToken>& pieces) {
-    std::vector<PreToken> out;
-    out.reserve(pieces.size());
-    for (PreToken& p : pieces) {
+void splitPieces(const PreStage& st, PreTokenized& pt, Scratch& s) {
+    std::vector<PreSpan>& out = s.next;
+    out.clear();
+    out.reserve(pt.pieces.size());
+    for (const PreSpan& p : pt.pieces) {
         if (p.opaque) {
-            out.push_back(std::move(p));
+            out.push_back(p);
             continue;
         }
-        for (const Span& s : applyBehavior(markDelimiters(st, p.text), st.behavior))
-            if (s.second > s.first) out.push_back({p.text.substr(s.first, s.second - s.first), false});
+        markDelimiters(st, pt.view(p), s);
+        applyBehavior(s.marked, st.behavior, s.spans);
+        for (const Span& sp : s.spans)
+            if (sp.second > sp.first) out.push_back({p.begin + sp.first, sp.second - sp.first, false});
     }
-    pieces = std::move(out);
+    pt.pieces.swap(out);
 }
 
 // Invalid UTF-8 bytes become opaque pieces of their own, so the regex engine only ever sees valid text.
-std::vector<PreToken> isolateInvalidBytes(std::string_view text) {
-    std::vector<PreToken> out;
+void isolateInvalidBytes(std::string_view text, PreTokenized& pt) {
+    pt.text.assign(text);
+    pt.pieces.clear();
     std::size_t run = 0, i = 0;
     while (i < text.size()) {
         const std::size_t len = utf8SeqLen(text, i);
@@ -109,64 +121,94 @@ std::vector<PreToken> isolateInvalidBytes(std::string_view text) {
             i += len;
             continue;
         }
-        if (i > run) out.push_back({std::string(text.substr(run, i - run)), false});
-        out.push_back({std::string(1, text[i]), true});
+        if (i > run) pt.pieces.push_back({static_cast<uint32_t>(run), static_cast<uint32_t>(i - run), false});
+        pt.pieces.push_back({static_cast<uint32_t>(i), 1, true});
         run = ++i;
     }
-    if (i > run) out.push_back({std::string(text.substr(run, i - run)), false});
-    return out;
+    if (i > run) pt.pieces.push_back({static_cast<uint32_t>(run), static_cast<uint32_t>(i - run), false});
 }
 
-std::string replaceAll(const std::string& s, char from, const std::string& to) {
-    std::string out;
-    out.reserve(s.size());
+// Rewrites every piece of `pt` through `edit(piece text, index, new text)`, rebuilding the text buffer.
+template <class Edit>
+void rewritePieces(PreTokenized& pt, Edit&& edit) {
+    std::string text;
+    text.reserve(pt.text.size() + pt.pieces.size());
+    for (std::size_t k = 0; k < pt.pieces.size(); ++k) {
+        PreSpan& p = pt.pieces[k];
+        const auto begin = static_cast<uint32_t>(text.size());
+        edit(pt.view(p), k, text);
+        p.begin = begin;
+        p.len = static_cast<uint32_t>(text.size()) - begin;
+    }
+    pt.text = std::move(text);
+}
+
+void appendReplacingSpaces(std::string_view s, const std::string& to, std::string& out) {
     for (char c : s) {
-        if (c == from)
+        if (c == ' ')
             out += to;
         else
             out += c;
     }
-    return out;
 }
 
 }  // namespace
 
-std::vector<PreToken> PreTokenizer::run(std::string_view text, bool first_fragment) const {
-    std::vector<PreToken> pieces = isolateInvalidBytes(text);
+void PreTokenizer::run(std::string_view text, bool first_fragment, PreTokenized& out) const {
+    isolateInvalidBytes(text, out);
+    thread_local Scratch scratch;
     for (const PreStage& st : stages) {
         switch (st.kind) {
-            case PreStage::Kind::Split: splitPieces(st, pieces); break;
-            case PreStage::Kind::ByteLevel:
-                if (st.add_prefix_space)
-                    for (PreToken& p : pieces)
-                        if (!p.opaque && (p.text.empty() || p.text[0] != ' ')) p.text.insert(0, " ");
-                if (st.regex) splitPieces(st, pieces);
+            case PreStage::Kind::Split: splitPieces(st, out, scratch); break;
+            case PreStage::Kind::ByteLevel: {
+                if (st.add_prefix_space) {
+                    bool any = false;
+                    for (const PreSpan& p : out.pieces)
+                        any = any || (!p.opaque && (p.len == 0 || out.text[p.begin] != ' '));
+                    if (any)
+                        rewritePieces(out, [&](std::string_view s, std::size_t k, std::string& dst) {
+                            if (!out.pieces[k].opaque && (s.empty() || s[0] != ' ')) dst += ' ';
+                            dst.append(s);
+                        });
+                }
+                if (st.regex) splitPieces(st, out, scratch);
                 break;
+            }
             case PreStage::Kind::Metaspace: {
                 bool first_piece = true;
-                for (PreToken& p : pieces) {
-                    if (p.opaque) {
+                rewritePieces(out, [&](std::string_view s, std::size_t k, std::string& dst) {
+                    if (out.pieces[k].opaque) {
                         first_piece = false;
-                        continue;
+                        dst.append(s);
+                        return;
                     }
-                    p.text = replaceAll(p.text, ' ', st.replacement);
                     const bool prepend = st.prepend_scheme == PrependScheme::Always ||
                                          (st.prepend_scheme == PrependScheme::First && first_fragment && first_piece);
-                    if (prepend && p.text.compare(0, st.replacement.size(), st.replacement) != 0)
-                        p.text.insert(0, st.replacement);
+                    const std::size_t at = dst.size();
+                    appendReplacingSpaces(s, st.replacement, dst);
+                    if (prepend && dst.compare(at, st.replacement.size(), st.replacement) != 0)
+                        dst.insert(at, st.replacement);
                     first_piece = false;
-                }
+                });
                 if (st.split) {
                     PreStage delim;
                     delim.literal = st.replacement;
                     delim.behavior = SplitBehavior::MergedWithNext;
-                    splitPieces(delim, pieces);
+                    splitPieces(delim, out, scratch);
                 }
                 break;
             }
         }
     }
-    return pieces;
+}
+
+std::vector<PreToken> PreTokenizer::run(std::string_view text, bool first_fragment) const {
+    PreTokenized pt;
+    run(text, first_fragment, pt);
+    std::vector<PreToken> out;
+    out.reserve(pt.pieces.size());
+    for (const PreSpan& p : pt.pieces) out.push_back({std::string(pt.view(p)), p.opaque});
+    return out;
 }
 
 Expected<PreStage> makeRegexSplit(const std::string& pattern, SplitBehavior behavior, bool invert) {

@@ -2,6 +2,7 @@
 // Split / Digits / ByteLevel / Metaspace, applied in sequence, each stage to every piece of the previous).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,12 +37,25 @@ struct PreToken {
     bool opaque = false;  // an invalid UTF-8 byte: never fed to a regex, never split further
 };
 
+// The pieces as spans of one text buffer (what the encoder iterates without a string per piece).
+struct PreSpan {
+    uint32_t begin = 0, len = 0;
+    bool opaque = false;
+};
+struct PreTokenized {
+    std::string text;  // the (possibly rewritten) text the spans point into
+    std::vector<PreSpan> pieces;
+    std::string_view view(const PreSpan& p) const { return std::string_view(text).substr(p.begin, p.len); }
+};
+
 struct PreTokenizer {
     std::vector<PreStage> stages;
     bool byte_level = false;  // a ByteLevel stage is present: pieces are byte-mapped before the model
 
     // `first_fragment`: the text starts the input (not after an added token), for Metaspace "first".
     std::vector<PreToken> run(std::string_view text, bool first_fragment) const;
+    // The same pieces as spans into `out.text` (its buffers are reused).
+    void run(std::string_view text, bool first_fragment, PreTokenized& out) const;
 };
 
 // The GPT-2 / ByteLevel(use_regex) pattern.

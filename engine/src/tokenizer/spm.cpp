@@ -19,9 +19,10 @@ bool mergeable(TokenType t) {
 
 using RevMerge = std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>>;
 
+// `known`: the id of `text` when the caller has it (a merged symbol), else -1.
 void emitPiece(const BpeModel& model, const Vocab& vocab, const RevMerge& rev, std::string_view text,
-               std::vector<int32_t>& out) {
-    const int32_t id = vocab.find(text);
+               std::vector<int32_t>& out, int32_t known = -1) {
+    const int32_t id = known >= 0 ? known : vocab.find(text);
     if (id >= 0 && vocab.type(id) != TokenType::Unused && mergeable(vocab.type(id))) {
         out.push_back(id);
         return;
@@ -55,7 +56,8 @@ void emitUnknown(const BpeModel& model, const Vocab& vocab, std::string_view tex
 
 void encodeScored(const BpeModel& model, const Vocab& vocab, std::string_view word, std::vector<int32_t>& out) {
     if (word.empty()) return;
-    std::vector<Symbol> syms = makeSymbols(utf8CharStarts(word), word.size());
+    thread_local std::vector<Symbol> syms;
+    makeSymbols(word, syms);
     RevMerge rev;
     auto lookup = [&](const Symbol& l, const Symbol& r, MergeCandidate& c) {
         const int32_t id = vocab.find(word.substr(l.start, l.len + r.len));
@@ -74,7 +76,7 @@ void encodeScored(const BpeModel& model, const Vocab& vocab, std::string_view wo
     mergeSymbols(syms, lookup, on_merge);
     for (int32_t k = 0; k >= 0; k = syms[static_cast<std::size_t>(k)].next) {
         const Symbol& s = syms[static_cast<std::size_t>(k)];
-        emitPiece(model, vocab, rev, word.substr(s.start, s.len), out);
+        emitPiece(model, vocab, rev, word.substr(s.start, s.len), out, s.id);
     }
 }
 

@@ -119,9 +119,14 @@ int unicodeToByte(uint32_t cp) {
 
 std::string bytesToUnicode(std::string_view raw) {
     std::string out;
-    out.reserve(raw.size() * 2);
-    for (char c : raw) out += byteToUnicode(static_cast<uint8_t>(c));
+    appendBytesToUnicode(raw, out);
     return out;
+}
+
+void appendBytesToUnicode(std::string_view raw, std::string& out) {
+    out.reserve(out.size() + raw.size() * 2);
+    const ByteMap& m = byteMap();
+    for (char c : raw) out += m.to_utf8[static_cast<uint8_t>(c)];
 }
 
 std::string unicodeToBytes(std::string_view mapped) {

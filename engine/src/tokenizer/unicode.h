@@ -27,6 +27,7 @@ const std::string& byteToUnicode(uint8_t byte);
 int unicodeToByte(uint32_t cp);
 // Maps each byte of `raw` to its character.
 std::string bytesToUnicode(std::string_view raw);
+void appendBytesToUnicode(std::string_view raw, std::string& out);
 // Reverses bytesToUnicode; characters outside the table (added tokens' text) are copied as they are.
 std::string unicodeToBytes(std::string_view mapped);
 
