@@ -435,39 +435,36 @@ private slots:
 
     // Per-layer windows survive config.json (transformers' layer_types); configs that cannot hold them refuse.
     void layerWindowsSaveAndLoad() {
+        // A synthetic model of cfg saved to a fresh directory, and the config read back from it (or the error).
+        auto saveAndLoad = [](const ModelConfig& cfg) -> Expected<ModelConfig> {
+            auto m = makeSyntheticModel(cfg, 2, WeightsMode::Random);
+            if (!m) return m.error();
+            QTemporaryDir dir;
+            GQA_TRY(saveHfModel(*m, dir.path().toStdString()));
+            auto back = loadModel(dir.path().toStdString());
+            if (!back) return back.error();
+            return back->config;
+        };
         auto cfg = smallConfig(8, DType::F32);
         cfg.architecture = "MistralForCausalLM";
         cfg.layer_windows = {8, 0};
-        auto m = makeSyntheticModel(cfg, 2, WeightsMode::Random);
-        QVERIFY(m.isOk());
-        QTemporaryDir dir;
-        QVERIFY(saveHfModel(*m, dir.path().toStdString()).isOk());
-        auto back = loadModel(dir.path().toStdString());
-        QVERIFY2(back.isOk(), back.isOk() ? "" : back.error().message.c_str());
-        QCOMPARE(back->config.windowOf(0), int64_t(8));
-        QCOMPARE(back->config.windowOf(1), int64_t(0));
+        auto pattern = saveAndLoad(cfg);
+        QVERIFY2(pattern.isOk(), pattern.isOk() ? "" : pattern.error().message.c_str());
+        QCOMPARE(pattern->windowOf(0), int64_t(8));
+        QCOMPARE(pattern->windowOf(1), int64_t(0));
         cfg.layer_windows.clear();  // every layer slides
-        auto u = makeSyntheticModel(cfg, 2, WeightsMode::Random);
-        QVERIFY(u.isOk());
-        QTemporaryDir udir;
-        QVERIFY(saveHfModel(*u, udir.path().toStdString()).isOk());
-        auto uback = loadModel(udir.path().toStdString());
-        QVERIFY2(uback.isOk(), uback.isOk() ? "" : uback.error().message.c_str());
-        QCOMPARE(uback->config.windowOf(0), int64_t(8));
-        QCOMPARE(uback->config.windowOf(1), int64_t(8));
+        auto uniform = saveAndLoad(cfg);
+        QVERIFY2(uniform.isOk(), uniform.isOk() ? "" : uniform.error().message.c_str());
+        QCOMPARE(uniform->windowOf(0), int64_t(8));
+        QCOMPARE(uniform->windowOf(1), int64_t(8));
         // Different sizes per layer, or a window on a Llama config, cannot be written: refused, nothing lost.
         cfg.layer_windows = {8, 4};
-        auto two = makeSyntheticModel(cfg, 2, WeightsMode::Random);
-        QVERIFY(two.isOk());
-        QTemporaryDir tdir;
-        QVERIFY(!saveHfModel(*two, tdir.path().toStdString()).isOk());
+        QVERIFY(!saveAndLoad(cfg).isOk());
         cfg.architecture = "LlamaForCausalLM";
         cfg.layer_windows.clear();
-        auto llama = makeSyntheticModel(cfg, 2, WeightsMode::Random);
-        QVERIFY(llama.isOk());
-        const auto st = saveHfModel(*llama, tdir.path().toStdString());
-        QVERIFY(!st.isOk());
-        QVERIFY(st.message().find("Llama config.json has no sliding window") != std::string::npos);
+        const auto llama = saveAndLoad(cfg);
+        QVERIFY(!llama.isOk());
+        QVERIFY(llama.error().message.find("Llama config.json has no sliding window") != std::string::npos);
     }
 
     // KV bytes with per-layer windows: 2 * batch * n_kv * head_dim * bytes * sum over layers of min(T, w_l).

@@ -41,6 +41,14 @@ QString kindText(const ModelConfig& c) {
     return QObject::tr("GQA (group size g = %1) — %2 groups of %1 query heads").arg(g).arg(c.n_kv_heads);
 }
 
+// A grey, wrapping explanation under a control (what limits it, what it does to this model).
+QLabel* noteLabel(QWidget* parent, const QString& name) {
+    auto* label = new QLabel(parent);
+    label->setObjectName(name);
+    label->setWordWrap(true);
+    label->setStyleSheet(QStringLiteral("color: #555;"));
+    return label;
+}
 }  // namespace
 
 ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
@@ -119,19 +127,13 @@ ControlPanel::ControlPanel(QWidget* parent) : QWidget(parent) {
            "min(T, w) · n_kv · head_dim · bytes. A model whose config slides only some layers (layer_types) keeps "
            "that pattern; this sets the window of its sliding layers. 0 = full attention (the CLI's --window)."));
     rf->addRow(tr("Sliding window"), m_window);
-    m_windowNote = new QLabel(run_box);
-    m_windowNote->setObjectName(QStringLiteral("windowNote"));
-    m_windowNote->setWordWrap(true);
-    m_windowNote->setStyleSheet(QStringLiteral("color: #555;"));
+    m_windowNote = noteLabel(run_box, QStringLiteral("windowNote"));
     rf->addRow(m_windowNote);
     m_seq = new QSpinBox(run_box);
     m_seq->setRange(1, 1 << 20);
     m_seq->setToolTip(tr("Prompt length in tokens (prefill). The attention maps are seq × seq."));
     rf->addRow(tr("Sequence length"), m_seq);
-    m_seqLimit = new QLabel(run_box);
-    m_seqLimit->setObjectName(QStringLiteral("seqLimit"));
-    m_seqLimit->setWordWrap(true);
-    m_seqLimit->setStyleSheet(QStringLiteral("color: #555;"));
+    m_seqLimit = noteLabel(run_box, QStringLiteral("seqLimit"));
     rf->addRow(m_seqLimit);
     m_batch = new QSpinBox(run_box);
     m_batch->setRange(1, kMaxBatch);
@@ -402,7 +404,7 @@ bool ControlPanel::setState(const QString& preset, const ModelConfig& cfg, const
         m_context->setMaximum(static_cast<int>(std::max<int64_t>(cfg.max_seq, 1 << 22)));
         m_context->setValue(static_cast<int>(cfg.max_seq));
         int64_t window = 0;  // the model's window (the largest of its layers'), 0 when no layer slides
-        for (int64_t l = 0; l < cfg.n_layers; ++l) window = std::max(window, cfg.windowOf(l));
+        for (const auto& [w, count] : cfg.windowCounts(cfg.n_layers)) window = std::max(window, w);
         m_window->setValue(static_cast<int>(std::clamp<int64_t>(window, 0, m_window->maximum())));
         m_decode->setMaximum(static_cast<int>(std::min<int64_t>(4096, std::max<int64_t>(cfg.max_seq - 1, 0))));
         m_decode->setValue(static_cast<int>(shape.decode_steps));

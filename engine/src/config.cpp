@@ -92,22 +92,18 @@ std::vector<std::pair<int64_t, int64_t>> ModelConfig::windowCounts(int64_t layer
 }
 
 bool ModelConfig::hasWindow(int64_t layers) const {
-    const int64_t n = layers > 0 ? layers : n_layers;
-    if (layer_windows.empty()) return sliding_window > 0;
-    for (int64_t l = 0; l < n && l < static_cast<int64_t>(layer_windows.size()); ++l)
-        if (layer_windows[static_cast<size_t>(l)] > 0) return true;
-    return false;
+    const auto counts = windowCounts(layers > 0 ? layers : n_layers);
+    return std::any_of(counts.begin(), counts.end(), [](const auto& e) { return e.first > 0; });
 }
 
 std::string ModelConfig::windowText() const {
     if (layer_windows.empty()) return sliding_window > 0 ? std::to_string(sliding_window) : "none";
-    std::vector<int64_t> sizes;
+    std::vector<int64_t> sizes;  // in order of first appearance
     int64_t windowed = 0;
-    for (int64_t l = 0; l < n_layers; ++l) {
-        const int64_t w = windowOf(l);
+    for (const auto& [w, count] : windowCounts(n_layers)) {
         if (w <= 0) continue;
-        ++windowed;
-        if (std::find(sizes.begin(), sizes.end(), w) == sizes.end()) sizes.push_back(w);
+        windowed += count;
+        sizes.push_back(w);
     }
     if (windowed == 0) return "none";
     std::string s;

@@ -200,11 +200,8 @@ public:
     CpuModel(const Model& m, int64_t batch, int64_t max_seq)
         : m_model(m), m_cfg(m.config), m_batch(batch), m_max_seq(max_seq) {
         const auto& c = m_cfg;
-        // Each layer has its own window and cache capacity: max_seq, or a rolling buffer of min(max_seq, w).
-        for (int64_t l = 0; l < c.n_layers; ++l) {
-            m_window.push_back(c.windowOf(l));
-            m_cap.push_back(kvCachePositions(c, l, max_seq));
-        }
+        // Each layer has its own cache capacity: max_seq, or a rolling buffer of min(max_seq, its window).
+        for (int64_t l = 0; l < c.n_layers; ++l) m_cap.push_back(kvCachePositions(c, l, max_seq));
         m_inv_freq = ropeInverseFrequencies(c);
         for (const auto& l : m.layers) {
             m_attn_norm.push_back(vectorAsFloat(l.attn_norm));
@@ -374,7 +371,7 @@ private:
             p.q_len = T;
             p.head_dim = D;
             p.causal = true;
-            p.window = m_window[static_cast<size_t>(l)];
+            p.window = c.windowOf(l);
             // A chunk of several tokens that wraps the ring would overwrite keys its own first queries still see:
             // it attends over a linear copy (lin_k/lin_v: (B, Hkv, held + T, D)) of the held window and the new keys.
             const bool wraps = kv_len > cap;
@@ -512,8 +509,7 @@ private:
     Model m_model;  // tensor views; the storage stays shared with the caller's Model
     ModelConfig m_cfg;
     int64_t m_batch, m_max_seq;
-    std::vector<int64_t> m_window;  // per layer: sliding window (0 = none)
-    std::vector<int64_t> m_cap;     // per layer: KV positions held per sequence, max_seq or min(max_seq, window)
+    std::vector<int64_t> m_cap;  // per layer: KV positions held per sequence, max_seq or min(max_seq, window)
     int64_t m_pos = 0, m_qkv_cols = 0;
     std::vector<double> m_inv_freq;
     std::vector<std::vector<float>> m_attn_norm, m_ffn_norm;  // per layer (d), fp32

@@ -76,23 +76,6 @@ RunPlan planRun(const LiveRunRequest& req, const DeviceInfo& device, const Ceili
         a.curve_kv_mqa.push_back(static_cast<double>(estimateMemory(mqa, B, seq).kv_cache_bytes));
     }
 
-    // Backends read the weight matrices in their stored type, so the roofline streams weight_dtype bytes.
-    const double weight_bpe = bytesPerValue(cfg.weight_dtype);
-    const bool have_ceilings = ceilings.gemm_flops_per_s > 0 && ceilings.mem_bw_bytes_per_s > 0;
-    const Ceilings none;
-    const Ceilings& ceil = have_ceilings ? ceilings : none;
-    const auto prefill = modelOpCosts(cfg, cfg.n_layers, B, T, T, weight_bpe, ceil);
-    for (int k = 0; k < kNumOps; ++k) a.prefill_pred_ms[k] = prefill.roofline_ms[k];
-    a.attention_score_flops = prefill.cost[static_cast<int>(Op::Attention)].flops;
-    for (int64_t s = 0; s < steps; ++s) {
-        const auto dec = modelOpCosts(cfg, cfg.n_layers, B, 1, T + s + 1, weight_bpe, ceil);
-        for (int k = 0; k < kNumOps; ++k) a.decode_pred_ms[k] += dec.roofline_ms[k];
-    }
-    for (int k = 0; k < kNumOps; ++k) {
-        a.prefill_pred_total_ms += a.prefill_pred_ms[k];
-        a.decode_pred_total_ms += a.decode_pred_ms[k];
-    }
-
     // The depth runModel will use: the engine's own plan (what was asked, shrunk to what fits). Map layers
     // must lie inside it. A model of which not even one layer fits plans zero layers.
     RunRequest plan_req;
@@ -102,14 +85,31 @@ RunPlan planRun(const LiveRunRequest& req, const DeviceInfo& device, const Ceili
     plan_req.fit_layers = true;
     const auto plan = planLayers(plan_req, device);
     a.layers_planned = plan ? plan->layers : 0;
-    // The planned layers alone (their windows may differ from the model's average).
-    if (a.layers_planned > 0) {
-        for (const double ms : modelOpCosts(cfg, a.layers_planned, B, T, T, weight_bpe, ceil).roofline_ms)
-            a.run_pred_ms += ms;
-        for (int64_t s = 0; s < steps; ++s)
-            for (const double ms : modelOpCosts(cfg, a.layers_planned, B, 1, T + s + 1, weight_bpe, ceil).roofline_ms)
+
+    // Backends read the weight matrices in their stored type, so the roofline streams weight_dtype bytes. One
+    // pass over prefill and every decode step: the whole model per op, and the planned layers alone (their
+    // windows may differ from the model's average) for run_pred_ms.
+    const double weight_bpe = bytesPerValue(cfg.weight_dtype);
+    const bool have_ceilings = ceilings.gemm_flops_per_s > 0 && ceilings.mem_bw_bytes_per_s > 0;
+    const Ceilings none;
+    const Ceilings& ceil = have_ceilings ? ceilings : none;
+    auto phase = [&](int64_t q_len, int64_t kv_len, std::array<double, kNumOps>& pred_ms) {
+        const auto all = modelOpCosts(cfg, cfg.n_layers, B, q_len, kv_len, weight_bpe, ceil);
+        for (int k = 0; k < kNumOps; ++k) pred_ms[k] += all.roofline_ms[k];
+        if (a.layers_planned == cfg.n_layers)
+            for (const double ms : all.roofline_ms) a.run_pred_ms += ms;
+        else if (a.layers_planned > 0)
+            for (const double ms : modelOpCosts(cfg, a.layers_planned, B, q_len, kv_len, weight_bpe, ceil).roofline_ms)
                 a.run_pred_ms += ms;
+        return all;
+    };
+    a.attention_score_flops = phase(T, T, a.prefill_pred_ms).cost[static_cast<int>(Op::Attention)].flops;
+    for (int64_t s = 0; s < steps; ++s) phase(1, T + s + 1, a.decode_pred_ms);
+    for (int k = 0; k < kNumOps; ++k) {
+        a.prefill_pred_total_ms += a.prefill_pred_ms[k];
+        a.decode_pred_total_ms += a.decode_pred_ms[k];
     }
+
     a.progress_total = a.layers_planned * (1 + steps);
     a.prompt_maps = mapLayersFor(req, a.layers_planned, &a.maps_note);
     a.decode_maps = steps > 0 ? a.prompt_maps : MapRequest{};

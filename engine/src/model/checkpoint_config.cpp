@@ -204,8 +204,7 @@ Expected<ModelConfig> fromHf(const std::string& text, const std::string& what) {
             const int64_t first = in.optionalInt("max_window_layers", 28);
             if (in.ok() && first > 0 && c.n_layers > 0 && c.n_layers <= (int64_t{1} << 20)) {
                 c.layer_windows.assign(static_cast<size_t>(c.n_layers), 0);
-                for (int64_t l = std::max<int64_t>(first, 0); l < c.n_layers; ++l)
-                    c.layer_windows[static_cast<size_t>(l)] = c.sliding_window;
+                for (int64_t l = first; l < c.n_layers; ++l) c.layer_windows[static_cast<size_t>(l)] = c.sliding_window;
             }
         }
     }

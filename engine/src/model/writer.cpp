@@ -36,9 +36,8 @@ const char* stDtype(DType t) {
 // The one window size of a per-layer pattern's sliding layers (0 when none slides), -1 when sizes differ.
 int64_t sharedWindow(const ModelConfig& c) {
     int64_t w = 0;
-    for (int64_t l = 0; l < c.n_layers; ++l) {
-        const int64_t wl = c.windowOf(l);
-        if (wl > 0 && w > 0 && wl != w) return -1;
+    for (const auto& [wl, count] : c.windowCounts(c.n_layers)) {
+        if (wl > 0 && w > 0) return -1;  // windowCounts lists each size once
         if (wl > 0) w = wl;
     }
     return w;
