@@ -158,6 +158,7 @@ private slots:
                 }
             for (const auto& h : la.heads) {
                 const auto role = m->head_roles[static_cast<size_t>(la.layer)][static_cast<size_t>(h.head)];
+                QCOMPARE(int(h.role), int(role));  // analyzeModel carries each head's role into its statistics
                 const QByteArray what =
                     QByteArray("layer ") + QByteArray::number(qint64(la.layer)) + " head " +
                     QByteArray::number(qint64(h.head)) + " " + headRoleName(role) + ": entropy " +

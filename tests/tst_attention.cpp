@@ -187,6 +187,18 @@ private slots:
         QCOMPARE(m_cpu->attention({0, 4, 4, 1, 1, 8, true}, x.data(), x.data(), x.data(), DType::F32, x.data(), nullptr)
                      .code(),
                  ErrorCode::InvalidArgument);
+        // Sizes whose element counts overflow int64 are refused before anything is indexed or allocated.
+        const int64_t huge = int64_t{1} << 31;
+        const AttentionShape overflow{huge, 8, 8, 1, huge, 1024, true};
+        QCOMPARE(overflow.validate().code(), ErrorCode::InvalidArgument);
+        QCOMPARE(m_cpu->timeAttentionStats(overflow, DType::BF16, RepeatPolicy{}).error().code,
+                 ErrorCode::InvalidArgument);
+        // A shape that is valid but whose K/V alone would not fit in memory: OutOfMemory with the bytes, predicted
+        // before allocating (K and V of 64 x 8 x 2^21 x 1024 bf16: 4 TiB).
+        auto big = m_cpu->timeAttentionStats({64, 8, 8, 1, int64_t{1} << 21, 1024, true}, DType::BF16, RepeatPolicy{});
+        QVERIFY(!big);
+        QCOMPARE(big.error().code, ErrorCode::OutOfMemory);
+        QVERIFY2(big.error().message.find("TiB") != std::string::npos, big.error().message.c_str());
     }
 
 private:

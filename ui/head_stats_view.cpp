@@ -190,8 +190,18 @@ void HeadStatsView::setAnalysis(const ModelAnalysis& analysis, const StatsOption
     refresh();
 }
 
+int HeadStatsView::roleColumn() const {
+    return m_hasRoles ? 1 + StatCount : -1;
+}
+
+QString HeadStatsView::shownRole(int row) const {
+    const QTableWidgetItem* item = m_hasRoles ? m_table->item(row, roleColumn()) : nullptr;
+    return item ? item->text() : QString();
+}
+
 void HeadStatsView::clear(const QString& reason) {
     m_have = false;
+    m_hasRoles = false;
     m_analysis = {};
     m_rows.clear();
     {
@@ -242,6 +252,7 @@ void HeadStatsView::refresh() {
     m_table->clear();
     m_table->clearSpans();
     const int index = m_layer->currentIndex();
+    m_hasRoles = false;
     if (!m_have || index < 0 || index >= static_cast<int>(m_analysis.layers.size())) {
         m_table->setRowCount(0);
         m_table->setColumnCount(0);
@@ -258,8 +269,19 @@ void HeadStatsView::refresh() {
         return a->kv_head != b->kv_head ? a->kv_head < b->kv_head : a->head < b->head;
     });
     const int rows = static_cast<int>(m_rows.size());
+    m_hasRoles =
+        std::any_of(m_rows.begin(), m_rows.end(), [](const HeadStats* h) { return h->role != HeadRole::Content; });
     m_table->setRowCount(rows);
-    m_table->setColumnCount(1 + StatCount);
+    m_table->setColumnCount(1 + StatCount + (m_hasRoles ? 1 : 0));
+    if (m_hasRoles) {
+        auto* role_header = new QTableWidgetItem(tr("built as"));
+        role_header->setToolTip(
+            tr("What this synthetic head's weights were built to do. Read it against the statistics: a "
+               "previous-token head should score near 1 in <i>previous token</i>, a sink head in <i>sink "
+               "mass</i>. After a conversion to fewer KV heads, the heads of a group share one K/V head: the "
+               "statistics show which roles survived the grouping."));
+        m_table->setHorizontalHeaderItem(roleColumn(), role_header);
+    }
 
     auto* kv_header = new QTableWidgetItem(tr("KV group"));
     kv_header->setToolTip(
@@ -338,6 +360,18 @@ void HeadStatsView::refresh() {
                                       statHelp(stat, m_options)));
             m_table->setItem(r, statColumn(stat), item);
         }
+        if (m_hasRoles) {
+            auto* item = new QTableWidgetItem(QString::fromLatin1(headRoleName(h.role)));
+            item->setTextAlignment(Qt::AlignCenter);
+            item->setForeground(groupColor(h.kv_head).darker(150));
+            item->setData(kGroupStartRole, group_start && r > 0);
+            item->setToolTip(tr("<b>Q%1</b> was built as a <b>%2</b> head: %3<br><i>Click to open this head's "
+                                "attention map.</i>")
+                                 .arg(h.head)
+                                 .arg(QString::fromLatin1(headRoleName(h.role)),
+                                      QString::fromLatin1(headRoleDescription(h.role)).toHtmlEscaped()));
+            m_table->setItem(r, roleColumn(), item);
+        }
     }
     m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
     // No taller than its rows, so a few heads leave the space to the plot below; many heads scroll.
@@ -362,6 +396,10 @@ void HeadStatsView::refresh() {
     glossary += QStringLiteral("<ul style='margin-left:-20px'>");
     for (int s = 0; s < StatCount; ++s)
         glossary += QStringLiteral("<li>") + statHelp(static_cast<Stat>(s), m_options) + QStringLiteral("</li>");
+    if (m_hasRoles)
+        glossary +=
+            tr("<li><b>Built as</b>: the pattern this synthetic head's weights were made to show; its "
+               "statistics say whether it still shows it.</li>");
     glossary += QStringLiteral("</ul>");
     m_glossary->setText(glossary);
     refreshMassPlot();

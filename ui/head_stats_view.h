@@ -1,6 +1,7 @@
 // Per-head attention statistics of one layer as a heat table: one row per query head, ordered and framed by
 // KV group (a "KV k" cell spans each group's rows), one column per statistic (entropy, mean distance, sink,
-// previous-token, local and long-range mass). Each column is coloured from its own lowest (dark) to highest
+// previous-token, local and long-range mass), and for synthetic structured heads what each was built to do. Each
+// column is coloured from its own lowest (dark) to highest
 // (bright) value in the layer, with the value printed in the cell. Below: the layer's attention mass beyond
 // distance d (LayerAnalysis::mass_beyond, every analysed layer for context) and what each statistic means.
 // A plain view: it draws a gqa::ModelAnalysis
@@ -48,6 +49,10 @@ public:
     QList<QCustomPlot*> plots() const { return {m_massPlot}; }
     QString infoText() const;
     static int statColumn(Stat s) { return 1 + static_cast<int>(s); }  // the table column of statistic s
+    // The last column, "built as": what each synthetic head was built to do (HeadStats::role), shown only when
+    // some head of the layer has a role other than Content (structured synthetic weights); -1 when absent.
+    int roleColumn() const;
+    QString shownRole(int row) const;  // that column's text; empty when it is absent
     static double statValue(const RowStats& r, Stat s);
     std::vector<int64_t> shownHeads() const;   // the query head of each table row, top to bottom
     double shownValue(int row, Stat s) const;  // the statistic as held (not as printed); NaN when absent
@@ -69,6 +74,7 @@ private:
     ModelAnalysis m_analysis;
     StatsOptions m_options;
     bool m_have = false;
+    bool m_hasRoles = false;               // the shown layer has a "built as" column
     std::vector<const HeadStats*> m_rows;  // into m_analysis, one per table row
 };
 

@@ -63,7 +63,7 @@ nlohmann::json optJson(const std::optional<double>& x) {
     return x ? nlohmann::json(*x) : nlohmann::json(nullptr);
 }
 
-nlohmann::json layersJson(const ModelAnalysis& a, const std::vector<std::vector<HeadRole>>& roles) {
+nlohmann::json layersJson(const ModelAnalysis& a) {
     nlohmann::json layers = nlohmann::json::array();
     for (const auto& la : a.layers) {
         nlohmann::json heads = nlohmann::json::array();
@@ -76,10 +76,8 @@ nlohmann::json layersJson(const ModelAnalysis& a, const std::vector<std::vector<
                                  {"prev_token_mass", h.mean.prev_token_mass},
                                  {"local_mass", h.mean.local_mass},
                                  {"long_range_mass", h.mean.long_range_mass},
-                                 {"rows", h.rows}};
-            if (static_cast<size_t>(la.layer) < roles.size() &&
-                static_cast<size_t>(h.head) < roles[static_cast<size_t>(la.layer)].size())
-                hj["role"] = headRoleName(roles[static_cast<size_t>(la.layer)][static_cast<size_t>(h.head)]);
+                                 {"rows", h.rows},
+                                 {"role", headRoleName(h.role)}};
             heads.push_back(hj);
         }
         const auto& d = la.diversity;
@@ -237,7 +235,7 @@ int runAnalyze(const AnalyzeArgs& a) {
                             {"local_window", a.stats.local_window},
                             {"long_distance", a.stats.long_distance},
                             {"first_row", a.stats.first_row},
-                            {"layers", layersJson(*base, model->head_roles)}};
+                            {"layers", layersJson(*base)}};
         if (!base->decode.empty()) {
             // Per decode step: the statistics of its one new row (query position prompt + step).
             nlohmann::json steps = nlohmann::json::array();
@@ -247,7 +245,7 @@ int runAnalyze(const AnalyzeArgs& a) {
                 steps.push_back({{"step", st.step},
                                  {"position", static_cast<int64_t>(tokens.size()) + st.step},
                                  {"token", st.token},
-                                 {"layers", layersJson(one, model->head_roles)}});
+                                 {"layers", layersJson(one)}});
             }
             j["decode_steps"] = steps;
         }
@@ -256,7 +254,7 @@ int runAnalyze(const AnalyzeArgs& a) {
             j["converted"] = {{"n_kv_heads", conv->config.n_kv_heads},
                               {"group_size", conv->config.groupSize()},
                               {"method", convertMethodName(*method)},
-                              {"layers", layersJson(*conv, model->head_roles)}};
+                              {"layers", layersJson(*conv)}};
         if (spec) {
             nlohmann::json pts = nlohmann::json::array();
             for (const auto& p : points)

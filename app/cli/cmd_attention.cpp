@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli_common.h"
+#include "gqa/memory_model.h"
 #include "gqa/npy.h"
 
 namespace gqa::cli {
@@ -54,6 +55,20 @@ int runAttention(const AttentionArgs& a) {
     if (!backend) return reportError(backend.error());
     const auto kv_t = parseDType(a.kv_dtype);
     if (!kv_t) return bad("--kv-dtype must be fp32, fp16 or bf16 (got '" + a.kv_dtype + "')");
+    // Predict what this command adds to the arrays already read (the output, the probabilities if asked, K/V
+    // in a 16-bit cache) before allocating it.
+    {
+        const int64_t probs_bytes = a.probs.empty() ? 0 : s.batch * s.n_q_heads * s.q_len * s.kv_len * 4;
+        const int64_t cache_bytes = *kv_t == DType::F32 ? 0 : static_cast<int64_t>(k->data.size()) * 2 * 2;
+        const int64_t needed = static_cast<int64_t>(q->data.size()) * 4 + probs_bytes + cache_bytes;
+        const int64_t avail = (*backend)->deviceInfo().available_bytes;
+        if (avail > 0 && needed > static_cast<int64_t>(static_cast<double>(avail) * 0.9))
+            return reportError(makeError(ErrorCode::OutOfMemory,
+                                         "this attention needs " + formatBytes(needed) + " more (output" +
+                                             std::string(a.probs.empty() ? "" : ", probabilities") + ") but " +
+                                             formatBytes(avail) + " are available" +
+                                             (a.probs.empty() ? "" : "; drop --probs to skip the probabilities")));
+    }
     // K and V as the backend stores them in a cache of that dtype (values rounded to nearest even).
     std::vector<uint16_t> k16, v16;
     const void* kp = k->data.data();

@@ -15,6 +15,7 @@
 #include <numeric>
 #include <string>
 
+#include "checked_math.h"
 #include "cpu_kernels.h"
 #include "cpu_ops.h"
 #include "gqa/backend.h"
@@ -599,8 +600,19 @@ public:
         // overstate the bandwidth.
         const int64_t l3_bytes = std::max<int64_t>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
         const int64_t rotate_bytes = std::max<int64_t>(256ll << 20, 2 * l3_bytes);
-        const int64_t copies = std::clamp<int64_t>((rotate_bytes + read_bytes - 1) / std::max<int64_t>(read_bytes, 1),
-                                                   1, int64_t{1} << 16);
+        int64_t copies = std::clamp<int64_t>((rotate_bytes + read_bytes - 1) / std::max<int64_t>(read_bytes, 1), 1,
+                                             int64_t{1} << 16);
+        // Predict before allocating: one K and one V per copy plus Q and the output. Fewer copies when the
+        // rotation does not fit (a large cache streams from DRAM anyway); none fitting is refused.
+        const int64_t copy_bytes = 2 * kv_elems * static_cast<int64_t>(eb);
+        const int64_t fixed_bytes = 2 * s.batch * s.n_q_heads * s.q_len * s.head_dim * 4;
+        const int64_t avail = memInfoBytes("MemAvailable:");  // 0 where /proc/meminfo cannot be read
+        const int64_t budget = static_cast<int64_t>(static_cast<double>(avail) * 0.8);
+        if (avail > 0) copies = std::min(copies, (budget - fixed_bytes) / std::max<int64_t>(copy_bytes, 1));
+        if (copies < 1)
+            return makeError(ErrorCode::OutOfMemory, "timing this attention shape needs " +
+                                                         formatBytes(copy_bytes + fixed_bytes) + " but " +
+                                                         formatBytes(budget) + " are available to it");
         try {
             std::vector<float> q(static_cast<size_t>(s.batch * s.n_q_heads * s.q_len * s.head_dim));
             std::vector<float> o(q.size());
@@ -731,6 +743,13 @@ Status AttentionShape::validate() const {
     if (head_dim > 1024) return bad("head_dim above 1024 is not supported");
     if (window < 0) return bad("the sliding window cannot be negative");
     if (window > 0 && !causal) return bad("a sliding window needs causal attention");
+    // Every buffer of this shape is indexed with int64 (and sized in bytes): refuse sizes whose products
+    // overflow long before anything is allocated.
+    const auto q_elems = checkedProduct({batch, n_q_heads, q_len, head_dim});
+    const auto kv_elems = checkedProduct({batch, n_kv_heads, kv_len, head_dim, 4});
+    const auto p_elems = checkedProduct({batch, n_q_heads, q_len, kv_len, 4});
+    if (!q_elems || !kv_elems || !p_elems || *q_elems > (int64_t{1} << 40))
+        return bad("attention sizes are too large (their element counts overflow)");
     return Status::ok();
 }
 

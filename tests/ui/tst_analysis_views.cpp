@@ -152,7 +152,9 @@ private slots:
         const LayerAnalysis& la = m_gqa.layers.front();
         QCOMPARE(view.currentLayer(), static_cast<int>(la.layer));
         QCOMPARE(t->rowCount(), 8);
-        QCOMPARE(t->columnCount(), 1 + HeadStatsView::StatCount);
+        // Structured synthetic heads: a last "built as" column names each head's role.
+        QCOMPARE(t->columnCount(), 2 + HeadStatsView::StatCount);
+        QCOMPARE(view.roleColumn(), 1 + HeadStatsView::StatCount);
         const std::vector<int64_t> heads = view.shownHeads();
         QCOMPARE(heads, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
         QCOMPARE(t->item(0, 0)->text(), QStringLiteral("KV 0"));
@@ -168,6 +170,8 @@ private slots:
             QCOMPARE(t->verticalHeaderItem(r)->text(), QStringLiteral("Q%1").arg(h->head));
             const double want[] = {h->mean.entropy_bits,    h->mean.mean_distance, h->mean.sink_mass,
                                    h->mean.prev_token_mass, h->mean.local_mass,    h->mean.long_range_mass};
+            QCOMPARE(view.shownRole(r), QString::fromLatin1(headRoleName(h->role)));
+            QVERIFY(t->item(r, view.roleColumn())->toolTip().contains(QString::fromLatin1(headRoleName(h->role))));
             for (int s = 0; s < HeadStatsView::StatCount; ++s) {
                 const auto stat = static_cast<HeadStatsView::Stat>(s);
                 QCOMPARE(view.shownValue(r, stat), want[s]);
@@ -202,6 +206,8 @@ private slots:
         view.setAnalysis(a);
         QCOMPARE(view.currentLayer(), 3);
         QCOMPARE(view.shownHeads(), (std::vector<int64_t>{0, 1, 2, 3}));
+        QCOMPARE(view.roleColumn(), -1);  // nor its "built as" column: these heads have no roles
+        QCOMPARE(view.table()->columnCount(), 1 + HeadStatsView::StatCount);
         QCOMPARE(view.table()->rowSpan(0, 0), 2);
         QCOMPARE(view.table()->rowSpan(2, 0), 2);
         QCOMPARE(view.shownValue(2, HeadStatsView::SinkMass), 0.2);
@@ -367,6 +373,7 @@ private slots:
         HeadStatsView big_stats;
         big_stats.setAnalysis(handBuilt(32, 4));
         QCOMPARE(big_stats.table()->rowCount(), 32);
+        QCOMPARE(big_stats.roleColumn(), -1);  // a checkpoint's heads (all Content) have no "built as" column
         saveShot(&big_stats, QStringLiteral("head_stats_view_32.png"));
         // The teaching preset (8 query heads, 2 KV heads) has impossible degrees: t = 6, 16, 32, 64.
         MemoryView memory;

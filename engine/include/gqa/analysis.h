@@ -45,7 +45,9 @@ RowStats rowStatistics(const float* p, int64_t n, int64_t i, const StatsOptions&
 struct HeadStats {
     int64_t head = 0, kv_head = 0;
     RowStats mean;
-    int64_t rows = 0;  // rows averaged
+    int64_t rows = 0;                   // rows averaged
+    HeadRole role = HeadRole::Content;  // what a synthetic head was built to do (Model::head_roles); Content
+                                        // for a checkpoint's heads (analyzeModel fills it)
 };
 // Every head held in `m`; kv_head = head / group_size.
 std::vector<HeadStats> headStatistics(const LayerMaps& m, int64_t group_size, const StatsOptions& o);

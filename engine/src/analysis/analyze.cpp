@@ -44,6 +44,10 @@ Expected<ModelAnalysis> analyzeModel(Backend& backend, const Model& m, const std
             LayerAnalysis la;
             la.layer = lm.layer;
             la.heads = headStatistics(lm, g, o.stats);
+            const auto l = static_cast<size_t>(lm.layer);
+            for (HeadStats& h : la.heads)
+                if (l < m.head_roles.size() && static_cast<size_t>(h.head) < m.head_roles[l].size())
+                    h.role = m.head_roles[l][static_cast<size_t>(h.head)];
             la.diversity = groupDiversity(lm, g, o.stats.first_row);
             la.mass_beyond = massBeyond(lm, res.distances, o.stats.first_row);
             out_layers.push_back(std::move(la));

@@ -251,6 +251,13 @@ Expected<TokenizerSpec> specFromTokenizerJsonText(const std::string& text, const
                 throw SchemaError("added_tokens[" + std::to_string(i) + "].id is not a valid id");
             max_id = std::max(max_id, id.get<int64_t>());
         }
+        // Ids index one table, so its size follows from the largest id: refuse a file whose ids are mostly
+        // holes (a hostile "x": 100000000 would otherwise cost gigabytes for one entry). Real vocabularies are
+        // dense; a few reserved gaps (added tokens past the model's vocabulary) stay well inside this bound.
+        const int64_t named = static_cast<int64_t>(vocab.size() + added.size());
+        if (max_id + 1 > 2 * named + 4096)
+            throw SchemaError("token ids are sparse: the largest id is " + std::to_string(max_id) + " but only " +
+                              std::to_string(named) + " tokens are named (model.vocab and added_tokens)");
         const auto n = static_cast<std::size_t>(max_id + 1);
         spec.vocab.pieces.assign(n, std::string());
         spec.vocab.types.assign(n, TokenType::Unused);  // ids nobody names stay unused holes
