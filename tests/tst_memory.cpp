@@ -2,6 +2,7 @@
 #include <QtTest>
 
 #include <algorithm>
+#include <limits>
 
 #include "gqa/backend.h"
 #include "gqa/memory_model.h"
@@ -201,6 +202,24 @@ private slots:
         QCOMPARE(predictFit(t, 1, ctx, need, 1.0).needed_bytes, need);
         QVERIFY(predictFit(t, 1, ctx, 2 * need, 0.5).fits);
         QVERIFY(!predictFit(t, 1, ctx, 2 * need - 4, 0.5).fits);
+    }
+
+    // A context or batch too large to count in bytes (typeable: --seq 9223372036854775807) saturates instead of
+    // wrapping to a small or negative size that would "fit".
+    void hugeRequestsSaturate() {
+        const int64_t top = std::numeric_limits<int64_t>::max();
+        for (const char* name : {"teaching", "mistral-7b"}) {  // mistral-7b: a rolling cache of its window
+            const auto c = *findPreset(name);
+            for (const auto& [batch, seq] : {std::pair<int64_t, int64_t>{1, top}, {top, 1024}, {top, top}}) {
+                const MemoryEstimate m = estimateMemory(c, batch, seq);
+                QVERIFY(m.kv_cache_bytes > 0 && m.activation_bytes > 0);
+                QCOMPARE(m.total_bytes, top);
+                QVERIFY(!predictFit(c, batch, seq, int64_t{1} << 50).fits);
+            }
+        }
+        // With a window the cache stops growing at w: only the activations saturate.
+        const auto mistral = *findPreset("mistral-7b");
+        QCOMPARE(estimateMemory(mistral, 1, top).kv_cache_bytes, estimateMemory(mistral, 1, 4096).kv_cache_bytes);
     }
 };
 

@@ -268,8 +268,10 @@ const CommandRegistrar reg("run", [](CLI::App& app, int& exit_code) {
     cmd->add_option("--repeat", args->repeat,
                     "Timed repeats of prefill + decode after one warm-up; 0 = adaptive (until the median is stable, "
                     "within --budget-ms)")
+        ->check(CLI::Range(0, 10000))
         ->capture_default_str();
     cmd->add_option("--budget-ms", args->budget_ms, "Adaptive repeats: time budget for measuring")
+        ->check(CLI::Range(1.0, 3.6e6))
         ->capture_default_str();
     cmd->add_flag("--no-fit", args->no_fit, "Refuse a model that does not fit instead of running fewer layers");
     cmd->add_flag("--json", args->json, "Print JSON");

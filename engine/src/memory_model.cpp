@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "checked_math.h"
+
 namespace gqa {
 
 namespace {
@@ -40,6 +42,9 @@ int64_t kvCachePositions(const ModelConfig& c, int64_t layer, int64_t seq) {
 }
 
 MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) {
+    // batch and seq come straight from the user (a context of 2^63 tokens is typeable): the counts that scale
+    // with them saturate at INT64_MAX, so a request too large to represent reads as too large to fit instead
+    // of wrapping to a small or negative number of bytes.
     MemoryEstimate m;
     const int64_t q = c.n_q_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
     const int64_t matrices = c.d_model * (q + 2 * kv) + q * c.d_model + 3 * c.d_model * c.ffn_dim;  // per layer
@@ -55,18 +60,20 @@ MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) 
     for (const auto& [w, count] : c.windowCounts(c.n_layers)) {
         const int64_t n = w > 0 ? std::min(seq, w) : seq;
         m.kv_positions = std::max(m.kv_positions, n);
-        m.kv_layer_positions += n * count;
+        m.kv_layer_positions = saturatingSum({m.kv_layer_positions, saturatingProduct({n, count})});
         rolling = rolling || n < seq;
     }
-    m.kv_cache_bytes = 2 * kv * kvb * batch * m.kv_layer_positions;
+    m.kv_cache_bytes = saturatingProduct({2 * kv * kvb, batch, m.kv_layer_positions});
     // fp32 per prefill token: x, xn (d each), qkv ((Hq + 2 Hkv) D), attention output (Hq D), gate|up (2F).
     const int64_t per_token = 2 * c.d_model + (q + 2 * kv) + q + 2 * c.ffn_dim;
     const int64_t widest_in = std::max({c.d_model, q, c.ffn_dim});
     m.activation_bytes =
-        4 * (batch * seq * per_token + batch * c.vocab_size) + 4 * kPrefillTileRows * widest_in * cpuWorkerThreads();
+        saturatingSum({saturatingProduct({4 * per_token, batch, seq}), saturatingProduct({4 * c.vocab_size, batch}),
+                       4 * kPrefillTileRows * widest_in * cpuWorkerThreads()});
     // With a rolling buffer, a prefill chunk that wraps it attends over a linear copy of one layer's K and V.
-    if (rolling) m.activation_bytes += 2 * batch * seq * kv * kvb;
-    m.total_bytes = m.weight_bytes + m.kv_cache_bytes + m.activation_bytes;
+    if (rolling)
+        m.activation_bytes = saturatingSum({m.activation_bytes, saturatingProduct({2 * kv * kvb, batch, seq})});
+    m.total_bytes = saturatingSum({m.weight_bytes, m.kv_cache_bytes, m.activation_bytes});
     return m;
 }
 
