@@ -24,7 +24,21 @@ struct Metric {
     std::function<QString(double)> format;
     bool in_chart = false;
     QString tip;
+    std::function<Spread(const Snapshot&)> spread;  // measured values: min–max over repeats, same unit
 };
+
+// A measured metric: `m` with the interval its value spans over the repeats.
+Metric timed(Metric m, std::function<Spread(const Snapshot&)> spread) {
+    m.spread = std::move(spread);
+    return m;
+}
+
+double perLayerScale(const Snapshot& s) {
+    return s.layers_run > 0 ? 1.0 / static_cast<double>(s.layers_run) : 0.0;
+}
+double decodeSteps(const Snapshot& s) {
+    return static_cast<double>(std::max<int64_t>(1, s.shape.decode_steps));
+}
 
 Metric metric(QString name, std::function<double(const Snapshot&)> value, std::function<QString(double)> format,
               bool in_chart = false, QString tip = QString()) {
@@ -81,24 +95,37 @@ std::vector<Metric> metrics() {
         metric(
             QObject::tr("Score FLOPs per layer (prefill)"),
             [](const Snapshot& s) { return perLayer(s.attention_score_flops, s.layers_run); }, flops, true, flop_tip),
-        metric(
-            QObject::tr("Prefill per layer"), [](const Snapshot& s) { return perLayer(s.prefill_ms, s.layers_run); },
-            ms, true),
-        metric(
-            QObject::tr("Decode per token per layer"),
-            [](const Snapshot& s) { return perLayer(s.decodeMsPerToken(), s.layers_run); }, ms, true),
-        metric(
-            QObject::tr("Attention op, decode (all steps, per layer)"),
-            [](const Snapshot& s) {
-                return perLayer(s.decode_measured_ms[static_cast<int>(Op::Attention)], s.layers_run);
-            },
-            ms, true),
-        metric(
-            QObject::tr("Decode tokens/s (layers run)"), [](const Snapshot& s) { return s.decode_tokens_per_s; },
-            count),
-        metric(
-            QObject::tr("Prefill tokens/s (layers run)"), [](const Snapshot& s) { return s.prefill_tokens_per_s; },
-            count),
+        timed(metric(
+                  QObject::tr("Prefill per layer"),
+                  [](const Snapshot& s) { return perLayer(s.prefill_ms, s.layers_run); }, ms, true),
+              [](const Snapshot& s) { return Spread::of(s.prefill_total, perLayerScale(s)); }),
+        timed(metric(
+                  QObject::tr("Decode per token per layer"),
+                  [](const Snapshot& s) { return perLayer(s.decodeMsPerToken(), s.layers_run); }, ms, true),
+              [](const Snapshot& s) { return Spread::of(s.decode_total, perLayerScale(s) / decodeSteps(s)); }),
+        timed(metric(
+                  QObject::tr("Attention op, decode (all steps, per layer)"),
+                  [](const Snapshot& s) {
+                      return perLayer(s.decode_measured_ms[static_cast<int>(Op::Attention)], s.layers_run);
+                  },
+                  ms, true),
+              [](const Snapshot& s) {
+                  return Spread::of(s.decode_ops[static_cast<int>(Op::Attention)], perLayerScale(s));
+              }),
+        timed(metric(
+                  QObject::tr("Decode tokens/s (layers run)"), [](const Snapshot& s) { return s.decode_tokens_per_s; },
+                  count),
+              [](const Snapshot& s) {
+                  // tokens/s = batch * steps / seconds of the phase: its interval from the phase's.
+                  return Spread::rateOf(s.decode_total, 1000.0 * static_cast<double>(s.shape.batch) * decodeSteps(s));
+              }),
+        timed(metric(
+                  QObject::tr("Prefill tokens/s (layers run)"),
+                  [](const Snapshot& s) { return s.prefill_tokens_per_s; }, count),
+              [](const Snapshot& s) {
+                  return Spread::rateOf(s.prefill_total,
+                                        1000.0 * static_cast<double>(s.shape.batch * s.shape.prompt_len));
+              }),
     };
 }
 
@@ -162,19 +189,44 @@ void CompareView::setData(const std::optional<Snapshot>& live, const std::option
     struct Ratio {
         QString name;
         double value;
+        bool within_spread;  // the two measurements' min–max intervals overlap
+        double lo, hi;       // the ratio's interval from the two spreads (lo = hi = value when unknown)
     };
     std::vector<Ratio> ratios;
+    m_noDifference.clear();
+    const QString spread_tip =
+        tr("<br><i>In brackets: the min–max over the run's repeats. Where the live and "
+           "pinned intervals overlap, the two cannot be told apart.</i>");
     for (size_t i = 0; i < ms.size(); ++i) {
         const Metric& m = ms[i];
         const int row = static_cast<int>(i) + 2;
         const double lv = live ? m.value(*live) : std::nan("");
         const double pv = pinned ? m.value(*pinned) : std::nan("");
-        set(row, 0, m.name, m.tip);
-        set(row, 1, std::isfinite(lv) ? m.format(lv) : QStringLiteral("–"), m.tip);
-        set(row, 2, std::isfinite(pv) ? m.format(pv) : QStringLiteral("–"), m.tip);
+        const Spread ls = m.spread && live ? m.spread(*live) : Spread{};
+        const Spread ps = m.spread && pinned ? m.spread(*pinned) : Spread{};
+        auto shown = [&](double v, const Spread& sp) {
+            if (!std::isfinite(v)) return QStringLiteral("–");
+            if (!sp.known) return m.format(v);
+            return QStringLiteral("%1 (%2–%3)").arg(m.format(v), m.format(sp.lo), m.format(sp.hi));
+        };
+        const QString tip = m.spread ? m.tip + spread_tip : m.tip;
+        set(row, 0, m.name, tip);
+        set(row, 1, shown(lv, ls), tip);
+        set(row, 2, shown(pv, ps), tip);
         const bool ratio_ok = std::isfinite(lv) && std::isfinite(pv) && pv != 0.0;
-        set(row, 3, ratio_ok ? QStringLiteral("%1×").arg(lv / pv, 0, 'g', 3) : QStringLiteral("–"), m.tip);
-        if (m.in_chart && ratio_ok) ratios.push_back({m.name, lv / pv});
+        const bool within = ratio_ok && ls.overlaps(ps);
+        if (within) m_noDifference << m.name;
+        set(row, 3,
+            ratio_ok ? (within ? tr("%1× — no measurable difference").arg(lv / pv, 0, 'g', 3)
+                               : QStringLiteral("%1×").arg(lv / pv, 0, 'g', 3))
+                     : QStringLiteral("–"),
+            within ? tr("The live and pinned min–max intervals overlap: at these repeat counts the two "
+                        "measurements are not distinguishable.")
+                   : tip);
+        if (m.in_chart && ratio_ok) {
+            const bool both = ls.known && ps.known && ps.lo > 0.0;
+            ratios.push_back({m.name, lv / pv, within, both ? ls.lo / ps.hi : lv / pv, both ? ls.hi / ps.lo : lv / pv});
+        }
     }
     if (live && live->layers_run > 0)
         set(5, 1, QStringLiteral("%1 / %2").arg(live->config.n_layers).arg(live->layers_run));
@@ -216,18 +268,45 @@ void CompareView::setData(const std::optional<Snapshot>& live, const std::option
         auto* label = new QCPItemText(m_plot);
         label->setClipAxisRect(rect);
         label->position->setAxes(val, key);
-        label->position->setCoords(ratios[i].value, k);
-        label->setPositionAlignment((ratios[i].value >= 1.0 ? Qt::AlignLeft : Qt::AlignRight) | Qt::AlignVCenter);
-        label->setText(QStringLiteral(" %1× ").arg(ratios[i].value, 0, 'g', 3));
+        // Inside the noise: the words go right of the bar and its error bar, where the chart has room.
+        const bool right = ratios[i].value >= 1.0 || ratios[i].within_spread;
+        label->position->setCoords(
+            ratios[i].within_spread ? std::max({ratios[i].value, ratios[i].hi, 1.0}) : ratios[i].value, k);
+        label->setPositionAlignment((right ? Qt::AlignLeft : Qt::AlignRight) | Qt::AlignVCenter);
+        label->setText(ratios[i].within_spread ? tr(" %1×, within spread ").arg(ratios[i].value, 0, 'g', 3)
+                                               : QStringLiteral(" %1× ").arg(ratios[i].value, 0, 'g', 3));
         label->setFont(smallFont());
+        if (ratios[i].within_spread) label->setColor(QColor(110, 110, 110));
     }
     bars->setPen(QPen(currentColor().darker(130)));
     bars->setBrush(currentColor());
+    // Ratios inside the noise: grey bars over the blue ones, so they read as "no difference".
+    auto* noise = new QCPBars(key, val);
+    noise->setName(tr("within the spread"));
+    noise->setWidth(0.6);
+    noise->setBaseValue(1.0);
+    noise->setPen(QPen(QColor(140, 140, 140)));
+    noise->setBrush(QColor(200, 200, 200));
+    for (size_t i = 0; i < ratios.size(); ++i)
+        if (ratios[i].within_spread) noise->addData(static_cast<double>(ratios.size() - 1 - i), ratios[i].value - 1.0);
+    // The measured ratios' own spread (live min–max over pinned max–min), in the bars' key order.
+    QVector<double> minus, plus;
+    bool any_spread = false;
+    for (size_t j = 0; j < ratios.size(); ++j) {
+        const Ratio& q = ratios[ratios.size() - 1 - j];
+        minus.push_back(std::max(0.0, q.value - q.lo));
+        plus.push_back(std::max(0.0, q.hi - q.value));
+        any_spread = any_spread || q.hi > q.lo;
+        lo = std::min(lo, q.lo);
+        hi = std::max(hi, q.hi);
+    }
+    if (any_spread) addSpreadBars(bars, minus, plus);
     key->setTicker(ticker);
     key->setTickLabelFont(smallFont());
     key->grid()->setVisible(false);
     key->setRange(-0.7, std::max<double>(static_cast<double>(ratios.size()), 1.0) - 0.3);
-    val->setRange(lo / 2.0, hi * 2.0);
+    const bool any_within = std::any_of(ratios.begin(), ratios.end(), [](const Ratio& q) { return q.within_spread; });
+    val->setRange(lo / 2.0, hi * (any_within ? 8.0 : 2.0));  // room for "within the spread" right of 1
     auto* one = new QCPItemStraightLine(m_plot);
     one->setClipAxisRect(rect);
     one->point1->setAxes(val, key);

@@ -66,6 +66,23 @@ QCPAxisRect* addTitledRect(QCustomPlot* plot, int row, int col, const QString& t
     return rect;
 }
 
+// "12.3 ms (11.9–13.1, 7 repeats)": a median with the min–max of its repeats, scaled (e.g. per decode token).
+QString withSpread(const TimingStats& t, double scale = 1.0) {
+    if (t.repeats < 1) return msText(t.median_ms * scale);
+    return LatencyView::tr("%1 (%2–%3, %4 repeat%5)")
+        .arg(msText(t.median_ms * scale), msText(t.min_ms * scale), msText(t.max_ms * scale))
+        .arg(t.repeats)
+        .arg(t.repeats == 1 ? "" : "s");
+}
+
+// Live against pinned, one phase: the ratio, or "no measurable difference" when their spreads overlap.
+QString versus(const TimingStats& live, const TimingStats& pinned) {
+    const Spread a = Spread::of(live), b = Spread::of(pinned);
+    if (a.overlaps(b)) return LatencyView::tr("no measurable difference");
+    if (pinned.median_ms <= 0.0) return QString();
+    return LatencyView::tr("%1× pinned").arg(live.median_ms / pinned.median_ms, 0, 'g', 3);
+}
+
 QSharedPointer<QCPAxisTickerText> opTicker() {
     auto t = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
     for (int k = 0; k < kNumOps; ++k) t->addTick(k, QString::fromLatin1(opName(static_cast<Op>(k))));
@@ -166,9 +183,9 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
         const double steps = static_cast<double>(std::max<int64_t>(1, r.shape.decode_steps));
         lines << tr("<b>Prefill</b> %1 (roofline %2) · <b>%3 tokens/s</b> &nbsp;|&nbsp; <b>Decode</b> %4 per token "
                     "(roofline %5) · <b>%6 tokens/s</b> &nbsp;— %7 of %8 layers on %9.")
-                     .arg(msText(r.prefill.total_ms), msText(r.prefill.predicted_ms), countText(r.prefill.tokens_per_s),
-                          msText(r.decode.total_ms / steps), msText(r.decode.predicted_ms / steps),
-                          countText(r.decode.tokens_per_s))
+                     .arg(withSpread(r.prefill.total), msText(r.prefill.predicted_ms),
+                          countText(r.prefill.tokens_per_s), withSpread(r.decode.total, 1.0 / steps),
+                          msText(r.decode.predicted_ms / steps), countText(r.decode.tokens_per_s))
                      .arg(r.layers_run)
                      .arg(r.config.n_layers)
                      .arg(QString::fromStdString(r.backend));
@@ -182,16 +199,37 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
                .arg(a.config.n_layers)
                .arg(msText(a.prefill_pred_total_ms), msText(a.decode_pred_total_ms / steps),
                     rateText(a.attention_score_flops, "FLOP").replace(QStringLiteral("/s"), QString()));
-    if (m_pinned)
-        lines << tr("<b>Pinned</b> %1: prefill %2 · %3 tokens/s, decode %4 per token · %5 tokens/s.")
-                     .arg(m_pinned->label.toHtmlEscaped(), msText(m_pinned->prefill_ms),
-                          countText(m_pinned->prefill_tokens_per_s), msText(m_pinned->decodeMsPerToken()),
-                          countText(m_pinned->decode_tokens_per_s));
+    if (m_pinned) {
+        const double pinned_steps = static_cast<double>(std::max<int64_t>(1, m_pinned->shape.decode_steps));
+        QString line =
+            tr("<b>Pinned</b> %1: prefill %2 · %3 tokens/s, decode %4 per token · %5 tokens/s.")
+                .arg(m_pinned->label.toHtmlEscaped(),
+                     m_pinned->prefill_total.repeats > 0 ? withSpread(m_pinned->prefill_total)
+                                                         : msText(m_pinned->prefill_ms),
+                     countText(m_pinned->prefill_tokens_per_s),
+                     m_pinned->decode_total.repeats > 0 ? withSpread(m_pinned->decode_total, 1.0 / pinned_steps)
+                                                        : msText(m_pinned->decodeMsPerToken()),
+                     countText(m_pinned->decode_tokens_per_s));
+        // Same shape of run: say whether the two phases differ beyond their spreads.
+        if (m_result && m_result->shape.prompt_len == m_pinned->shape.prompt_len &&
+            m_result->shape.decode_steps == m_pinned->shape.decode_steps &&
+            m_result->shape.batch == m_pinned->shape.batch && m_result->layers_run == m_pinned->layers_run) {
+            const QString pre = versus(m_result->prefill.total, m_pinned->prefill_total);
+            const QString dec = versus(m_result->decode.total, m_pinned->decode_total);
+            if (!pre.isEmpty() || !dec.isEmpty())
+                line += tr(" Live against pinned: prefill <b>%1</b>, decode <b>%2</b>.").arg(pre, dec);
+        }
+        lines << line;
+    }
     m_summary->setText(lines.join(QStringLiteral("<br>")));
 }
 
 QString LatencyView::summaryText() const {
     return m_summary->text();
+}
+
+QString LatencyView::sweepStatusText() const {
+    return m_sweepStatus->text();
 }
 
 void LatencyView::rebuildLayers() {
@@ -225,6 +263,7 @@ void LatencyView::rebuildLayers() {
         const int64_t layers = ph.profile ? static_cast<int64_t>(ph.profile->layer_ms.size()) : 0;
         double y_max = 0.0;
         QCPBars* below = nullptr;
+        QCPBars* top = nullptr;
         for (int k = 0; k < kNumOps; ++k) {
             auto* bars = new QCPBars(x, y);
             bars->setName(QString::fromLatin1(opName(static_cast<Op>(k))));
@@ -239,12 +278,24 @@ void LatencyView::rebuildLayers() {
             bars->setData(keys, vals, true);
             if (below) bars->moveAbove(below);
             below = bars;
+            top = bars;
             if (pi == 0) bars->addToLegend(legend);
         }
+        // Each layer's spread over the repeats (min to max of its total), drawn from the top of its stack.
+        QVector<double> minus, plus;
         for (int64_t l = 0; l < layers; ++l) {
             double sum = 0.0;
             for (double v : ph.profile->layer_ms[static_cast<size_t>(l)]) sum += v;
-            y_max = std::max(y_max, sum);
+            const auto lt = static_cast<size_t>(l) < ph.profile->layer_total.size()
+                                ? ph.profile->layer_total[static_cast<size_t>(l)]
+                                : TimingStats{};
+            minus.push_back(lt.repeats > 0 ? std::max(0.0, lt.median_ms - lt.min_ms) : 0.0);
+            plus.push_back(lt.repeats > 0 ? std::max(0.0, lt.max_ms - lt.median_ms) : 0.0);
+            y_max = std::max(y_max, sum + plus.back());
+        }
+        if (top && layers > 0) {
+            QCPErrorBars* spread = addSpreadBars(top, minus, plus);
+            if (pi == 0) spread->addToLegend(legend);
         }
         // The roofline prediction per layer (the cost model is the same for every layer).
         if (ph.pred_full && m_analysis && m_analysis->config.n_layers > 0) {
@@ -309,6 +360,7 @@ void LatencyView::rebuildOps() {
         QString name;
         QColor color;
         std::array<double, kNumOps> pre, dec;
+        std::array<TimingStats, kNumOps> pre_spread{}, dec_spread{};  // repeats 0: none (the roofline)
     };
     std::vector<Series> series;
     if (r) {
@@ -318,6 +370,8 @@ void LatencyView::rebuildOps() {
         for (int k = 0; k < kNumOps; ++k) {
             m.pre[k] = r->prefill.ops[k].measured_ms;
             m.dec[k] = r->decode.ops[k].measured_ms;
+            m.pre_spread[k] = r->prefill.ops[k].measured;
+            m.dec_spread[k] = r->decode.ops[k].measured;
             p.pre[k] = r->prefill.ops[k].predicted_ms;
             p.dec[k] = r->decode.ops[k].predicted_ms;
         }
@@ -328,7 +382,8 @@ void LatencyView::rebuildOps() {
     const bool whole_model = m_analysis && (!r || r->layers_run < m_analysis->config.n_layers);
     if (m_pinned)
         series.push_back({tr("pinned measured: %1").arg(m_pinned->label), pinnedColor(), m_pinned->prefill_measured_ms,
-                          m_pinned->decode_measured_ms});
+                          m_pinned->decode_measured_ms, m_pinned->prefill_ops, m_pinned->decode_ops});
+    bool spread_in_legend = false;
     const double width = 0.8 / std::max<size_t>(series.size(), 1);
     for (int pi = 0; pi < 2; ++pi) {
         QCPAxisRect* rect = pi == 0 ? pre : dec;
@@ -348,15 +403,25 @@ void LatencyView::rebuildOps() {
             bars->setPen(QPen(s.color.darker(130)));
             bars->setBrush(s.color);
             bars->setBarsGroup(bars_group);
-            QVector<double> keys, vals;
+            QVector<double> keys, vals, minus, plus;
+            bool any_spread = false;
             for (int k = 0; k < kNumOps; ++k) {
                 keys.push_back(k);
                 const double v = pi == 0 ? s.pre[k] : s.dec[k];
+                const TimingStats& t = pi == 0 ? s.pre_spread[k] : s.dec_spread[k];
                 vals.push_back(v);
-                y_max = std::max(y_max, v);
+                minus.push_back(t.repeats > 0 ? std::max(0.0, v - t.min_ms) : 0.0);
+                plus.push_back(t.repeats > 0 ? std::max(0.0, t.max_ms - v) : 0.0);
+                any_spread = any_spread || t.repeats > 0;
+                y_max = std::max(y_max, v + plus.back());
             }
             bars->setData(keys, vals, true);
             if (pi == 0) bars->addToLegend(legend);
+            if (any_spread) {
+                QCPErrorBars* spread = addSpreadBars(bars, minus, plus);
+                if (pi == 0 && !spread_in_legend) spread->addToLegend(legend);
+                spread_in_legend = true;
+            }
         }
         y->setRange(0, y_max > 0 ? y_max * 1.12 : 1.0);
         if (whole_model) {
@@ -414,7 +479,17 @@ void LatencyView::onSweepPoint(const SweepPoint& point, int done, int total) {
 void LatencyView::onSweepFinished() {
     m_sweep->setEnabled(true);
     m_cancelSweep->setEnabled(false);
-    m_sweepStatus->setText(tr("sweep done: %1 points").arg(m_points.size()));
+    QString status = tr("sweep done: %1 points").arg(m_points.size());
+    if (!m_ties.empty()) {
+        QStringList pairs;
+        for (const auto& [a, b] : m_ties) pairs << QStringLiteral("n_kv %1 ≈ %2").arg(a).arg(b);
+        status +=
+            tr(" — ordering within the noise (min–max spreads overlap): %1").arg(pairs.join(QStringLiteral(", ")));
+    }
+    m_sweepStatus->setText(status);
+    m_sweepStatus->setToolTip(
+        tr("Each point is the median of its repeats; the error bars span their min to max. Where two "
+           "neighbours' bars overlap, this run cannot say which is faster."));
 }
 
 void LatencyView::onSweepFailed(const QString& message, bool cancelled) {
@@ -481,15 +556,56 @@ void LatencyView::rebuildSweep() {
     predicted->setPen(QPen(QColor(90, 90, 90), 1.5, Qt::DashLine));
     predicted->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, 6));
     double y_max = 0.0;
-    for (const SweepPoint& p : m_points) {
-        const double xi = index_of(p.n_kv_heads);
-        kv_bars->addData(xi, static_cast<double>(p.kv_cache_bytes) / unit.bytes);
-        measured->addData(xi, p.decode_ms_per_token);
-        predicted->addData(xi, p.decode_pred_ms_per_token);
-        y_max = std::max({y_max, p.decode_ms_per_token, p.decode_pred_ms_per_token});
+    // In axis order (the graph keeps its data sorted by key; the error bars follow that order).
+    std::vector<const SweepPoint*> sorted;
+    for (const SweepPoint& p : m_points) sorted.push_back(&p);
+    std::stable_sort(sorted.begin(), sorted.end(), [&](const SweepPoint* a, const SweepPoint* b) {
+        return index_of(a->n_kv_heads) < index_of(b->n_kv_heads);
+    });
+    QVector<double> minus, plus;
+    std::vector<Spread> spreads;
+    for (const SweepPoint* p : sorted) {
+        const double xi = index_of(p->n_kv_heads);
+        kv_bars->addData(xi, static_cast<double>(p->kv_cache_bytes) / unit.bytes);
+        measured->addData(xi, p->decode_ms_per_token);
+        predicted->addData(xi, p->decode_pred_ms_per_token);
+        // The decode phase's spread, per token like its median.
+        const double per_token = p->decode.median_ms > 0 ? p->decode_ms_per_token / p->decode.median_ms : 0.0;
+        const Spread sp = Spread::of(p->decode, per_token);
+        spreads.push_back(sp);
+        minus.push_back(sp.known ? std::max(0.0, p->decode_ms_per_token - sp.lo) : 0.0);
+        plus.push_back(sp.known ? std::max(0.0, sp.hi - p->decode_ms_per_token) : 0.0);
+        y_max = std::max({y_max, p->decode_ms_per_token + plus.back(), p->decode_pred_ms_per_token});
     }
-    y->setRange(0, y_max > 0 ? y_max * 1.3 : 1.0);
-    y2->setRange(0, kv_max / unit.bytes * 1.3);
+    QCPErrorBars* spread_bars = sorted.empty() ? nullptr : addSpreadBars(measured, minus, plus);
+    // Neighbours whose spreads overlap: their ordering is inside the noise, and the plot says so between them
+    // (with head room for the marks under the legend).
+    m_ties.clear();
+    for (size_t i = 1; i < sorted.size(); ++i)
+        if (spreads[i - 1].overlaps(spreads[i])) m_ties.emplace_back(sorted[i - 1]->n_kv_heads, sorted[i]->n_kv_heads);
+    const double head_room = m_ties.empty() ? 1.3 : 1.6;
+    y->setRange(0, y_max > 0 ? y_max * head_room : 1.0);
+    y2->setRange(0, kv_max / unit.bytes * head_room);
+    for (size_t i = 1; i < sorted.size(); ++i) {
+        if (!spreads[i - 1].overlaps(spreads[i])) continue;
+        const double x0 = index_of(sorted[i - 1]->n_kv_heads), x1 = index_of(sorted[i]->n_kv_heads);
+        const double top = std::max(spreads[i - 1].hi, spreads[i].hi) + 0.04 * y->range().size();
+        auto* bracket = new QCPItemLine(m_sweepPlot);
+        bracket->setClipAxisRect(rect);
+        bracket->start->setAxes(x, y);
+        bracket->end->setAxes(x, y);
+        bracket->start->setCoords(x0 + 0.08, top);
+        bracket->end->setCoords(x1 - 0.08, top);
+        bracket->setPen(QPen(QColor(200, 60, 60), 1.2, Qt::DotLine));
+        auto* mark = new QCPItemText(m_sweepPlot);
+        mark->setClipAxisRect(rect);
+        mark->position->setAxes(x, y);
+        mark->position->setCoords(0.5 * (x0 + x1), top);
+        mark->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+        mark->setText(tr("≈ within noise"));
+        mark->setFont(smallFont());
+        mark->setColor(QColor(180, 40, 40));
+    }
     // Where the live configuration sits among the sweep's points.
     if (m_analysis && m_analysis->config.n_q_heads == m_sweepConfig.n_q_heads && !counts.empty()) {
         const auto it = std::find(counts.begin(), counts.end(), m_analysis->config.n_kv_heads);
@@ -517,6 +633,7 @@ void LatencyView::rebuildSweep() {
     QCPLegend* legend = insetLegend(m_sweepPlot, rect, Qt::AlignTop | Qt::AlignHCenter);
     legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
     measured->addToLegend(legend);
+    if (spread_bars) spread_bars->addToLegend(legend);
     predicted->addToLegend(legend);
     kv_bars->addToLegend(legend);
     queueReplot(m_sweepPlot);

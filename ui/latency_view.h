@@ -40,6 +40,9 @@ public:
     QPushButton* cancelSweepButton() const { return m_cancelSweep; }
     QProgressBar* sweepProgress() const { return m_progress; }
     const std::vector<SweepPoint>& sweepPoints() const { return m_points; }
+    // Neighbouring sweep points (n_kv, n_kv) whose decode spreads overlap: their ordering is inside the noise.
+    const std::vector<std::pair<int64_t, int64_t>>& sweepTies() const { return m_ties; }
+    QString sweepStatusText() const;
     QString summaryText() const;
     quint64 updateCount() const { return m_updates; }
 
@@ -65,6 +68,7 @@ private:
     RunResultPtr m_result;
     std::optional<Snapshot> m_pinned;
     std::vector<SweepPoint> m_points;
+    std::vector<std::pair<int64_t, int64_t>> m_ties;
     ModelConfig m_sweepConfig;
     quint64 m_updates = 0;
 };

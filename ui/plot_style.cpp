@@ -103,6 +103,20 @@ QFont titleFont() {
     return f;
 }
 
+QCPErrorBars* addSpreadBars(QCPAbstractPlottable* on, const QVector<double>& minus, const QVector<double>& plus,
+                            bool along_key) {
+    auto* bars = new QCPErrorBars(on->keyAxis(), on->valueAxis());
+    bars->setDataPlottable(on);
+    bars->setErrorType(along_key ? QCPErrorBars::etKeyError : QCPErrorBars::etValueError);
+    bars->setData(minus, plus);
+    bars->setPen(QPen(QColor(30, 30, 30), 1.2));
+    bars->setWhiskerWidth(7);
+    bars->setSymbolGap(0);
+    bars->setName(QObject::tr("min–max over repeats"));
+    bars->setSelectable(QCP::stNone);
+    return bars;
+}
+
 QFont smallFont() {
     QFont f;
     f.setPointSizeF(8.0);

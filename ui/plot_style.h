@@ -4,11 +4,14 @@
 #include <QColor>
 #include <QFont>
 #include <QString>
+#include <QVector>
 
 #include "gqa/backend.h"
 
 class QCustomPlot;
+class QCPAbstractPlottable;
 class QCPAxisRect;
+class QCPErrorBars;
 class QCPColorGradient;
 
 namespace gqa::ui {
@@ -32,5 +35,11 @@ void queueReplot(QCustomPlot* plot);
 
 QFont titleFont();
 QFont smallFont();
+
+// Error bars on `on`'s data points, in its data order (sorted by key): each point's [value - minus[i],
+// value + plus[i]] (along_key: the key's). Every latency plot draws the min-max spread of its medians with
+// them; the bars are named "min–max over repeats" for their legend.
+QCPErrorBars* addSpreadBars(QCPAbstractPlottable* on, const QVector<double>& minus, const QVector<double>& plus,
+                            bool along_key = false);
 
 }  // namespace gqa::ui

@@ -6,6 +6,16 @@
 
 namespace gqa::ui {
 
+Spread Spread::of(const TimingStats& t, double scale) {
+    if (t.repeats < 1) return {};
+    return {t.min_ms * scale, t.max_ms * scale, true};
+}
+
+Spread Spread::rateOf(const TimingStats& t, double numerator) {
+    if (t.repeats < 1 || t.min_ms <= 0.0 || t.max_ms <= 0.0) return {};
+    return {numerator / t.max_ms, numerator / t.min_ms, true};
+}
+
 double Snapshot::decodeMsPerToken() const {
     return shape.decode_steps > 0 ? decode_ms / static_cast<double>(shape.decode_steps) : 0.0;
 }
@@ -31,7 +41,11 @@ Snapshot makeSnapshot(const Analysis& a, const RunResult* r) {
         s.prefill_pred_ms[k] = r->prefill.ops[k].predicted_ms;
         s.decode_measured_ms[k] = r->decode.ops[k].measured_ms;
         s.decode_pred_ms[k] = r->decode.ops[k].predicted_ms;
+        s.prefill_ops[k] = r->prefill.ops[k].measured;
+        s.decode_ops[k] = r->decode.ops[k].measured;
     }
+    s.prefill_total = r->prefill.total;
+    s.decode_total = r->decode.total;
     auto sumLayers = [](const std::vector<OpTimes>& layers) {
         std::vector<double> out;
         for (const OpTimes& t : layers) {
@@ -52,6 +66,17 @@ Snapshot makeSnapshot(const Analysis& a, const RunResult* r) {
 }
 
 namespace {
+
+QJsonObject spreadToJson(const TimingStats& t) {
+    QJsonObject o;
+    o[QStringLiteral("median_ms")] = t.median_ms;
+    o[QStringLiteral("min_ms")] = t.min_ms;
+    o[QStringLiteral("max_ms")] = t.max_ms;
+    o[QStringLiteral("q1_ms")] = t.q1_ms;
+    o[QStringLiteral("q3_ms")] = t.q3_ms;
+    o[QStringLiteral("repeats")] = t.repeats;
+    return o;
+}
 
 QJsonArray toArray(const double* v, size_t n) {
     QJsonArray a;
@@ -139,6 +164,29 @@ struct Reader {
             return;
         }
         std::copy(v.begin(), v.end(), out.begin());
+    }
+    // {"median_ms", "min_ms", "max_ms", "repeats"}: min <= median <= max, all finite and >= 0.
+    TimingStats timing(const QJsonObject& t, const char* key) {
+        if (!ok) return {};
+        Reader sub{t, error, where + QStringLiteral(".") + QLatin1String(key)};
+        TimingStats s;
+        s.median_ms = sub.number("median_ms");
+        s.min_ms = sub.number("min_ms");
+        s.max_ms = sub.number("max_ms");
+        s.q1_ms = sub.number("q1_ms");
+        s.q3_ms = sub.number("q3_ms");
+        s.repeats = static_cast<int>(std::min<int64_t>(sub.integer("repeats"), 1000000));
+        // Quantiles are interpolated: allow their rounding, nothing more.
+        const double slack = 1e-9 * std::max(1.0, s.max_ms);
+        auto inside = [&](double v) { return v >= s.min_ms - slack && v <= s.max_ms + slack; };
+        if (sub.ok &&
+            !(s.min_ms >= 0.0 && s.min_ms <= s.max_ms && inside(s.median_ms) && inside(s.q1_ms) && inside(s.q3_ms)))
+            sub.fail(QStringLiteral("%1: median_ms, q1_ms and q3_ms must lie in [min_ms, max_ms]").arg(sub.where));
+        if (!sub.ok) {
+            ok = false;
+            return {};
+        }
+        return s;
     }
     QJsonObject object(const char* key) {
         if (!has(key)) return {};
@@ -319,6 +367,15 @@ QJsonObject snapshotToJson(const Snapshot& s) {
     o[QStringLiteral("prefill_tokens_per_s")] = s.prefill_tokens_per_s;
     o[QStringLiteral("decode_tokens_per_s")] = s.decode_tokens_per_s;
     o[QStringLiteral("attention_score_flops")] = s.attention_score_flops;
+    o[QStringLiteral("prefill_total")] = spreadToJson(s.prefill_total);
+    o[QStringLiteral("decode_total")] = spreadToJson(s.decode_total);
+    QJsonArray pre_ops, dec_ops;
+    for (int k = 0; k < kNumOps; ++k) {
+        pre_ops.append(spreadToJson(s.prefill_ops[k]));
+        dec_ops.append(spreadToJson(s.decode_ops[k]));
+    }
+    o[QStringLiteral("prefill_ops")] = pre_ops;
+    o[QStringLiteral("decode_ops")] = dec_ops;
     return o;
 }
 
@@ -354,6 +411,19 @@ std::optional<Snapshot> snapshotFromJson(const QJsonObject& o, QString* error) {
     s.prefill_tokens_per_s = r.number("prefill_tokens_per_s");
     s.decode_tokens_per_s = r.number("decode_tokens_per_s");
     s.attention_score_flops = r.number("attention_score_flops");
+    // Spreads: optional (sessions saved before they were kept have none), checked when present.
+    if (o.contains(QStringLiteral("prefill_total")))
+        s.prefill_total = r.timing(r.object("prefill_total"), "prefill_total");
+    if (o.contains(QStringLiteral("decode_total"))) s.decode_total = r.timing(r.object("decode_total"), "decode_total");
+    for (const auto& [key, ops] : {std::pair{"prefill_ops", &s.prefill_ops}, {"decode_ops", &s.decode_ops}}) {
+        if (!o.contains(QLatin1String(key))) continue;
+        const QJsonValue v = o.value(QLatin1String(key));
+        if (!v.isArray() || v.toArray().size() != kNumOps) {
+            r.fail(QStringLiteral("pinned: field \"%1\" must hold %2 timings").arg(QLatin1String(key)).arg(kNumOps));
+            break;
+        }
+        for (int k = 0; k < kNumOps; ++k) (*ops)[k] = r.timing(v.toArray().at(k).toObject(), key);
+    }
     if (!r.ok) return std::nullopt;
     if (s.curve_seq.size() != s.curve_kv.size()) {
         if (error) *error = QStringLiteral("pinned: curve_seq and curve_kv differ in length");

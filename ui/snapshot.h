@@ -33,8 +33,22 @@ struct Snapshot {
     double prefill_ms = 0.0, decode_ms = 0.0;
     double prefill_tokens_per_s = 0.0, decode_tokens_per_s = 0.0;
     double attention_score_flops = 0.0;  // prefill attention FLOPs of the layers run
+    // The spread behind the medians above (repeats 0: not known, e.g. a session saved before spreads were kept).
+    TimingStats prefill_total, decode_total;                       // whole phases (decode: all steps)
+    std::array<TimingStats, kNumOps> prefill_ops{}, decode_ops{};  // per op, summed over the layers run
 
     double decodeMsPerToken() const;
+};
+
+// A measured value's interval [lo, hi] (min to max over repeats, in the value's own unit); empty when the
+// spread is not known. Two numbers whose intervals overlap cannot be told apart at these repeat counts.
+struct Spread {
+    double lo = 0.0, hi = 0.0;
+    bool known = false;
+    static Spread of(const TimingStats& t, double scale = 1.0);  // [min, max] * scale; unknown when repeats < 1
+    // Of a rate that is `numerator / ms`: the interval inverts (the slowest repeat gives the lowest rate).
+    static Spread rateOf(const TimingStats& t, double numerator);
+    bool overlaps(const Spread& o) const { return known && o.known && lo <= o.hi && o.lo <= hi; }
 };
 
 // `result` may be null (the run failed or is still going): the analytic part is still filled in.

@@ -456,6 +456,7 @@ void TradeoffView::rebuildScatter() {
     resetPlot(m_plot);
     m_points = nullptr;
     m_otherPoints = nullptr;
+    m_spreadBars = nullptr;
     const TradeoffResult* r = m_outcome ? &m_outcome->result : nullptr;
     const bool bytes = xAxis() == XAxis::KvCacheBytes;
     QString title = tr("MHA → GQA trade-off: what each KV grouping saves against what it loses");
@@ -515,6 +516,20 @@ void TradeoffView::rebuildScatter() {
             y_max = std::max(y_max, py);
             x_lo = std::min(x_lo, px);
             x_hi = std::max(x_hi, px);
+        }
+        // Latency on x: each point's min–max over the attention repeats, as horizontal error bars.
+        if (!bytes && !r->points.empty()) {
+            QVector<double> minus, plus;
+            for (const TradeoffPoint& p : r->points) {
+                const TimingStats& t = p.decode_attention;
+                minus.push_back(t.repeats > 0 ? std::max(0.0, p.decode_attention_ms - t.min_ms) : 0.0);
+                plus.push_back(t.repeats > 0 ? std::max(0.0, t.max_ms - p.decode_attention_ms) : 0.0);
+                if (t.repeats > 0) {
+                    x_lo = std::min(x_lo, t.min_ms);
+                    x_hi = std::max(x_hi, t.max_ms);
+                }
+            }
+            m_spreadBars = addSpreadBars(points, minus, plus, /*along_key=*/true);
         }
     }
     // The other method's points (real models): same x, its own quality.

@@ -15,6 +15,7 @@
 
 class QComboBox;
 class QCPCurve;
+class QCPErrorBars;
 class QCustomPlot;
 class QLabel;
 class QProgressBar;
@@ -75,6 +76,7 @@ public:
     QList<QCustomPlot*> plots() const { return {m_plot, m_mapsPlot}; }
     QCustomPlot* plot() const { return m_plot; }
     QCustomPlot* mapsPlot() const { return m_mapsPlot; }
+    QCPErrorBars* spreadBars() const { return m_spreadBars; }  // latency on x only; null otherwise
     QPushButton* sweepButton() const { return m_sweep; }
     QPushButton* cancelButton() const { return m_cancel; }
     QProgressBar* progressBar() const { return m_progress; }
@@ -117,7 +119,8 @@ private:
     QSpinBox* m_head = nullptr;
     QCustomPlot* m_plot = nullptr;
     QCustomPlot* m_mapsPlot = nullptr;
-    QCPCurve* m_points = nullptr;  // the scatter, in point order (owned by m_plot)
+    QCPCurve* m_points = nullptr;          // the scatter, in point order (owned by m_plot)
+    QCPErrorBars* m_spreadBars = nullptr;  // latency on x: the attention timings' min–max (owned by m_plot)
 
     TradeoffOutcomePtr m_outcome;
     ModelConfig m_current;

@@ -264,6 +264,10 @@ Expected<std::unique_ptr<Backend>> openBackend(const std::string& name) {
     return createBackend(name);
 }
 
+nlohmann::json spreadJson(const TimingStats& t) {
+    return {{"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"max_ms", t.max_ms}, {"repeats", t.repeats}};
+}
+
 nlohmann::json toJson(const ModelConfig& c) {
     return {{"name", c.name},
             {"d_model", c.d_model},

@@ -73,5 +73,7 @@ int reportError(const Error& e);
 Expected<std::unique_ptr<Backend>> openBackend(const std::string& name);
 
 nlohmann::json toJson(const ModelConfig& cfg);
+// Median and spread of a time, as every JSON time carries them: median_ms, min_ms, max_ms, repeats.
+nlohmann::json spreadJson(const TimingStats& t);
 
 }  // namespace gqa::cli

@@ -36,11 +36,6 @@ struct AttnRow {
     double speedup_vs_full = 0;  // window rows: ms of the same shape without a window / ms
 };
 
-// Median and spread of a time, as every JSON row of the benchmark carries them.
-nlohmann::json spreadJson(const TimingStats& t) {
-    return {{"median_ms", t.median_ms}, {"min_ms", t.min_ms}, {"max_ms", t.max_ms}, {"repeats", t.repeats}};
-}
-
 // "median (min-max)" in milliseconds.
 std::string spreadText(const TimingStats& t) {
     char buf[96];

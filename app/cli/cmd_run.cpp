@@ -39,12 +39,13 @@ nlohmann::json phaseJson(const PhaseProfile& p) {
                              {"predicted_ms", o.predicted_ms},
                              {"flops", o.flops},
                              {"bytes", o.bytes}};
-    nlohmann::json layers = nlohmann::json::array();
+    nlohmann::json layers = nlohmann::json::array(), layer_totals = nlohmann::json::array();
     for (const auto& l : p.layer_ms) {
         nlohmann::json lj = nlohmann::json::object();
         for (int i = 0; i < kNumOps; ++i) lj[opName(static_cast<Op>(i))] = l[static_cast<size_t>(i)];
         layers.push_back(lj);
     }
+    for (const TimingStats& t : p.layer_total) layer_totals.push_back(spreadJson(t));
     return {{"total_ms", p.total_ms},
             {"median_ms", p.total.median_ms},
             {"min_ms", p.total.min_ms},
@@ -56,7 +57,8 @@ nlohmann::json phaseJson(const PhaseProfile& p) {
             {"predicted_ms", p.predicted_ms},
             {"tokens_per_s", p.tokens_per_s},
             {"ops", ops},
-            {"layers_ms", layers}};
+            {"layers_ms", layers},
+            {"layers_total", layer_totals}};
 }
 
 void printPhase(const char* name, const PhaseProfile& p, bool per_layer) {

@@ -62,6 +62,7 @@ Json tradeoffJson(const TradeoffResult& r) {
         q["method"] = convertMethodName(r.method);
         q["kv_cache_bytes"] = p.kv_cache_bytes;
         q["decode_attention_ms"] = p.decode_attention_ms;
+        q["decode_attention"] = spreadJson(p.decode_attention);
         q["decode_tokens_per_s"] = p.decode_tokens_per_s;
         q["output_rel_error"] = numberOrNull(p.output_rel_error);
         q["attention_js"] = numberOrNull(p.quality.mean_js_bits);

@@ -106,12 +106,20 @@ PhaseProfile medianProfile(const std::vector<PhaseProfile>& runs) {
         op.measured = stats([i](const PhaseProfile& r) { return r.ops[static_cast<size_t>(i)].measured_ms; });
         op.measured_ms = op.measured.median_ms;
     }
-    for (size_t l = 0; l < m.layer_ms.size(); ++l)
+    m.layer_total.assign(m.layer_ms.size(), TimingStats{});
+    for (size_t l = 0; l < m.layer_ms.size(); ++l) {
         for (int i = 0; i < kNumOps; ++i)
             m.layer_ms[l][static_cast<size_t>(i)] =
                 stats([&](const PhaseProfile& r) {
                     return l < r.layer_ms.size() ? r.layer_ms[l][static_cast<size_t>(i)] : 0.0;
                 }).median_ms;
+        m.layer_total[l] = stats([&](const PhaseProfile& r) {
+            double sum = 0.0;
+            if (l < r.layer_ms.size())
+                for (double v : r.layer_ms[l]) sum += v;
+            return sum;
+        });
+    }
     return m;
 }
 

@@ -144,6 +144,7 @@ private slots:
         QVERIFY(v->outcome());
         const TradeoffResult& r = v->outcome()->result;
         v->setXAxis(TradeoffView::XAxis::KvCacheBytes);
+        QVERIFY(!v->spreadBars());  // bytes are analytic: no spread
         const QVector<double> bytes_x = v->plottedX();
         const QVector<int64_t> kv = v->plottedKvHeads();
         QCOMPARE(bytes_x.size(), kv.size());
@@ -160,6 +161,18 @@ private slots:
         QCOMPARE(ms_x.size(), bytes_x.size());
         QVERIFY(ms_x != bytes_x);
         for (int i = 0; i < ms_x.size(); ++i) QCOMPARE(ms_x[i], r.points[static_cast<size_t>(i)].decode_attention_ms);
+        // Latency on x: every point carries its repeats' min–max as horizontal error bars.
+        QCPErrorBars* spread = v->spreadBars();
+        QVERIFY(spread);
+        QCOMPARE(spread->errorType(), QCPErrorBars::etKeyError);
+        QCOMPARE(spread->dataCount(), ms_x.size());
+        for (int i = 0; i < ms_x.size(); ++i) {
+            const TimingStats& t = r.points[static_cast<size_t>(i)].decode_attention;
+            QVERIFY(t.repeats >= 1);
+            QCOMPARE(t.median_ms, ms_x[i]);
+            QCOMPARE(spread->data()->at(i).errorMinus, t.median_ms - t.min_ms);
+            QCOMPARE(spread->data()->at(i).errorPlus, t.max_ms - t.median_ms);
+        }
         // y (quality loss) does not depend on the x choice.
         QCOMPARE(v->plottedY().size(), ms_x.size());
         for (int i = 0; i < ms_x.size(); ++i)

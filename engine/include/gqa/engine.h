@@ -60,13 +60,14 @@ struct OpProfile {
 };
 
 struct PhaseProfile {
-    double total_ms = 0.0;               // wall time of the phase (LM head included): the median over repeats
-    TimingStats total;                   // its spread over repeats
-    double lm_head_ms = 0.0;             // the LM head's share of total_ms
-    double tokens_per_s = 0.0;           // batch * tokens / seconds
-    std::vector<OpTimes> layer_ms;       // per layer (decode: summed over steps), medians over repeats
-    std::array<OpProfile, kNumOps> ops;  // per op across layers
-    double predicted_ms = 0.0;           // roofline total
+    double total_ms = 0.0;                 // wall time of the phase (LM head included): the median over repeats
+    TimingStats total;                     // its spread over repeats
+    double lm_head_ms = 0.0;               // the LM head's share of total_ms
+    double tokens_per_s = 0.0;             // batch * tokens / seconds
+    std::vector<OpTimes> layer_ms;         // per layer (decode: summed over steps), medians over repeats
+    std::vector<TimingStats> layer_total;  // per layer, all its ops together: spread over repeats
+    std::array<OpProfile, kNumOps> ops;    // per op across layers
+    double predicted_ms = 0.0;             // roofline total
 };
 
 struct RunResult {

@@ -68,6 +68,7 @@ struct TradeoffPoint {
     // ---- efficiency of this grouping
     int64_t kv_cache_bytes = 0;        // estimateMemory: full model, batch x (prompt + decode)
     double decode_attention_ms = 0.0;  // timeAttention, one layer, one decode step (median)
+    TimingStats decode_attention;      // its spread over the attention_iterations repeats
     double decode_tokens_per_s = 0.0;  // batch * steps / s over the layers run, after the prompt; the first
                                        // of >= 2 decode steps is an untimed warm-up
     // ---- quality against the starting model (zero at the base point)
