@@ -300,7 +300,10 @@ std::optional<ModelConfig> configFromJson(const QJsonObject& o, QString* error) 
         }
         c.qkv_bias = r.boolean("qkv_bias");
         c.sliding_window = r.integer("sliding_window", 0);
-        for (double w : r.numbers("layer_windows")) {  // absent in older sessions: every layer uses sliding_window
+        // Absent in sessions saved before per-layer windows: every layer then uses sliding_window.
+        const std::vector<double> windows =
+            o.contains(QStringLiteral("layer_windows")) ? r.numbers("layer_windows") : std::vector<double>{};
+        for (double w : windows) {
             if (w != std::floor(w) || w < 0 || w > 2147483647.0) {
                 r.fail(QStringLiteral("config: field \"layer_windows\" must hold windows >= 0"));
                 break;

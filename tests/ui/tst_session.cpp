@@ -184,6 +184,31 @@ private slots:
         QCOMPARE(s->config.norm_dtype, ModelConfig{}.norm_dtype);
     }
 
+    // Sessions saved before per-layer windows (version 2 without "layer_windows", like the fuzz corpus' seeds)
+    // still load, every layer using sliding_window; the remembered last session must not be lost to it.
+    void sessionWithoutLayerWindowsLoads() {
+        Session base = sampleSession();
+        base.config.sliding_window = 16;
+        QJsonObject o = QJsonDocument::fromJson(sessionToJson(base)).object();
+        QJsonObject cfg = o[QStringLiteral("config")].toObject();
+        QVERIFY(cfg.contains(QStringLiteral("layer_windows")));
+        cfg.remove(QStringLiteral("layer_windows"));
+        o[QStringLiteral("config")] = cfg;
+        if (o.contains(QStringLiteral("pinned"))) {
+            QJsonObject pinned = o[QStringLiteral("pinned")].toObject();
+            QJsonObject pcfg = pinned[QStringLiteral("config")].toObject();
+            pcfg.remove(QStringLiteral("layer_windows"));
+            pinned[QStringLiteral("config")] = pcfg;
+            o[QStringLiteral("pinned")] = pinned;
+        }
+        QString error;
+        const auto s = sessionFromJson(QJsonDocument(o).toJson(), &error);
+        QVERIFY2(s.has_value(), qPrintable(error));
+        QVERIFY(s->config.layer_windows.empty());
+        QCOMPARE(s->config.sliding_window, int64_t{16});
+        QCOMPARE(s->config.windowOf(3), int64_t{16});
+    }
+
     void saveIsAtomic() {
         // A directory in the way: the save fails and leaves nothing half-written behind.
         QTemporaryDir dir;
