@@ -83,11 +83,26 @@ private slots:
         b.procs_running = 2;
         QVERIFY(busyNote(a, b, 2).empty());  // only our own two threads ran
         b.procs_running = 5;
+        QVERIFY(busyNote(a, b, 2).empty());  // one sample's extra runnable threads (kernel threads, a blip)
+        a.procs_running = 5;
         QVERIFY(busyNote(a, b, 2).find("3 other runnable processes") != std::string::npos);
-        b.procs_running = 2;
+        // Runnable threads of our own beyond `threads` (OpenBLAS's pool): counted as ours when known.
+        a.procs_running = b.procs_running = 3;
+        a.self_running = b.self_running = 3;
+        QVERIFY(busyNote(a, b, 2).empty());
+        a.self_running = b.self_running = -1;
+        a.procs_running = b.procs_running = 2;
         a.steal = 0;
         b.steal = 100;  // 10 % of the interval
         QVERIFY(busyNote(a, b, 2).find("10% of CPU time stolen") != std::string::npos);
+    }
+
+    // The live sample counts this process's own runnable threads: at least this one, reading its own stat.
+    void sampleLoadCountsOwnThreads() {
+        const LoadSample s = sampleLoad();
+        QVERIFY(s.valid);
+        QVERIFY(s.self_running >= 1);
+        QVERIFY(s.procs_running >= s.self_running);
     }
 };
 

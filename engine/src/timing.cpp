@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -91,6 +92,18 @@ LoadSample sampleLoad() {
             ss >> l.procs_running;
         }
     }
+    // Our own runnable threads: OpenBLAS keeps a pool of its own beside OpenMP's, and its workers spin for a
+    // while after each call, so `threads` alone undercounts them.
+    std::error_code ec;
+    int running = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+        std::ifstream t(task.path() / "stat");
+        std::string line;
+        std::getline(t, line);
+        const auto close = line.rfind(')');
+        if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'R') ++running;
+    }
+    if (!ec) l.self_running = running;
     return l;
 }
 
@@ -98,10 +111,14 @@ std::string busyNote(const LoadSample& a, const LoadSample& b, int threads) {
     if (!a.valid || !b.valid || b.total <= a.total) return {};
     const double total = static_cast<double>(b.total - a.total);
     const double steal = static_cast<double>(b.steal - a.steal) / total;
-    // procs_running counts this process's runnable threads too.
-    const int others = std::max(a.procs_running, b.procs_running) - threads;
     std::string note;
     char buf[160];
+    // procs_running counts this process's runnable threads too, and catches kernel threads at one instant:
+    // only what both samples saw counts.
+    auto others_at = [threads](const LoadSample& s) {
+        return s.procs_running - (s.self_running >= 0 ? s.self_running : threads);
+    };
+    const int others = std::min(others_at(a), others_at(b));
     if (others > 0) {
         std::snprintf(buf, sizeof buf, "%d other runnable process%s on the machine while measuring", others,
                       others == 1 ? "" : "es");

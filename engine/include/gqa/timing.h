@@ -54,13 +54,16 @@ private:
 
 // System-wide CPU activity between two points in time, from /proc/stat and /proc/loadavg.
 struct LoadSample {
-    uint64_t busy = 0, steal = 0, total = 0;  // jiffies since boot
-    int procs_running = 0;
+    uint64_t busy = 0, steal = 0, total = 0;  // jiffies since boot, all CPUs (/proc/stat)
+    int procs_running = 0;                    // runnable threads on the machine (/proc/stat)
+    int self_running = -1;                    // of them ours (OpenMP, OpenBLAS's own pool, the caller); -1 = not known
     bool valid = false;
 };
 LoadSample sampleLoad();
-// A sentence when the machine was busy during [before, after] (other runnable processes beyond our own
-// `threads`, CPU steal by the hypervisor), else empty.
+// A sentence when the machine was busy during [before, after], else empty: runnable threads beyond our own at
+// both samples (one instant alone catches kernel threads; ours are self_running, or `threads` where that is not
+// known), CPU steal by the hypervisor. (Busy CPU time less our own was tried and read 20% "others" on an idle
+// VM: per-process and per-CPU times are accounted differently.)
 std::string busyNote(const LoadSample& before, const LoadSample& after, int threads);
 
 }  // namespace gqa
