@@ -2,7 +2,9 @@
 #include <QtTest>
 #include <numeric>
 
+#include <omp.h>
 #include "attention_inputs.h"
+
 #include "cpu_kernels.h"
 #include "gqa/backend.h"
 #include "gqa/reference.h"
@@ -173,6 +175,25 @@ private slots:
             ref::attention(s, q.data(), kf.data(), vf.data(), ro.data(), nullptr);
             QVERIFY2(test::worstRatio(out, ro, 2e-5, 2e-4) <= 1.0, qPrintable(isa));
         }
+    }
+
+    // A model plans its key split for a fixed thread count (AttnParams::partition_threads), so its results do
+    // not depend on how many threads a step runs on: the step policy drops threads on a loaded machine.
+    void resultsIndependentOfThreadsRun() {
+        const int saved = omp_get_max_threads();
+        const AttentionShape s{1, 8, 1, 1, 8192, 128, true};  // decode, one KV head: the keys are split
+        auto in = test::kernelInputs(s, DType::BF16, 11);
+        in.p.partition_threads = 4;
+        std::vector<std::vector<float>> outs;
+        for (int threads : {1, 2, 4}) {
+            omp_set_num_threads(threads);
+            std::fill(in.out.begin(), in.out.end(), 0.0f);
+            cpu::kernels().attention(in.p);
+            outs.push_back(in.out);
+        }
+        omp_set_num_threads(saved);
+        QVERIFY(outs[0] == outs[1]);
+        QVERIFY(outs[0] == outs[2]);
     }
 
     void rejectsImpossibleShapes() {

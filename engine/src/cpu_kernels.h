@@ -26,6 +26,10 @@ struct AttnParams {
     // Rolling cache: > 0 means key j is stored at row j % kv_ring (j * kv_si otherwise). The caller guarantees
     // every visible key is among the last kv_ring positions.
     int64_t kv_ring = 0;
+    // The thread count the work split is planned for (0: the current OpenMP maximum). The key split changes
+    // the order of the softmax sums, so a model fixes it: its results must not depend on how many threads a
+    // step happened to run on (the step policy drops threads on a loaded machine).
+    int partition_threads = 0;
 };
 
 // One call of a linear layer's kernel: y[r * ldy + o] = W[o, :] . x[r * ldx + :] for o in [o0, o1), r < n.

@@ -853,7 +853,7 @@ void attention(const AttnParams& p) {
     const int64_t dp = (D + VW - 1) / VW * VW;
     const int64_t qt = std::max<int64_t>(1, kRowTarget / g);  // queries per tile
     const int64_t n_qtiles = (p.q_len + qt - 1) / qt;
-    const int threads = omp_get_max_threads();
+    const int threads = p.partition_threads > 0 ? p.partition_threads : omp_get_max_threads();
     // Split the keys when there are too few (batch, head, tile) items to fill the cores, as in decode.
     const int64_t base_items = p.batch * p.n_kv_heads * n_qtiles;
     // Small problems stay on one thread: a parallel region costs more than it saves there, and far more on
