@@ -17,7 +17,7 @@ void BM_DecodeAttention(benchmark::State& state) {
             state.SkipWithError(ms.error().message.c_str());
             break;
         }
-        state.SetIterationTime(*ms * 1e-3);
+        state.SetIterationTime(ms->median_ms * 1e-3);
     }
     const double kv_bytes = 2.0 * static_cast<double>(s.n_kv_heads * s.kv_len * s.head_dim) * 2.0;
     state.counters["kv_GBps"] =
@@ -38,7 +38,7 @@ void BM_PrefillAttention(benchmark::State& state) {
             state.SkipWithError(ms.error().message.c_str());
             break;
         }
-        state.SetIterationTime(*ms * 1e-3);
+        state.SetIterationTime(ms->median_ms * 1e-3);
     }
 }
 BENCHMARK(BM_PrefillAttention)->Arg(32)->Arg(8)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);

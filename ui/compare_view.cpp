@@ -42,7 +42,7 @@ double decodeSteps(const Snapshot& s) {
 
 Metric metric(QString name, std::function<double(const Snapshot&)> value, std::function<QString(double)> format,
               bool in_chart = false, QString tip = QString()) {
-    return Metric{std::move(name), std::move(value), std::move(format), in_chart, std::move(tip)};
+    return Metric{std::move(name), std::move(value), std::move(format), in_chart, std::move(tip), {}};
 }
 
 double perLayer(double v, int64_t layers) {

@@ -203,12 +203,8 @@ void LatencyView::setData(const AnalysisPtr& analysis, const RunResultPtr& resul
         const double pinned_steps = static_cast<double>(std::max<int64_t>(1, m_pinned->shape.decode_steps));
         QString line =
             tr("<b>Pinned</b> %1: prefill %2 · %3 tokens/s, decode %4 per token · %5 tokens/s.")
-                .arg(m_pinned->label.toHtmlEscaped(),
-                     m_pinned->prefill_total.repeats > 0 ? withSpread(m_pinned->prefill_total)
-                                                         : msText(m_pinned->prefill_ms),
-                     countText(m_pinned->prefill_tokens_per_s),
-                     m_pinned->decode_total.repeats > 0 ? withSpread(m_pinned->decode_total, 1.0 / pinned_steps)
-                                                        : msText(m_pinned->decodeMsPerToken()),
+                .arg(m_pinned->label.toHtmlEscaped(), withSpread(m_pinned->prefill_total),
+                     countText(m_pinned->prefill_tokens_per_s), withSpread(m_pinned->decode_total, 1.0 / pinned_steps),
                      countText(m_pinned->decode_tokens_per_s));
         // Same shape of run: say whether the two phases differ beyond their spreads.
         if (m_result && m_result->shape.prompt_len == m_pinned->shape.prompt_len &&

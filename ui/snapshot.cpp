@@ -370,8 +370,9 @@ QJsonObject snapshotToJson(const Snapshot& s) {
     o[QStringLiteral("prefill_tokens_per_s")] = s.prefill_tokens_per_s;
     o[QStringLiteral("decode_tokens_per_s")] = s.decode_tokens_per_s;
     o[QStringLiteral("attention_score_flops")] = s.attention_score_flops;
-    o[QStringLiteral("prefill_total")] = spreadToJson(s.prefill_total);
-    o[QStringLiteral("decode_total")] = spreadToJson(s.decode_total);
+    // A spread that is not known (a snapshot loaded from an older session) is left out, as it was there.
+    if (s.prefill_total.repeats > 0) o[QStringLiteral("prefill_total")] = spreadToJson(s.prefill_total);
+    if (s.decode_total.repeats > 0) o[QStringLiteral("decode_total")] = spreadToJson(s.decode_total);
     QJsonArray pre_ops, dec_ops;
     for (int k = 0; k < kNumOps; ++k) {
         pre_ops.append(spreadToJson(s.prefill_ops[k]));
@@ -414,7 +415,10 @@ std::optional<Snapshot> snapshotFromJson(const QJsonObject& o, QString* error) {
     s.prefill_tokens_per_s = r.number("prefill_tokens_per_s");
     s.decode_tokens_per_s = r.number("decode_tokens_per_s");
     s.attention_score_flops = r.number("attention_score_flops");
-    // Spreads: optional (sessions saved before they were kept have none), checked when present.
+    // Spreads: optional (sessions saved before they were kept have none: the medians alone, repeats 0),
+    // checked when present.
+    s.prefill_total.median_ms = s.prefill_ms;
+    s.decode_total.median_ms = s.decode_ms;
     if (o.contains(QStringLiteral("prefill_total")))
         s.prefill_total = r.timing(r.object("prefill_total"), "prefill_total");
     if (o.contains(QStringLiteral("decode_total"))) s.decode_total = r.timing(r.object("decode_total"), "decode_total");

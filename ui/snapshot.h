@@ -33,7 +33,8 @@ struct Snapshot {
     double prefill_ms = 0.0, decode_ms = 0.0;
     double prefill_tokens_per_s = 0.0, decode_tokens_per_s = 0.0;
     double attention_score_flops = 0.0;  // prefill attention FLOPs of the layers run
-    // The spread behind the medians above (repeats 0: not known, e.g. a session saved before spreads were kept).
+    // The spread behind the medians above (repeats 0: not known, e.g. a session saved before spreads were kept;
+    // the totals' medians are prefill_ms and decode_ms either way).
     TimingStats prefill_total, decode_total;                       // whole phases (decode: all steps)
     std::array<TimingStats, kNumOps> prefill_ops{}, decode_ops{};  // per op, summed over the layers run
 

@@ -334,8 +334,14 @@ private:
         // process loses whole scheduler ticks there. Measured with a busy loop on one of 2 cores (README,
         // "Repeatability and a loaded machine"), against the idle median: decode of a 4-layer TinyLlama-shaped
         // model 2.9x with 2 threads, 1.8-1.9x with this policy; the teaching model's prefill 2.4-2.8x with 2
-        // threads, 1.4-2.0x with it. Idle, nothing changes (both threads are free).
-        const StepThreads threads(freeCoreThreads(m_threads));
+        // threads, 1.4-2.0x with it. Idle, nothing changes (both threads are free). Sampling the load costs
+        // ~30 us (/proc reads), a tenth of a small model's decode step, so it is re-read at most every 20 ms.
+        const auto now = Clock::now();
+        if (now - m_threads_checked > std::chrono::milliseconds(20)) {
+            m_step_threads = freeCoreThreads(m_threads);
+            m_threads_checked = now;
+        }
+        const StepThreads threads(m_step_threads);
         const auto t_step = Clock::now();
         const int64_t B = m_batch, d = c.d_model, D = c.head_dim, hq = c.n_q_heads, hkv = c.n_kv_heads;
         const int64_t N = B * T, F = c.ffn_dim, half = D / 2;
@@ -546,6 +552,8 @@ private:
     ModelConfig m_cfg;
     int64_t m_batch, m_max_seq;
     int m_threads;  // the creating thread's OpenMP maximum: what each step may use, and what splits are planned for
+    int m_step_threads = 1;                 // what the last load sample left free (freeCoreThreads)
+    Clock::time_point m_threads_checked{};  // when that sample was taken (never: the first step samples)
     std::vector<int64_t> m_cap;  // per layer: KV positions held per sequence, max_seq or min(max_seq, window)
     int64_t m_pos = 0, m_qkv_cols = 0;
     std::vector<double> m_inv_freq;

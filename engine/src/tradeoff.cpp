@@ -171,12 +171,7 @@ Expected<TradeoffResult> runTradeoff(Backend& backend, const Model& original, co
         as.kv_len = context;
         as.head_dim = cfg.head_dim;
         as.causal = false;  // one query row sees the whole cache
-        if (req.attention_iterations < 1)
-            return makeError(ErrorCode::InvalidArgument, "attention_iterations must be at least 1");
-        RepeatPolicy policy;
-        policy.repeats = req.attention_iterations;
-        policy.warmup = 2;
-        auto t = backend.timeAttentionStats(as, cfg.kv_dtype, policy);
+        auto t = backend.timeAttention(as, cfg.kv_dtype, req.attention_iterations);
         if (!t) return t.error();
         p.decode_attention = *t;
         p.decode_attention_ms = t->median_ms;

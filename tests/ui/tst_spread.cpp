@@ -277,6 +277,12 @@ private slots:
         back = snapshotFromJson(old, &error);
         QVERIFY2(back, qPrintable(error));
         QCOMPARE(back->prefill_total.repeats, 0);
+        QCOMPARE(back->prefill_total.median_ms, s.prefill_ms);  // the median alone, shown without a spread
+        // Saved again, it still has no spread, and loads again.
+        const auto again = snapshotFromJson(snapshotToJson(*back), &error);
+        QVERIFY2(again, qPrintable(error));
+        QCOMPARE(again->prefill_total.repeats, 0);
+        QCOMPARE(again->decode_total.median_ms, s.decode_ms);
         QCOMPARE(back->prefill_ms, s.prefill_ms);
 
         QJsonObject bad = snapshotToJson(s);

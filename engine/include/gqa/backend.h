@@ -140,17 +140,15 @@ public:
     // The CPU backend rotates through enough copies of K/V that they come from DRAM, not cache.
     virtual Expected<TimingStats> timeAttentionStats(const AttentionShape& s, DType kv_dtype,
                                                      const RepeatPolicy& policy) = 0;
-    // Its median over `iterations` (>= 1) timed repeats after two warm-up runs.
-    Expected<double> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) {
+    // The same over exactly `iterations` (>= 1) timed repeats after two warm-up runs.
+    Expected<TimingStats> timeAttention(const AttentionShape& s, DType kv_dtype, int iterations) {
         if (iterations < 1)
             return makeError(ErrorCode::InvalidArgument,
                              "timeAttention: iterations must be at least 1 (got " + std::to_string(iterations) + ")");
         RepeatPolicy p;
         p.repeats = iterations;
         p.warmup = 2;
-        auto t = timeAttentionStats(s, kv_dtype, p);
-        if (!t) return t.error();
-        return t->median_ms;
+        return timeAttentionStats(s, kv_dtype, p);
     }
     virtual Expected<Ceilings> measureCeilings() = 0;
 };
