@@ -14,10 +14,24 @@ inline float f16Scalar(const uint8_t* p) {
     return f16ToFloatOne(h);
 }
 
+// VW int8 values -> VW floats. With AVX2/AVX-512 one sign extension and one conversion: GCC widens a vector of
+// int8 lane by lane (measured on a TinyLlama-shaped Q8_0 decode: 419 ms per step before, 70 ms after).
 inline vf i8Chunk(const uint8_t* src) {
+#if GQA_VW == 16
+    const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+    vf r;
+    std::memcpy(&r, &f, sizeof r);
+    return r;
+#elif GQA_VW == 8
+    const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src))));
+    vf r;
+    std::memcpy(&r, &f, sizeof r);
+    return r;
+#else
     vi8 q;
     std::memcpy(&q, src, sizeof q);
     return __builtin_convertvector(__builtin_convertvector(q, vi), vf);
+#endif
 }
 
 inline vf weightChunk(const uint8_t* row, DType t, int64_t e) {
