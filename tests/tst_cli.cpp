@@ -382,6 +382,39 @@ private slots:
         for (const auto& row : rows) QVERIFY(row.toObject()["speedup_vs_mha"].toDouble() > 0);
         QCOMPARE(j["layer_decode"].toArray().size(), 2);
     }
+
+    // A whole model with the LM head: prefill against the GEMM ceiling, decode against its bytes, in Q8_0 and bf16.
+    void benchRandomModelJson() {
+        auto bench = [&](const char* dtype) {
+            auto r = cli({"bench", "--random", "smollm2-135m", "--weight-dtype", dtype, "--prompt-tokens", "8",
+                          "--steps", "3", "--prefill-repeats", "2", "--json"});
+            if (r.code != 0) qWarning() << r.err;
+            return std::make_pair(r.code, QJsonDocument::fromJson(r.out).object());
+        };
+        const auto [c8, q8] = bench("q8_0");
+        QCOMPARE(c8, 0);
+        QCOMPARE(q8["weight_dtype"].toString(), QString("q8_0"));
+        QVERIFY(q8["lm_head_included"].toBool());
+        QCOMPARE(q8["prompt_tokens"].toInt(), 8);
+        QCOMPARE(q8["prefill"].toObject()["repeats"].toInt(), 2);
+        QCOMPARE(q8["decode_steps"].toInt(), 3);
+        for (const char* k : {"prefill_gflop_per_s", "gemm_gflop_per_s", "prefill_fraction_of_gemm", "step_over_floor",
+                              "floor_ms", "decode_tokens_per_s", "prefill_tokens_per_s"})
+            QVERIFY2(q8[k].toDouble() > 0, k);
+        // Prefill FLOPs: 2 per weight per token, the LM head for the last token only (plus attention's few).
+        const double d = 576, ffn = 1536, layers = 30, vocab = 49152, kv = 3 * 64;
+        const double per_token = layers * 2 * (2 * d * d + 2 * d * kv + 3 * d * ffn);
+        QVERIFY(q8["prefill_gflop"].toDouble() > (8 * per_token + 2 * vocab * d) * 1e-9);
+        QVERIFY(q8["prefill_gflop"].toDouble() < (8 * per_token + 2 * vocab * d) * 1.02e-9);
+        const auto [c16, bf] = bench("bf16");
+        QCOMPARE(c16, 0);
+        // The floor counts bytes as stored: Q8_0 is 34 bytes per 32 values where bf16 is 64.
+        const double ratio = q8["weight_bytes_per_step"].toDouble() / bf["weight_bytes_per_step"].toDouble();
+        QVERIFY2(ratio > 0.53 && ratio < 0.54, qPrintable(QString::number(ratio)));
+        auto r = cli({"bench", "--random", "smollm2-135m", "--weight-dtype", "int4"});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains("int4"));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestCli)
