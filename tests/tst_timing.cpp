@@ -102,7 +102,10 @@ private slots:
         const LoadSample s = sampleLoad();
         QVERIFY(s.valid);
         QVERIFY(s.self_running >= 1);
-        QVERIFY(s.procs_running >= s.self_running);
+        // The reading thread is runnable when /proc/stat is read. No relation between the two counts is checked:
+        // they are read at different instants, and Qt Test's watchdog thread may wake in between (a CI run saw
+        // self_running > procs_running); busyNote only counts what both samples agree on, never below 0.
+        QVERIFY(s.procs_running >= 1);
     }
 };
 
