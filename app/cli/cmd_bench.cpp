@@ -71,14 +71,17 @@ int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string
     StepRequest req;
     req.logits = LogitsMode::Last;  // the LM head runs in every timed step, prefill and decode
     StepOutput out;
-    std::vector<double> prefills;
-    for (int64_t r = 0; r < R + 1; ++r) {  // the first prefill warms the path up
+    // R timed prefills after one warm-up (none when a single prefill is asked for), each on an emptied cache.
+    RepeatPolicy prefill_policy;
+    prefill_policy.repeats = static_cast<int>(R);
+    prefill_policy.warmup = R == 1 ? 0 : 1;
+    Repeater prefills(prefill_policy);
+    while (prefills.keepGoing()) {
         (*inst)->reset();
         if (auto st = (*inst)->prefill(prompt.data(), P, req, out); !st) return reportError(st.error());
-        if (r > 0 || R == 1) prefills.push_back(out.total_ms);
-        if (R == 1) break;
+        prefills.add(out.total_ms);
     }
-    const TimingStats pre = summarize(prefills);
+    const TimingStats pre = summarize(prefills.samples());
     std::vector<double> steps;
     int32_t next = 1;
     for (int64_t s = 0; s < S + 1; ++s) {
@@ -141,7 +144,7 @@ int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string
     std::printf(
         "| prompt | prefill ms (%zu) | prefill tok/s | prefill GFLOP/s | of GEMM | decode step ms (%zu) | decode tok/s "
         "| weights+KV read | floor ms | step/floor |\n|---|---|---|---|---|---|---|---|---|---|\n",
-        prefills.size(), steps.size());
+        prefills.samples().size(), steps.size());
     std::printf("| %lld | %s | %.1f | %.1f | %.0f%% | %s | %.2f | %s | %.2f | %.2f |\n", (long long)P,
                 spreadText(pre).c_str(), static_cast<double>(P) / (pre.median_ms * 1e-3), prefill_rate * 1e-9,
                 100 * prefill_rate / gemm, spreadText(st).c_str(), 1e3 / median,
