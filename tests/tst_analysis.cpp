@@ -239,7 +239,7 @@ private slots:
     // ---- sliding windows ----------------------------------------------------------------------------------
     void windowedAttentionEqualsReference_data() {
         QTest::addColumn<QString>("isa");
-        for (const char* isa : {"generic", "avx2", "avx512", "avx512-bf16"})
+        for (const char* isa : {"generic", "avx2", "avx512", "amx-bf16"})
             if (QString(cpu::kernelsFor(isa).isa) == isa) QTest::newRow(isa) << QString(isa);
     }
     // Every kernel build, windows shorter than, equal to and longer than the context, against ref::attention.

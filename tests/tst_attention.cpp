@@ -144,7 +144,7 @@ private slots:
     // Every kernel build this CPU can run (generic, AVX2, AVX-512, AVX512-BF16), not only the one picked.
     void everyIsaMatchesReference_data() {
         QTest::addColumn<QString>("isa");
-        for (const char* isa : {"generic", "avx2", "avx512", "avx512-bf16"})
+        for (const char* isa : {"generic", "avx2", "avx512", "amx-bf16"})
             if (QString(cpu::kernelsFor(isa).isa) == isa) QTest::newRow(isa) << QString(isa);
     }
     void everyIsaMatchesReference() {

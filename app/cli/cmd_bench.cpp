@@ -181,6 +181,8 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
         DType dtype;
         TimingStats t;
         double kv_bytes = 0, gbps = 0, bw = 0, bw_fraction = 0, speedup_vs_mha = 0;
+        double flops = 0, gemm = 0, roofline_ms = 0;  // roofline: max(bytes / read BW, FLOPs / fp32 GEMM rate)
+        bool memory_bound = true;
     };
     Ceilings first_ceil;
     double bw_min = 0, bw_max = 0;
@@ -208,6 +210,12 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
                             2.0 * static_cast<double>(B * hkv * T * D) * static_cast<double>(bytesPerElement(dt));
                         r.gbps = r.kv_bytes / (r.t.median_ms * 1e-3) * 1e-9;
                         r.bw_fraction = r.kv_bytes / (r.t.median_ms * 1e-3) / r.bw;
+                        // QK^T and PV: 2 x 2 FLOPs per query head, key and head_dim element.
+                        r.flops = 4.0 * static_cast<double>(B * hq * T * D);
+                        r.gemm = ceil->gemm_flops_per_s;
+                        const double mem_ms = r.kv_bytes / r.bw * 1e3, compute_ms = r.flops / r.gemm * 1e3;
+                        r.memory_bound = mem_ms >= compute_ms;
+                        r.roofline_ms = std::max(mem_ms, compute_ms);
                         rows.push_back(r);
                     }
     for (auto& r : rows)
@@ -239,7 +247,12 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
                                   {"ms", r.t.median_ms},
                                   {"gb_per_s", r.gbps},
                                   {"mem_read_bw_gb_per_s", r.bw * 1e-9},
-                                  {"fraction_of_read_bw", r.bw_fraction}};
+                                  {"fraction_of_read_bw", r.bw_fraction},
+                                  {"flops", r.flops},
+                                  {"gemm_gflop_per_s", r.gemm * 1e-9},
+                                  {"bound", r.memory_bound ? "memory" : "compute"},
+                                  {"roofline_ms", r.roofline_ms},
+                                  {"fraction_of_roofline", r.roofline_ms / r.t.median_ms}};
             // 32/8 has no MHA row in the table.
             row["speedup_vs_mha"] = r.speedup_vs_mha > 0 ? nlohmann::json(r.speedup_vs_mha) : nlohmann::json(nullptr);
             row.update(spreadJson(r.t));
@@ -253,18 +266,22 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
     if (!busy.empty()) std::printf("Note: %s\n", busy.c_str());
     std::printf(
         "\nDecode attention (one query per sequence, the whole cache visible); ms: median (min-max) of %d "
-        "repeats; read BW: measured right before the row\n\n",
+        "repeats; read BW and fp32 GEMM rate: measured right before the row; bound: which of K/V bytes / read BW "
+        "and FLOPs / GEMM rate is longer (the roofline)\n\n",
         kernelPolicy(a.iterations).repeats);
     std::printf(
-        "| B | Hq/Hkv | g | D | context | cache | K/V bytes | ms | GB/s | read BW GB/s | %% of read BW | vs MHA |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "| B | Hq/Hkv | g | D | context | cache | K/V bytes | ms | GB/s | read BW GB/s | %% of read BW | bound | %% of "
+        "roofline | vs MHA |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& r : rows) {
         char vs_mha[32] = "-";
         if (r.speedup_vs_mha > 0) std::snprintf(vs_mha, sizeof vs_mha, "%.2fx", r.speedup_vs_mha);
-        std::printf("| %lld | %lld/%lld | %lld | %lld | %lld | %s | %s | %s | %.1f | %.1f | %.0f%% | %s |\n",
-                    (long long)r.batch, (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv), (long long)r.d,
-                    (long long)r.ctx, dtypeName(r.dtype), formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(),
-                    spreadText(r.t).c_str(), r.gbps, r.bw * 1e-9, 100 * r.bw_fraction, vs_mha);
+        std::printf(
+            "| %lld | %lld/%lld | %lld | %lld | %lld | %s | %s | %s | %.1f | %.1f | %.0f%% | %s | %.0f%% | %s |\n",
+            (long long)r.batch, (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv), (long long)r.d,
+            (long long)r.ctx, dtypeName(r.dtype), formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(),
+            spreadText(r.t).c_str(), r.gbps, r.bw * 1e-9, 100 * r.bw_fraction, r.memory_bound ? "memory" : "compute",
+            100 * r.roofline_ms / r.t.median_ms, vs_mha);
     }
     return 0;
 }

@@ -60,12 +60,15 @@ struct Kernels {
 };
 
 const Kernels& kernels();                    // the best for this CPU
-const Kernels& kernelsFor(const char* isa);  // "generic", "avx2", "avx512", "avx512-bf16" (else generic)
+const Kernels& kernelsFor(const char* isa);  // "generic", "avx2", "avx512", "amx-bf16" (else generic)
 
 // Implementations, one per ISA translation unit.
 const Kernels& kernelsGeneric();
 const Kernels& kernelsAvx2();
 const Kernels& kernelsAvx512();
-const Kernels& kernelsAvx512Bf16();  // AVX-512 + AVX512-BF16: bf16 K/V used in place by vdpbf16ps
+const Kernels& kernelsAmxBf16();  // AVX-512 + AMX-BF16 tiles: bf16 K/V multiplied in place (attention)
+// AMX-BF16 and AMX-TILE in CPUID, tile state enabled by the OS, and this process allowed to use it (Linux
+// asks for that once, arch_prctl ARCH_REQ_XCOMP_PERM).
+bool amxUsable();
 
 }  // namespace gqa::cpu

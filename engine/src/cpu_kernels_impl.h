@@ -340,8 +340,11 @@ struct Prefetcher {
 struct Scratch {
     std::vector<float> q, s, kf, vf_, corr;
     std::vector<int64_t> valid;
-    std::vector<uint16_t> qh, ql, zero_row;  // bf16 dot-product and direct paths
-    std::vector<uint32_t> ph, pl;
+    std::vector<uint16_t> zero_row;  // direct and AMX paths: the padding key
+    std::vector<uint32_t> ph, pl;    // AMX path: probabilities as bf16 hi/lo pairs
+    std::vector<uint32_t> qth, qtl;  // AMX path: Q^T in pair layout, hi/lo
+    std::vector<uint16_t> kblk, vnni;
+    std::vector<float> st, oa;
 };
 
 // ---- direct path: few rows (decode with g <= kRB), 16-bit K/V widened in registers as they are used ----------
@@ -431,13 +434,29 @@ inline void pvDirectAll(int64_t R, float* o, int64_t dp, const float* corr, cons
 
 // One work item: rows = g heads x nq queries (row r = qi * g + hi), keys [k_begin, k_end).
 // Writes unnormalized O and (m, l) to the given row-major buffers (stride dp for o).
-#if defined(GQA_HAVE_BF16DP)
-// ---- bf16 K/V read in place by the AVX512-BF16 dot-product instruction (no conversion pass) --------------
-// vdpbf16ps multiplies pairs of bf16 values exactly and accumulates in fp32. The fp32 side of each product
-// (q, or a probability p) is split into hi + lo bf16 parts, x = hi + lo to 2^-18 relative, so the result keeps
-// fp32 accuracy while K and V stay 16-bit and are loaded once per group.
-inline __m512bh asBh(__m512i x) {
-    return reinterpret_cast<__m512bh&>(x);
+#if defined(GQA_HAVE_AMX)
+// ---- AMX tiles: bf16 K/V multiplied in place by TDPBF16PS (Sapphire Rapids and later) -------------------------
+// Every tile register is 16 rows x 64 bytes (16 fp32 or 32 bf16). The fp32 side of each product (q, or a
+// probability p) is split into bf16 hi + lo parts, x = hi + lo to 2^-16 relative, so results keep fp32 accuracy
+// while K and V stay 16-bit and are read once per group. Scores come out transposed, S^T = K Q^T: a K tile is 16
+// cache rows as they lie in memory, and Q^T (packed once per work item) is the pair-interleaved operand.
+// O += P V takes P as rows of bf16 pairs and V interleaved two keys at a time.
+constexpr int kAmxRows = 16;
+
+struct AmxTileConfig {
+    uint8_t palette = 1, start_row = 0;
+    uint8_t reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+
+inline void amxBegin() {
+    alignas(64) AmxTileConfig c;
+    for (int t = 0; t < 8; ++t) {
+        c.colsb[t] = 64;
+        c.rows[t] = kAmxRows;
+    }
+    _tile_loadconfig(&c);
 }
 
 inline void splitBf16(float x, uint16_t& hi, uint16_t& lo) {
@@ -455,38 +474,64 @@ inline __m512i interleaveIndex() {
     return _mm512_load_si512(idx);
 }
 
-// o[r][u*16 .. u*16+16) for NR rows and U chunks of 16 outputs: o = o * corr + sum over key pairs of
-// V_j p_j + V_{j+1} p_{j+1}. vrows[j]: bf16 V rows (zero row past the valid keys); ph/pl: per row, per key
-// pair, the (p_j, p_{j+1}) bf16 pair packed in 32 bits (hi and lo parts).
-template <int NR, int U>
-inline void pvBf16(float* o, int64_t ostride, const float* corr, const uint32_t* ph, const uint32_t* pl,
-                   int64_t pstride, int64_t pairs, const uint16_t* const* vrows, int64_t e0) {
-    const __m512i idx = interleaveIndex();
-    __m512 a[NR][U];
-    for (int r = 0; r < NR; ++r)
-        for (int u = 0; u < U; ++u)
-            a[r][u] = _mm512_mul_ps(_mm512_loadu_ps(o + r * ostride + u * 16), _mm512_set1_ps(corr[r]));
-    for (int64_t jp = 0; jp < pairs; ++jp) {
-        const uint16_t* v0 = vrows[2 * jp] + e0;
-        const uint16_t* v1 = vrows[2 * jp + 1] + e0;
-        __m512i vi[U];
-        for (int u = 0; u < U; ++u) {
-            const __m512i both = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v0 + u * 16))),
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v1 + u * 16)), 1);
-            vi[u] = _mm512_permutexvar_epi16(idx, both);
-        }
-        for (int r = 0; r < NR; ++r) {
-            const __m512bh h = asBh(_mm512_set1_epi32(static_cast<int>(ph[r * pstride + jp])));
-            const __m512bh lo = asBh(_mm512_set1_epi32(static_cast<int>(pl[r * pstride + jp])));
-            for (int u = 0; u < U; ++u) {
-                a[r][u] = _mm512_dpbf16_ps(a[r][u], asBh(vi[u]), h);
-                a[r][u] = _mm512_dpbf16_ps(a[r][u], asBh(vi[u]), lo);
-            }
-        }
+// t[r] = column r of the 16 x 16 fp32 block at m (row stride 16): lane j of t[r] = m[j * 16 + r].
+inline void transpose16(const float* m, __m512* t) {
+    __m512 a[16], b[16];
+    for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(m + i * 16);
+    for (int i = 0; i < 16; i += 2) {
+        b[i] = _mm512_unpacklo_ps(a[i], a[i + 1]);
+        b[i + 1] = _mm512_unpackhi_ps(a[i], a[i + 1]);
     }
-    for (int r = 0; r < NR; ++r)
-        for (int u = 0; u < U; ++u) _mm512_storeu_ps(o + r * ostride + u * 16, a[r][u]);
+    for (int i = 0; i < 16; i += 4)
+        for (int k = 0; k < 2; ++k) {
+            a[i + k] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(b[i + k]), _mm512_castps_pd(b[i + k + 2])));
+            a[i + k + 2] =
+                _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(b[i + k]), _mm512_castps_pd(b[i + k + 2])));
+        }
+    // a[4q + w] holds, per 128-bit lane L, column 4L + w' of rows 4q .. 4q+3 (w' = 0, 2, 1, 3 for w = 0..3)
+    for (int i = 0; i < 16; i += 8)
+        for (int k = 0; k < 4; ++k) {
+            b[i + k] = _mm512_shuffle_f32x4(a[i + k], a[i + k + 4], 0x88);
+            b[i + k + 4] = _mm512_shuffle_f32x4(a[i + k], a[i + k + 4], 0xdd);
+        }
+    for (int k = 0; k < 8; ++k) {
+        a[k] = _mm512_shuffle_f32x4(b[k], b[k + 8], 0x88);
+        a[k + 8] = _mm512_shuffle_f32x4(b[k], b[k + 8], 0xdd);
+    }
+    // a[x] now holds one column; which one is fixed by the shuffles above: find it once.
+    static const std::array<int, 16> col = [] {
+        std::array<int, 16> c{};
+        alignas(64) float mm[256], out[16];
+        for (int i = 0; i < 256; ++i) mm[i] = static_cast<float>(i);
+        __m512 x[16], y[16];
+        for (int i = 0; i < 16; ++i) x[i] = _mm512_loadu_ps(mm + i * 16);
+        for (int i = 0; i < 16; i += 2) {
+            y[i] = _mm512_unpacklo_ps(x[i], x[i + 1]);
+            y[i + 1] = _mm512_unpackhi_ps(x[i], x[i + 1]);
+        }
+        for (int i = 0; i < 16; i += 4)
+            for (int k = 0; k < 2; ++k) {
+                x[i + k] =
+                    _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(y[i + k]), _mm512_castps_pd(y[i + k + 2])));
+                x[i + k + 2] =
+                    _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(y[i + k]), _mm512_castps_pd(y[i + k + 2])));
+            }
+        for (int i = 0; i < 16; i += 8)
+            for (int k = 0; k < 4; ++k) {
+                y[i + k] = _mm512_shuffle_f32x4(x[i + k], x[i + k + 4], 0x88);
+                y[i + k + 4] = _mm512_shuffle_f32x4(x[i + k], x[i + k + 4], 0xdd);
+            }
+        for (int k = 0; k < 8; ++k) {
+            x[k] = _mm512_shuffle_f32x4(y[k], y[k + 8], 0x88);
+            x[k + 8] = _mm512_shuffle_f32x4(y[k], y[k + 8], 0xdd);
+        }
+        for (int i = 0; i < 16; ++i) {
+            _mm512_storeu_ps(out, x[i]);
+            c[static_cast<size_t>(static_cast<int>(out[0]))] = i;  // out[0] = m[0 * 16 + column]
+        }
+        return c;
+    }();
+    for (int r = 0; r < 16; ++r) t[r] = a[col[static_cast<size_t>(r)]];
 }
 #endif
 
@@ -512,23 +557,47 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     std::fill(o, o + R * dp, 0.0f);
     std::fill(m, m + R, -std::numeric_limits<float>::infinity());
     std::fill(l, l + R, 0.0f);
-#if defined(GQA_HAVE_BF16DP)
-    // Only for fewer than 4 rows (MHA-like decode): with more rows the fp32-tile path below, converting each tile
-    // once for all rows, measured faster (decode g = 8 and g = 64, and prefill, on one core).
-    const bool dpath = p.kv_dtype == DType::BF16 && D % 32 == 0 && D == dp && R < 4;
-    if (dpath) {
-        sc.qh.resize(static_cast<size_t>(R * D));
-        sc.ql.resize(static_cast<size_t>(R * D));
-        for (int64_t i = 0; i < R * D; ++i)
-            splitBf16(sc.q[static_cast<size_t>(i)], sc.qh[static_cast<size_t>(i)], sc.ql[static_cast<size_t>(i)]);
+#if defined(GQA_HAVE_AMX)
+    // More rows than the direct path takes (decode with g > kRB, and prefill) with a bf16 cache: AMX tiles. On
+    // this path O accumulates in sc.oa (16-row tile blocks) and is copied to o at the end. Up to 8 rows share one
+    // tile block "packed": tile rows/columns 0-7 carry the hi parts, 8-15 the lo parts, and the halves are added.
+    const bool amx = p.kv_dtype == DType::BF16 && D % 64 == 0 && D == dp && R > kRB;
+    const bool packed = R <= kAmxRows / 2;
+    const int64_t rb_n = packed ? 1 : (R + kAmxRows - 1) / kAmxRows;
+    const int64_t ncd = D / 32;  // 32-wide d chunks
+    if (amx) {
+        // Q^T per 16-row block and d chunk: [rb][c][pair kp][column n] = (q[n][2kp], q[n][2kp + 1]) as bf16 hi
+        // (qth) and lo (qtl); packed, column n < 8 is row n's hi and 8 + n its lo, all in qth.
+        sc.qth.assign(static_cast<size_t>(rb_n * ncd * 256), 0);
+        sc.qtl.assign(static_cast<size_t>(rb_n * ncd * 256), 0);
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t e = 0; e < D; e += 2) {
+                uint16_t h0, l0, h1, l1;
+                splitBf16(sc.q[static_cast<size_t>(r * dp + e)], h0, l0);
+                splitBf16(sc.q[static_cast<size_t>(r * dp + e + 1)], h1, l1);
+                const uint32_t hv = static_cast<uint32_t>(h0) | static_cast<uint32_t>(h1) << 16;
+                const uint32_t lv = static_cast<uint32_t>(l0) | static_cast<uint32_t>(l1) << 16;
+                const int64_t rb = packed ? 0 : r / kAmxRows, n = packed ? r : r % kAmxRows;
+                const auto i = static_cast<size_t>(((rb * ncd + e / 32) * 16 + (e % 32) / 2) * 16 + n);
+                sc.qth[i] = hv;
+                if (packed)
+                    sc.qth[i + kAmxRows / 2] = lv;
+                else
+                    sc.qtl[i] = lv;
+            }
+        sc.ph.assign(static_cast<size_t>(rb_n * kAmxRows * kKeyTile / 2), 0);
+        sc.pl.assign(static_cast<size_t>(rb_n * kAmxRows * kKeyTile / 2), 0);
+        sc.oa.assign(static_cast<size_t>(rb_n * kAmxRows * dp), 0.0f);
+        sc.st.resize(4 * 256);
+        sc.kblk.resize(static_cast<size_t>(4 * 16 * D));
+        sc.vnni.resize(static_cast<size_t>((D / 16) * (kKeyTile / 2) * 32));
         sc.zero_row.assign(static_cast<size_t>(D), 0);
-        sc.ph.resize(static_cast<size_t>(R * kKeyTile / 2));
-        sc.pl.resize(static_cast<size_t>(R * kKeyTile / 2));
+        amxBegin();
     }
 #else
-    constexpr bool dpath = false;
+    constexpr bool amx = false;
 #endif
-    const bool direct = !dpath && R <= kRB && D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16);
+    const bool direct = !amx && R <= kRB && D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16);
     if (direct) sc.zero_row.assign(static_cast<size_t>(D), 0);
     // Keys visible to the last query of the tile bound the loop; with a sliding window, keys before the first
     // query's window are skipped without being read.
@@ -538,7 +607,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const auto kv_base = b * p.kv_sb + kvh * p.kv_sh;
     auto rowAt = [&](const void* base, int64_t j) { return kvRow(base, p.kv_dtype, kv_base + kvSlot(p, j) * p.kv_si); };
 
-    const int64_t tile = keyTile(dp);
+    const int64_t tile = amx ? kKeyTile : keyTile(dp);  // AMX keeps no fp32 tiles in L1
     Prefetcher pf;
     int pf_per_tile = 0;
     for (int64_t j0 = k_first; j0 < k_last; j0 += tile) {
@@ -548,17 +617,6 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         // tiles into L2 measured slower), while the Prefetcher brings the tile kPrefetchTiles ahead into L2.
         // K in chunk-major layout, kf[(c * tile + j) * VW + lane], so the VW keys of one block sit at constant
         // offsets; V row-major, vf_[j * dp + e].
-#if defined(GQA_HAVE_BF16DP)
-        const uint16_t* krows[kKeyTile];
-        const uint16_t* vrows[kKeyTile + 1];
-        if (dpath) {
-            for (int64_t j = 0; j < ktp + 1 && j <= kKeyTile; ++j) {
-                const bool in = j < kt;
-                if (j < kKeyTile) krows[j] = in ? static_cast<const uint16_t*>(rowAt(p.k, j0 + j)) : sc.zero_row.data();
-                vrows[j] = in ? static_cast<const uint16_t*>(rowAt(p.v, j0 + j)) : sc.zero_row.data();
-            }
-        }
-#endif
         {
             // The tile kPrefetchTiles ahead streams in while this one is computed (rows of a head are contiguous).
             const int64_t next0 = j0 + kPrefetchTiles * tile;
@@ -583,7 +641,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 drows_k[j] = j < kt ? static_cast<const uint16_t*>(rowAt(p.k, j0 + j)) : sc.zero_row.data();
                 drows_v[j] = j < kt ? static_cast<const uint16_t*>(rowAt(p.v, j0 + j)) : sc.zero_row.data();
             }
-        if (!dpath && !direct) {
+        if (!amx && !direct) {
             float* row = vfs + tile * dp;  // one spare row for the K conversion
             for (int64_t j = 0; j < kt; ++j) {
                 float* dst = kfs + j * VW;
@@ -600,67 +658,69 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             // V after K: one sequential stream at a time.
             for (int64_t j = 0; j < kt; ++j) toFloat(rowAt(p.v, j0 + j), p.kv_dtype, D, vfs + j * dp);
         }
-        for (int64_t j = kt; j < (dpath || direct ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
+        for (int64_t j = kt; j < (amx || direct ? 0 : ktp); ++j) {  // padded keys: zeros, masked below
             for (int64_t c = 0; c < nc; ++c) vstore(kfs + (c * tile + j) * VW, vf{});
             std::fill(vfs + j * dp, vfs + (j + 1) * dp, 0.0f);
         }
         // S = Q K^T for this tile. Blocks of kRB rows x kKB keys share one transpose-reduce, so each
         // loaded K chunk feeds kRB rows and each Q chunk kKB keys.
         int64_t r_blocked = 0;
-#if defined(GQA_HAVE_BF16DP)
-        if (dpath) {
-            const int64_t ncd = D / 32;  // 32 bf16 per dot-product instruction
-            const int pf_step = static_cast<int>(
-                std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ktp / 4) * std::max<int64_t>(1, R / 4))));
-            alignas(64) float tmp[16];
-            if (R % 4 == 0) {
-                r_blocked = R;
-                for (int64_t jb = 0; jb < ktp; jb += 4)
-                    for (int64_t r0 = 0; r0 < R; r0 += 4) {
-                        pf.pump(pf_step);
-                        vf acc[16];
-                        for (int i = 0; i < 16; ++i) acc[i] = vf{};
-                        for (int64_t c = 0; c < ncd; ++c) {
-                            __m512i kv[4], qh[4], ql[4];
-                            for (int jj = 0; jj < 4; ++jj) kv[jj] = _mm512_loadu_si512(krows[jb + jj] + c * 32);
-                            for (int rr = 0; rr < 4; ++rr) {
-                                qh[rr] = _mm512_loadu_si512(sc.qh.data() + (r0 + rr) * D + c * 32);
-                                ql[rr] = _mm512_loadu_si512(sc.ql.data() + (r0 + rr) * D + c * 32);
-                            }
-#pragma GCC unroll 16
-                            for (int i = 0; i < 16; ++i) {
-                                __m512 a;
-                                std::memcpy(&a, &acc[bitrev(i)], sizeof a);
-                                a = _mm512_dpbf16_ps(a, asBh(qh[i / 4]), asBh(kv[i % 4]));
-                                a = _mm512_dpbf16_ps(a, asBh(ql[i / 4]), asBh(kv[i % 4]));
-                                std::memcpy(&acc[bitrev(i)], &a, sizeof a);
-                            }
-                        }
-                        vstore(tmp, transposeReduce(acc));
-                        for (int rr = 0; rr < 4; ++rr)
-                            std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * 4, sizeof(float) * 4);
-                    }
-            } else {
-                r_blocked = R;
-                for (int64_t r = 0; r < R; ++r) {
-                    pf.pump(static_cast<int>(pf_per_tile / std::max<int64_t>(1, R)));
-                    for (int64_t jb = 0; jb < ktp; jb += 16) {
-                        vf acc[16];
-                        for (int i = 0; i < 16; ++i) acc[i] = vf{};
-                        for (int64_t c = 0; c < ncd; ++c) {
-                            const __m512i qh = _mm512_loadu_si512(sc.qh.data() + r * D + c * 32);
-                            const __m512i ql = _mm512_loadu_si512(sc.ql.data() + r * D + c * 32);
-#pragma GCC unroll 16
-                            for (int j = 0; j < 16; ++j) {
-                                const __m512i kv = _mm512_loadu_si512(krows[jb + j] + c * 32);
-                                __m512 a;
-                                std::memcpy(&a, &acc[bitrev(j)], sizeof a);
-                                a = _mm512_dpbf16_ps(a, asBh(qh), asBh(kv));
-                                a = _mm512_dpbf16_ps(a, asBh(ql), asBh(kv));
-                                std::memcpy(&acc[bitrev(j)], &a, sizeof a);
-                            }
-                        }
-                        vstore(sc.s.data() + r * kKeyTile + jb, transposeReduce(acc));
+#if defined(GQA_HAVE_AMX)
+        if (amx) {
+            // S^T = K Q^T for up to 4 blocks of 16 keys at once (4 independent accumulators keep the tile unit
+            // busy), 16 rows each. A K block is 16 cache rows as they lie (stride kv_si), or copied with zero
+            // padding when it runs past the tile's keys or wraps the ring.
+            r_blocked = R;
+            const int64_t kbn = ktp / 16;
+            const uint16_t* kb[4];
+            int64_t ks[4];
+            for (int64_t x = 0; x < 4; ++x) {
+                const int64_t jb = x * 16;
+                if (x < kbn && jb + 16 <= kt && (p.kv_ring == 0 || kvSlot(p, j0 + jb) + 16 <= p.kv_ring)) {
+                    kb[x] = static_cast<const uint16_t*>(rowAt(p.k, j0 + jb));
+                    ks[x] = p.kv_si * 2;
+                } else {
+                    uint16_t* dst = sc.kblk.data() + x * 16 * D;
+                    for (int64_t j = 0; j < 16; ++j)
+                        std::memcpy(dst + j * D, jb + j < kt ? rowAt(p.k, j0 + jb + j) : sc.zero_row.data(),
+                                    static_cast<size_t>(D) * 2);
+                    kb[x] = dst;
+                    ks[x] = D * 2;
+                }
+            }
+            const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, rb_n * ncd)));
+            for (int64_t rb = 0; rb < rb_n; ++rb) {
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_zero(2);
+                _tile_zero(3);
+                for (int64_t c = 0; c < ncd; ++c) {
+                    pf.pump(pf_step);
+                    _tile_loadd(5, sc.qth.data() + (rb * ncd + c) * 256, 64);
+                    if (!packed) _tile_loadd(6, sc.qtl.data() + (rb * ncd + c) * 256, 64);
+#define GQA_AMX_SCORE(X)                       \
+    if (X < kbn) {                             \
+        _tile_loadd(4, kb[X] + c * 32, ks[X]); \
+        _tile_dpbf16ps(X, 4, 5);               \
+        if (!packed) _tile_dpbf16ps(X, 4, 6);  \
+    }
+                    GQA_AMX_SCORE(0)
+                    GQA_AMX_SCORE(1)
+                    GQA_AMX_SCORE(2)
+                    GQA_AMX_SCORE(3)
+#undef GQA_AMX_SCORE
+                }
+                _tile_stored(0, sc.st.data(), 64);
+                if (kbn > 1) _tile_stored(1, sc.st.data() + 256, 64);
+                if (kbn > 2) _tile_stored(2, sc.st.data() + 512, 64);
+                if (kbn > 3) _tile_stored(3, sc.st.data() + 768, 64);
+                const int64_t rows = packed ? R : std::min<int64_t>(kAmxRows, R - rb * kAmxRows);
+                for (int64_t x = 0; x < kbn; ++x) {
+                    __m512 t[16];
+                    transpose16(sc.st.data() + x * 256, t);
+                    for (int64_t n = 0; n < rows; ++n) {
+                        const __m512 v = packed ? _mm512_add_ps(t[n], t[n + kAmxRows / 2]) : t[n];
+                        _mm512_storeu_ps(sc.s.data() + (rb * kAmxRows + n) * kKeyTile + x * 16, v);
                     }
                 }
             }
@@ -673,7 +733,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             else
                 scoresDirect<DType::F16>(R, sc.q.data(), dp, nc, drows_k, ktp, sc.s.data(), pf, pf_per_tile);
         }
-        if (!dpath && !direct && R % kRB == 0) {
+        if (!amx && !direct && R % kRB == 0) {
             r_blocked = R;
             alignas(64) float tmp[VW];
             const int pf_step =
@@ -697,7 +757,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                         std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
                 }
         }
-        if (r_blocked == 0 && !dpath && !direct) pf.pump(pf_per_tile / 2);
+        if (r_blocked == 0 && !amx && !direct) pf.pump(pf_per_tile / 2);
         for (int64_t r = r_blocked; r < R; ++r) {
             const float* qr = sc.q.data() + r * dp;
             float* sr = sc.s.data() + r * kKeyTile;
@@ -760,14 +820,17 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             m[r] = m_new;
         }
         pf.pump(pf_per_tile);  // whatever is left of this tile's share
-#if defined(GQA_HAVE_BF16DP)
-        if (dpath) {
-            // Probabilities as bf16 hi and lo rows; read as uint32 they are the packed (p_j, p_{j+1}) pairs
-            // the dot-product instruction wants. Masked and padded keys already hold exactly 0.
+#if defined(GQA_HAVE_AMX)
+        if (amx) {
+            // Probabilities as bf16 hi and lo rows; read as uint32 they are the packed (p_j, p_{j+1}) pairs the
+            // tiles want (packed: row r's lo row is tile row 8 + r). Masked and padded keys already hold exactly
+            // 0; keys up to the next 32 are zeroed.
+            const int64_t kt32 = (ktp + 31) / 32 * 32;
             for (int64_t r = 0; r < R; ++r) {
                 const float* sr = sc.s.data() + r * kKeyTile;
-                auto* hrow = reinterpret_cast<uint16_t*>(sc.ph.data() + r * (kKeyTile / 2));
-                auto* lrow = reinterpret_cast<uint16_t*>(sc.pl.data() + r * (kKeyTile / 2));
+                const int64_t hr = packed ? r : r, lr = packed ? r + kAmxRows / 2 : r;
+                auto* hrow = reinterpret_cast<uint16_t*>(sc.ph.data() + hr * (kKeyTile / 2));
+                auto* lrow = reinterpret_cast<uint16_t*>((packed ? sc.ph : sc.pl).data() + lr * (kKeyTile / 2));
                 for (int64_t jb = 0; jb < ktp; jb += 16) {
                     const __m512 pv = _mm512_loadu_ps(sr + jb);
                     const __m256bh hi = _mm512_cvtneps_pbh(pv);
@@ -778,28 +841,64 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                     std::memcpy(hrow + jb, &hi, sizeof hi);
                     std::memcpy(lrow + jb, &lo, sizeof lo);
                 }
+                std::fill(hrow + ktp, hrow + kt32, uint16_t{0});
+                std::fill(lrow + ktp, lrow + kt32, uint16_t{0});
             }
-            const int64_t ps = kKeyTile / 2;
-            for (int64_t r = 0; r < R;) {
-                const int64_t pairs = (sc.valid[static_cast<size_t>(r)] + 1) / 2;
-                const bool four = r + 3 < R && (sc.valid[static_cast<size_t>(r + 3)] + 1) / 2 == pairs &&
-                                  (sc.valid[static_cast<size_t>(r + 1)] + 1) / 2 == pairs &&
-                                  (sc.valid[static_cast<size_t>(r + 2)] + 1) / 2 == pairs;
-                for (int64_t e0 = 0; e0 < D; e0 += 64) {
-                    if (four && D - e0 >= 64)
-                        pvBf16<4, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
-                                     sc.pl.data() + r * ps, ps, pairs, vrows, e0);
-                    else if (four)
-                        pvBf16<4, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
-                                     sc.pl.data() + r * ps, ps, pairs, vrows, e0);
-                    else if (D - e0 >= 64)
-                        pvBf16<1, 4>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
-                                     sc.pl.data() + r * ps, ps, (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
-                    else
-                        pvBf16<1, 2>(o + r * dp + e0, dp, sc.corr.data() + r, sc.ph.data() + r * ps,
-                                     sc.pl.data() + r * ps, ps, (sc.valid[static_cast<size_t>(r)] + 1) / 2, vrows, e0);
+            int64_t n = 0;
+            for (int64_t r = 0; r < R; ++r) n = std::max(n, sc.valid[static_cast<size_t>(r)]);
+            const int64_t nkc = (n + 31) / 32;  // 32-key chunks with a visible key
+            // V two keys at a time, interleaved within 128-bit lanes (one unpack per 16 columns): block u of 16
+            // output columns holds the columns amxColumn(u, i) of vnni[(u * kKeyTile / 2 + jp) * 32 + 2i + {0, 1}]
+            // = V[2jp][.], V[2jp + 1][.]; sc.oa keeps that column order until the end of the item.
+            for (int64_t jp = 0; jp < nkc * 16; ++jp) {
+                const auto* v0 =
+                    static_cast<const uint16_t*>(2 * jp < kt ? rowAt(p.v, j0 + 2 * jp) : sc.zero_row.data());
+                const auto* v1 =
+                    static_cast<const uint16_t*>(2 * jp + 1 < kt ? rowAt(p.v, j0 + 2 * jp + 1) : sc.zero_row.data());
+                for (int64_t w = 0; w < D / 32; ++w) {
+                    const __m512i a = _mm512_loadu_si512(v0 + w * 32), b = _mm512_loadu_si512(v1 + w * 32);
+                    _mm512_storeu_si512(sc.vnni.data() + (2 * w * (kKeyTile / 2) + jp) * 32,
+                                        _mm512_unpacklo_epi16(a, b));
+                    _mm512_storeu_si512(sc.vnni.data() + ((2 * w + 1) * (kKeyTile / 2) + jp) * 32,
+                                        _mm512_unpackhi_epi16(a, b));
                 }
-                r += four ? 4 : 1;
+            }
+            for (int64_t rb = 0; rb < rb_n; ++rb) {
+                const int64_t rows = packed ? R : std::min<int64_t>(kAmxRows, R - rb * kAmxRows);
+                for (int64_t r = 0; r < rows; ++r) {
+                    const vf cv = vbcast(sc.corr[static_cast<size_t>(rb * kAmxRows + r)]);
+                    for (int64_t half = 0; half < (packed ? 2 : 1); ++half) {
+                        float* orow = sc.oa.data() + (rb * kAmxRows + r + half * (kAmxRows / 2)) * dp;
+                        for (int64_t e = 0; e < dp; e += VW) vstore(orow + e, vload(orow + e) * cv);
+                    }
+                }
+                if (nkc == 0) continue;
+                const uint32_t* ah = sc.ph.data() + rb * kAmxRows * (kKeyTile / 2);
+                const uint32_t* al = sc.pl.data() + rb * kAmxRows * (kKeyTile / 2);
+                for (int64_t ug = 0; ug < D / 16; ug += 4) {
+                    float* oc = sc.oa.data() + rb * kAmxRows * dp + ug * 16;
+                    _tile_loadd(0, oc, dp * 4);
+                    _tile_loadd(1, oc + 16, dp * 4);
+                    _tile_loadd(2, oc + 32, dp * 4);
+                    _tile_loadd(3, oc + 48, dp * 4);
+                    for (int64_t kc = 0; kc < nkc; ++kc) {
+                        _tile_loadd(6, ah + kc * 16, kKeyTile * 2);
+                        if (!packed) _tile_loadd(7, al + kc * 16, kKeyTile * 2);
+#define GQA_AMX_PV(X)                                                                \
+    _tile_loadd(4, sc.vnni.data() + ((ug + X) * (kKeyTile / 2) + kc * 16) * 32, 64); \
+    _tile_dpbf16ps(X, 6, 4);                                                         \
+    if (!packed) _tile_dpbf16ps(X, 7, 4);
+                        GQA_AMX_PV(0)
+                        GQA_AMX_PV(1)
+                        GQA_AMX_PV(2)
+                        GQA_AMX_PV(3)
+#undef GQA_AMX_PV
+                    }
+                    _tile_stored(0, oc, dp * 4);
+                    _tile_stored(1, oc + 16, dp * 4);
+                    _tile_stored(2, oc + 32, dp * 4);
+                    _tile_stored(3, oc + 48, dp * 4);
+                }
             }
             continue;
         }
@@ -846,6 +945,33 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             ++r;
         }
     }
+#if defined(GQA_HAVE_AMX)
+    if (amx) {
+        _tile_release();
+        // Column blocks 2w and 2w + 1 of sc.oa hold d columns 32w + {0-3, 8-11, 16-19, 24-27} and
+        // 32w + {4-7, 12-15, 20-23, 28-31} (the unpack order of V); packed, rows r and 8 + r are added.
+        alignas(64) int32_t lo_idx[16], hi_idx[16];
+        for (int i = 0; i < 16; ++i) {  // o column 32w + i (i < 16) and 32w + 16 + i, from the pair of blocks
+            const int lane_lo = (i / 4) % 2 == 0 ? (i / 8) * 4 + i % 4 : 16 + (i / 8) * 4 + i % 4;
+            const int c = 16 + i;
+            const int lane_hi = (c / 4) % 2 == 0 ? (c / 8) * 4 + c % 4 : 16 + (c / 8) * 4 + c % 4;
+            lo_idx[i] = lane_lo;
+            hi_idx[i] = lane_hi;
+        }
+        const __m512i il = _mm512_load_si512(lo_idx), ih = _mm512_load_si512(hi_idx);
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t w = 0; w < D / 32; ++w) {
+                const float* src = sc.oa.data() + r * dp + w * 32;
+                __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 16);
+                if (packed) {
+                    a = _mm512_add_ps(a, _mm512_loadu_ps(src + (kAmxRows / 2) * dp));
+                    b = _mm512_add_ps(b, _mm512_loadu_ps(src + (kAmxRows / 2) * dp + 16));
+                }
+                _mm512_storeu_ps(o + r * dp + w * 32, _mm512_permutex2var_ps(a, il, b));
+                _mm512_storeu_ps(o + r * dp + w * 32 + 16, _mm512_permutex2var_ps(a, ih, b));
+            }
+    }
+#endif
 }
 
 void attention(const AttnParams& p) {
