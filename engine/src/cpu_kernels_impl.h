@@ -27,6 +27,7 @@ typedef int vi __attribute__((vector_size(VW * 4)));
 
 constexpr int64_t kKeyTile = 64;       // keys per tile at most (a multiple of VW)
 constexpr int64_t kPrefetchTiles = 2;  // how many tiles ahead the software prefetch runs
+constexpr int kAmxPrefetchParts = 3;   // AMX path: a tile's prefetches go out in three parts
 // Keys per tile so that the fp32 K and V tiles (2 x keys x dp x 4 bytes) stay within 32 KiB of L1.
 inline int64_t keyTile(int64_t dp) {
     return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile);
@@ -688,7 +689,11 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                     ks[x] = D * 2;
                 }
             }
-            const int pf_step = static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, rb_n * ncd)));
+            // A third of the next tiles' prefetches here, a third after the softmax, the rest spread over the V
+            // interleave: bursts of prefetches fill the line-fill buffers and stall the loads of this tile
+            // (spread: 49% -> 53% of read bandwidth, g = 8 decode, measured against one burst per tile).
+            const int pf_step = static_cast<int>(
+                std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, kAmxPrefetchParts * rb_n * ncd)));
             for (int64_t rb = 0; rb < rb_n; ++rb) {
                 _tile_zero(0);
                 _tile_zero(1);
@@ -819,7 +824,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             l[r] = l[r] * sc.corr[static_cast<size_t>(r)] + hsum(sum);
             m[r] = m_new;
         }
-        pf.pump(pf_per_tile);  // whatever is left of this tile's share
+        pf.pump(amx ? pf_per_tile / kAmxPrefetchParts : pf_per_tile);  // whatever is left of this tile's share
 #if defined(GQA_HAVE_AMX)
         if (amx) {
             // Probabilities as bf16 hi and lo rows; read as uint32 they are the packed (p_j, p_{j+1}) pairs the
@@ -850,7 +855,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             // V two keys at a time, interleaved within 128-bit lanes (one unpack per 16 columns): block u of 16
             // output columns holds the columns amxColumn(u, i) of vnni[(u * kKeyTile / 2 + jp) * 32 + 2i + {0, 1}]
             // = V[2jp][.], V[2jp + 1][.]; sc.oa keeps that column order until the end of the item.
+            const int vstep = std::max(1, pf_per_tile / 32);
             for (int64_t jp = 0; jp < nkc * 16; ++jp) {
+                pf.pump(vstep);
                 const auto* v0 =
                     static_cast<const uint16_t*>(2 * jp < kt ? rowAt(p.v, j0 + 2 * jp) : sc.zero_row.data());
                 const auto* v1 =
@@ -900,6 +907,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                     _tile_stored(3, oc + 48, dp * 4);
                 }
             }
+            pf.pump(pf_per_tile);
             continue;
         }
 #endif
@@ -1133,10 +1141,98 @@ double readBandwidthProbe(const float* data, int64_t n) {
 
 #include "cpu_linear_impl.h"
 
+#if defined(GQA_HAVE_AMX)
+// ---- prefill linear layers with bf16 weights on AMX tiles ------------------------------------------------------
+// Y^T = W X^T per 16 weight rows x 8 activation rows: A = 16 weight rows as stored (bf16, in place), B = X^T as
+// pairs with columns 0-7 the hi and 8-15 the lo bf16 parts of 8 activation rows (x = hi + lo to 2^-16), so the
+// weights are used exactly and the products keep fp32 accuracy; the halves are added on the way out.
+void packActivations(const float* x, int64_t n, int64_t ldx, int64_t in, uint32_t* xt) {
+    const int64_t nic = in / 32, groups = (n + 7) / 8;
+#pragma omp parallel for schedule(static) if (n * in > (1 << 16))
+    for (int64_t tg = 0; tg < groups; ++tg) {
+        uint32_t* dst = xt + tg * nic * 256;
+        std::fill(dst, dst + nic * 256, 0u);
+        for (int64_t t = 0; t < 8 && tg * 8 + t < n; ++t) {
+            const float* row = x + (tg * 8 + t) * ldx;
+            for (int64_t e = 0; e < in; e += 2) {
+                uint16_t h0, l0, h1, l1;
+                splitBf16(row[e], h0, l0);
+                splitBf16(row[e + 1], h1, l1);
+                uint32_t* w = dst + (e / 32) * 256 + ((e % 32) / 2) * 16;
+                w[t] = static_cast<uint32_t>(h0) | static_cast<uint32_t>(h1) << 16;
+                w[8 + t] = static_cast<uint32_t>(l0) | static_cast<uint32_t>(l1) << 16;
+            }
+        }
+    }
+}
+
+void tileLinear(const LinearArgs& a, const uint32_t* xt) {
+    const int64_t in = a.in, nic = in / 32, groups = (a.n + 7) / 8;
+    std::vector<uint16_t> pad;  // weight rows past o1 of a short last block: zeros
+    alignas(64) float st[4 * 256];
+    amxBegin();
+    for (int64_t ob = a.o0; ob < a.o1; ob += 64) {
+        const int64_t rows = std::min<int64_t>(64, a.o1 - ob), blocks = (rows + 15) / 16;
+        const uint16_t* wb[4] = {};
+        int64_t ws[4] = {};
+        for (int64_t x = 0; x < blocks; ++x) {  // only the last block can be short
+            const int64_t r0 = ob + 16 * x;
+            if (rows - 16 * x >= 16) {
+                wb[x] = reinterpret_cast<const uint16_t*>(static_cast<const char*>(a.w) + r0 * a.row_bytes);
+                ws[x] = a.row_bytes;
+            } else {
+                pad.assign(static_cast<size_t>(16 * in), 0);
+                for (int64_t r = 0; r < 16 && r0 + r < a.o1; ++r)
+                    std::memcpy(pad.data() + r * in, static_cast<const char*>(a.w) + (r0 + r) * a.row_bytes,
+                                static_cast<size_t>(in) * 2);
+                wb[x] = pad.data();
+                ws[x] = in * 2;
+            }
+        }
+        for (int64_t tg = 0; tg < groups; ++tg) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            const uint32_t* xg = xt + tg * nic * 256;
+            for (int64_t ic = 0; ic < nic; ++ic) {
+                _tile_loadd(5, xg + ic * 256, 64);
+#define GQA_AMX_LIN(X)                          \
+    if (X < blocks) {                           \
+        _tile_loadd(4, wb[X] + ic * 32, ws[X]); \
+        _tile_dpbf16ps(X, 4, 5);                \
+    }
+                GQA_AMX_LIN(0)
+                GQA_AMX_LIN(1)
+                GQA_AMX_LIN(2)
+                GQA_AMX_LIN(3)
+#undef GQA_AMX_LIN
+            }
+            _tile_stored(0, st, 64);
+            if (blocks > 1) _tile_stored(1, st + 256, 64);
+            if (blocks > 2) _tile_stored(2, st + 512, 64);
+            if (blocks > 3) _tile_stored(3, st + 768, 64);
+            // st[x][m][c]: weight row ob + 16x + m, activation row 8tg + c (hi, c < 8) or 8tg + c - 8 (lo).
+            for (int64_t t = 0; t < 8 && tg * 8 + t < a.n; ++t) {
+                float* yr = a.y + (tg * 8 + t) * a.ldy + ob;
+                for (int64_t m = 0; m < rows; ++m) yr[m] = st[m * 16 + t] + st[m * 16 + 8 + t];
+            }
+        }
+    }
+    _tile_release();
+}
+#endif
+
 }  // namespace
 
 const Kernels& table(const char* isa) {
-    static const Kernels k{isa, &attention, &probabilities, &readBandwidthProbe, &dotRows, &widenRows};
+#if defined(GQA_HAVE_AMX)
+    static const Kernels k{isa,      &attention, &probabilities,   &readBandwidthProbe,
+                           &dotRows, &widenRows, &packActivations, &tileLinear};
+#else
+    static const Kernels k{isa,      &attention, &probabilities, &readBandwidthProbe,
+                           &dotRows, &widenRows, nullptr,        nullptr};
+#endif
     return k;
 }
 
