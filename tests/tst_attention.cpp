@@ -196,6 +196,70 @@ private slots:
         QVERIFY(outs[0] == outs[2]);
     }
 
+    // Prefill projections with bf16 weights on AMX tiles (the LM head and every layer's linears) against a
+    // double-precision product of the same bf16 weights: ragged row counts (not a multiple of 8), weight blocks
+    // shorter than 16 rows and tiles split at arbitrary rows.
+    void tileLinearMatchesDouble() {
+        const auto& k = cpu::kernelsFor("amx-bf16");
+        if (!k.tileLinear) QSKIP("this CPU (or OS) offers no AMX tiles");
+        struct Case {
+            int64_t n, out, in, split;
+        };
+        for (const Case c :
+             {Case{13, 37, 96, 20}, Case{64, 130, 2048, 64}, Case{5, 16, 32, 16}, Case{9, 200, 160, 77}}) {
+            std::vector<uint16_t> w(static_cast<size_t>(c.out * c.in));
+            std::vector<float> x(static_cast<size_t>(c.n * c.in));
+            uint32_t state = 12345u + static_cast<uint32_t>(c.in);
+            auto uni = [&] {
+                state = state * 1664525u + 1013904223u;
+                return static_cast<float>(state >> 8) / 16777216.0f * 2.0f - 1.0f;
+            };
+            for (auto& v : w) v = floatToBf16(uni());
+            for (auto& v : x) v = uni() * 3.0f;
+            std::vector<uint32_t> xt(static_cast<size_t>(cpu::packedActivationWords(c.n, c.in)));
+            k.packActivations(x.data(), c.n, c.in, c.in, xt.data());
+            const int64_t ldy = c.out + 3;
+            std::vector<float> y(static_cast<size_t>(c.n * ldy), -7.0f);
+            for (const auto& [o0, o1] : {std::pair{int64_t{0}, c.split}, std::pair{c.split, c.out}}) {
+                cpu::LinearArgs a;
+                a.w = w.data();
+                a.dtype = DType::BF16;
+                a.in = c.in;
+                a.row_bytes = c.in * 2;
+                a.n = c.n;
+                a.y = y.data();
+                a.ldy = ldy;
+                a.o0 = o0;
+                a.o1 = o1;
+                k.tileLinear(a, xt.data());
+            }
+            for (int64_t r = 0; r < c.n; ++r) {
+                for (int64_t o = 0; o < c.out; ++o) {
+                    double ref = 0, mag = 0;
+                    for (int64_t e = 0; e < c.in; ++e) {
+                        const double p = static_cast<double>(bf16ToFloat(w[static_cast<size_t>(o * c.in + e)])) *
+                                         x[static_cast<size_t>(r * c.in + e)];
+                        ref += p;
+                        mag += std::fabs(p);
+                    }
+                    const double got = y[static_cast<size_t>(r * ldy + o)];
+                    // x = hi + lo to 2^-16 relative, fp32 accumulation: far inside 1e-4 of sum |w x|.
+                    QVERIFY2(std::fabs(got - ref) <= 1e-4 * mag + 1e-6,
+                             qPrintable(QString("n %1 out %2 in %3: y[%4][%5] = %6, expected %7")
+                                            .arg(c.n)
+                                            .arg(c.out)
+                                            .arg(c.in)
+                                            .arg(r)
+                                            .arg(o)
+                                            .arg(got)
+                                            .arg(ref)));
+                }
+                // Columns past out are not written.
+                for (int64_t o = c.out; o < ldy; ++o) QCOMPARE(y[static_cast<size_t>(r * ldy + o)], -7.0f);
+            }
+        }
+    }
+
     void rejectsImpossibleShapes() {
         std::vector<float> x(64 * 64);
         QCOMPARE(
