@@ -116,32 +116,38 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
         return;
     }
     const int64_t n_tiles = (out + kTileRows - 1) / kTileRows;
+    if (static_cast<int>(tiles.size()) < threads) tiles.resize(static_cast<size_t>(threads));
+    static_assert(kTileRows % 8 == 0, "packActivations packs groups of 8 rows");
     if (W.dtype == DType::BF16 && K.tileLinear && in % 32 == 0) {
-        // Prefill, bf16 weights, AMX: the activations packed once as bf16 hi + lo pairs, then every tile of
-        // weight rows multiplied in place (no widened copy).
-        static thread_local std::vector<uint32_t> xt;
-        xt.resize(static_cast<size_t>(cpu::packedActivationWords(n, in)));
-        K.packActivations(x, n, ldx, in, xt.data());
-        const uint32_t* packed = xt.data();  // (xt is this thread's; the workers read it through this pointer)
+        // Prefill, bf16 weights, AMX: kTileRows activation rows at a time packed as bf16 hi + lo pairs, then every
+        // tile of weight rows multiplied in place (no widened copy). The packing of kTileRows rows is exactly the
+        // size of one fp32 tile, so it lives in thread 0's tile buffer, which the memory model already counts
+        // (the kernels, in another translation unit behind a function pointer, read it only as 32-bit words).
+        auto& buf = tiles[0];
+        buf.resize(static_cast<size_t>(kTileRows * in));
+        auto* packed = reinterpret_cast<uint32_t*>(buf.data());
+        for (int64_t r0 = 0; r0 < n; r0 += kTileRows) {
+            const int64_t rn = std::min(kTileRows, n - r0);
+            K.packActivations(x + r0 * ldx, rn, ldx, in, packed);
 #pragma omp parallel for schedule(dynamic, 1) if (n_tiles > 1)
-        for (int64_t tile = 0; tile < n_tiles; ++tile) {
-            cpu::LinearArgs a;
-            a.w = W.data;
-            a.dtype = W.dtype;
-            a.in = in;
-            a.row_bytes = W.rowBytes();
-            a.n = n;
-            a.y = y;
-            a.ldy = ldy;
-            a.o0 = tile * kTileRows;
-            a.o1 = std::min(out, a.o0 + kTileRows);
-            K.tileLinear(a, packed);
+            for (int64_t tile = 0; tile < n_tiles; ++tile) {
+                cpu::LinearArgs a;
+                a.w = W.data;
+                a.dtype = W.dtype;
+                a.in = in;
+                a.row_bytes = W.rowBytes();
+                a.n = rn;
+                a.y = y + r0 * ldy;
+                a.ldy = ldy;
+                a.o0 = tile * kTileRows;
+                a.o1 = std::min(out, a.o0 + kTileRows);
+                K.tileLinear(a, packed);
+            }
         }
         return;
     }
     // Prefill: tiles of kTileRows weight rows, widened once per tile (fp32 weights are used in place), then
     // one single-threaded sgemm per (tile, block of activation rows).
-    if (static_cast<int>(tiles.size()) < threads) tiles.resize(static_cast<size_t>(threads));
 #pragma omp parallel for schedule(dynamic, 1) if (n_tiles > 1)
     for (int64_t tile = 0; tile < n_tiles; ++tile) {
         const int64_t o0 = tile * kTileRows, o1 = std::min(out, o0 + kTileRows);
