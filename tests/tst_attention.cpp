@@ -196,10 +196,16 @@ private slots:
         QVERIFY(outs[0] == outs[2]);
     }
 
-    // Prefill projections with bf16 weights on AMX tiles (the LM head and every layer's linears) against a
-    // double-precision product of the same bf16 weights: ragged row counts (not a multiple of 8), weight blocks
-    // shorter than 16 rows and tiles split at arbitrary rows.
+    // Prefill projections on AMX tiles (the LM head and every layer's linears) against a double-precision product
+    // of the same stored weights: bf16 in place, fp32, fp16 and Q8_0 widened and split exactly into 3 bf16 parts;
+    // ragged row counts (not a multiple of 8), weight blocks shorter than 16 rows and tiles split at arbitrary rows.
+    void tileLinearMatchesDouble_data() {
+        QTest::addColumn<int>("dtype");
+        for (DType t : {DType::BF16, DType::F16, DType::Q8_0, DType::F32}) QTest::newRow(dtypeName(t)) << int(t);
+    }
     void tileLinearMatchesDouble() {
+        QFETCH(int, dtype);
+        const auto t = static_cast<DType>(dtype);
         const auto& k = cpu::kernelsFor("amx-bf16");
         if (!k.tileLinear) QSKIP("this CPU (or OS) offers no AMX tiles");
         struct Case {
@@ -207,43 +213,69 @@ private slots:
         };
         for (const Case c :
              {Case{13, 37, 96, 20}, Case{64, 130, 2048, 64}, Case{5, 16, 32, 16}, Case{9, 200, 160, 77}}) {
-            std::vector<uint16_t> w(static_cast<size_t>(c.out * c.in));
+            const int64_t row_bytes = storageBytes(t, c.in);
+            std::vector<uint8_t> w(static_cast<size_t>(c.out * row_bytes));
+            std::vector<double> wd(static_cast<size_t>(c.out * c.in));  // the stored values, decoded
             std::vector<float> x(static_cast<size_t>(c.n * c.in));
             uint32_t state = 12345u + static_cast<uint32_t>(c.in);
             auto uni = [&] {
                 state = state * 1664525u + 1013904223u;
                 return static_cast<float>(state >> 8) / 16777216.0f * 2.0f - 1.0f;
             };
-            for (auto& v : w) v = floatToBf16(uni());
+            for (int64_t o = 0; o < c.out; ++o) {
+                uint8_t* row = w.data() + o * row_bytes;
+                for (int64_t e = 0; e < c.in; ++e) {
+                    if (t == DType::Q8_0) {
+                        uint8_t* blk = row + (e / kQ8BlockElems) * kQ8BlockBytes;
+                        if (e % kQ8BlockElems == 0) {
+                            const uint16_t sc = floatToF16(0.01f + 0.02f * std::fabs(uni()));
+                            std::memcpy(blk, &sc, 2);
+                        }
+                        uint16_t sc;
+                        std::memcpy(&sc, blk, 2);
+                        const auto q = static_cast<int8_t>(static_cast<int>(uni() * 127.0f));
+                        blk[2 + e % kQ8BlockElems] = static_cast<uint8_t>(q);
+                        wd[static_cast<size_t>(o * c.in + e)] = static_cast<double>(f16ToFloat(sc)) * q;
+                    } else if (t == DType::F32) {
+                        const float f = uni();
+                        std::memcpy(row + 4 * e, &f, 4);
+                        wd[static_cast<size_t>(o * c.in + e)] = f;
+                    } else {
+                        const uint16_t h = t == DType::BF16 ? floatToBf16(uni()) : floatToF16(uni());
+                        std::memcpy(row + 2 * e, &h, 2);
+                        wd[static_cast<size_t>(o * c.in + e)] = t == DType::BF16 ? bf16ToFloat(h) : f16ToFloat(h);
+                    }
+                }
+            }
             for (auto& v : x) v = uni() * 3.0f;
             std::vector<uint32_t> xt(static_cast<size_t>(cpu::packedActivationWords(c.n, c.in)));
             k.packActivations(x.data(), c.n, c.in, c.in, xt.data());
+            std::vector<float> scratch(static_cast<size_t>(128 * c.in));
             const int64_t ldy = c.out + 3;
             std::vector<float> y(static_cast<size_t>(c.n * ldy), -7.0f);
             for (const auto& [o0, o1] : {std::pair{int64_t{0}, c.split}, std::pair{c.split, c.out}}) {
                 cpu::LinearArgs a;
                 a.w = w.data();
-                a.dtype = DType::BF16;
+                a.dtype = t;
                 a.in = c.in;
-                a.row_bytes = c.in * 2;
+                a.row_bytes = row_bytes;
                 a.n = c.n;
                 a.y = y.data();
                 a.ldy = ldy;
                 a.o0 = o0;
                 a.o1 = o1;
-                k.tileLinear(a, xt.data());
+                k.tileLinear(a, xt.data(), scratch.data());
             }
             for (int64_t r = 0; r < c.n; ++r) {
                 for (int64_t o = 0; o < c.out; ++o) {
                     double ref = 0, mag = 0;
                     for (int64_t e = 0; e < c.in; ++e) {
-                        const double p = static_cast<double>(bf16ToFloat(w[static_cast<size_t>(o * c.in + e)])) *
-                                         x[static_cast<size_t>(r * c.in + e)];
+                        const double p = wd[static_cast<size_t>(o * c.in + e)] * x[static_cast<size_t>(r * c.in + e)];
                         ref += p;
                         mag += std::fabs(p);
                     }
                     const double got = y[static_cast<size_t>(r * ldy + o)];
-                    // x = hi + lo to 2^-16 relative, fp32 accumulation: far inside 1e-4 of sum |w x|.
+                    // x = hi + lo to 2^-16 relative (weights exact), fp32 accumulation: inside 1e-4 of sum |w x|.
                     QVERIFY2(std::fabs(got - ref) <= 1e-4 * mag + 1e-6,
                              qPrintable(QString("n %1 out %2 in %3: y[%4][%5] = %6, expected %7")
                                             .arg(c.n)

@@ -161,10 +161,11 @@ private slots:
         QCOMPARE(c.vocab_size, V);
         QVERIFY(!c.tied_embeddings);
         // fp32 prefill buffers per token (x, xn, qkv, attention output, gate|up), the logits of the last position
-        // of every sequence, and one 128-row tile of the widest GEMM input per worker thread.
+        // of every sequence, and one 128-row tile of the widest GEMM input per worker thread plus one (the packed
+        // activations of the AMX path).
         const int64_t per_token = 2 * d + (q + 2 * kv) + q + 2 * F;
         const int64_t activations =
-            4 * (B * seq * per_token + B * V) + 4 * 128 * std::max({d, q, F}) * cpuWorkerThreads();
+            4 * (B * seq * per_token + B * V) + 4 * 128 * std::max({d, q, F}) * (cpuWorkerThreads() + 1);
         QCOMPARE(e.activation_bytes, activations);
         QCOMPARE(a.activation_bytes, activations);
 

@@ -116,21 +116,28 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
         return;
     }
     const int64_t n_tiles = (out + kTileRows - 1) / kTileRows;
-    if (static_cast<int>(tiles.size()) < threads) tiles.resize(static_cast<size_t>(threads));
-    static_assert(kTileRows % 8 == 0, "packActivations packs groups of 8 rows");
-    if (W.dtype == DType::BF16 && K.tileLinear && in % 32 == 0) {
-        // Prefill, bf16 weights, AMX: kTileRows activation rows at a time packed as bf16 hi + lo pairs, then every
-        // tile of weight rows multiplied in place (no widened copy). The packing of kTileRows rows is exactly the
-        // size of one fp32 tile, so it lives in thread 0's tile buffer, which the memory model already counts
-        // (the kernels, in another translation unit behind a function pointer, read it only as 32-bit words).
-        auto& buf = tiles[0];
-        buf.resize(static_cast<size_t>(kTileRows * in));
-        auto* packed = reinterpret_cast<uint32_t*>(buf.data());
+    // One fp32 tile per thread, and one more for the AMX path's packed activations (memory_model.cpp counts them).
+    if (static_cast<int64_t>(tiles.size()) < threads + 1) tiles.resize(static_cast<size_t>(threads + 1));
+    static_assert(kTileRows % 8 == 0 && kTileRows >= 64, "packActivations packs groups of 8 rows; tileLinear 64");
+    if (K.tileLinear && in % 32 == 0) {
+        // Prefill on AMX: kTileRows activation rows at a time packed as bf16 hi + lo pairs (exactly one fp32 tile
+        // in size, in the extra tile; the kernels, in another translation unit behind a function pointer, read it
+        // only as 32-bit words), then every tile of weight rows multiplied by it: bf16 in place, fp32, fp16 and
+        // Q8_0 split exactly into three bf16 parts in the thread's own tile.
+        auto& pbuf = tiles[static_cast<size_t>(threads)];
+        pbuf.resize(static_cast<size_t>(kTileRows * in));
+        auto* packed = reinterpret_cast<uint32_t*>(pbuf.data());
         for (int64_t r0 = 0; r0 < n; r0 += kTileRows) {
             const int64_t rn = std::min(kTileRows, n - r0);
             K.packActivations(x + r0 * ldx, rn, ldx, in, packed);
 #pragma omp parallel for schedule(dynamic, 1) if (n_tiles > 1)
             for (int64_t tile = 0; tile < n_tiles; ++tile) {
+                float* scratch = nullptr;
+                if (W.dtype != DType::BF16) {
+                    auto& buf = tiles[static_cast<size_t>(omp_get_thread_num())];
+                    buf.resize(static_cast<size_t>(kTileRows * in));
+                    scratch = buf.data();
+                }
                 cpu::LinearArgs a;
                 a.w = W.data;
                 a.dtype = W.dtype;
@@ -141,7 +148,7 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
                 a.ldy = ldy;
                 a.o0 = tile * kTileRows;
                 a.o1 = std::min(out, a.o0 + kTileRows);
-                K.tileLinear(a, packed);
+                K.tileLinear(a, packed, scratch);
             }
         }
         return;
@@ -292,7 +299,7 @@ public:
             m_lin_k.resize(lin);
             m_lin_v.resize(lin);
         }
-        m_tiles.resize(static_cast<size_t>(cpuWorkerThreads()));
+        m_tiles.resize(static_cast<size_t>(cpuWorkerThreads() + 1));  // + the AMX path's packed activations
         const int64_t widest_in = std::max({c.d_model, c.n_q_heads * c.head_dim, c.ffn_dim});
         for (auto& t : m_tiles) t.reserve(static_cast<size_t>(kTileRows * widest_in));
     }

@@ -1166,29 +1166,67 @@ void packActivations(const float* x, int64_t n, int64_t ldx, int64_t in, uint32_
     }
 }
 
-void tileLinear(const LinearArgs& a, const uint32_t* xt) {
+void tileLinear(const LinearArgs& a, const uint32_t* xt, float* scratch) {
     const int64_t in = a.in, nic = in / 32, groups = (a.n + 7) / 8;
-    std::vector<uint16_t> pad;  // weight rows past o1 of a short last block: zeros
+    const bool split = a.dtype != DType::BF16;  // fp32 / fp16 / Q8_0: rows widened, then split into bf16 parts
+    std::vector<uint16_t> pad;                  // bf16 weight rows past o1 of a short last block: zeros
     alignas(64) float st[4 * 256];
     amxBegin();
     for (int64_t ob = a.o0; ob < a.o1; ob += 64) {
         const int64_t rows = std::min<int64_t>(64, a.o1 - ob), blocks = (rows + 15) / 16;
         const uint16_t* wb[4] = {};
         int64_t ws[4] = {};
-        for (int64_t x = 0; x < blocks; ++x) {  // only the last block can be short
-            const int64_t r0 = ob + 16 * x;
-            if (rows - 16 * x >= 16) {
-                wb[x] = reinterpret_cast<const uint16_t*>(static_cast<const char*>(a.w) + r0 * a.row_bytes);
-                ws[x] = a.row_bytes;
-            } else {
-                pad.assign(static_cast<size_t>(16 * in), 0);
-                for (int64_t r = 0; r < 16 && r0 + r < a.o1; ++r)
-                    std::memcpy(pad.data() + r * in, static_cast<const char*>(a.w) + (r0 + r) * a.row_bytes,
-                                static_cast<size_t>(in) * 2);
-                wb[x] = pad.data();
-                ws[x] = in * 2;
+        if (split) {
+            // 64 rows widened to fp32 (into the scratch's upper part), then each 32-value chunk written as three
+            // runs of 32 bf16: w = hi + mid + lo exactly (8 + 8 + 8 significant bits hold any fp32, Q8_0's 18 and
+            // fp16's 11). Row r's parts end before fp32 row r + 1 begins, so the rows are rewritten in order.
+            float* wide = scratch + 64 * in;
+            widenRows(a.w, a.dtype, a.row_bytes, in, ob, ob + rows, wide);
+            auto* parts = reinterpret_cast<uint16_t*>(scratch);
+            const __m512 zero = _mm512_setzero_ps();
+            auto bits = [](__m512bh h) {
+                __m512i x;
+                std::memcpy(&x, &h, sizeof x);
+                return x;
+            };
+            auto widen = [](__m512i hb, int half) {  // bf16 16 * half .. + 15 of hb, exactly as fp32
+                const __m256i h = half ? _mm512_extracti64x4_epi64(hb, 1) : _mm512_castsi512_si256(hb);
+                return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+            };
+            for (int64_t r = 0; r < blocks * 16; ++r)
+                for (int64_t c = 0; c < in; c += 32) {
+                    __m512 v0 = r < rows ? _mm512_loadu_ps(wide + r * in + c) : zero;
+                    __m512 v1 = r < rows ? _mm512_loadu_ps(wide + r * in + c + 16) : zero;
+                    uint16_t* dst = parts + r * 3 * in + c * 3;
+                    for (int k = 0; k < 3; ++k) {
+                        const __m512i h = bits(_mm512_cvtne2ps_pbh(v1, v0));  // lanes 0-15: v0, 16-31: v1
+                        _mm512_storeu_si512(dst + 32 * k, h);
+                        v0 = _mm512_sub_ps(v0, widen(h, 0));
+                        v1 = _mm512_sub_ps(v1, widen(h, 1));
+                    }
+                }
+            for (int64_t x = 0; x < blocks; ++x) {
+                wb[x] = parts + x * 16 * 3 * in;
+                ws[x] = 6 * in;
+            }
+        } else {
+            for (int64_t x = 0; x < blocks; ++x) {  // only the last block can be short
+                const int64_t r0 = ob + 16 * x;
+                if (rows - 16 * x >= 16) {
+                    wb[x] = reinterpret_cast<const uint16_t*>(static_cast<const char*>(a.w) + r0 * a.row_bytes);
+                    ws[x] = a.row_bytes;
+                } else {
+                    pad.assign(static_cast<size_t>(16 * in), 0);
+                    for (int64_t r = 0; r < 16 && r0 + r < a.o1; ++r)
+                        std::memcpy(pad.data() + r * in, static_cast<const char*>(a.w) + (r0 + r) * a.row_bytes,
+                                    static_cast<size_t>(in) * 2);
+                    wb[x] = pad.data();
+                    ws[x] = in * 2;
+                }
             }
         }
+        // Column offset of chunk ic in a weight row: 32 bf16 in place, or 96 (hi, mid, lo) split.
+        const int64_t cstep = split ? 96 : 32;
         for (int64_t tg = 0; tg < groups; ++tg) {
             _tile_zero(0);
             _tile_zero(1);
@@ -1197,10 +1235,16 @@ void tileLinear(const LinearArgs& a, const uint32_t* xt) {
             const uint32_t* xg = xt + tg * nic * 256;
             for (int64_t ic = 0; ic < nic; ++ic) {
                 _tile_loadd(5, xg + ic * 256, 64);
-#define GQA_AMX_LIN(X)                          \
-    if (X < blocks) {                           \
-        _tile_loadd(4, wb[X] + ic * 32, ws[X]); \
-        _tile_dpbf16ps(X, 4, 5);                \
+#define GQA_AMX_LIN(X)                                      \
+    if (X < blocks) {                                       \
+        _tile_loadd(4, wb[X] + ic * cstep, ws[X]);          \
+        _tile_dpbf16ps(X, 4, 5);                            \
+        if (split) {                                        \
+            _tile_loadd(6, wb[X] + ic * cstep + 32, ws[X]); \
+            _tile_dpbf16ps(X, 6, 5);                        \
+            _tile_loadd(7, wb[X] + ic * cstep + 64, ws[X]); \
+            _tile_dpbf16ps(X, 7, 5);                        \
+        }                                                   \
     }
                 GQA_AMX_LIN(0)
                 GQA_AMX_LIN(1)

@@ -64,12 +64,13 @@ MemoryEstimate estimateMemory(const ModelConfig& c, int64_t batch, int64_t seq) 
         rolling = rolling || n < seq;
     }
     m.kv_cache_bytes = saturatingProduct({2 * kv * kvb, batch, m.kv_layer_positions});
-    // fp32 per prefill token: x, xn (d each), qkv ((Hq + 2 Hkv) D), attention output (Hq D), gate|up (2F).
+    // fp32 per prefill token: x, xn (d each), qkv ((Hq + 2 Hkv) D), attention output (Hq D), gate|up (2F);
+    // one fp32 tile of kPrefillTileRows widest-input rows per worker thread, and one for packed activations.
     const int64_t per_token = 2 * c.d_model + (q + 2 * kv) + q + 2 * c.ffn_dim;
     const int64_t widest_in = std::max({c.d_model, q, c.ffn_dim});
     m.activation_bytes =
         saturatingSum({saturatingProduct({4 * per_token, batch, seq}), saturatingProduct({4 * c.vocab_size, batch}),
-                       4 * kPrefillTileRows * widest_in * cpuWorkerThreads()});
+                       4 * kPrefillTileRows * widest_in * (cpuWorkerThreads() + 1)});
     // With a rolling buffer, a prefill chunk that wraps it attends over a linear copy of one layer's K and V.
     if (rolling)
         m.activation_bytes = saturatingSum({m.activation_bytes, saturatingProduct({2 * kv * kvb, batch, seq})});
