@@ -122,8 +122,8 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
     if (K.tileLinear && in % 32 == 0) {
         // Prefill on AMX: kTileRows activation rows at a time packed as bf16 hi + lo pairs (exactly one fp32 tile
         // in size, in the extra tile; the kernels, in another translation unit behind a function pointer, read it
-        // only as 32-bit words), then every tile of weight rows multiplied by it: bf16 in place, fp32, fp16 and
-        // Q8_0 split exactly into three bf16 parts in the thread's own tile.
+        // only as 32-bit words), then every tile of weight rows multiplied by it, repacked 64 rows at a time in the
+        // thread's own tile (bf16 as stored; fp32, fp16 and Q8_0 split exactly into three bf16 parts).
         auto& pbuf = tiles[static_cast<size_t>(threads)];
         pbuf.resize(static_cast<size_t>(kTileRows * in));
         auto* packed = reinterpret_cast<uint32_t*>(pbuf.data());
@@ -132,12 +132,9 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
             K.packActivations(x + r0 * ldx, rn, ldx, in, packed);
 #pragma omp parallel for schedule(dynamic, 1) if (n_tiles > 1)
             for (int64_t tile = 0; tile < n_tiles; ++tile) {
-                float* scratch = nullptr;
-                if (W.dtype != DType::BF16) {
-                    auto& buf = tiles[static_cast<size_t>(omp_get_thread_num())];
-                    buf.resize(static_cast<size_t>(kTileRows * in));
-                    scratch = buf.data();
-                }
+                auto& buf = tiles[static_cast<size_t>(omp_get_thread_num())];
+                buf.resize(static_cast<size_t>(kTileRows * in));
+                float* scratch = buf.data();
                 cpu::LinearArgs a;
                 a.w = W.data;
                 a.dtype = W.dtype;

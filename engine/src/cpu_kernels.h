@@ -59,8 +59,8 @@ struct Kernels {
     void (*widenRows)(const void* w, DType t, int64_t row_bytes, int64_t in, int64_t r0, int64_t r1, float* dst);
     // Prefill on AMX tiles (nullptr in builds without them). packActivations writes the n x in fp32 activations
     // (in % 32 == 0) as bf16 hi + lo pairs in tile layout, packedActivationWords(n, in) words; tileLinear then
-    // computes y[r, o] for all n rows and o in [o0, o1) from the packing and a.w: bf16 used in place; fp32, fp16
-    // and Q8_0 widened 64 rows at a time into `scratch` (128 x in floats) and split exactly into 3 bf16 parts.
+    // computes y[r, o] for all n rows and o in [o0, o1) from the packing and a.w, repacked 64 rows at a time into
+    // `scratch` (128 x in floats): bf16 as stored, fp32, fp16 and Q8_0 split exactly into 3 bf16 parts.
     void (*packActivations)(const float* x, int64_t n, int64_t ldx, int64_t in, uint32_t* xt);
     void (*tileLinear)(const LinearArgs& a, const uint32_t* xt, float* scratch);
 };
