@@ -85,6 +85,25 @@ constexpr int64_t kTileRows = 128;
 // Activation rows at most handled by the in-place dot kernel; more go through fp32 tiles and OpenBLAS.
 constexpr int64_t kDotRowsMax = 4;
 
+// The kernels' view of rows [o0, o1) of W against n activation rows (x may be null where the kernel takes a
+// packed copy instead).
+cpu::LinearArgs linearArgs(const Tensor& W, const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, int64_t o0,
+                           int64_t o1) {
+    cpu::LinearArgs a;
+    a.w = W.data;
+    a.dtype = W.dtype;
+    a.in = W.cols();
+    a.row_bytes = W.rowBytes();
+    a.x = x;
+    a.ldx = ldx;
+    a.n = n;
+    a.y = y;
+    a.ldy = ldy;
+    a.o0 = o0;
+    a.o1 = o1;
+    return a;
+}
+
 // y[r, o] = x[r, :] . W[o, :] (+ bias[o]) for a linear layer W: (out, in) in its stored dtype.
 // x: (n, in) with leading dim ldx; y: (n, out) with leading dim ldy. `tiles`: one fp32 scratch per thread.
 void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, int64_t ldy,
@@ -99,19 +118,7 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
         const int parts = out * in > (1 << 16) ? threads * 8 : 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (parts > 1)
         for (int t = 0; t < parts; ++t) {
-            cpu::LinearArgs a;
-            a.w = W.data;
-            a.dtype = W.dtype;
-            a.in = in;
-            a.row_bytes = W.rowBytes();
-            a.x = x;
-            a.ldx = ldx;
-            a.n = n;
-            a.y = y;
-            a.ldy = ldy;
-            a.o0 = out * t / parts;
-            a.o1 = out * (t + 1) / parts;
-            K.dotRows(a);
+            K.dotRows(linearArgs(W, x, ldx, n, y, ldy, out * t / parts, out * (t + 1) / parts));
         }
         return;
     }
@@ -135,17 +142,9 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
                 auto& buf = tiles[static_cast<size_t>(omp_get_thread_num())];
                 buf.resize(static_cast<size_t>(kTileRows * in));
                 float* scratch = buf.data();
-                cpu::LinearArgs a;
-                a.w = W.data;
-                a.dtype = W.dtype;
-                a.in = in;
-                a.row_bytes = W.rowBytes();
-                a.n = rn;
-                a.y = y + r0 * ldy;
-                a.ldy = ldy;
-                a.o0 = tile * kTileRows;
-                a.o1 = std::min(out, a.o0 + kTileRows);
-                K.tileLinear(a, packed, scratch);
+                const int64_t o0 = tile * kTileRows;
+                K.tileLinear(linearArgs(W, nullptr, 0, rn, y + r0 * ldy, ldy, o0, std::min(out, o0 + kTileRows)),
+                             packed, scratch);
             }
         }
         return;

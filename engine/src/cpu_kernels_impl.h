@@ -465,20 +465,23 @@ inline void splitBf16(float x, uint16_t& hi, uint16_t& lo) {
     lo = floatToBf16(x - bf16ToFloat(hi));
 }
 
-// Index that interleaves two 16-element bf16 rows a (lanes 0..15) and b (16..31) as a0 b0 a1 b1 ...
-inline __m512i interleaveIndex() {
-    alignas(64) uint16_t idx[32];
-    for (int i = 0; i < 16; ++i) {
-        idx[2 * i] = static_cast<uint16_t>(i);
-        idx[2 * i + 1] = static_cast<uint16_t>(16 + i);
-    }
-    return _mm512_load_si512(idx);
+// bf16 bit patterns <-> fp32: widen 16 bf16 (exactly) and view a bf16 vector as integers.
+inline __m512 widenBf16(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline __m512 widenBf16Half(__m512i h, int half) {  // bf16 16 * half .. 16 * half + 15 of h
+    return widenBf16(half ? _mm512_extracti64x4_epi64(h, 1) : _mm512_castsi512_si256(h));
+}
+inline __m512i bf16Bits(__m512bh h) {
+    __m512i x;
+    std::memcpy(&x, &h, sizeof x);
+    return x;
 }
 
-// t[r] = column r of the 16 x 16 fp32 block at m (row stride 16): lane j of t[r] = m[j * 16 + r].
-inline void transpose16(const float* m, __m512* t) {
-    __m512 a[16], b[16];
-    for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(m + i * 16);
+// The 16 x 16 fp32 transpose network: afterwards each a[x] holds one column of the 16 input rows (which column
+// is fixed by the shuffles; transpose16 finds it once).
+inline void transposeNetwork(__m512* a) {
+    __m512 b[16];
     for (int i = 0; i < 16; i += 2) {
         b[i] = _mm512_unpacklo_ps(a[i], a[i + 1]);
         b[i + 1] = _mm512_unpackhi_ps(a[i], a[i + 1]);
@@ -489,7 +492,6 @@ inline void transpose16(const float* m, __m512* t) {
             a[i + k + 2] =
                 _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(b[i + k]), _mm512_castps_pd(b[i + k + 2])));
         }
-    // a[4q + w] holds, per 128-bit lane L, column 4L + w' of rows 4q .. 4q+3 (w' = 0, 2, 1, 3 for w = 0..3)
     for (int i = 0; i < 16; i += 8)
         for (int k = 0; k < 4; ++k) {
             b[i + k] = _mm512_shuffle_f32x4(a[i + k], a[i + k + 4], 0x88);
@@ -499,39 +501,26 @@ inline void transpose16(const float* m, __m512* t) {
         a[k] = _mm512_shuffle_f32x4(b[k], b[k + 8], 0x88);
         a[k + 8] = _mm512_shuffle_f32x4(b[k], b[k + 8], 0xdd);
     }
-    // a[x] now holds one column; which one is fixed by the shuffles above: find it once.
-    static const std::array<int, 16> col = [] {
+}
+
+// t[r] = column r of the 16 x 16 fp32 block at m (row stride 16): lane j of t[r] = m[j * 16 + r].
+inline void transpose16(const float* m, __m512* t) {
+    static const std::array<int, 16> col = [] {  // col[r]: the a[x] that holds column r
         std::array<int, 16> c{};
         alignas(64) float mm[256], out[16];
         for (int i = 0; i < 256; ++i) mm[i] = static_cast<float>(i);
-        __m512 x[16], y[16];
+        __m512 x[16];
         for (int i = 0; i < 16; ++i) x[i] = _mm512_loadu_ps(mm + i * 16);
-        for (int i = 0; i < 16; i += 2) {
-            y[i] = _mm512_unpacklo_ps(x[i], x[i + 1]);
-            y[i + 1] = _mm512_unpackhi_ps(x[i], x[i + 1]);
-        }
-        for (int i = 0; i < 16; i += 4)
-            for (int k = 0; k < 2; ++k) {
-                x[i + k] =
-                    _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(y[i + k]), _mm512_castps_pd(y[i + k + 2])));
-                x[i + k + 2] =
-                    _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(y[i + k]), _mm512_castps_pd(y[i + k + 2])));
-            }
-        for (int i = 0; i < 16; i += 8)
-            for (int k = 0; k < 4; ++k) {
-                y[i + k] = _mm512_shuffle_f32x4(x[i + k], x[i + k + 4], 0x88);
-                y[i + k + 4] = _mm512_shuffle_f32x4(x[i + k], x[i + k + 4], 0xdd);
-            }
-        for (int k = 0; k < 8; ++k) {
-            x[k] = _mm512_shuffle_f32x4(y[k], y[k + 8], 0x88);
-            x[k + 8] = _mm512_shuffle_f32x4(y[k], y[k + 8], 0xdd);
-        }
+        transposeNetwork(x);
         for (int i = 0; i < 16; ++i) {
             _mm512_storeu_ps(out, x[i]);
-            c[static_cast<size_t>(static_cast<int>(out[0]))] = i;  // out[0] = m[0 * 16 + column]
+            c[static_cast<size_t>(static_cast<int>(out[0]))] = i;  // out[0] = mm[0 * 16 + column]
         }
         return c;
     }();
+    __m512 a[16];
+    for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(m + i * 16);
+    transposeNetwork(a);
     for (int r = 0; r < 16; ++r) t[r] = a[col[static_cast<size_t>(r)]];
 }
 #endif
@@ -833,16 +822,15 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             const int64_t kt32 = (ktp + 31) / 32 * 32;
             for (int64_t r = 0; r < R; ++r) {
                 const float* sr = sc.s.data() + r * kKeyTile;
-                const int64_t hr = packed ? r : r, lr = packed ? r + kAmxRows / 2 : r;
-                auto* hrow = reinterpret_cast<uint16_t*>(sc.ph.data() + hr * (kKeyTile / 2));
+                const int64_t lr = packed ? r + kAmxRows / 2 : r;
+                auto* hrow = reinterpret_cast<uint16_t*>(sc.ph.data() + r * (kKeyTile / 2));
                 auto* lrow = reinterpret_cast<uint16_t*>((packed ? sc.ph : sc.pl).data() + lr * (kKeyTile / 2));
                 for (int64_t jb = 0; jb < ktp; jb += 16) {
                     const __m512 pv = _mm512_loadu_ps(sr + jb);
                     const __m256bh hi = _mm512_cvtneps_pbh(pv);
                     __m256i hbits;
                     std::memcpy(&hbits, &hi, sizeof hbits);
-                    const __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hbits), 16));
-                    const __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(pv, hf));
+                    const __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(pv, widenBf16(hbits)));
                     std::memcpy(hrow + jb, &hi, sizeof hi);
                     std::memcpy(lrow + jb, &lo, sizeof lo);
                 }
@@ -958,13 +946,12 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         _tile_release();
         // Column blocks 2w and 2w + 1 of sc.oa hold d columns 32w + {0-3, 8-11, 16-19, 24-27} and
         // 32w + {4-7, 12-15, 20-23, 28-31} (the unpack order of V); packed, rows r and 8 + r are added.
+        // Column c of 32 sits in lane (c / 8) * 4 + c % 4 of block 2w when (c / 4) is even, else of block 2w + 1.
+        auto lane = [](int c) { return ((c / 4) % 2 ? 16 : 0) + (c / 8) * 4 + c % 4; };
         alignas(64) int32_t lo_idx[16], hi_idx[16];
-        for (int i = 0; i < 16; ++i) {  // o column 32w + i (i < 16) and 32w + 16 + i, from the pair of blocks
-            const int lane_lo = (i / 4) % 2 == 0 ? (i / 8) * 4 + i % 4 : 16 + (i / 8) * 4 + i % 4;
-            const int c = 16 + i;
-            const int lane_hi = (c / 4) % 2 == 0 ? (c / 8) * 4 + c % 4 : 16 + (c / 8) * 4 + c % 4;
-            lo_idx[i] = lane_lo;
-            hi_idx[i] = lane_hi;
+        for (int i = 0; i < 16; ++i) {  // o columns 32w + i and 32w + 16 + i, from the pair of blocks
+            lo_idx[i] = lane(i);
+            hi_idx[i] = lane(16 + i);
         }
         const __m512i il = _mm512_load_si512(lo_idx), ih = _mm512_load_si512(hi_idx);
         for (int64_t r = 0; r < R; ++r)
@@ -1148,28 +1135,21 @@ double readBandwidthProbe(const float* data, int64_t n) {
 // weights are used exactly and the products keep fp32 accuracy; the halves are added on the way out.
 void packActivations(const float* x, int64_t n, int64_t ldx, int64_t in, uint32_t* xt) {
     const int64_t nic = in / 32, groups = (n + 7) / 8;
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(16));  // word kp * 16 for dword kp
 #pragma omp parallel for schedule(static) if (n * in > (1 << 16))
     for (int64_t tg = 0; tg < groups; ++tg) {
         uint32_t* dst = xt + tg * nic * 256;
         std::fill(dst, dst + nic * 256, 0u);
-        const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                               _mm512_set1_epi32(16));
         for (int64_t t = 0; t < 8 && tg * 8 + t < n; ++t) {
             const float* row = x + (tg * 8 + t) * ldx;
             for (int64_t c = 0; c < in; c += 32) {
                 // 32 values as bf16 hi and lo: dword kp of each vector is the pair (2kp, 2kp + 1), which goes to
                 // word kp * 16 + t (hi) and kp * 16 + 8 + t (lo) of the chunk's tile.
                 const __m512 v0 = _mm512_loadu_ps(row + c), v1 = _mm512_loadu_ps(row + c + 16);
-                const __m512bh hb = _mm512_cvtne2ps_pbh(v1, v0);
-                __m512i h;
-                std::memcpy(&h, &hb, sizeof h);
-                const __m512 h0 =
-                    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
-                const __m512 h1 =
-                    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
-                const __m512bh lb = _mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
-                __m512i l;
-                std::memcpy(&l, &lb, sizeof l);
+                const __m512i h = bf16Bits(_mm512_cvtne2ps_pbh(v1, v0));  // lanes 0-15: v0, 16-31: v1
+                const __m512i l = bf16Bits(_mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, widenBf16Half(h, 1)),
+                                                               _mm512_sub_ps(v0, widenBf16Half(h, 0))));
                 uint32_t* w = dst + (c / 32) * 256;
                 _mm512_i32scatter_epi32(w + t, idx, h, 4);
                 _mm512_i32scatter_epi32(w + 8 + t, idx, l, 4);
@@ -1205,15 +1185,6 @@ void tileLinear(const LinearArgs& a, const uint32_t* xt, float* scratch) {
     // 140 cycles per tdpbf16ps, TLB-bound), and zero rows pad a short last block.
     auto* parts = reinterpret_cast<uint16_t*>(scratch);
     alignas(64) float st[4 * 256];
-    auto bits = [](__m512bh h) {
-        __m512i x;
-        std::memcpy(&x, &h, sizeof x);
-        return x;
-    };
-    auto widen = [](__m512i hb, int half) {  // bf16 16 * half .. + 15 of hb, exactly as fp32
-        const __m256i h = half ? _mm512_extracti64x4_epi64(hb, 1) : _mm512_castsi512_si256(hb);
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    };
     amxBegin();
     for (int64_t ob = a.o0; ob < a.o1; ob += 64) {
         const int64_t rows = std::min<int64_t>(64, a.o1 - ob), blocks = (rows + 15) / 16;
@@ -1229,10 +1200,10 @@ void tileLinear(const LinearArgs& a, const uint32_t* xt, float* scratch) {
                     __m512 v0, v1;
                     weight32(row, a.dtype, ic * 32, v0, v1);
                     for (int64_t k = 0; k < 3; ++k) {
-                        const __m512i h = bits(_mm512_cvtne2ps_pbh(v1, v0));  // lanes 0-15: v0, 16-31: v1
+                        const __m512i h = bf16Bits(_mm512_cvtne2ps_pbh(v1, v0));  // lanes 0-15: v0, 16-31: v1
                         _mm512_storeu_si512(dst + k * 64 * 32, h);
-                        v0 = _mm512_sub_ps(v0, widen(h, 0));
-                        v1 = _mm512_sub_ps(v1, widen(h, 1));
+                        v0 = _mm512_sub_ps(v0, widenBf16Half(h, 0));
+                        v1 = _mm512_sub_ps(v1, widenBf16Half(h, 1));
                     }
                 }
             }
