@@ -159,8 +159,10 @@ private slots:
              {Case{1, 8, 1, 1, 333, 128, true, DType::BF16}, Case{2, 8, 2, 37, 37, 64, true, DType::BF16},
               Case{1, 6, 3, 5, 70, 40, true, DType::F16}, Case{1, 4, 4, 9, 30, 64, false, DType::F32},
               Case{1, 16, 2, 1, 700, 128, true, DType::BF16},
-              // At most 4 rows (heads x queries) per work item: K/V widened in registers (fp16 and
-              // bf16), or multiplied in place by vdpbf16ps (bf16, fewer than 4 rows).
+              // Up to 8 rows (heads x queries) per work item: K/V widened in registers (fp16, and every
+              // dtype without AMX), or AMX tiles with V read in place from the cache (bf16).
+              Case{1, 8, 1, 1, 301, 64, true, DType::F16}, Case{2, 16, 2, 1, 250, 64, true, DType::BF16},
+              Case{1, 4, 2, 4, 90, 64, true, DType::BF16}, Case{1, 4, 2, 4, 90, 64, true, DType::F16},
               Case{2, 4, 4, 1, 300, 128, true, DType::F16}, Case{1, 6, 2, 1, 150, 64, false, DType::F16},
               Case{1, 8, 2, 1, 129, 128, true, DType::F16}, Case{1, 2, 2, 3, 77, 64, true, DType::F16},
               Case{1, 4, 2, 2, 95, 64, true, DType::BF16}, Case{1, 4, 4, 1, 200, 128, true, DType::BF16},
@@ -174,6 +176,47 @@ private slots:
             std::vector<double> ro(out.size());
             ref::attention(s, q.data(), kf.data(), vf.data(), ro.data(), nullptr);
             QVERIFY2(test::worstRatio(out, ro, 2e-5, 2e-4) <= 1.0, qPrintable(isa));
+        }
+    }
+
+    // A rolling cache (kv_ring): key j at row j % ring, so 16-key blocks straddle the wrap. Every kernel build
+    // against ref::attention with the window over the full keys.
+    void rollingCacheMatchesReference_data() { everyIsaMatchesReference_data(); }
+    void rollingCacheMatchesReference() {
+        QFETCH(QString, isa);
+        const auto& k = cpu::kernelsFor(isa.toLatin1().constData());
+        struct Case {
+            int b, hq, hkv, tq, tk, d, w, ring;
+            DType t;
+        };
+        for (const Case c :
+             {Case{1, 8, 1, 1, 700, 128, 130, 130, DType::BF16}, Case{2, 16, 2, 1, 517, 64, 100, 109, DType::F16},
+              Case{1, 8, 2, 4, 300, 64, 61, 70, DType::BF16}, Case{1, 4, 4, 1, 260, 128, 40, 40, DType::F32}}) {
+            const AttentionShape s{c.b, c.hq, c.hkv, c.tq, c.tk, c.d, true, c.w};
+            auto in = test::kernelInputs(s, c.t, 21);
+            // The ring holds the last `ring` keys of each (batch, KV head); the rest are poisoned.
+            const size_t rows = size_t(c.b * c.hkv * c.ring);
+            std::vector<float> kr(rows * size_t(c.d), NAN), vr(kr.size(), NAN);
+            std::vector<uint16_t> k16(kr.size(), 0x7fc0), v16(kr.size(), 0x7fc0);
+            for (int64_t bh = 0; bh < c.b * c.hkv; ++bh)
+                for (int64_t j = c.tk - c.ring; j < c.tk; ++j)
+                    for (int64_t e = 0; e < c.d; ++e) {
+                        const size_t src = size_t((bh * c.tk + j) * c.d + e);
+                        const size_t dst = size_t((bh * c.ring + j % c.ring) * c.d + e);
+                        kr[dst] = in.kf[src], vr[dst] = in.vf[src];
+                        k16[dst] = in.k16[src], v16[dst] = in.v16[src];
+                    }
+            cpu::AttnParams& p = in.p;
+            p.k = c.t == DType::F32 ? static_cast<const void*>(kr.data()) : k16.data();
+            p.v = c.t == DType::F32 ? static_cast<const void*>(vr.data()) : v16.data();
+            p.kv_sh = c.ring * c.d;
+            p.kv_sb = c.hkv * p.kv_sh;
+            p.kv_ring = c.ring;
+            k.attention(p);
+            std::vector<double> ro(in.out.size());
+            ref::attention(s, in.q.data(), in.kf.data(), in.vf.data(), ro.data(), nullptr);
+            const QByteArray what = isa.toLatin1() + " ring " + QByteArray::number(c.ring);
+            QVERIFY2(test::worstRatio(in.out, ro, 2e-5, 2e-4) <= 1.0, what);
         }
     }
 

@@ -348,33 +348,43 @@ struct Scratch {
     std::vector<float> st, oa;
 };
 
-// ---- direct path: few rows (decode with g <= kRB), 16-bit K/V widened in registers as they are used ----------
-// With so few rows every K/V element is used by at most kRB rows, so the fp32 tiles in L1 would cost a store and
-// a load per element for no reuse; here each chunk is widened once and used by all rows.
+// ---- direct path: few rows (decode with g <= kRB, or g = 2 kRB without AMX), 16-bit K/V widened in registers ----
+// With so few rows every K/V element is used by at most 2 kRB rows, so the fp32 tiles in L1 would cost a store
+// and a load per element for little reuse; here each chunk is widened once and used by all rows (fp16 g = 8
+// decode: 44% -> 48% of read bandwidth against the fp32 tiles; a bf16 cache goes to the AMX tiles instead,
+// 55% against 50% here).
 
 // s[r * kKeyTile + j] = q_r . K_j for R <= kRB rows (q rows dp apart) and ktp keys; krows padded with a zero row.
+// RB rows x (VW / RB) keys per transpose-reduce: every widened K chunk feeds RB rows, every q chunk VW / RB keys.
+template <DType T, int RB>
+inline void scoresDirectBlock(const float* q, int64_t dp, int64_t nc, const uint16_t* const* krows, int64_t ktp,
+                              float* s, Prefetcher& pf, int pf_lines) {
+    constexpr int KB = VW / RB;
+    alignas(64) float tmp[VW];
+    const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, ktp / KB)));
+    for (int64_t jb = 0; jb < ktp; jb += KB) {
+        pf.pump(step);
+        vf acc[VW];
+        for (int i = 0; i < VW; ++i) acc[i] = vf{};
+        for (int64_t c = 0; c < nc; ++c) {
+            vf qv[RB], kv[KB];
+            for (int rr = 0; rr < RB; ++rr) qv[rr] = vload(q + rr * dp + c * VW);
+            for (int jj = 0; jj < KB; ++jj) kv[jj] = kvChunkT<T>(krows[jb + jj] + c * VW);
+#pragma GCC unroll 16
+            for (int i = 0; i < VW; ++i) acc[bitrev(i)] += qv[i / KB] * kv[i % KB];
+        }
+        vstore(tmp, transposeReduce(acc));
+        for (int rr = 0; rr < RB; ++rr) std::memcpy(s + rr * kKeyTile + jb, tmp + rr * KB, sizeof(float) * KB);
+    }
+}
+
+// s[r * kKeyTile + j] = q_r . K_j for R <= kRB or R = 2 kRB rows (q rows dp apart) and ktp keys; krows padded
+// with a zero row.
 template <DType T>
 inline void scoresDirect(int64_t R, const float* q, int64_t dp, int64_t nc, const uint16_t* const* krows, int64_t ktp,
                          float* s, Prefetcher& pf, int pf_lines) {
-    if (R == kRB) {  // kRB rows x kKB keys per transpose-reduce
-        alignas(64) float tmp[VW];
-        const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, ktp / kKB)));
-        for (int64_t jb = 0; jb < ktp; jb += kKB) {
-            pf.pump(step);
-            vf acc[VW];
-            for (int i = 0; i < VW; ++i) acc[i] = vf{};
-            for (int64_t c = 0; c < nc; ++c) {
-                vf qv[kRB], kv[kKB];
-                for (int rr = 0; rr < kRB; ++rr) qv[rr] = vload(q + rr * dp + c * VW);
-                for (int jj = 0; jj < kKB; ++jj) kv[jj] = kvChunkT<T>(krows[jb + jj] + c * VW);
-#pragma GCC unroll 16
-                for (int i = 0; i < VW; ++i) acc[bitrev(i)] += qv[i / kKB] * kv[i % kKB];
-            }
-            vstore(tmp, transposeReduce(acc));
-            for (int rr = 0; rr < kRB; ++rr) std::memcpy(s + rr * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
-        }
-        return;
-    }
+    if (R == kRB) return scoresDirectBlock<T, kRB>(q, dp, nc, krows, ktp, s, pf, pf_lines);
+    if (R == 2 * kRB) return scoresDirectBlock<T, 2 * kRB>(q, dp, nc, krows, ktp, s, pf, pf_lines);
     const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, R * (ktp / VW))));
     for (int64_t r = 0; r < R; ++r)
         for (int64_t jb = 0; jb < ktp; jb += VW) {
@@ -414,7 +424,7 @@ inline void pvDirect(float* o, int64_t ostride, const float* corr, const float* 
 template <DType T, int NR>
 inline void pvDirectRows(float* o, int64_t dp, const float* corr, const float* p, int64_t n,
                          const uint16_t* const* vrows, int64_t nc) {
-    constexpr int U = NR <= 2 ? 8 : 4;
+    constexpr int U = NR <= 2 ? 8 : NR <= 4 ? 4 : 2;
     int64_t c = 0;
     for (; c + U <= nc; c += U) pvDirect<T, NR, U>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
     if constexpr (U > 4)
@@ -429,7 +439,8 @@ inline void pvDirectAll(int64_t R, float* o, int64_t dp, const float* corr, cons
         case 1: pvDirectRows<T, 1>(o, dp, corr, p, n, vrows, nc); return;
         case 2: pvDirectRows<T, 2>(o, dp, corr, p, n, vrows, nc); return;
         case 3: pvDirectRows<T, 3>(o, dp, corr, p, n, vrows, nc); return;
-        default: pvDirectRows<T, 4>(o, dp, corr, p, n, vrows, nc); return;
+        case 4: pvDirectRows<T, 4>(o, dp, corr, p, n, vrows, nc); return;
+        default: pvDirectRows<T, 2 * kRB>(o, dp, corr, p, n, vrows, nc); return;
     }
 }
 
@@ -548,7 +559,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     std::fill(m, m + R, -std::numeric_limits<float>::infinity());
     std::fill(l, l + R, 0.0f);
 #if defined(GQA_HAVE_AMX)
-    // More rows than the direct path takes (decode with g > kRB, and prefill) with a bf16 cache: AMX tiles. On
+    // More than kRB rows (decode with g > kRB, and prefill) with a bf16 cache: AMX tiles. On
     // this path O accumulates in sc.oa (16-row tile blocks) and is copied to o at the end. Up to 8 rows share one
     // tile block "packed": tile rows/columns 0-7 carry the hi parts, 8-15 the lo parts, and the halves are added.
     const bool amx = p.kv_dtype == DType::BF16 && D % 64 == 0 && D == dp && R > kRB;
@@ -575,11 +586,13 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 else
                     sc.qtl[i] = lv;
             }
-        sc.ph.assign(static_cast<size_t>(rb_n * kAmxRows * kKeyTile / 2), 0);
-        sc.pl.assign(static_cast<size_t>(rb_n * kAmxRows * kKeyTile / 2), 0);
+        // Probabilities: interleaved form rb_n x 16 rows x kKeyTile / 2 pairs; packed, even/odd 16-key tiles.
+        const auto pn = static_cast<size_t>(packed ? (kKeyTile / 16) * 256 : rb_n * kAmxRows * kKeyTile / 2);
+        sc.ph.assign(pn, 0);
+        sc.pl.assign(pn, 0);
         sc.oa.assign(static_cast<size_t>(rb_n * kAmxRows * dp), 0.0f);
         sc.st.resize(4 * 256);
-        sc.kblk.resize(static_cast<size_t>(4 * 16 * D));
+        sc.kblk.resize(static_cast<size_t>(2 * (kKeyTile / 16) * 16 * D));  // K blocks, then V blocks
         sc.vnni.resize(static_cast<size_t>((D / 16) * (kKeyTile / 2) * 32));
         sc.zero_row.assign(static_cast<size_t>(D), 0);
         amxBegin();
@@ -587,7 +600,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #else
     constexpr bool amx = false;
 #endif
-    const bool direct = !amx && R <= kRB && D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16);
+    const bool direct =
+        !amx && (R <= kRB || R == 2 * kRB) && D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16);
     if (direct) sc.zero_row.assign(static_cast<size_t>(D), 0);
     // Keys visible to the last query of the tile bound the loop; with a sliding window, keys before the first
     // query's window are skipped without being read.
@@ -815,6 +829,85 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         }
         pf.pump(amx ? pf_per_tile / kAmxPrefetchParts : pf_per_tile);  // whatever is left of this tile's share
 #if defined(GQA_HAVE_AMX)
+        if (amx && packed) {
+            // Packed (up to 8 rows): O += P V with V tiles straight from the cache rows, no interleaved copy. A
+            // tile row is one key's 32 values of a d chunk, i.e. the pairs (V[k][32w + 2n], V[k][32w + 2n + 1]);
+            // an A operand whose pairs are (p, 0) ("even") yields the even columns 32w + 2n, one with (0, p)
+            // ("odd") the odd ones, 16 keys per product. A rows: bf16 hi of row r in tile row r, lo in 8 + r.
+            // Twice the products of the interleaved form, but they are cheap next to the copy (g = 8 decode,
+            // D 128: 51% -> 58% of read bandwidth); with more rows (more products per key) the copy wins.
+            int64_t n = 0;
+            for (int64_t r = 0; r < R; ++r) n = std::max(n, sc.valid[static_cast<size_t>(r)]);
+            const int64_t nk16 = (n + 15) / 16;  // 16-key blocks with a visible key (masked keys hold 0)
+            for (int64_t r = 0; r < R; ++r) {
+                const float* sr = sc.s.data() + r * kKeyTile;
+                for (int64_t kc = 0; kc < nk16; ++kc) {
+                    const __m512 pv = _mm512_loadu_ps(sr + kc * 16);
+                    const __m256bh hi = _mm512_cvtneps_pbh(pv);
+                    __m256i hbits, lbits;
+                    std::memcpy(&hbits, &hi, sizeof hbits);
+                    const __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(pv, widenBf16(hbits)));
+                    std::memcpy(&lbits, &lo, sizeof lbits);
+                    const __m512i he = _mm512_cvtepu16_epi32(hbits), le = _mm512_cvtepu16_epi32(lbits);
+                    uint32_t* ev = sc.ph.data() + kc * 256;
+                    uint32_t* od = sc.pl.data() + kc * 256;
+                    _mm512_storeu_si512(ev + r * 16, he);
+                    _mm512_storeu_si512(od + r * 16, _mm512_slli_epi32(he, 16));
+                    _mm512_storeu_si512(ev + (r + kAmxRows / 2) * 16, le);
+                    _mm512_storeu_si512(od + (r + kAmxRows / 2) * 16, _mm512_slli_epi32(le, 16));
+                }
+            }
+            // V blocks of 16 keys as they lie, or copied with zero rows past the tile's keys (0 x whatever
+            // follows could be NaN) or at the ring's wrap.
+            const uint16_t* vb[kKeyTile / 16];
+            int64_t vs[kKeyTile / 16];
+            for (int64_t x = 0; x < nk16; ++x) {
+                const int64_t jb = x * 16;
+                if (jb + 16 <= kt && (p.kv_ring == 0 || kvSlot(p, j0 + jb) + 16 <= p.kv_ring)) {
+                    vb[x] = static_cast<const uint16_t*>(rowAt(p.v, j0 + jb));
+                    vs[x] = p.kv_si * 2;
+                } else {
+                    uint16_t* dst = sc.kblk.data() + (kKeyTile / 16 + x) * 16 * D;
+                    for (int64_t j = 0; j < 16; ++j)
+                        std::memcpy(dst + j * D, jb + j < kt ? rowAt(p.v, j0 + jb + j) : sc.zero_row.data(),
+                                    static_cast<size_t>(D) * 2);
+                    vb[x] = dst;
+                    vs[x] = D * 2;
+                }
+            }
+            for (int64_t r = 0; r < R; ++r) {  // rescale the hi (r) and lo (8 + r) rows of O
+                const vf cv = vbcast(sc.corr[static_cast<size_t>(r)]);
+                for (float* orow : {sc.oa.data() + r * dp, sc.oa.data() + (r + kAmxRows / 2) * dp})
+                    for (int64_t e = 0; e < dp; e += VW) vstore(orow + e, vload(orow + e) * cv);
+            }
+            // Two d chunks per pass: accumulators 0-3 (chunk w even/odd, w + 1 even/odd), A even/odd, 2 V tiles.
+            const int pv_step =
+                static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ncd / 2) * nk16)));
+            for (int64_t w = 0; nk16 > 0 && w < ncd; w += 2) {
+                float* oc = sc.oa.data() + w * 32;
+                _tile_loadd(0, oc, dp * 4);
+                _tile_loadd(1, oc + 16, dp * 4);
+                _tile_loadd(2, oc + 32, dp * 4);
+                _tile_loadd(3, oc + 48, dp * 4);
+                for (int64_t kc = 0; kc < nk16; ++kc) {
+                    pf.pump(pv_step);
+                    _tile_loadd(4, sc.ph.data() + kc * 256, 64);
+                    _tile_loadd(5, sc.pl.data() + kc * 256, 64);
+                    _tile_loadd(6, vb[kc] + w * 32, vs[kc]);
+                    _tile_loadd(7, vb[kc] + w * 32 + 32, vs[kc]);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_dpbf16ps(1, 5, 6);
+                    _tile_dpbf16ps(2, 4, 7);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+                _tile_stored(0, oc, dp * 4);
+                _tile_stored(1, oc + 16, dp * 4);
+                _tile_stored(2, oc + 32, dp * 4);
+                _tile_stored(3, oc + 48, dp * 4);
+            }
+            pf.pump(pf_per_tile);
+            continue;
+        }
         if (amx) {
             // Probabilities as bf16 hi and lo rows; read as uint32 they are the packed (p_j, p_{j+1}) pairs the
             // tiles want (packed: row r's lo row is tile row 8 + r). Masked and padded keys already hold exactly
@@ -944,10 +1037,13 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #if defined(GQA_HAVE_AMX)
     if (amx) {
         _tile_release();
-        // Column blocks 2w and 2w + 1 of sc.oa hold d columns 32w + {0-3, 8-11, 16-19, 24-27} and
-        // 32w + {4-7, 12-15, 20-23, 28-31} (the unpack order of V); packed, rows r and 8 + r are added.
-        // Column c of 32 sits in lane (c / 8) * 4 + c % 4 of block 2w when (c / 4) is even, else of block 2w + 1.
-        auto lane = [](int c) { return ((c / 4) % 2 ? 16 : 0) + (c / 8) * 4 + c % 4; };
+        // Interleaved form: column blocks 2w and 2w + 1 of sc.oa hold d columns 32w + {0-3, 8-11, 16-19, 24-27}
+        // and 32w + {4-7, 12-15, 20-23, 28-31} (the unpack order of V): column c of 32 sits in lane
+        // (c / 8) * 4 + c % 4 of block 2w when (c / 4) is even, else of block 2w + 1. Packed: columns
+        // 32w + 2n in lane n of block 2w, 32w + 2n + 1 in block 2w + 1, and rows r and 8 + r are added.
+        auto lane = [&](int c) {
+            return packed ? (c % 2 ? 16 : 0) + c / 2 : ((c / 4) % 2 ? 16 : 0) + (c / 8) * 4 + c % 4;
+        };
         alignas(64) int32_t lo_idx[16], hi_idx[16];
         for (int i = 0; i < 16; ++i) {  // o columns 32w + i and 32w + 16 + i, from the pair of blocks
             lo_idx[i] = lane(i);
