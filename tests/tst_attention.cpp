@@ -240,7 +240,7 @@ private slots:
     }
 
     // Prefill projections on AMX tiles (the LM head and every layer's linears) against a double-precision product
-    // of the same stored weights: bf16 in place, fp32, fp16 and Q8_0 widened and split exactly into 3 bf16 parts;
+    // of the same stored weights: bf16 in place, fp16 split exactly into 2 bf16 parts, fp32 and Q8_0 into 3;
     // ragged row counts (not a multiple of 8), weight blocks shorter than 16 rows and tiles split at arbitrary rows.
     void tileLinearMatchesDouble_data() {
         QTest::addColumn<int>("dtype");

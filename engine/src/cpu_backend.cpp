@@ -130,7 +130,7 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
         // Prefill on AMX: kTileRows activation rows at a time packed as bf16 hi + lo pairs (exactly one fp32 tile
         // in size, in the extra tile; the kernels, in another translation unit behind a function pointer, read it
         // only as 32-bit words), then every tile of weight rows multiplied by it, repacked 64 rows at a time in the
-        // thread's own tile (bf16 as stored; fp32, fp16 and Q8_0 split exactly into three bf16 parts).
+        // thread's own tile (bf16 as stored; fp16 split exactly into two bf16 parts, fp32 and Q8_0 into three).
         auto& pbuf = tiles[static_cast<size_t>(threads)];
         pbuf.resize(static_cast<size_t>(kTileRows * in));
         auto* packed = reinterpret_cast<uint32_t*>(pbuf.data());

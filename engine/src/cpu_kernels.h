@@ -60,7 +60,7 @@ struct Kernels {
     // Prefill on AMX tiles (nullptr in builds without them). packActivations writes the n x in fp32 activations
     // (in % 32 == 0) as bf16 hi + lo pairs in tile layout, packedActivationWords(n, in) words; tileLinear then
     // computes y[r, o] for all n rows and o in [o0, o1) from the packing and a.w, repacked 64 rows at a time into
-    // `scratch` (128 x in floats): bf16 as stored, fp32, fp16 and Q8_0 split exactly into 3 bf16 parts.
+    // `scratch` (128 x in floats): bf16 as stored, fp16 split exactly into 2 bf16 parts, fp32 and Q8_0 into 3.
     void (*packActivations)(const float* x, int64_t n, int64_t ldx, int64_t in, uint32_t* xt);
     void (*tileLinear)(const LinearArgs& a, const uint32_t* xt, float* scratch);
 };

@@ -1272,13 +1272,22 @@ inline void weight32(const uint8_t* row, DType t, int64_t c, __m512& v0, __m512&
 
 void tileLinear(const LinearArgs& a, const uint32_t* xt, float* scratch) {
     const int64_t in = a.in, nic = in / 32, groups = (a.n + 7) / 8;
-    // bf16 rows are copied as they are; fp32, fp16 and Q8_0 values are split exactly into three bf16 parts,
-    // w = hi + mid + lo (8 + 8 + 8 significant bits hold any fp32, Q8_0's 18 and fp16's 11).
-    const bool split = a.dtype != DType::BF16;
-    const int64_t nparts = split ? 3 : 1;
-    // 64 weight rows repacked chunk-major, parts[((ic * nparts + k) * 64 + r) * 32 + j] = part k of
-    // W[ob + r][32 ic + j]: every A tile is then 1 KiB contiguous (tile loads of 16 rows a page apart measured
-    // 140 cycles per tdpbf16ps, TLB-bound), and zero rows pad a short last block.
+    // bf16 rows are copied as they are; the others are split exactly into bf16 parts by truncation (each part the
+    // top 8 significant bits of what is left): two hold fp16's 11 bits, three Q8_0's 18 and fp32's 24. Two parts
+    // for Q8_0 (to 2^-16, as the activations) reorder near-tied logits of the real-model reference, so no fewer.
+    const int64_t nparts = a.dtype == DType::BF16 ? 1 : a.dtype == DType::F16 ? 2 : 3;
+    const bool split = nparts > 1;
+    // 64 weight rows at a time repacked chunk-major: part k of W[ob + r][32 ic + j] at
+    // parts[(ic * nparts + k) * kPart + r * 32 + j]. Every A tile is then 1 KiB contiguous (tile loads of 16 rows a
+    // page apart measured 140 cycles per tdpbf16ps, TLB-bound), zero rows pad a short last block, and the parts lie
+    // 64 bytes more than 4 KiB apart: at exactly 4 KiB the three stores of a chunk and the next loads of the row
+    // aliased (TinyLlama-shaped Q8_0 prefill 590 -> 510 ms). Repacking in chunks of 1024 columns, to keep the
+    // parts of a 5632-wide row block in L2, measured no faster (516 ms either way).
+    constexpr int64_t kPart = 64 * 32 + 32;
+    const __m512i top = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+    alignas(64) uint16_t odd_words[32];
+    for (int j = 0; j < 32; ++j) odd_words[j] = static_cast<uint16_t>(2 * j + 1);
+    const __m512i odd = _mm512_load_si512(odd_words);  // word j <- word 2j + 1 of the pair (v0, v1)
     auto* parts = reinterpret_cast<uint16_t*>(scratch);
     alignas(64) float st[4 * 256];
     amxBegin();
@@ -1287,57 +1296,69 @@ void tileLinear(const LinearArgs& a, const uint32_t* xt, float* scratch) {
         for (int64_t r = 0; r < blocks * 16; ++r) {
             const uint8_t* row = r < rows ? static_cast<const uint8_t*>(a.w) + (ob + r) * a.row_bytes : nullptr;
             for (int64_t ic = 0; ic < nic; ++ic) {
-                uint16_t* dst = parts + (ic * nparts * 64 + r) * 32;
+                uint16_t* dst = parts + ic * nparts * kPart + r * 32;
                 if (r >= rows) {
-                    for (int64_t k = 0; k < nparts; ++k) _mm512_storeu_si512(dst + k * 64 * 32, _mm512_setzero_si512());
+                    for (int64_t k = 0; k < nparts; ++k) _mm512_storeu_si512(dst + k * kPart, _mm512_setzero_si512());
                 } else if (!split) {
                     _mm512_storeu_si512(dst, _mm512_loadu_si512(row + ic * 64));
                 } else {
                     __m512 v0, v1;
                     weight32(row, a.dtype, ic * 32, v0, v1);
-                    for (int64_t k = 0; k < 3; ++k) {
-                        const __m512i h = bf16Bits(_mm512_cvtne2ps_pbh(v1, v0));  // lanes 0-15: v0, 16-31: v1
-                        _mm512_storeu_si512(dst + k * 64 * 32, h);
-                        v0 = _mm512_sub_ps(v0, widenBf16Half(h, 0));
-                        v1 = _mm512_sub_ps(v1, widenBf16Half(h, 1));
+                    for (int64_t k = 0; k < nparts; ++k) {
+                        // Part k is the high words of what is left (lanes 0-15: v0, 16-31: v1).
+                        const __m512i v0i = _mm512_castps_si512(v0), v1i = _mm512_castps_si512(v1);
+                        _mm512_storeu_si512(dst + k * kPart, _mm512_permutex2var_epi16(v0i, odd, v1i));
+                        if (k + 1 == nparts) break;
+                        v0 = _mm512_sub_ps(v0, _mm512_castsi512_ps(_mm512_and_si512(v0i, top)));
+                        v1 = _mm512_sub_ps(v1, _mm512_castsi512_ps(_mm512_and_si512(v1i, top)));
                     }
                 }
             }
         }
-        for (int64_t tg = 0; tg < groups; ++tg) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
+        // 2 x 2 blocking: accumulator tile 2b + g holds weight block xb + b against activation group tg + g, so
+        // each weight tile loaded feeds two products and each activation tile 2 nparts (tile loads come from L2
+        // at about 8 ns each against 4.3 ns per product; 4 weight blocks against one group, one load per product,
+        // measured 795 -> 610 ms for the Q8_0 prefill above).
+        for (int64_t tg = 0; tg < groups; tg += 2) {
+            const bool g2 = tg + 1 < groups;
             const uint32_t* xg = xt + tg * nic * 256;
-            for (int64_t ic = 0; ic < nic; ++ic) {
-                _tile_loadd(5, xg + ic * 256, 64);
-#define GQA_AMX_LIN(X)                                                 \
-    if (X < blocks) {                                                  \
-        const uint16_t* pa = parts + (ic * nparts * 64 + 16 * X) * 32; \
-        _tile_loadd(4, pa, 64);                                        \
-        _tile_dpbf16ps(X, 4, 5);                                       \
-        if (split) {                                                   \
-            _tile_loadd(6, pa + 64 * 32, 64);                          \
-            _tile_dpbf16ps(X, 6, 5);                                   \
-            _tile_loadd(7, pa + 2 * 64 * 32, 64);                      \
-            _tile_dpbf16ps(X, 7, 5);                                   \
-        }                                                              \
-    }
-                GQA_AMX_LIN(0)
-                GQA_AMX_LIN(1)
-                GQA_AMX_LIN(2)
-                GQA_AMX_LIN(3)
-#undef GQA_AMX_LIN
-            }
-            _tile_stored(0, st, 64);
-            if (blocks > 1) _tile_stored(1, st + 256, 64);
-            if (blocks > 2) _tile_stored(2, st + 512, 64);
-            if (blocks > 3) _tile_stored(3, st + 768, 64);
-            // st[x][m][c]: weight row ob + 16x + m, activation row 8tg + c (hi, c < 8) or 8tg + c - 8 (lo).
-            for (int64_t t = 0; t < 8 && tg * 8 + t < a.n; ++t) {
-                float* yr = a.y + (tg * 8 + t) * a.ldy + ob;
-                for (int64_t m = 0; m < rows; ++m) yr[m] = st[m * 16 + t] + st[m * 16 + 8 + t];
+            for (int64_t xb = 0; xb < blocks; xb += 2) {
+                const bool b2 = xb + 1 < blocks;
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_zero(2);
+                _tile_zero(3);
+                for (int64_t ic = 0; ic < nic; ++ic) {
+                    _tile_loadd(4, xg + ic * 256, 64);
+                    if (g2) _tile_loadd(5, xg + (nic + ic) * 256, 64);
+                    const uint16_t* pa = parts + ic * nparts * kPart + 16 * xb * 32;
+                    for (int64_t k = 0; k < nparts; ++k, pa += kPart) {
+                        _tile_loadd(6, pa, 64);
+                        _tile_dpbf16ps(0, 6, 4);
+                        if (g2) _tile_dpbf16ps(1, 6, 5);
+                        if (b2) {
+                            _tile_loadd(7, pa + 16 * 32, 64);
+                            _tile_dpbf16ps(2, 7, 4);
+                            if (g2) _tile_dpbf16ps(3, 7, 5);
+                        }
+                    }
+                }
+                _tile_stored(0, st, 64);
+                if (g2) _tile_stored(1, st + 256, 64);
+                if (b2) _tile_stored(2, st + 512, 64);
+                if (b2 && g2) _tile_stored(3, st + 768, 64);
+                // st[2b + g][m][c]: weight row ob + 16(xb + b) + m, activation row 8(tg + g) + c (hi, c < 8) or
+                // 8(tg + g) + c - 8 (lo).
+                for (int64_t b = 0; b < (b2 ? 2 : 1); ++b) {
+                    const int64_t m0 = 16 * (xb + b), mn = std::min<int64_t>(16, rows - m0);
+                    for (int64_t g = 0; g < (g2 ? 2 : 1); ++g) {
+                        const float* sb = st + (2 * b + g) * 256;
+                        for (int64_t t = 0; t < 8 && (tg + g) * 8 + t < a.n; ++t) {
+                            float* yr = a.y + ((tg + g) * 8 + t) * a.ldy + ob + m0;
+                            for (int64_t m = 0; m < mn; ++m) yr[m] = sb[m * 16 + t] + sb[m * 16 + 8 + t];
+                        }
+                    }
+                }
             }
         }
     }
