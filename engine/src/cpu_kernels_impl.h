@@ -21,6 +21,11 @@
 namespace gqa::cpu::GQA_KERNEL_NS {
 namespace {
 
+// Small kernels every path shares are always inlined: left to GCC's growth limits, splitting the AMX path out of
+// attendItem changed which were inlined (transposeReduce's stages became calls) and the fp16 decode rows ran
+// 5-47% slower.
+#define GQA_HOT inline __attribute__((always_inline))
+
 constexpr int VW = GQA_VW;
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int vi __attribute__((vector_size(VW * 4)));
@@ -37,23 +42,23 @@ constexpr int64_t kRowTarget = 64;  // query rows (heads x queries) per prefill 
 constexpr int kKB = VW >= 8 ? 4 : 2;
 constexpr int kRB = VW / kKB;
 
-inline vf vload(const float* p) {
+GQA_HOT vf vload(const float* p) {
     vf v;
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-inline void vstore(float* p, vf v) {
+GQA_HOT void vstore(float* p, vf v) {
     std::memcpy(p, &v, sizeof v);
 }
-inline vf vbcast(float x) {
+GQA_HOT vf vbcast(float x) {
     return vf{} + x;
 }
-inline vf vmax(vf a, vf b) {
+GQA_HOT vf vmax(vf a, vf b) {
     return a > b ? a : b;
 }
 
 // exp(x) for x <= 0 (arguments of the softmax), relative error ~1e-7; exp(-inf) = 0.
-inline vf vexp(vf x) {
+GQA_HOT vf vexp(vf x) {
     const vf lo = vbcast(-87.0f);
     x = x < lo ? lo : x;
     const vf t = x * 1.44269504088896341f;  // log2(e)
@@ -76,7 +81,7 @@ inline vf vexp(vf x) {
     return x <= lo ? vf{} : r;
 }
 
-inline float hmax(vf v) {
+GQA_HOT float hmax(vf v) {
 #if GQA_VW == 16
     __m512 x;
     std::memcpy(&x, &v, sizeof x);
@@ -87,7 +92,7 @@ inline float hmax(vf v) {
     return m;
 #endif
 }
-inline float hsum(vf v) {
+GQA_HOT float hsum(vf v) {
 #if GQA_VW == 16
     __m512 x;
     std::memcpy(&x, &v, sizeof x);
@@ -132,15 +137,15 @@ constexpr Masks kMasks = makeMasks();
 // One stage: acc[t] = lo-half lanes + hi-half lanes of the pair (acc[2t], acc[2t+1]). __builtin_shufflevector
 // (GCC 12 and clang) takes its lane indices as constants, hence one instantiation per stage.
 template <int S, size_t... I>
-inline vf shuffleLo(vf a, vf b, std::index_sequence<I...>) {
+GQA_HOT vf shuffleLo(vf a, vf b, std::index_sequence<I...>) {
     return __builtin_shufflevector(a, b, kMasks.lo[S][I]...);
 }
 template <int S, size_t... I>
-inline vf shuffleHi(vf a, vf b, std::index_sequence<I...>) {
+GQA_HOT vf shuffleHi(vf a, vf b, std::index_sequence<I...>) {
     return __builtin_shufflevector(a, b, kMasks.hi[S][I]...);
 }
 template <int S>
-inline void reduceStage(vf* acc) {
+GQA_HOT void reduceStage(vf* acc) {
     constexpr auto lanes = std::make_index_sequence<VW>{};
     for (int t = 0; t < (VW >> S) / 2; ++t)
         acc[t] = shuffleLo<S>(acc[2 * t], acc[2 * t + 1], lanes) + shuffleHi<S>(acc[2 * t], acc[2 * t + 1], lanes);
@@ -148,7 +153,7 @@ inline void reduceStage(vf* acc) {
 }
 
 // acc[bitrev(j)] holds the VW partial sums of key j; returns (sum(acc for key 0), ..., key VW-1).
-inline vf transposeReduce(vf* acc) {
+GQA_HOT vf transposeReduce(vf* acc) {
     if constexpr (kStages > 0) reduceStage<0>(acc);
     return acc[0];
 }
@@ -157,7 +162,7 @@ inline vf transposeReduce(vf* acc) {
 typedef uint16_t vu16 __attribute__((vector_size(VW * 2)));
 
 // VW bf16 values -> VW floats: zero-extend to 32 bits and shift into the high half.
-inline vf bf16Chunk(const uint16_t* src) {
+GQA_HOT vf bf16Chunk(const uint16_t* src) {
 #if GQA_VW == 16
     const __m512i w =
         _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))), 16);
@@ -182,7 +187,7 @@ inline vf bf16Chunk(const uint16_t* src) {
 
 // VW fp16 values -> VW floats, exactly: F16C's vcvtph2ps on a whole vector (GCC widens a vector of _Float16
 // one lane at a time, which made the fp16 cache ~8x slower than bf16).
-inline vf f16Chunk(const uint16_t* src) {
+GQA_HOT vf f16Chunk(const uint16_t* src) {
 #if defined(GQA_HAVE_F16C) && GQA_VW == 16
     const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
     vf r;
@@ -200,7 +205,7 @@ inline vf f16Chunk(const uint16_t* src) {
 #endif
 }
 
-inline float f16ToFloatOne(uint16_t h) {
+GQA_HOT float f16ToFloatOne(uint16_t h) {
 #if defined(GQA_HAVE_F16C)
     return _cvtsh_ss(h);
 #else
@@ -209,18 +214,18 @@ inline float f16ToFloatOne(uint16_t h) {
 }
 
 // VW consecutive K/V values of a 16-bit cache row -> VW floats.
-inline vf kvChunk(const uint16_t* src, DType t) {
+GQA_HOT vf kvChunk(const uint16_t* src, DType t) {
     return t == DType::BF16 ? bf16Chunk(src) : f16Chunk(src);
 }
 template <DType T>
-inline vf kvChunkT(const uint16_t* src) {
+GQA_HOT vf kvChunkT(const uint16_t* src) {
     if constexpr (T == DType::BF16)
         return bf16Chunk(src);
     else
         return f16Chunk(src);
 }
 
-inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
+GQA_HOT void toFloat(const void* src, DType t, int64_t n, float* dst) {
     switch (t) {
         case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
         case DType::BF16: {
@@ -246,23 +251,23 @@ inline void toFloat(const void* src, DType t, int64_t n, float* dst) {
     }
 }
 
-inline const void* kvRow(const void* base, DType t, int64_t elem_offset) {
+GQA_HOT const void* kvRow(const void* base, DType t, int64_t elem_offset) {
     return static_cast<const char*>(base) + elem_offset * static_cast<int64_t>(bytesPerElement(t));
 }
 
 // Row of key j in the cache: j itself, or j % kv_ring in a rolling buffer.
-inline int64_t kvSlot(const AttnParams& p, int64_t j) {
+GQA_HOT int64_t kvSlot(const AttnParams& p, int64_t j) {
     return p.kv_ring > 0 ? j % p.kv_ring : j;
 }
 
 // First key query i (0-based, of q_len) sees: 0, or the start of its sliding window.
-inline int64_t firstVisibleKey(const AttnParams& p, int64_t i) {
+GQA_HOT int64_t firstVisibleKey(const AttnParams& p, int64_t i) {
     return p.window > 0 ? std::max<int64_t>(0, i + p.kv_len - p.q_len - p.window + 1) : 0;
 }
 
 // o[0 .. U*VW) = o * corr + sum_j p[j] * v[j * dp + (0 .. U*VW)], with the U accumulators in registers.
 template <int U>
-inline void accumulatePV(float* o, float corr, const float* p, int64_t n, const float* v, int64_t dp) {
+GQA_HOT void accumulatePV(float* o, float corr, const float* p, int64_t n, const float* v, int64_t dp) {
     vf a[U];
     for (int u = 0; u < U; ++u) a[u] = vload(o + u * VW) * corr;
     for (int64_t j = 0; j < n; ++j) {
@@ -275,8 +280,8 @@ inline void accumulatePV(float* o, float corr, const float* p, int64_t n, const 
 
 // The same for two rows that share the V loads.
 template <int U>
-inline void accumulatePV2(float* o0, float* o1, float c0, float c1, const float* p0, const float* p1, int64_t n,
-                          const float* v, int64_t dp) {
+GQA_HOT void accumulatePV2(float* o0, float* o1, float c0, float c1, const float* p0, const float* p1, int64_t n,
+                           const float* v, int64_t dp) {
     vf a[U], b[U];
     for (int u = 0; u < U; ++u) {
         a[u] = vload(o0 + u * VW) * c0;
@@ -299,8 +304,8 @@ inline void accumulatePV2(float* o0, float* o1, float c0, float c1, const float*
 
 // The same for four rows (o rows `ostride` apart, probabilities rows `pstride` apart).
 template <int U>
-inline void accumulatePV4(float* o, int64_t ostride, const float* corr, const float* p, int64_t pstride, int64_t n,
-                          const float* v, int64_t dp) {
+GQA_HOT void accumulatePV4(float* o, int64_t ostride, const float* corr, const float* p, int64_t pstride, int64_t n,
+                           const float* v, int64_t dp) {
     vf a[4][U];
     for (int r = 0; r < 4; ++r)
         for (int u = 0; u < U; ++u) a[r][u] = vload(o + r * ostride + u * VW) * corr[r];
@@ -357,8 +362,8 @@ struct Scratch {
 // s[r * kKeyTile + j] = q_r . K_j for R <= kRB rows (q rows dp apart) and ktp keys; krows padded with a zero row.
 // RB rows x (VW / RB) keys per transpose-reduce: every widened K chunk feeds RB rows, every q chunk VW / RB keys.
 template <DType T, int RB>
-inline void scoresDirectBlock(const float* q, int64_t dp, int64_t nc, const uint16_t* const* krows, int64_t ktp,
-                              float* s, Prefetcher& pf, int pf_lines) {
+GQA_HOT void scoresDirectBlock(const float* q, int64_t dp, int64_t nc, const uint16_t* const* krows, int64_t ktp,
+                               float* s, Prefetcher& pf, int pf_lines) {
     constexpr int KB = VW / RB;
     alignas(64) float tmp[VW];
     const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, ktp / KB)));
@@ -402,8 +407,8 @@ inline void scoresDirect(int64_t R, const float* q, int64_t dp, int64_t nc, cons
 
 // o[r][e0 .. e0 + U*VW) = o * corr[r] + sum_{j < n} p[r][j] * V_j for NR rows; each V chunk widened once.
 template <DType T, int NR, int U>
-inline void pvDirect(float* o, int64_t ostride, const float* corr, const float* p, int64_t pstride, int64_t n,
-                     const uint16_t* const* vrows, int64_t e0) {
+GQA_HOT void pvDirect(float* o, int64_t ostride, const float* corr, const float* p, int64_t pstride, int64_t n,
+                      const uint16_t* const* vrows, int64_t e0) {
     vf a[NR][U];
     for (int r = 0; r < NR; ++r)
         for (int u = 0; u < U; ++u) a[r][u] = vload(o + r * ostride + e0 + u * VW) * corr[r];
@@ -422,8 +427,8 @@ inline void pvDirect(float* o, int64_t ostride, const float* corr, const float* 
 
 // All nc chunks of NR rows (o rows dp apart, probabilities rows kKeyTile apart), at most 16 accumulators live.
 template <DType T, int NR>
-inline void pvDirectRows(float* o, int64_t dp, const float* corr, const float* p, int64_t n,
-                         const uint16_t* const* vrows, int64_t nc) {
+GQA_HOT void pvDirectRows(float* o, int64_t dp, const float* corr, const float* p, int64_t n,
+                          const uint16_t* const* vrows, int64_t nc) {
     constexpr int U = NR <= 2 ? 8 : NR <= 4 ? 4 : 2;
     int64_t c = 0;
     for (; c + U <= nc; c += U) pvDirect<T, NR, U>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
@@ -471,19 +476,19 @@ inline void amxBegin() {
     _tile_loadconfig(&c);
 }
 
-inline void splitBf16(float x, uint16_t& hi, uint16_t& lo) {
+GQA_HOT void splitBf16(float x, uint16_t& hi, uint16_t& lo) {
     hi = floatToBf16(x);
     lo = floatToBf16(x - bf16ToFloat(hi));
 }
 
 // bf16 bit patterns <-> fp32: widen 16 bf16 (exactly) and view a bf16 vector as integers.
-inline __m512 widenBf16(__m256i h) {
+GQA_HOT __m512 widenBf16(__m256i h) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-inline __m512 widenBf16Half(__m512i h, int half) {  // bf16 16 * half .. 16 * half + 15 of h
+GQA_HOT __m512 widenBf16Half(__m512i h, int half) {  // bf16 16 * half .. 16 * half + 15 of h
     return widenBf16(half ? _mm512_extracti64x4_epi64(h, 1) : _mm512_castsi512_si256(h));
 }
-inline __m512i bf16Bits(__m512bh h) {
+GQA_HOT __m512i bf16Bits(__m512bh h) {
     __m512i x;
     std::memcpy(&x, &h, sizeof x);
     return x;
@@ -533,6 +538,237 @@ inline void transpose16(const float* m, __m512* t) {
     for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(m + i * 16);
     transposeNetwork(a);
     for (int r = 0; r < 16; ++r) t[r] = a[col[static_cast<size_t>(r)]];
+}
+
+// 16 probabilities as bf16 hi and lo bits, p = hi + lo to 2^-16.
+GQA_HOT void splitBf16(__m512 v, __m256i& hi, __m256i& lo) {
+    const __m256bh h = _mm512_cvtneps_pbh(v);
+    std::memcpy(&hi, &h, sizeof hi);
+    const __m256bh l = _mm512_cvtneps_pbh(_mm512_sub_ps(v, widenBf16(hi)));
+    std::memcpy(&lo, &l, sizeof lo);
+}
+
+// Accumulator tiles 0-3 from / to four 16-column blocks of rows with stride `ld` floats.
+inline void amxLoadAcc4(const float* c, int64_t ld) {
+    _tile_loadd(0, c, ld * 4);
+    _tile_loadd(1, c + 16, ld * 4);
+    _tile_loadd(2, c + 32, ld * 4);
+    _tile_loadd(3, c + 48, ld * 4);
+}
+inline void amxStoreAcc4(float* c, int64_t ld) {
+    _tile_stored(0, c, ld * 4);
+    _tile_stored(1, c + 16, ld * 4);
+    _tile_stored(2, c + 32, ld * 4);
+    _tile_stored(3, c + 48, ld * 4);
+}
+#endif
+
+// Row of key j of this (batch, KV head) in the cache `base` (K or V).
+GQA_HOT const void* cacheRow(const AttnParams& p, int64_t kv_base, const void* base, int64_t j) {
+    return kvRow(base, p.kv_dtype, kv_base + kvSlot(p, j) * p.kv_si);
+}
+
+#if defined(GQA_HAVE_AMX)
+// One work item's AMX state for a tile of keys j0 .. j0 + kt: R query rows against a bf16 cache, in rb_n blocks of
+// 16 rows, or `packed` (R <= 8: hi parts in tile rows 0-7, lo parts in 8-15).
+struct AmxItem {
+    const AttnParams& p;
+    Scratch& sc;
+    int64_t D, dp, R, rb_n, ncd, kv_base;
+    bool packed;
+
+    // 16 cache rows from key j0 + jb as they lie (stride kv_si), or copied into `copy` with zero rows past the
+    // tile's kt keys (0 x whatever follows could be NaN) or when the block wraps a rolling cache.
+    const uint16_t* block16(const void* base, int64_t j0, int64_t jb, int64_t kt, uint16_t* copy,
+                            int64_t& stride_bytes) const {
+        if (jb + 16 <= kt && (p.kv_ring == 0 || kvSlot(p, j0 + jb) + 16 <= p.kv_ring)) {
+            stride_bytes = p.kv_si * 2;
+            return static_cast<const uint16_t*>(cacheRow(p, kv_base, base, j0 + jb));
+        }
+        for (int64_t j = 0; j < 16; ++j)
+            std::memcpy(copy + j * D, jb + j < kt ? cacheRow(p, kv_base, base, j0 + jb + j) : sc.zero_row.data(),
+                        static_cast<size_t>(D) * 2);
+        stride_bytes = D * 2;
+        return copy;
+    }
+
+    // S^T = K Q^T for up to 4 blocks of 16 keys at once (4 independent accumulators keep the tile unit busy),
+    // into sc.s.
+    void scores(int64_t j0, int64_t kt, int64_t ktp, Prefetcher& pf, int pf_per_tile) const;
+    // O += P V for the tile (sc.s holds the probabilities, sc.corr the rescale factors; n_vis keys have a
+    // non-zero probability in some row).
+    void pv(int64_t j0, int64_t kt, int64_t ktp, int64_t n_vis, Prefetcher& pf, int pf_per_tile) const;
+};
+
+__attribute__((noinline)) void AmxItem::scores(int64_t j0, int64_t kt, int64_t ktp, Prefetcher& pf,
+                                               int pf_per_tile) const {
+    const int64_t kbn = ktp / 16;
+    const uint16_t* kb[4];
+    int64_t ks[4];
+    for (int64_t x = 0; x < kbn; ++x) kb[x] = block16(p.k, j0, x * 16, kt, sc.kblk.data() + x * 16 * D, ks[x]);
+    // A third of the next tiles' prefetches here, a third after the softmax, the rest spread over P V: bursts of
+    // prefetches fill the line-fill buffers and stall the loads of this tile (spread: 49% -> 53% of read
+    // bandwidth, g = 8 decode, measured against one burst per tile).
+    const int pf_step =
+        static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, kAmxPrefetchParts * rb_n * ncd)));
+    for (int64_t rb = 0; rb < rb_n; ++rb) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t c = 0; c < ncd; ++c) {
+            pf.pump(pf_step);
+            _tile_loadd(5, sc.qth.data() + (rb * ncd + c) * 256, 64);
+            if (!packed) _tile_loadd(6, sc.qtl.data() + (rb * ncd + c) * 256, 64);
+#define GQA_AMX_SCORE(X)                       \
+    if (X < kbn) {                             \
+        _tile_loadd(4, kb[X] + c * 32, ks[X]); \
+        _tile_dpbf16ps(X, 4, 5);               \
+        if (!packed) _tile_dpbf16ps(X, 4, 6);  \
+    }
+            GQA_AMX_SCORE(0)
+            GQA_AMX_SCORE(1)
+            GQA_AMX_SCORE(2)
+            GQA_AMX_SCORE(3)
+#undef GQA_AMX_SCORE
+        }
+        _tile_stored(0, sc.st.data(), 64);
+        if (kbn > 1) _tile_stored(1, sc.st.data() + 256, 64);
+        if (kbn > 2) _tile_stored(2, sc.st.data() + 512, 64);
+        if (kbn > 3) _tile_stored(3, sc.st.data() + 768, 64);
+        const int64_t rows = packed ? R : std::min<int64_t>(kAmxRows, R - rb * kAmxRows);
+        for (int64_t x = 0; x < kbn; ++x) {
+            __m512 t[16];
+            transpose16(sc.st.data() + x * 256, t);
+            for (int64_t n = 0; n < rows; ++n) {
+                const __m512 v = packed ? _mm512_add_ps(t[n], t[n + kAmxRows / 2]) : t[n];
+                _mm512_storeu_ps(sc.s.data() + (rb * kAmxRows + n) * kKeyTile + x * 16, v);
+            }
+        }
+    }
+}
+
+__attribute__((noinline)) void AmxItem::pv(int64_t j0, int64_t kt, int64_t ktp, int64_t n_vis, Prefetcher& pf,
+                                           int pf_per_tile) const {
+    // O's rows r0 .. r1 rescaled by exp(m_old - m_new) (packed: the hi row r and the lo row 8 + r).
+    auto rescale = [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const vf cv = vbcast(sc.corr[static_cast<size_t>(r)]);
+            for (int64_t half = 0; half < (packed ? 2 : 1); ++half) {
+                float* orow = sc.oa.data() + (r + half * (kAmxRows / 2)) * dp;
+                for (int64_t e = 0; e < dp; e += VW) vstore(orow + e, vload(orow + e) * cv);
+            }
+        }
+    };
+    if (packed) {
+        rescale(0, R);
+        // V tiles straight from the cache rows, no interleaved copy. A tile row is one key's 32 values of a d
+        // chunk, i.e. the pairs (V[k][32w + 2n], V[k][32w + 2n + 1]); an A operand whose pairs are (p, 0)
+        // ("even") yields the even columns 32w + 2n, one with (0, p) ("odd") the odd ones, 16 keys per product.
+        // A rows: bf16 hi of row r in tile row r, lo in 8 + r. Twice the products of the interleaved form, but
+        // they are cheap next to the copy (g = 8 decode, D 128: 51% -> 58% of read bandwidth); with more rows
+        // (more products per key) the copy wins.
+        const int64_t nk16 = (n_vis + 15) / 16;  // 16-key blocks with a visible key (masked keys hold 0)
+        for (int64_t r = 0; r < R; ++r) {
+            const float* sr = sc.s.data() + r * kKeyTile;
+            for (int64_t kc = 0; kc < nk16; ++kc) {
+                __m256i hbits, lbits;
+                splitBf16(_mm512_loadu_ps(sr + kc * 16), hbits, lbits);
+                const __m512i he = _mm512_cvtepu16_epi32(hbits), le = _mm512_cvtepu16_epi32(lbits);
+                uint32_t* ev = sc.ph.data() + kc * 256;
+                uint32_t* od = sc.pl.data() + kc * 256;
+                _mm512_storeu_si512(ev + r * 16, he);
+                _mm512_storeu_si512(od + r * 16, _mm512_slli_epi32(he, 16));
+                _mm512_storeu_si512(ev + (r + kAmxRows / 2) * 16, le);
+                _mm512_storeu_si512(od + (r + kAmxRows / 2) * 16, _mm512_slli_epi32(le, 16));
+            }
+        }
+        const uint16_t* vb[kKeyTile / 16];
+        int64_t vs[kKeyTile / 16];
+        for (int64_t x = 0; x < nk16; ++x)
+            vb[x] = block16(p.v, j0, x * 16, kt, sc.kblk.data() + (kKeyTile / 16 + x) * 16 * D, vs[x]);
+        // Two d chunks per pass: accumulators 0-3 (chunk w even/odd, w + 1 even/odd), A even/odd, 2 V tiles.
+        const int pv_step =
+            static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ncd / 2) * nk16)));
+        for (int64_t w = 0; nk16 > 0 && w < ncd; w += 2) {
+            float* oc = sc.oa.data() + w * 32;
+            amxLoadAcc4(oc, dp);
+            for (int64_t kc = 0; kc < nk16; ++kc) {
+                pf.pump(pv_step);
+                _tile_loadd(4, sc.ph.data() + kc * 256, 64);
+                _tile_loadd(5, sc.pl.data() + kc * 256, 64);
+                _tile_loadd(6, vb[kc] + w * 32, vs[kc]);
+                _tile_loadd(7, vb[kc] + w * 32 + 32, vs[kc]);
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 5, 6);
+                _tile_dpbf16ps(2, 4, 7);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+            amxStoreAcc4(oc, dp);
+        }
+        pf.pump(pf_per_tile);
+        return;
+    }
+    // Interleaved (more than 8 rows): probabilities as bf16 hi and lo rows; read as uint32 they are the packed
+    // (p_j, p_{j+1}) pairs the tiles want. Masked and padded keys already hold exactly 0; keys up to the next 32
+    // are zeroed.
+    const int64_t kt32 = (ktp + 31) / 32 * 32;
+    for (int64_t r = 0; r < R; ++r) {
+        const float* sr = sc.s.data() + r * kKeyTile;
+        auto* hrow = reinterpret_cast<uint16_t*>(sc.ph.data() + r * (kKeyTile / 2));
+        auto* lrow = reinterpret_cast<uint16_t*>(sc.pl.data() + r * (kKeyTile / 2));
+        for (int64_t jb = 0; jb < ktp; jb += 16) {
+            __m256i hbits, lbits;
+            splitBf16(_mm512_loadu_ps(sr + jb), hbits, lbits);
+            std::memcpy(hrow + jb, &hbits, sizeof hbits);
+            std::memcpy(lrow + jb, &lbits, sizeof lbits);
+        }
+        std::fill(hrow + ktp, hrow + kt32, uint16_t{0});
+        std::fill(lrow + ktp, lrow + kt32, uint16_t{0});
+    }
+    const int64_t nkc = (n_vis + 31) / 32;  // 32-key chunks with a visible key
+    // V two keys at a time, interleaved within 128-bit lanes (one unpack per 16 columns): block u of 16 output
+    // columns holds the columns amxColumn(u, i) of vnni[(u * kKeyTile / 2 + jp) * 32 + 2i + {0, 1}] = V[2jp][.],
+    // V[2jp + 1][.]; sc.oa keeps that column order until the end of the item.
+    const int vstep = std::max(1, pf_per_tile / 32);
+    for (int64_t jp = 0; jp < nkc * 16; ++jp) {
+        pf.pump(vstep);
+        const auto* v0 =
+            static_cast<const uint16_t*>(2 * jp < kt ? cacheRow(p, kv_base, p.v, j0 + 2 * jp) : sc.zero_row.data());
+        const auto* v1 = static_cast<const uint16_t*>(2 * jp + 1 < kt ? cacheRow(p, kv_base, p.v, j0 + 2 * jp + 1)
+                                                                      : sc.zero_row.data());
+        for (int64_t w = 0; w < D / 32; ++w) {
+            const __m512i a = _mm512_loadu_si512(v0 + w * 32), b = _mm512_loadu_si512(v1 + w * 32);
+            _mm512_storeu_si512(sc.vnni.data() + (2 * w * (kKeyTile / 2) + jp) * 32, _mm512_unpacklo_epi16(a, b));
+            _mm512_storeu_si512(sc.vnni.data() + ((2 * w + 1) * (kKeyTile / 2) + jp) * 32, _mm512_unpackhi_epi16(a, b));
+        }
+    }
+    for (int64_t rb = 0; rb < rb_n; ++rb) {
+        // Each block of rows just before its products (rescaling all first measured slower: MQA decode 4-14%).
+        rescale(rb * kAmxRows, std::min(R, (rb + 1) * kAmxRows));
+        if (nkc == 0) continue;
+        const uint32_t* ah = sc.ph.data() + rb * kAmxRows * (kKeyTile / 2);
+        const uint32_t* al = sc.pl.data() + rb * kAmxRows * (kKeyTile / 2);
+        for (int64_t ug = 0; ug < D / 16; ug += 4) {
+            float* oc = sc.oa.data() + rb * kAmxRows * dp + ug * 16;
+            amxLoadAcc4(oc, dp);
+            for (int64_t kc = 0; kc < nkc; ++kc) {
+                _tile_loadd(6, ah + kc * 16, kKeyTile * 2);
+                _tile_loadd(7, al + kc * 16, kKeyTile * 2);
+#define GQA_AMX_PV(X)                                                                \
+    _tile_loadd(4, sc.vnni.data() + ((ug + X) * (kKeyTile / 2) + kc * 16) * 32, 64); \
+    _tile_dpbf16ps(X, 6, 4);                                                         \
+    _tile_dpbf16ps(X, 7, 4);
+                GQA_AMX_PV(0)
+                GQA_AMX_PV(1)
+                GQA_AMX_PV(2)
+                GQA_AMX_PV(3)
+#undef GQA_AMX_PV
+            }
+            amxStoreAcc4(oc, dp);
+        }
+    }
+    pf.pump(pf_per_tile);
 }
 #endif
 
@@ -593,7 +829,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         sc.oa.assign(static_cast<size_t>(rb_n * kAmxRows * dp), 0.0f);
         sc.st.resize(4 * 256);
         sc.kblk.resize(static_cast<size_t>(2 * (kKeyTile / 16) * 16 * D));  // K blocks, then V blocks
-        sc.vnni.resize(static_cast<size_t>((D / 16) * (kKeyTile / 2) * 32));
+        if (!packed) sc.vnni.resize(static_cast<size_t>((D / 16) * (kKeyTile / 2) * 32));
         sc.zero_row.assign(static_cast<size_t>(D), 0);
         amxBegin();
     }
@@ -609,7 +845,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     if (p.causal) k_last = std::min(k_end, i0 + nq - 1 + off + 1);
     const int64_t k_first = std::max(k_begin, firstVisibleKey(p, i0));
     const auto kv_base = b * p.kv_sb + kvh * p.kv_sh;
-    auto rowAt = [&](const void* base, int64_t j) { return kvRow(base, p.kv_dtype, kv_base + kvSlot(p, j) * p.kv_si); };
+    auto rowAt = [&](const void* base, int64_t j) { return cacheRow(p, kv_base, base, j); };
 
     const int64_t tile = amx ? kKeyTile : keyTile(dp);  // AMX keeps no fp32 tiles in L1
     Prefetcher pf;
@@ -671,67 +907,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         int64_t r_blocked = 0;
 #if defined(GQA_HAVE_AMX)
         if (amx) {
-            // S^T = K Q^T for up to 4 blocks of 16 keys at once (4 independent accumulators keep the tile unit
-            // busy), 16 rows each. A K block is 16 cache rows as they lie (stride kv_si), or copied with zero
-            // padding when it runs past the tile's keys or wraps the ring.
             r_blocked = R;
-            const int64_t kbn = ktp / 16;
-            const uint16_t* kb[4];
-            int64_t ks[4];
-            for (int64_t x = 0; x < 4; ++x) {
-                const int64_t jb = x * 16;
-                if (x < kbn && jb + 16 <= kt && (p.kv_ring == 0 || kvSlot(p, j0 + jb) + 16 <= p.kv_ring)) {
-                    kb[x] = static_cast<const uint16_t*>(rowAt(p.k, j0 + jb));
-                    ks[x] = p.kv_si * 2;
-                } else {
-                    uint16_t* dst = sc.kblk.data() + x * 16 * D;
-                    for (int64_t j = 0; j < 16; ++j)
-                        std::memcpy(dst + j * D, jb + j < kt ? rowAt(p.k, j0 + jb + j) : sc.zero_row.data(),
-                                    static_cast<size_t>(D) * 2);
-                    kb[x] = dst;
-                    ks[x] = D * 2;
-                }
-            }
-            // A third of the next tiles' prefetches here, a third after the softmax, the rest spread over the V
-            // interleave: bursts of prefetches fill the line-fill buffers and stall the loads of this tile
-            // (spread: 49% -> 53% of read bandwidth, g = 8 decode, measured against one burst per tile).
-            const int pf_step = static_cast<int>(
-                std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, kAmxPrefetchParts * rb_n * ncd)));
-            for (int64_t rb = 0; rb < rb_n; ++rb) {
-                _tile_zero(0);
-                _tile_zero(1);
-                _tile_zero(2);
-                _tile_zero(3);
-                for (int64_t c = 0; c < ncd; ++c) {
-                    pf.pump(pf_step);
-                    _tile_loadd(5, sc.qth.data() + (rb * ncd + c) * 256, 64);
-                    if (!packed) _tile_loadd(6, sc.qtl.data() + (rb * ncd + c) * 256, 64);
-#define GQA_AMX_SCORE(X)                       \
-    if (X < kbn) {                             \
-        _tile_loadd(4, kb[X] + c * 32, ks[X]); \
-        _tile_dpbf16ps(X, 4, 5);               \
-        if (!packed) _tile_dpbf16ps(X, 4, 6);  \
-    }
-                    GQA_AMX_SCORE(0)
-                    GQA_AMX_SCORE(1)
-                    GQA_AMX_SCORE(2)
-                    GQA_AMX_SCORE(3)
-#undef GQA_AMX_SCORE
-                }
-                _tile_stored(0, sc.st.data(), 64);
-                if (kbn > 1) _tile_stored(1, sc.st.data() + 256, 64);
-                if (kbn > 2) _tile_stored(2, sc.st.data() + 512, 64);
-                if (kbn > 3) _tile_stored(3, sc.st.data() + 768, 64);
-                const int64_t rows = packed ? R : std::min<int64_t>(kAmxRows, R - rb * kAmxRows);
-                for (int64_t x = 0; x < kbn; ++x) {
-                    __m512 t[16];
-                    transpose16(sc.st.data() + x * 256, t);
-                    for (int64_t n = 0; n < rows; ++n) {
-                        const __m512 v = packed ? _mm512_add_ps(t[n], t[n + kAmxRows / 2]) : t[n];
-                        _mm512_storeu_ps(sc.s.data() + (rb * kAmxRows + n) * kKeyTile + x * 16, v);
-                    }
-                }
-            }
+            AmxItem{p, sc, D, dp, R, rb_n, ncd, kv_base, packed}.scores(j0, kt, ktp, pf, pf_per_tile);
         }
 #endif
         if (direct) {
@@ -828,178 +1005,20 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             m[r] = m_new;
         }
         pf.pump(amx ? pf_per_tile / kAmxPrefetchParts : pf_per_tile);  // whatever is left of this tile's share
+        // Probabilities of masked and padded keys are exactly 0, so all rows run to the longest valid prefix.
+        int64_t n_vis = 0;
+        for (int64_t r = 0; r < R; ++r) n_vis = std::max(n_vis, sc.valid[static_cast<size_t>(r)]);
 #if defined(GQA_HAVE_AMX)
-        if (amx && packed) {
-            // Packed (up to 8 rows): O += P V with V tiles straight from the cache rows, no interleaved copy. A
-            // tile row is one key's 32 values of a d chunk, i.e. the pairs (V[k][32w + 2n], V[k][32w + 2n + 1]);
-            // an A operand whose pairs are (p, 0) ("even") yields the even columns 32w + 2n, one with (0, p)
-            // ("odd") the odd ones, 16 keys per product. A rows: bf16 hi of row r in tile row r, lo in 8 + r.
-            // Twice the products of the interleaved form, but they are cheap next to the copy (g = 8 decode,
-            // D 128: 51% -> 58% of read bandwidth); with more rows (more products per key) the copy wins.
-            int64_t n = 0;
-            for (int64_t r = 0; r < R; ++r) n = std::max(n, sc.valid[static_cast<size_t>(r)]);
-            const int64_t nk16 = (n + 15) / 16;  // 16-key blocks with a visible key (masked keys hold 0)
-            for (int64_t r = 0; r < R; ++r) {
-                const float* sr = sc.s.data() + r * kKeyTile;
-                for (int64_t kc = 0; kc < nk16; ++kc) {
-                    const __m512 pv = _mm512_loadu_ps(sr + kc * 16);
-                    const __m256bh hi = _mm512_cvtneps_pbh(pv);
-                    __m256i hbits, lbits;
-                    std::memcpy(&hbits, &hi, sizeof hbits);
-                    const __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(pv, widenBf16(hbits)));
-                    std::memcpy(&lbits, &lo, sizeof lbits);
-                    const __m512i he = _mm512_cvtepu16_epi32(hbits), le = _mm512_cvtepu16_epi32(lbits);
-                    uint32_t* ev = sc.ph.data() + kc * 256;
-                    uint32_t* od = sc.pl.data() + kc * 256;
-                    _mm512_storeu_si512(ev + r * 16, he);
-                    _mm512_storeu_si512(od + r * 16, _mm512_slli_epi32(he, 16));
-                    _mm512_storeu_si512(ev + (r + kAmxRows / 2) * 16, le);
-                    _mm512_storeu_si512(od + (r + kAmxRows / 2) * 16, _mm512_slli_epi32(le, 16));
-                }
-            }
-            // V blocks of 16 keys as they lie, or copied with zero rows past the tile's keys (0 x whatever
-            // follows could be NaN) or at the ring's wrap.
-            const uint16_t* vb[kKeyTile / 16];
-            int64_t vs[kKeyTile / 16];
-            for (int64_t x = 0; x < nk16; ++x) {
-                const int64_t jb = x * 16;
-                if (jb + 16 <= kt && (p.kv_ring == 0 || kvSlot(p, j0 + jb) + 16 <= p.kv_ring)) {
-                    vb[x] = static_cast<const uint16_t*>(rowAt(p.v, j0 + jb));
-                    vs[x] = p.kv_si * 2;
-                } else {
-                    uint16_t* dst = sc.kblk.data() + (kKeyTile / 16 + x) * 16 * D;
-                    for (int64_t j = 0; j < 16; ++j)
-                        std::memcpy(dst + j * D, jb + j < kt ? rowAt(p.v, j0 + jb + j) : sc.zero_row.data(),
-                                    static_cast<size_t>(D) * 2);
-                    vb[x] = dst;
-                    vs[x] = D * 2;
-                }
-            }
-            for (int64_t r = 0; r < R; ++r) {  // rescale the hi (r) and lo (8 + r) rows of O
-                const vf cv = vbcast(sc.corr[static_cast<size_t>(r)]);
-                for (float* orow : {sc.oa.data() + r * dp, sc.oa.data() + (r + kAmxRows / 2) * dp})
-                    for (int64_t e = 0; e < dp; e += VW) vstore(orow + e, vload(orow + e) * cv);
-            }
-            // Two d chunks per pass: accumulators 0-3 (chunk w even/odd, w + 1 even/odd), A even/odd, 2 V tiles.
-            const int pv_step =
-                static_cast<int>(std::max<int64_t>(1, pf_per_tile / std::max<int64_t>(1, (ncd / 2) * nk16)));
-            for (int64_t w = 0; nk16 > 0 && w < ncd; w += 2) {
-                float* oc = sc.oa.data() + w * 32;
-                _tile_loadd(0, oc, dp * 4);
-                _tile_loadd(1, oc + 16, dp * 4);
-                _tile_loadd(2, oc + 32, dp * 4);
-                _tile_loadd(3, oc + 48, dp * 4);
-                for (int64_t kc = 0; kc < nk16; ++kc) {
-                    pf.pump(pv_step);
-                    _tile_loadd(4, sc.ph.data() + kc * 256, 64);
-                    _tile_loadd(5, sc.pl.data() + kc * 256, 64);
-                    _tile_loadd(6, vb[kc] + w * 32, vs[kc]);
-                    _tile_loadd(7, vb[kc] + w * 32 + 32, vs[kc]);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 5, 6);
-                    _tile_dpbf16ps(2, 4, 7);
-                    _tile_dpbf16ps(3, 5, 7);
-                }
-                _tile_stored(0, oc, dp * 4);
-                _tile_stored(1, oc + 16, dp * 4);
-                _tile_stored(2, oc + 32, dp * 4);
-                _tile_stored(3, oc + 48, dp * 4);
-            }
-            pf.pump(pf_per_tile);
-            continue;
-        }
         if (amx) {
-            // Probabilities as bf16 hi and lo rows; read as uint32 they are the packed (p_j, p_{j+1}) pairs the
-            // tiles want (packed: row r's lo row is tile row 8 + r). Masked and padded keys already hold exactly
-            // 0; keys up to the next 32 are zeroed.
-            const int64_t kt32 = (ktp + 31) / 32 * 32;
-            for (int64_t r = 0; r < R; ++r) {
-                const float* sr = sc.s.data() + r * kKeyTile;
-                const int64_t lr = packed ? r + kAmxRows / 2 : r;
-                auto* hrow = reinterpret_cast<uint16_t*>(sc.ph.data() + r * (kKeyTile / 2));
-                auto* lrow = reinterpret_cast<uint16_t*>((packed ? sc.ph : sc.pl).data() + lr * (kKeyTile / 2));
-                for (int64_t jb = 0; jb < ktp; jb += 16) {
-                    const __m512 pv = _mm512_loadu_ps(sr + jb);
-                    const __m256bh hi = _mm512_cvtneps_pbh(pv);
-                    __m256i hbits;
-                    std::memcpy(&hbits, &hi, sizeof hbits);
-                    const __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(pv, widenBf16(hbits)));
-                    std::memcpy(hrow + jb, &hi, sizeof hi);
-                    std::memcpy(lrow + jb, &lo, sizeof lo);
-                }
-                std::fill(hrow + ktp, hrow + kt32, uint16_t{0});
-                std::fill(lrow + ktp, lrow + kt32, uint16_t{0});
-            }
-            int64_t n = 0;
-            for (int64_t r = 0; r < R; ++r) n = std::max(n, sc.valid[static_cast<size_t>(r)]);
-            const int64_t nkc = (n + 31) / 32;  // 32-key chunks with a visible key
-            // V two keys at a time, interleaved within 128-bit lanes (one unpack per 16 columns): block u of 16
-            // output columns holds the columns amxColumn(u, i) of vnni[(u * kKeyTile / 2 + jp) * 32 + 2i + {0, 1}]
-            // = V[2jp][.], V[2jp + 1][.]; sc.oa keeps that column order until the end of the item.
-            const int vstep = std::max(1, pf_per_tile / 32);
-            for (int64_t jp = 0; jp < nkc * 16; ++jp) {
-                pf.pump(vstep);
-                const auto* v0 =
-                    static_cast<const uint16_t*>(2 * jp < kt ? rowAt(p.v, j0 + 2 * jp) : sc.zero_row.data());
-                const auto* v1 =
-                    static_cast<const uint16_t*>(2 * jp + 1 < kt ? rowAt(p.v, j0 + 2 * jp + 1) : sc.zero_row.data());
-                for (int64_t w = 0; w < D / 32; ++w) {
-                    const __m512i a = _mm512_loadu_si512(v0 + w * 32), b = _mm512_loadu_si512(v1 + w * 32);
-                    _mm512_storeu_si512(sc.vnni.data() + (2 * w * (kKeyTile / 2) + jp) * 32,
-                                        _mm512_unpacklo_epi16(a, b));
-                    _mm512_storeu_si512(sc.vnni.data() + ((2 * w + 1) * (kKeyTile / 2) + jp) * 32,
-                                        _mm512_unpackhi_epi16(a, b));
-                }
-            }
-            for (int64_t rb = 0; rb < rb_n; ++rb) {
-                const int64_t rows = packed ? R : std::min<int64_t>(kAmxRows, R - rb * kAmxRows);
-                for (int64_t r = 0; r < rows; ++r) {
-                    const vf cv = vbcast(sc.corr[static_cast<size_t>(rb * kAmxRows + r)]);
-                    for (int64_t half = 0; half < (packed ? 2 : 1); ++half) {
-                        float* orow = sc.oa.data() + (rb * kAmxRows + r + half * (kAmxRows / 2)) * dp;
-                        for (int64_t e = 0; e < dp; e += VW) vstore(orow + e, vload(orow + e) * cv);
-                    }
-                }
-                if (nkc == 0) continue;
-                const uint32_t* ah = sc.ph.data() + rb * kAmxRows * (kKeyTile / 2);
-                const uint32_t* al = sc.pl.data() + rb * kAmxRows * (kKeyTile / 2);
-                for (int64_t ug = 0; ug < D / 16; ug += 4) {
-                    float* oc = sc.oa.data() + rb * kAmxRows * dp + ug * 16;
-                    _tile_loadd(0, oc, dp * 4);
-                    _tile_loadd(1, oc + 16, dp * 4);
-                    _tile_loadd(2, oc + 32, dp * 4);
-                    _tile_loadd(3, oc + 48, dp * 4);
-                    for (int64_t kc = 0; kc < nkc; ++kc) {
-                        _tile_loadd(6, ah + kc * 16, kKeyTile * 2);
-                        if (!packed) _tile_loadd(7, al + kc * 16, kKeyTile * 2);
-#define GQA_AMX_PV(X)                                                                \
-    _tile_loadd(4, sc.vnni.data() + ((ug + X) * (kKeyTile / 2) + kc * 16) * 32, 64); \
-    _tile_dpbf16ps(X, 6, 4);                                                         \
-    if (!packed) _tile_dpbf16ps(X, 7, 4);
-                        GQA_AMX_PV(0)
-                        GQA_AMX_PV(1)
-                        GQA_AMX_PV(2)
-                        GQA_AMX_PV(3)
-#undef GQA_AMX_PV
-                    }
-                    _tile_stored(0, oc, dp * 4);
-                    _tile_stored(1, oc + 16, dp * 4);
-                    _tile_stored(2, oc + 32, dp * 4);
-                    _tile_stored(3, oc + 48, dp * 4);
-                }
-            }
-            pf.pump(pf_per_tile);
+            AmxItem{p, sc, D, dp, R, rb_n, ncd, kv_base, packed}.pv(j0, kt, ktp, n_vis, pf, pf_per_tile);
             continue;
         }
 #endif
         if (direct) {
-            // Probabilities of masked and padded keys are exactly 0, so all rows run to the longest valid prefix.
-            int64_t n = 0;
-            for (int64_t r = 0; r < R; ++r) n = std::max(n, sc.valid[static_cast<size_t>(r)]);
             if (p.kv_dtype == DType::BF16)
-                pvDirectAll<DType::BF16>(R, o, dp, sc.corr.data(), sc.s.data(), n, drows_v, nc);
+                pvDirectAll<DType::BF16>(R, o, dp, sc.corr.data(), sc.s.data(), n_vis, drows_v, nc);
             else
-                pvDirectAll<DType::F16>(R, o, dp, sc.corr.data(), sc.s.data(), n, drows_v, nc);
+                pvDirectAll<DType::F16>(R, o, dp, sc.corr.data(), sc.s.data(), n_vis, drows_v, nc);
             continue;
         }
         for (int64_t r = 0; r < R;) {
