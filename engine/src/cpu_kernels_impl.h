@@ -50,8 +50,20 @@ GQA_HOT vf vload(const float* p) {
 GQA_HOT void vstore(float* p, vf v) {
     std::memcpy(p, &v, sizeof v);
 }
+// A broadcast only: `vf{} + x` costs an add before it (0 + -0 is +0, so GCC keeps it), a lane loop 16 masked
+// broadcasts.
 GQA_HOT vf vbcast(float x) {
-    return vf{} + x;
+#if GQA_VW == 16
+    const __m512 b = _mm512_set1_ps(x);
+#elif GQA_VW == 8
+    const __m256 b = _mm256_set1_ps(x);
+#else
+    const __m128 b = _mm_set1_ps(x);
+#endif
+    static_assert(sizeof b == sizeof(vf));
+    vf v;
+    std::memcpy(&v, &b, sizeof v);
+    return v;
 }
 GQA_HOT vf vmax(vf a, vf b) {
     return a > b ? a : b;
