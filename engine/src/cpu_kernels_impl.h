@@ -858,6 +858,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const int64_t k_first = std::max(k_begin, firstVisibleKey(p, i0));
     const auto kv_base = b * p.kv_sb + kvh * p.kv_sh;
     auto rowAt = [&](const void* base, int64_t j) { return cacheRow(p, kv_base, base, j); };
+#if defined(GQA_HAVE_AMX)
+    const AmxItem amx_item{p, sc, D, dp, R, rb_n, ncd, kv_base, packed};
+#endif
 
     const int64_t tile = amx ? kKeyTile : keyTile(dp);  // AMX keeps no fp32 tiles in L1
     Prefetcher pf;
@@ -920,7 +923,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #if defined(GQA_HAVE_AMX)
         if (amx) {
             r_blocked = R;
-            AmxItem{p, sc, D, dp, R, rb_n, ncd, kv_base, packed}.scores(j0, kt, ktp, pf, pf_per_tile);
+            amx_item.scores(j0, kt, ktp, pf, pf_per_tile);
         }
 #endif
         if (direct) {
@@ -1022,7 +1025,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         for (int64_t r = 0; r < R; ++r) n_vis = std::max(n_vis, sc.valid[static_cast<size_t>(r)]);
 #if defined(GQA_HAVE_AMX)
         if (amx) {
-            AmxItem{p, sc, D, dp, R, rb_n, ncd, kv_base, packed}.pv(j0, kt, ktp, n_vis, pf, pf_per_tile);
+            amx_item.pv(j0, kt, ktp, n_vis, pf, pf_per_tile);
             continue;
         }
 #endif
