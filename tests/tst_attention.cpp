@@ -335,6 +335,98 @@ private slots:
         }
     }
 
+    // Q8_0 decode on AMX-INT8 tiles (weights as stored, activations cut into four int8 parts) against a double
+    // product of the stored weights: 1-4 activation rows (3 runs padded to 4), ragged row counts, row ranges
+    // split at arbitrary rows (the tail tile shorter than 16) and a spread of magnitudes in x. Every row's result
+    // must not depend on where a range starts (the decode split changes with the thread count), and x with an
+    // inf or NaN is refused (the fp32 path propagates it).
+    void int8TileDotMatchesDouble() {
+        const auto& k = cpu::kernelsFor("amx-bf16");
+        if (!k.packInt8Activations) QSKIP("this CPU (or OS) offers no AMX-INT8 tiles");
+        struct Case {
+            int64_t n, out, in, split;
+        };
+        for (const Case c : {Case{1, 37, 96, 20}, Case{2, 130, 2048, 64}, Case{3, 16, 32, 16}, Case{4, 200, 160, 77},
+                             Case{1, 300, 5632, 131}}) {
+            const int64_t row_bytes = storageBytes(DType::Q8_0, c.in);
+            std::vector<uint8_t> w(static_cast<size_t>(c.out * row_bytes));
+            std::vector<double> wd(static_cast<size_t>(c.out * c.in));
+            uint32_t state = 777u + static_cast<uint32_t>(c.in + c.n);
+            auto uni = [&] {
+                state = state * 1664525u + 1013904223u;
+                return static_cast<float>(state >> 8) / 16777216.0f * 2.0f - 1.0f;
+            };
+            for (int64_t o = 0; o < c.out; ++o)
+                for (int64_t blk = 0; blk < c.in / kQ8BlockElems; ++blk) {
+                    uint8_t* b = w.data() + o * row_bytes + blk * kQ8BlockBytes;
+                    const uint16_t sc = floatToF16(0.001f + 0.05f * std::fabs(uni()));
+                    std::memcpy(b, &sc, 2);
+                    for (int64_t j = 0; j < kQ8BlockElems; ++j) {
+                        const auto q = static_cast<int8_t>(static_cast<int>(uni() * 127.0f));
+                        b[2 + j] = static_cast<uint8_t>(q);
+                        wd[static_cast<size_t>(o * c.in + blk * kQ8BlockElems + j)] =
+                            static_cast<double>(f16ToFloat(sc)) * q;
+                    }
+                }
+            const int64_t ldx = c.in + 5, ldy = c.out + 3;
+            std::vector<float> x(static_cast<size_t>(c.n * ldx));
+            for (int64_t r = 0; r < c.n; ++r)
+                for (int64_t e = 0; e < c.in; ++e)  // magnitudes from 1e-6 to 1e3 in each row
+                    x[static_cast<size_t>(r * ldx + e)] = uni() * std::pow(10.0f, static_cast<float>(e % 10) - 6.0f);
+            std::vector<float> xq(static_cast<size_t>(cpu::int8ActivationBytes(c.n, c.in) / 4 + 1));
+            QVERIFY(k.packInt8Activations(x.data(), c.n, ldx, c.in, xq.data()));
+            auto run = [&](int64_t split) {
+                std::vector<float> y(static_cast<size_t>(c.n * ldy), -7.0f);
+                for (const auto& [o0, o1] : {std::pair{int64_t{0}, split}, std::pair{split, c.out}}) {
+                    cpu::LinearArgs a;
+                    a.w = w.data();
+                    a.dtype = DType::Q8_0;
+                    a.in = c.in;
+                    a.row_bytes = row_bytes;
+                    a.x = x.data();
+                    a.ldx = ldx;
+                    a.n = c.n;
+                    a.y = y.data();
+                    a.ldy = ldy;
+                    a.o0 = o0;
+                    a.o1 = o1;
+                    a.xq = xq.data();
+                    k.dotRows(a);
+                }
+                return y;
+            };
+            const auto y = run(c.split);
+            QVERIFY(y == run(c.split / 2 + 1));
+            for (int64_t r = 0; r < c.n; ++r) {
+                for (int64_t o = 0; o < c.out; ++o) {
+                    double ref = 0, mag = 0;
+                    for (int64_t e = 0; e < c.in; ++e) {
+                        const double p = wd[static_cast<size_t>(o * c.in + e)] * x[static_cast<size_t>(r * ldx + e)];
+                        ref += p;
+                        mag += std::fabs(p);
+                    }
+                    const double got = y[static_cast<size_t>(r * ldy + o)];
+                    // Exact int8 block sums, parts to 2^-27 of max |x|, fp32 scaling and accumulation over at most
+                    // 176 blocks: inside 1e-5 of sum |w x| (ten times tighter than the bf16-part prefill tiles).
+                    QVERIFY2(std::fabs(got - ref) <= 1e-5 * mag + 1e-9,
+                             qPrintable(QString("n %1 out %2 in %3: y[%4][%5] = %6, expected %7")
+                                            .arg(c.n)
+                                            .arg(c.out)
+                                            .arg(c.in)
+                                            .arg(r)
+                                            .arg(o)
+                                            .arg(got, 0, 'g', 9)
+                                            .arg(ref, 0, 'g', 9)));
+                }
+                for (int64_t o = c.out; o < ldy; ++o) QCOMPARE(y[static_cast<size_t>(r * ldy + o)], -7.0f);
+            }
+            x[static_cast<size_t>(c.in / 2)] = std::numeric_limits<float>::infinity();
+            QVERIFY(!k.packInt8Activations(x.data(), c.n, ldx, c.in, xq.data()));
+            x[static_cast<size_t>(c.in / 2)] = std::numeric_limits<float>::quiet_NaN();
+            QVERIFY(!k.packInt8Activations(x.data(), c.n, ldx, c.in, xq.data()));
+        }
+    }
+
     void rejectsImpossibleShapes() {
         std::vector<float> x(64 * 64);
         QCOMPARE(

@@ -116,9 +116,19 @@ void linear(const Tensor& W, const float* x, int64_t n, int64_t ldx, float* y, i
         // Blocks of rows taken dynamically: when another process holds one core, the other thread takes
         // more blocks instead of waiting at the barrier for a descheduled half.
         const int parts = out * in > (1 << 16) ? threads * 8 : 1;
+        // Q8_0 on AMX-INT8: x cut once into exact int8 parts (in the extra tile), shared by every thread.
+        const void* xq = nullptr;
+        if (W.dtype == DType::Q8_0 && K.packInt8Activations && in % 32 == 0) {
+            if (static_cast<int64_t>(tiles.size()) < threads + 1) tiles.resize(static_cast<size_t>(threads + 1));
+            auto& pbuf = tiles[static_cast<size_t>(threads)];
+            pbuf.resize(static_cast<size_t>(cpu::int8ActivationBytes(n, in) / 4));
+            if (K.packInt8Activations(x, n, ldx, in, pbuf.data())) xq = pbuf.data();
+        }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (parts > 1)
         for (int t = 0; t < parts; ++t) {
-            K.dotRows(linearArgs(W, x, ldx, n, y, ldy, out * t / parts, out * (t + 1) / parts));
+            auto args = linearArgs(W, x, ldx, n, y, ldy, out * t / parts, out * (t + 1) / parts);
+            args.xq = xq;
+            K.dotRows(args);
         }
         return;
     }

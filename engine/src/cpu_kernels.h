@@ -42,6 +42,8 @@ struct LinearArgs {
     int64_t ldx = 0, n = 1;
     float* y = nullptr;
     int64_t ldy = 0, o0 = 0, o1 = 0;
+    // Q8_0 weights with n <= 4: packInt8Activations' copy of x, multiplied on AMX-INT8 tiles (nullptr: x as fp32).
+    const void* xq = nullptr;
 };
 
 struct Kernels {
@@ -63,7 +65,19 @@ struct Kernels {
     // `scratch` (128 x in floats): bf16 as stored, fp16 split exactly into 2 bf16 parts, fp32 and Q8_0 into 3.
     void (*packActivations)(const float* x, int64_t n, int64_t ldx, int64_t in, uint32_t* xt);
     void (*tileLinear)(const LinearArgs& a, const uint32_t* xt, float* scratch);
+    // Decode over Q8_0 weights on AMX-INT8 tiles (nullptr where the CPU or OS has none): writes n <= 4 fp32
+    // activation rows (in % 32 == 0) as four int8 parts each, exact to 2^-27 of the row's largest |x|, into
+    // int8ActivationBytes(n, in) bytes for LinearArgs::xq; false (nothing usable) if x holds
+    // an inf or NaN, which the fp32 path then propagates.
+    bool (*packInt8Activations)(const float* x, int64_t n, int64_t ldx, int64_t in, void* xq);
 };
+
+// Bytes of packInt8Activations' output: a 64-byte header, then per block of 32 inputs an 8 x (16 * np) B tile,
+// np = n rounded up to 1, 2 or 4 rows.
+inline int64_t int8ActivationBytes(int64_t n, int64_t in) {
+    const int64_t np = n <= 2 ? n : 4;
+    return 64 + in / 32 * 128 * np;
+}
 
 // Words of packActivations' output: per group of 8 rows and 32 inputs one 16 x 16 tile.
 inline int64_t packedActivationWords(int64_t n, int64_t in) {
@@ -81,5 +95,6 @@ const Kernels& kernelsAmxBf16();  // AVX-512 + AMX-BF16 tiles: bf16 K/V multipli
 // AMX-BF16 and AMX-TILE in CPUID, tile state enabled by the OS, and this process allowed to use it (Linux
 // asks for that once, arch_prctl ARCH_REQ_XCOMP_PERM).
 bool amxUsable();
+bool amxInt8Usable();  // amxUsable() and AMX-INT8 in CPUID
 
 }  // namespace gqa::cpu

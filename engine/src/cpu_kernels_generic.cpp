@@ -33,6 +33,14 @@ bool amxUsable() {
     return ok;
 }
 
+bool amxInt8Usable() {
+    static const bool ok = [] {
+        unsigned a, b, c, d;
+        return amxUsable() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((d >> 25) & 1u);
+    }();
+    return ok;
+}
+
 const Kernels& kernels() {
     static const Kernels& best = []() -> const Kernels& {
         // GQA_CPU_ISA=generic|avx2|avx512|amx-bf16 forces a kernel set (for testing the fallbacks).

@@ -1404,11 +1404,18 @@ void tileLinear(const LinearArgs& a, const uint32_t* xt, float* scratch) {
 
 const Kernels& table(const char* isa) {
 #if defined(GQA_HAVE_AMX)
-    static const Kernels k{isa,      &attention, &probabilities,   &readBandwidthProbe,
-                           &dotRows, &widenRows, &packActivations, &tileLinear};
+    static const Kernels k{isa,
+                           &attention,
+                           &probabilities,
+                           &readBandwidthProbe,
+                           &dotRows,
+                           &widenRows,
+                           &packActivations,
+                           &tileLinear,
+                           amxInt8Usable() ? &packInt8Activations : nullptr};
 #else
-    static const Kernels k{isa,      &attention, &probabilities, &readBandwidthProbe,
-                           &dotRows, &widenRows, nullptr,        nullptr};
+    static const Kernels k{isa,     &attention, &probabilities, &readBandwidthProbe, &dotRows, &widenRows,
+                           nullptr, nullptr,    nullptr};
 #endif
     return k;
 }
