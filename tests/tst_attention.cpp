@@ -239,6 +239,33 @@ private slots:
         QVERIFY(outs[0] == outs[2]);
     }
 
+    // y (n x out, leading dim ldy; columns past out still hold -7) against the double product of the decoded
+    // weights wd (out x in) and x (n x in, leading dim ldx): |y - ref| <= rel * sum |w x| + abs everywhere.
+    static bool matchesDouble(const std::vector<double>& wd, const std::vector<float>& x, int64_t ldx,
+                              const std::vector<float>& y, int64_t ldy, int64_t n, int64_t out, int64_t in, double rel,
+                              double abs) {
+        for (int64_t r = 0; r < n; ++r) {
+            for (int64_t o = 0; o < out; ++o) {
+                double ref = 0, mag = 0;
+                for (int64_t e = 0; e < in; ++e) {
+                    const double p = wd[static_cast<size_t>(o * in + e)] * x[static_cast<size_t>(r * ldx + e)];
+                    ref += p;
+                    mag += std::fabs(p);
+                }
+                const double got = y[static_cast<size_t>(r * ldy + o)];
+                if (!(std::fabs(got - ref) <= rel * mag + abs)) {
+                    qWarning("n %lld out %lld in %lld: y[%lld][%lld] = %.9g, expected %.9g", static_cast<long long>(n),
+                             static_cast<long long>(out), static_cast<long long>(in), static_cast<long long>(r),
+                             static_cast<long long>(o), got, ref);
+                    return false;
+                }
+            }
+            for (int64_t o = out; o < ldy; ++o)  // columns past out are not written
+                if (y[static_cast<size_t>(r * ldy + o)] != -7.0f) return false;
+        }
+        return true;
+    }
+
     // Prefill projections on AMX tiles (the LM head and every layer's linears) against a double-precision product
     // of the same stored weights: bf16 in place, fp16 split exactly into 2 bf16 parts, fp32 and Q8_0 into 3;
     // ragged row counts (not a multiple of 8), weight blocks shorter than 16 rows and tiles split at arbitrary rows.
@@ -309,29 +336,8 @@ private slots:
                 a.o1 = o1;
                 k.tileLinear(a, xt.data(), scratch.data());
             }
-            for (int64_t r = 0; r < c.n; ++r) {
-                for (int64_t o = 0; o < c.out; ++o) {
-                    double ref = 0, mag = 0;
-                    for (int64_t e = 0; e < c.in; ++e) {
-                        const double p = wd[static_cast<size_t>(o * c.in + e)] * x[static_cast<size_t>(r * c.in + e)];
-                        ref += p;
-                        mag += std::fabs(p);
-                    }
-                    const double got = y[static_cast<size_t>(r * ldy + o)];
-                    // x = hi + lo to 2^-16 relative (weights exact), fp32 accumulation: inside 1e-4 of sum |w x|.
-                    QVERIFY2(std::fabs(got - ref) <= 1e-4 * mag + 1e-6,
-                             qPrintable(QString("n %1 out %2 in %3: y[%4][%5] = %6, expected %7")
-                                            .arg(c.n)
-                                            .arg(c.out)
-                                            .arg(c.in)
-                                            .arg(r)
-                                            .arg(o)
-                                            .arg(got)
-                                            .arg(ref)));
-                }
-                // Columns past out are not written.
-                for (int64_t o = c.out; o < ldy; ++o) QCOMPARE(y[static_cast<size_t>(r * ldy + o)], -7.0f);
-            }
+            // x = hi + lo to 2^-16 relative (weights exact), fp32 accumulation: inside 1e-4 of sum |w x|.
+            QVERIFY(matchesDouble(wd, x, c.in, y, ldy, c.n, c.out, c.in, 1e-4, 1e-6));
         }
     }
 
@@ -397,29 +403,9 @@ private slots:
             };
             const auto y = run(c.split);
             QVERIFY(y == run(c.split / 2 + 1));
-            for (int64_t r = 0; r < c.n; ++r) {
-                for (int64_t o = 0; o < c.out; ++o) {
-                    double ref = 0, mag = 0;
-                    for (int64_t e = 0; e < c.in; ++e) {
-                        const double p = wd[static_cast<size_t>(o * c.in + e)] * x[static_cast<size_t>(r * ldx + e)];
-                        ref += p;
-                        mag += std::fabs(p);
-                    }
-                    const double got = y[static_cast<size_t>(r * ldy + o)];
-                    // Exact int8 block sums, parts to 2^-27 of max |x|, fp32 scaling and accumulation over at most
-                    // 176 blocks: inside 1e-5 of sum |w x| (ten times tighter than the bf16-part prefill tiles).
-                    QVERIFY2(std::fabs(got - ref) <= 1e-5 * mag + 1e-9,
-                             qPrintable(QString("n %1 out %2 in %3: y[%4][%5] = %6, expected %7")
-                                            .arg(c.n)
-                                            .arg(c.out)
-                                            .arg(c.in)
-                                            .arg(r)
-                                            .arg(o)
-                                            .arg(got, 0, 'g', 9)
-                                            .arg(ref, 0, 'g', 9)));
-                }
-                for (int64_t o = c.out; o < ldy; ++o) QCOMPARE(y[static_cast<size_t>(r * ldy + o)], -7.0f);
-            }
+            // Exact int8 block sums, parts to 2^-27 of max |x|, fp32 scaling and accumulation over at most 176
+            // blocks: inside 1e-5 of sum |w x| (ten times tighter than the bf16-part prefill tiles).
+            QVERIFY(matchesDouble(wd, x, ldx, y, ldy, c.n, c.out, c.in, 1e-5, 1e-9));
             x[static_cast<size_t>(c.in / 2)] = std::numeric_limits<float>::infinity();
             QVERIFY(!k.packInt8Activations(x.data(), c.n, ldx, c.in, xq.data()));
             x[static_cast<size_t>(c.in / 2)] = std::numeric_limits<float>::quiet_NaN();
