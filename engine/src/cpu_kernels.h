@@ -72,11 +72,14 @@ struct Kernels {
     bool (*packInt8Activations)(const float* x, int64_t n, int64_t ldx, int64_t in, void* xq);
 };
 
-// Bytes of packInt8Activations' output: a 64-byte header, then per block of 32 inputs an 8 x (16 * np) B tile,
-// np = n rounded up to 1, 2 or 4 rows.
+// packInt8Activations' layout: a 64-byte header (float 2^e per activation row), then per block of 32 inputs an
+// 8 x (16 np) B tile, np = int8ActivationRows(n) (n rounded up to 1, 2 or 4; the padding rows are zero).
+constexpr int64_t kInt8ActivationHeader = 64;
+inline int int8ActivationRows(int64_t n) {
+    return n <= 2 ? static_cast<int>(n) : 4;
+}
 inline int64_t int8ActivationBytes(int64_t n, int64_t in) {
-    const int64_t np = n <= 2 ? n : 4;
-    return 64 + in / 32 * 128 * np;
+    return kInt8ActivationHeader + in / 32 * 128 * int8ActivationRows(n);
 }
 
 // Words of packActivations' output: per group of 8 rows and 32 inputs one 16 x 16 tile.

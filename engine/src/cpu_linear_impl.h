@@ -125,15 +125,11 @@ void dotRowsT(const LinearArgs& a) {
 // |a0| <= 64 (2^e from the row's largest |x|) and |a1..3| <= 64. The scale and radix are powers of two, so
 // every step of the cut is exact in fp32 and what is left is below 2^-27 of max |x| (the fp32 kernel's own
 // rounding is 2^-24 of each product). B tile columns: part p of activation row r is column 4 r + p.
-constexpr int64_t kInt8Header = 64;  // float 2^e per row (4), then int32 np
-
 bool packInt8Activations(const float* x, int64_t n, int64_t ldx, int64_t in, void* xq) {
-    const int np = n <= 2 ? static_cast<int>(n) : 4;
+    const int np = int8ActivationRows(n);
     auto* scale = static_cast<float*>(xq);
-    auto* out = static_cast<int8_t*>(xq) + kInt8Header;
+    auto* out = static_cast<int8_t*>(xq) + kInt8ActivationHeader;
     const int64_t rowb = 16 * np;  // bytes of one B tile row
-    for (int r = 0; r < 4; ++r) scale[r] = 0.0f;
-    std::memcpy(scale + 4, &np, sizeof np);
     for (int r = 0; r < np; ++r) {
         const float* xr = x + r * ldx;
         __m512 mx = _mm512_setzero_ps();
@@ -180,7 +176,7 @@ void dotRowsQ8Tiles(const LinearArgs& a) {
     constexpr int kVec = 4 * NP;  // zmm per C tile: 16 rows x 4 NP int32, row-major
     const int64_t nb = a.in / kQ8BlockElems, rb = a.row_bytes;
     const auto* scale = static_cast<const float*>(a.xq);
-    const int8_t* xb = static_cast<const int8_t*>(a.xq) + kInt8Header;
+    const int8_t* xb = static_cast<const int8_t*>(a.xq) + kInt8ActivationHeader;
     alignas(64) int32_t c[4][16 * kVec];
     alignas(64) int32_t lane[16];
     __m512i spread[kVec];  // lane l of C vector i belongs to weight row (16 i + l) / (4 NP)
@@ -222,22 +218,16 @@ void dotRowsQ8Tiles(const LinearArgs& a) {
             _tile_zero(5);
             _tile_zero(6);
             _tile_zero(7);
-            prefetch(b);
-            _tile_loadd(0, q + b * kQ8BlockBytes, rb);
-            _tile_loadd(2, xb + b * 128 * NP, 16 * NP);
-            _tile_dpbssd(4, 0, 2);
-            prefetch(b + 1);
-            _tile_loadd(1, q + (b + 1) * kQ8BlockBytes, rb);
-            _tile_loadd(3, xb + (b + 1) * 128 * NP, 16 * NP);
-            _tile_dpbssd(5, 1, 3);
-            prefetch(b + 2);
-            _tile_loadd(0, q + (b + 2) * kQ8BlockBytes, rb);
-            _tile_loadd(2, xb + (b + 2) * 128 * NP, 16 * NP);
-            _tile_dpbssd(6, 0, 2);
-            prefetch(b + 3);
-            _tile_loadd(1, q + (b + 3) * kQ8BlockBytes, rb);
-            _tile_loadd(3, xb + (b + 3) * 128 * NP, 16 * NP);
-            _tile_dpbssd(7, 1, 3);
+// Block BLK: weights into tile A, activations into tile B, their product into C (tile numbers are immediates).
+#define GQA_Q8_BLOCK(BLK, A, B, C)                \
+    prefetch(BLK);                                \
+    _tile_loadd(A, q + (BLK)*kQ8BlockBytes, rb);  \
+    _tile_loadd(B, xb + (BLK)*128 * NP, 16 * NP); \
+    _tile_dpbssd(C, A, B);
+            GQA_Q8_BLOCK(b, 0, 2, 4)
+            GQA_Q8_BLOCK(b + 1, 1, 3, 5)
+            GQA_Q8_BLOCK(b + 2, 0, 2, 6)
+            GQA_Q8_BLOCK(b + 3, 1, 3, 7)
             _tile_stored(4, c[0], 16 * NP);
             _tile_stored(5, c[1], 16 * NP);
             _tile_stored(6, c[2], 16 * NP);
@@ -246,10 +236,8 @@ void dotRowsQ8Tiles(const LinearArgs& a) {
         }
         for (; b < nb; ++b) {
             _tile_zero(4);
-            prefetch(b);
-            _tile_loadd(0, q + b * kQ8BlockBytes, rb);
-            _tile_loadd(2, xb + b * 128 * NP, 16 * NP);
-            _tile_dpbssd(4, 0, 2);
+            GQA_Q8_BLOCK(b, 0, 2, 4)
+#undef GQA_Q8_BLOCK
             _tile_stored(4, c[0], 16 * NP);
             scaleInto(b, c[0]);
         }
@@ -269,9 +257,7 @@ void dotRowsQ8Tiles(const LinearArgs& a) {
 void dotRows(const LinearArgs& a) {
 #if defined(GQA_HAVE_AMX)
     if (a.xq && a.dtype == DType::Q8_0 && a.n <= 4 && a.row_bytes <= std::numeric_limits<int32_t>::max() / 16) {
-        int np;
-        std::memcpy(&np, static_cast<const float*>(a.xq) + 4, sizeof np);
-        switch (np) {
+        switch (int8ActivationRows(a.n)) {
             case 1: dotRowsQ8Tiles<1>(a); return;
             case 2: dotRowsQ8Tiles<2>(a); return;
             default: dotRowsQ8Tiles<4>(a); return;
