@@ -9,6 +9,7 @@
 #include "cpu_ops.h"
 #include "gqa/backend.h"
 #include "gqa/engine.h"
+#include "gqa/large_buffer.h"
 #include "gqa/presets.h"
 #include "gqa/reference.h"
 #include "gqa/sampling.h"
@@ -67,6 +68,34 @@ class TestModel : public QObject {
     Q_OBJECT
 private slots:
     void initTestCase() { m_cpu = createCpuBackend(); }
+
+    // The weights', caches' and probe's buffer: zeroed, writable to the last byte, 2 MiB-aligned when mapped
+    // (so every whole 2 MiB can be one huge page), and moved without copying or double freeing.
+    void largeBuffersAreZeroedAlignedAndMovable() {
+        for (size_t n : {size_t{1}, size_t{4095}, kLargeBufferMin - 1, kLargeBufferMin, kLargeBufferMin + 12345,
+                         size_t{7} << 20}) {
+            LargeBuffer b(n);
+            QCOMPARE(b.size(), n);
+            QCOMPARE(b.mapped(), n >= kLargeBufferMin);
+            if (b.mapped()) QCOMPARE(reinterpret_cast<uintptr_t>(b.data()) % (uintptr_t{2} << 20), uintptr_t{0});
+            size_t nonzero = 0;
+            for (size_t i = 0; i < n; ++i) nonzero += b.data()[i] != 0;
+            QCOMPARE(nonzero, size_t{0});
+            b.data()[0] = 1;
+            b.data()[n - 1] = 2;
+            uint8_t* p = b.data();
+            LargeBuffer moved(std::move(b));
+            QCOMPARE(moved.data(), p);
+            QCOMPARE(moved.size(), n);
+            QVERIFY(b.data() == nullptr && b.size() == 0 && !b.mapped());
+            LargeBuffer assigned(16);
+            assigned = std::move(moved);
+            QCOMPARE(assigned.data(), p);
+            QCOMPARE(int(assigned.data()[n - 1]), 2);
+            QCOMPARE(int(assigned.data()[0]), n == 1 ? 2 : 1);
+        }
+        QCOMPARE(LargeBuffer().size(), size_t{0});
+    }
 
     void prefillMatchesReference_data() {
         QTest::addColumn<int>("hkv");

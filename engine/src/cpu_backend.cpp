@@ -19,6 +19,7 @@
 #include "cpu_kernels.h"
 #include "cpu_ops.h"
 #include "gqa/backend.h"
+#include "gqa/large_buffer.h"
 #include "gqa/memory_model.h"
 #include "gqa/timing.h"
 #include "rng.h"
@@ -293,8 +294,8 @@ public:
         for (int64_t l = 0; l < c.n_layers; ++l) {
             const int64_t kv_elems = batch * c.n_kv_heads * m_cap[static_cast<size_t>(l)] * c.head_dim;
             const size_t kv_bytes = static_cast<size_t>(kv_elems) * bytesPerElement(c.kv_dtype);
-            m_k[static_cast<size_t>(l)].resize(kv_bytes);
-            m_v[static_cast<size_t>(l)].resize(kv_bytes);
+            m_k[static_cast<size_t>(l)] = LargeBuffer(kv_bytes);
+            m_v[static_cast<size_t>(l)] = LargeBuffer(kv_bytes);
             rolling = rolling || m_cap[static_cast<size_t>(l)] < max_seq;
         }
         // A prefill chunk that wraps the rolling buffer attends over a linear copy of the held positions plus
@@ -302,8 +303,8 @@ public:
         if (rolling) {
             const size_t lin =
                 static_cast<size_t>(batch * c.n_kv_heads * max_seq * c.head_dim) * bytesPerElement(c.kv_dtype);
-            m_lin_k.resize(lin);
-            m_lin_v.resize(lin);
+            m_lin_k = LargeBuffer(lin);
+            m_lin_v = LargeBuffer(lin);
         }
         m_tiles.resize(static_cast<size_t>(cpuWorkerThreads() + 1));  // + the AMX path's packed activations
         const int64_t widest_in = std::max({c.d_model, c.n_q_heads * c.head_dim, c.ffn_dim});
@@ -602,9 +603,9 @@ private:
     std::vector<std::vector<float>> m_attn_norm, m_ffn_norm;  // per layer (d), fp32
     std::vector<float> m_final_norm;
     std::vector<float> m_x, m_xn, m_qkv, m_attn, m_ffn, m_logits;  // activations, fp32
-    std::vector<std::vector<unsigned char>> m_k, m_v;              // per layer (B, Hkv, m_cap, D), storage dtype
-    std::vector<unsigned char> m_lin_k, m_lin_v;  // (B, Hkv, <= max_seq, D): a wrapping chunk's keys, linear
-    std::vector<std::vector<float>> m_tiles;      // per thread: fp32 weight tile of a prefill GEMM
+    std::vector<LargeBuffer> m_k, m_v;                             // per layer (B, Hkv, m_cap, D), storage dtype
+    LargeBuffer m_lin_k, m_lin_v;             // (B, Hkv, <= max_seq, D): a wrapping chunk's keys, linear
+    std::vector<std::vector<float>> m_tiles;  // per thread: fp32 weight tile of a prefill GEMM
 };
 
 class CpuBackend final : public Backend {
@@ -704,8 +705,7 @@ public:
             std::vector<float> o(q.size());
             Rng rng(42);
             for (auto& x : q) x = static_cast<float>(rng.normal());
-            std::vector<std::unique_ptr<unsigned char[]>> ks(static_cast<size_t>(copies)),
-                vs(static_cast<size_t>(copies));
+            std::vector<LargeBuffer> ks(static_cast<size_t>(copies)), vs(static_cast<size_t>(copies));
             // One random head of K and one of V in the cache dtype, copied into every head of every copy: the
             // timing depends on addresses, not values, and drawing gigabytes of normals took longer than timing.
             const size_t head_bytes = static_cast<size_t>(rows * s.head_dim) * eb;
@@ -722,15 +722,15 @@ public:
                                 head_bytes);
             };
             for (int64_t c = 0; c < copies; ++c) {
-                ks[static_cast<size_t>(c)].reset(new unsigned char[static_cast<size_t>(kv_elems) * eb]);
-                vs[static_cast<size_t>(c)].reset(new unsigned char[static_cast<size_t>(kv_elems) * eb]);
-                fill(ks[static_cast<size_t>(c)].get(), k_head);
-                fill(vs[static_cast<size_t>(c)].get(), v_head);
+                ks[static_cast<size_t>(c)] = LargeBuffer(static_cast<size_t>(kv_elems) * eb);
+                vs[static_cast<size_t>(c)] = LargeBuffer(static_cast<size_t>(kv_elems) * eb);
+                fill(ks[static_cast<size_t>(c)].data(), k_head);
+                fill(vs[static_cast<size_t>(c)].data(), v_head);
             }
             Repeater rep(policy);
             for (int64_t it = 0; rep.keepGoing(); ++it) {
                 const auto c = static_cast<size_t>(it % copies);
-                const auto p = contiguous(s, q.data(), ks[c].get(), vs[c].get(), kv_dtype, o.data());
+                const auto p = contiguous(s, q.data(), ks[c].data(), vs[c].data(), kv_dtype, o.data());
                 const auto t0 = Clock::now();
                 cpu::kernels().attention(p);
                 rep.add(msSince(t0));
@@ -744,18 +744,20 @@ public:
     Expected<Ceilings> measureCeilings() override {
         Ceilings c;
         try {
-            // Read bandwidth: a 512 MiB buffer, 16x the L3, best of 5 passes.
+            // Read bandwidth: a 512 MiB buffer (16x the L3) in the huge pages the kernels' buffers get too: on
+            // 4 KiB pages a VM's page walks held the probe 10-15% below what the decode step then read.
             const int64_t n = (512ll << 20) / 4;
-            std::vector<float> buf(static_cast<size_t>(n));
+            LargeBuffer mem(static_cast<size_t>(n) * 4);
+            auto* buf = reinterpret_cast<float*>(mem.data());
 #pragma omp parallel for schedule(static)
-            for (int64_t i = 0; i < n; ++i) buf[static_cast<size_t>(i)] = static_cast<float>(i & 1023) * 1e-3f;
+            for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<float>(i & 1023) * 1e-3f;
             // Median of 7 passes: a single fast pass (seen here once at twice the usual rate on a VM) must
             // not set the ceiling that everything else is judged against.
             std::vector<double> passes;
             double sink = 0.0;
             for (int r = 0; r < 7; ++r) {
                 const auto t0 = Clock::now();
-                sink += cpu::kernels().readBandwidthProbe(buf.data(), n);
+                sink += cpu::kernels().readBandwidthProbe(buf, n);
                 passes.push_back(msSince(t0));
             }
             std::sort(passes.begin(), passes.end());

@@ -237,6 +237,44 @@ GQA_HOT vf kvChunkT(const uint16_t* src) {
         return f16Chunk(src);
 }
 
+// 2 VW consecutive values of a 16-bit cache row -> two vectors. bf16: the even-indexed values (shifted into the
+// high half) in `a`, the odd ones (masked) in `b`, one instruction per VW floats where a widening takes two; the
+// direct path keeps q and O in that (even, odd) order within every 2 VW block (pairOrder). fp16: the two chunks
+// in order (vcvtph2ps widens in one).
+template <DType T>
+GQA_HOT void kvPairT(const uint16_t* src, vf& a, vf& b) {
+    if constexpr (T == DType::BF16) {
+        vi w;
+        std::memcpy(&w, src, sizeof w);
+        const vi e = w << 16, o = w & static_cast<int>(0xffff0000u);
+        std::memcpy(&a, &e, sizeof a);
+        std::memcpy(&b, &o, sizeof b);
+    } else {
+        a = f16Chunk(src);
+        b = f16Chunk(src + VW);
+    }
+}
+
+// Rows of n floats (n a multiple of 2 VW, rows `stride` apart) from natural order to kvPairT's bf16 order
+// (to_pairs) or back.
+inline void pairOrder(float* x, int64_t rows, int64_t stride, int64_t n, bool to_pairs) {
+    float tmp[2 * VW];
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t e = 0; e < n; e += 2 * VW) {
+            float* b = x + r * stride + e;
+            for (int i = 0; i < VW; ++i) {
+                if (to_pairs) {
+                    tmp[i] = b[2 * i];
+                    tmp[VW + i] = b[2 * i + 1];
+                } else {
+                    tmp[2 * i] = b[i];
+                    tmp[2 * i + 1] = b[VW + i];
+                }
+            }
+            std::memcpy(b, tmp, sizeof tmp);
+        }
+}
+
 GQA_HOT void toFloat(const void* src, DType t, int64_t n, float* dst) {
     switch (t) {
         case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
@@ -383,12 +421,13 @@ GQA_HOT void scoresDirectBlock(const float* q, int64_t dp, int64_t nc, const uin
         pf.pump(step);
         vf acc[VW];
         for (int i = 0; i < VW; ++i) acc[i] = vf{};
-        for (int64_t c = 0; c < nc; ++c) {
-            vf qv[RB], kv[KB];
-            for (int rr = 0; rr < RB; ++rr) qv[rr] = vload(q + rr * dp + c * VW);
-            for (int jj = 0; jj < KB; ++jj) kv[jj] = kvChunkT<T>(krows[jb + jj] + c * VW);
+        for (int64_t c = 0; c < nc; c += 2) {
+            vf k0[KB], k1[KB];
+            for (int jj = 0; jj < KB; ++jj) kvPairT<T>(krows[jb + jj] + c * VW, k0[jj], k1[jj]);
 #pragma GCC unroll 16
-            for (int i = 0; i < VW; ++i) acc[bitrev(i)] += qv[i / KB] * kv[i % KB];
+            for (int i = 0; i < VW; ++i) acc[bitrev(i)] += vload(q + (i / KB) * dp + c * VW) * k0[i % KB];
+#pragma GCC unroll 16
+            for (int i = 0; i < VW; ++i) acc[bitrev(i)] += vload(q + (i / KB) * dp + (c + 1) * VW) * k1[i % KB];
         }
         vstore(tmp, transposeReduce(acc));
         for (int rr = 0; rr < RB; ++rr) std::memcpy(s + rr * kKeyTile + jb, tmp + rr * KB, sizeof(float) * KB);
@@ -408,10 +447,15 @@ inline void scoresDirect(int64_t R, const float* q, int64_t dp, int64_t nc, cons
             pf.pump(step);
             vf acc[VW];
             for (int j = 0; j < VW; ++j) acc[j] = vf{};
-            for (int64_t c = 0; c < nc; ++c) {
-                const vf qv = vload(q + r * dp + c * VW);
+            for (int64_t c = 0; c < nc; c += 2) {
+                const vf q0 = vload(q + r * dp + c * VW), q1 = vload(q + r * dp + (c + 1) * VW);
 #pragma GCC unroll 16
-                for (int j = 0; j < VW; ++j) acc[bitrev(j)] += qv * kvChunkT<T>(krows[jb + j] + c * VW);
+                for (int j = 0; j < VW; ++j) {
+                    vf x0, x1;
+                    kvPairT<T>(krows[jb + j] + c * VW, x0, x1);
+                    acc[bitrev(j)] += q0 * x0;
+                    acc[bitrev(j)] += q1 * x1;
+                }
             }
             vstore(s + r * kKeyTile + jb, transposeReduce(acc));
         }
@@ -428,9 +472,13 @@ GQA_HOT void pvDirect(float* o, int64_t ostride, const float* corr, const float*
         const uint16_t* vr = vrows[j] + e0;
         vf pr[NR];
         for (int r = 0; r < NR; ++r) pr[r] = vbcast(p[r * pstride + j]);
-        for (int u = 0; u < U; ++u) {
-            const vf x = kvChunkT<T>(vr + u * VW);
-            for (int r = 0; r < NR; ++r) a[r][u] += pr[r] * x;
+        for (int u = 0; u < U; u += 2) {
+            vf x0, x1;
+            kvPairT<T>(vr + u * VW, x0, x1);
+            for (int r = 0; r < NR; ++r) {
+                a[r][u] += pr[r] * x0;
+                a[r][u + 1] += pr[r] * x1;
+            }
         }
     }
     for (int r = 0; r < NR; ++r)
@@ -446,7 +494,8 @@ GQA_HOT void pvDirectRows(float* o, int64_t dp, const float* corr, const float* 
     for (; c + U <= nc; c += U) pvDirect<T, NR, U>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
     if constexpr (U > 4)
         for (; c + 4 <= nc; c += 4) pvDirect<T, NR, 4>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
-    for (; c < nc; ++c) pvDirect<T, NR, 1>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
+    if constexpr (U > 2)
+        for (; c + 2 <= nc; c += 2) pvDirect<T, NR, 2>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
 }
 
 template <DType T>
@@ -848,9 +897,12 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #else
     constexpr bool amx = false;
 #endif
-    const bool direct =
-        !amx && (R <= kRB || R == 2 * kRB) && D == dp && (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16);
+    // The direct path reads K/V two chunks at a time (kvPairT): D a multiple of 2 VW.
+    const bool direct = !amx && (R <= kRB || R == 2 * kRB) && D == dp && nc % 2 == 0 &&
+                        (p.kv_dtype == DType::BF16 || p.kv_dtype == DType::F16);
+    const bool pair_order = direct && p.kv_dtype == DType::BF16;
     if (direct) sc.zero_row.assign(static_cast<size_t>(D), 0);
+    if (pair_order) pairOrder(sc.q.data(), R, dp, D, true);
     // Keys visible to the last query of the tile bound the loop; with a sliding window, keys before the first
     // query's window are skipped without being read.
     int64_t k_last = k_end;
@@ -1068,6 +1120,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
             ++r;
         }
     }
+    if (pair_order) pairOrder(o, R, dp, D, false);
 #if defined(GQA_HAVE_AMX)
     if (amx) {
         _tile_release();

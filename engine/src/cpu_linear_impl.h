@@ -64,6 +64,18 @@ void dotRowsT(const LinearArgs& a) {
     const int64_t K = a.in;
     const float* x[R];
     for (int r = 0; r < R; ++r) x[r] = a.x + r * a.ldx;
+    // bf16 rows are widened two chunks at a time (kvPairT: one instruction per VW weights where bf16Chunk takes
+    // two), against a copy of x in the same (even, odd) order.
+    const bool pairs = a.dtype == DType::BF16 && K % (2 * VW) == 0;
+    if (pairs) {
+        thread_local std::vector<float> xp;
+        xp.resize(static_cast<size_t>(R * K));
+        for (int r = 0; r < R; ++r) {
+            std::memcpy(xp.data() + r * K, x[r], static_cast<size_t>(K) * sizeof(float));
+            x[r] = xp.data() + r * K;
+        }
+        pairOrder(xp.data(), R, K, K, true);
+    }
     for (int64_t o = a.o0; o < a.o1; ++o) {
         const uint8_t* w = static_cast<const uint8_t*>(a.w) + o * a.row_bytes;
         vf acc0[R], acc1[R];
@@ -87,6 +99,17 @@ void dotRowsT(const LinearArgs& a) {
                         acc1[r] += part[r] * scale;
                     else
                         acc0[r] += part[r] * scale;
+                }
+            }
+        } else if (pairs) {
+            const auto* w16 = reinterpret_cast<const uint16_t*>(w);
+            for (int64_t e = 0; e < K; e += 2 * VW) {
+                _mm_prefetch(reinterpret_cast<const char*>(w16 + e) + kPrefetchAheadBytes, _MM_HINT_T1);
+                vf w0, w1;
+                kvPairT<DType::BF16>(w16 + e, w0, w1);
+                for (int r = 0; r < R; ++r) {
+                    acc0[r] += w0 * vload(x[r] + e);
+                    acc1[r] += w1 * vload(x[r] + e + VW);
                 }
             }
         } else {

@@ -11,6 +11,7 @@
 
 #include "gqa/config.h"
 #include "gqa/dtype.h"
+#include "gqa/large_buffer.h"
 #include "gqa/status.h"
 
 namespace gqa {
@@ -87,12 +88,12 @@ struct Model {
 class OwnedStorage final : public TensorStorage {
 public:
     explicit OwnedStorage(int64_t bytes);
-    uint8_t* data() { return m_bytes.get(); }
+    uint8_t* data() { return m_bytes.data(); }
     int64_t bytes() const override { return m_size; }
     bool mapped() const override { return false; }
 
 private:
-    std::unique_ptr<uint8_t[]> m_bytes;
+    LargeBuffer m_bytes;  // zeroed; huge pages where granted
     int64_t m_size = 0;
 };
 

@@ -11,7 +11,7 @@ int64_t Tensor::numel() const {
     return shape.empty() ? 0 : n;
 }
 
-OwnedStorage::OwnedStorage(int64_t bytes) : m_bytes(new uint8_t[static_cast<size_t>(bytes)]()), m_size(bytes) {}
+OwnedStorage::OwnedStorage(int64_t bytes) : m_bytes(static_cast<size_t>(bytes)), m_size(bytes) {}
 
 void* addOwnedTensor(Model& model, Tensor& t, std::string name, DType dtype, std::vector<int64_t> shape) {
     t.name = std::move(name);
