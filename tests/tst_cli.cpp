@@ -383,6 +383,32 @@ private slots:
         QCOMPARE(j["layer_decode"].toArray().size(), 2);
     }
 
+    // The decode-shape table: every row against the higher of the bandwidth probes just before and just after it,
+    // marked when they differ by more than 25%, and its fraction computed from its own bytes and time.
+    void benchDecodeTableJson() {
+        auto r = cli({"bench", "--decode-table", "--quick", "--iterations", "3", "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = QJsonDocument::fromJson(r.out).object();
+        const auto rows = j["decode_table"].toArray();
+        QCOMPARE(rows.size(), 32);  // 2 dtypes x B 1, 2 x D 64, 128 x 4 head layouts at the quick context
+        double prev_after = -1;
+        for (const auto& v : rows) {
+            const auto row = v.toObject();
+            const double before = row["mem_read_bw_before_gb_per_s"].toDouble();
+            const double after = row["mem_read_bw_after_gb_per_s"].toDouble();
+            const double bw = row["mem_read_bw_gb_per_s"].toDouble();
+            QVERIFY(before > 0 && after > 0);
+            QCOMPARE(bw, std::max(before, after));
+            QCOMPARE(row["bandwidth_moved"].toBool(), bw > 1.25 * std::min(before, after));
+            if (prev_after >= 0) QCOMPARE(before, prev_after);  // one probe between consecutive rows
+            prev_after = after;
+            const double gbps = row["kv_bytes"].toDouble() / (row["ms"].toDouble() * 1e-3) * 1e-9;
+            QVERIFY(std::abs(row["fraction_of_read_bw"].toDouble() - gbps / bw) < 1e-9);
+            QVERIFY(row["min_ms"].toDouble() <= row["median_ms"].toDouble());
+            QVERIFY(row["median_ms"].toDouble() <= row["max_ms"].toDouble());
+        }
+    }
+
     // A whole model with the LM head: prefill against the GEMM ceiling, decode against its bytes, in Q8_0 and bf16.
     void benchRandomModelJson() {
         auto bench = [&](const char* dtype) {
@@ -401,6 +427,15 @@ private slots:
         for (const char* k : {"prefill_gflop_per_s", "gemm_gflop_per_s", "prefill_fraction_of_gemm", "step_over_floor",
                               "floor_ms", "decode_tokens_per_s", "prefill_tokens_per_s"})
             QVERIFY2(q8[k].toDouble() > 0, k);
+        // The floor's bandwidth: the higher of the probes before the prefills and after the steps.
+        const double before = q8["mem_read_bw_before_gb_per_s"].toDouble();
+        const double after = q8["mem_read_bw_after_gb_per_s"].toDouble();
+        QVERIFY(before > 0 && after > 0);
+        QCOMPARE(q8["mem_read_bw_gb_per_s"].toDouble(), std::max(before, after));
+        QCOMPARE(q8["bandwidth_moved"].toBool(), std::max(before, after) > 1.25 * std::min(before, after));
+        const double bytes = q8["weight_bytes_per_step"].toDouble() + q8["kv_bytes_per_step"].toDouble();
+        QVERIFY(std::abs(q8["floor_ms"].toDouble() - bytes / (std::max(before, after) * 1e9) * 1e3) <
+                1e-9 * q8["floor_ms"].toDouble());
         // Prefill FLOPs: 2 per weight per token, the LM head for the last token only (plus attention's few).
         const double d = 576, ffn = 1536, layers = 30, vocab = 49152, kv = 3 * 64;
         const double per_token = layers * 2 * (2 * d * d + 2 * d * kv + 3 * d * ffn);

@@ -56,7 +56,12 @@ RepeatPolicy kernelPolicy(int iterations) {
 
 // A whole model, prefill and decode with the LM head: `prefill_repeats` prefills of `prompt` tokens (each on an
 // emptied cache) against the GEMM ceiling, then `steps` timed decode steps, each against the floor (bytes the
-// step must read) / (read bandwidth); both ceilings are measured in this run, right before.
+// step must read) / (read bandwidth); both ceilings are measured in this run, right before and right after, and
+// the higher of the two probes is the ceiling (a probe that caught a slow moment must not flatter the result).
+// Two read-bandwidth probes around a measurement that differ by more than this fraction: the machine's bandwidth
+// moved while it ran.
+constexpr double kBandwidthMoved = 0.25;
+
 int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string& label) {
     const ModelConfig& c = m.config;
     const int64_t P = std::max<int64_t>(1, std::min(a.prompt, c.max_seq - a.steps - 2));
@@ -91,6 +96,12 @@ int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string
     }
     const TimingStats st = summarize(steps);
     const double median = st.median_ms;
+    auto ceil_after = b.measureCeilings();
+    if (!ceil_after) return reportError(ceil_after.error());
+    const double bw_before = ceil->mem_bw_bytes_per_s, bw_after = ceil_after->mem_bw_bytes_per_s;
+    const bool bw_moved = std::max(bw_before, bw_after) > (1.0 + kBandwidthMoved) * std::min(bw_before, bw_after);
+    ceil->mem_bw_bytes_per_s = std::max(bw_before, bw_after);
+    ceil->gemm_flops_per_s = std::max(ceil->gemm_flops_per_s, ceil_after->gemm_flops_per_s);
     // Every weight matrix and the LM head are read once per step (the embedding only for one row), plus the
     // KV cache at the median step's context; bytes as stored (Q8_0: 34 per 32 values).
     const double weight_bytes = static_cast<double>(m.tensorBytes() - (c.tied_embeddings ? 0 : m.embedding.bytes));
@@ -129,6 +140,9 @@ int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string
                             {"weight_bytes_per_step", weight_bytes},
                             {"kv_bytes_per_step", kv_bytes},
                             {"mem_read_bw_gb_per_s", bw * 1e-9},
+                            {"mem_read_bw_before_gb_per_s", bw_before * 1e-9},
+                            {"mem_read_bw_after_gb_per_s", bw_after * 1e-9},
+                            {"bandwidth_moved", bw_moved},
                             {"floor_ms", floor_ms},
                             {"step_over_floor", median / floor_ms},
                             {"ceilings_note", ceil->note},
@@ -138,7 +152,11 @@ int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string
     }
     std::printf("Device: %s — backend %s; %s (weights %s, KV cache %s)\n", dev.name.c_str(), b.name().c_str(),
                 label.c_str(), dtypeName(c.weight_dtype), dtypeName(c.kv_dtype));
-    std::printf("Ceilings measured in this run: read bandwidth %.1f GB/s, GEMM %.1f GFLOP/s\n", bw * 1e-9, gemm * 1e-9);
+    std::printf(
+        "Ceilings measured in this run, the higher of the probes before and after: read bandwidth %.1f GB/s (before "
+        "%.1f, after %.1f%s), GEMM %.1f GFLOP/s\n",
+        bw * 1e-9, bw_before * 1e-9, bw_after * 1e-9, bw_moved ? ": the bandwidth moved during the run" : "",
+        gemm * 1e-9);
     if (!busy.empty()) std::printf("Note: %s\n", busy.c_str());
     std::printf("LM head included in every step; ms: median (min-max)\n\n");
     std::printf(
@@ -181,12 +199,15 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
         DType dtype;
         TimingStats t;
         double kv_bytes = 0, gbps = 0, bw = 0, bw_fraction = 0, speedup_vs_mha = 0;
+        double bw_before = 0, bw_after = 0;           // the probes around the row; bw is the higher
+        bool bw_moved = false;                        // they differ by more than kBandwidthMoved
         double flops = 0, gemm = 0, roofline_ms = 0;  // roofline: max(bytes / read BW, FLOPs / fp32 GEMM rate)
         bool memory_bound = true;
     };
     Ceilings first_ceil;
     double bw_min = 0, bw_max = 0;
     std::vector<Row> rows;
+    std::vector<Ceilings> before;  // the probe right before each row
     const std::vector<int64_t> batches = a.quick ? std::vector<int64_t>{1, 2} : std::vector<int64_t>{1, 8};
     const std::vector<int64_t> contexts = a.quick ? std::vector<int64_t>{1024} : std::vector<int64_t>{4096, 16384};
     const std::pair<int64_t, int64_t> heads[] = {{64, 64}, {64, 8}, {64, 1}, {32, 8}};
@@ -197,27 +218,41 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
                     for (const auto& [hq, hkv] : heads) {
                         // One query row sees the whole cache, as in tradeoff's decode timing.
                         const AttentionShape s{B, hq, hkv, 1, T, D, false};
-                        auto ceil = b.measureCeilings();  // fresh, right before this row
+                        auto ceil = b.measureCeilings();  // fresh, right before this row (and after the last)
                         if (!ceil) return reportError(ceil.error());
                         if (rows.empty()) first_ceil = *ceil;
+                        before.push_back(*ceil);
                         auto t = b.timeAttentionStats(s, dt, kernelPolicy(a.iterations));
                         if (!t) return reportError(t.error());
                         Row r{B, hq, hkv, D, T, dt, *t};
-                        r.bw = ceil->mem_bw_bytes_per_s;
-                        bw_min = rows.empty() ? r.bw : std::min(bw_min, r.bw);
-                        bw_max = std::max(bw_max, r.bw);
                         r.kv_bytes =
                             2.0 * static_cast<double>(B * hkv * T * D) * static_cast<double>(bytesPerElement(dt));
-                        r.gbps = r.kv_bytes / (r.t.median_ms * 1e-3) * 1e-9;
-                        r.bw_fraction = r.kv_bytes / (r.t.median_ms * 1e-3) / r.bw;
                         // QK^T and PV: 2 x 2 FLOPs per query head, key and head_dim element.
                         r.flops = 4.0 * static_cast<double>(B * hq * T * D);
-                        r.gemm = ceil->gemm_flops_per_s;
-                        const double mem_ms = r.kv_bytes / r.bw * 1e3, compute_ms = r.flops / r.gemm * 1e3;
-                        r.memory_bound = mem_ms >= compute_ms;
-                        r.roofline_ms = std::max(mem_ms, compute_ms);
                         rows.push_back(r);
                     }
+    auto last = b.measureCeilings();  // after the last row
+    if (!last) return reportError(last.error());
+    before.push_back(*last);
+    // Each row against the higher of the probes just before and just after it (the next row's): on a shared
+    // machine the bandwidth moved by up to 2x between consecutive rows, and a probe that caught a slow moment
+    // must not make a row look closer to the ceiling than it is. Rows whose two probes differ by more than
+    // kBandwidthMoved are marked.
+    for (size_t i = 0; i < rows.size(); ++i) {
+        Row& r = rows[i];
+        r.bw_before = before[i].mem_bw_bytes_per_s;
+        r.bw_after = before[i + 1].mem_bw_bytes_per_s;
+        r.bw = std::max(r.bw_before, r.bw_after);
+        r.bw_moved = r.bw > (1.0 + kBandwidthMoved) * std::min(r.bw_before, r.bw_after);
+        bw_min = i == 0 ? std::min(r.bw_before, r.bw_after) : std::min({bw_min, r.bw_before, r.bw_after});
+        bw_max = std::max(bw_max, r.bw);
+        r.gbps = r.kv_bytes / (r.t.median_ms * 1e-3) * 1e-9;
+        r.bw_fraction = r.kv_bytes / (r.t.median_ms * 1e-3) / r.bw;
+        r.gemm = std::max(before[i].gemm_flops_per_s, before[i + 1].gemm_flops_per_s);
+        const double mem_ms = r.kv_bytes / r.bw * 1e3, compute_ms = r.flops / r.gemm * 1e3;
+        r.memory_bound = mem_ms >= compute_ms;
+        r.roofline_ms = std::max(mem_ms, compute_ms);
+    }
     for (auto& r : rows)
         for (const auto& m : rows)
             if (m.batch == r.batch && m.hq == r.hq && m.hkv == m.hq && m.d == r.d && m.ctx == r.ctx &&
@@ -232,7 +267,8 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
         j["ceilings"] = {{"mem_read_bw_gb_per_s_min", bw_min * 1e-9},
                          {"mem_read_bw_gb_per_s_max", bw_max * 1e-9},
                          {"gemm_gflop_per_s", first_ceil.gemm_flops_per_s * 1e-9},
-                         {"note", first_ceil.note + ", measured before every row"}};
+                         {"note", first_ceil.note + ", measured before every row and after the last; each row "
+                                                    "against the higher of the two around it"}};
         j["busy_note"] = busy;
         j["decode_table"] = nlohmann::json::array();
         for (const auto& r : rows) {
@@ -247,6 +283,9 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
                                   {"ms", r.t.median_ms},
                                   {"gb_per_s", r.gbps},
                                   {"mem_read_bw_gb_per_s", r.bw * 1e-9},
+                                  {"mem_read_bw_before_gb_per_s", r.bw_before * 1e-9},
+                                  {"mem_read_bw_after_gb_per_s", r.bw_after * 1e-9},
+                                  {"bandwidth_moved", r.bw_moved},
                                   {"fraction_of_read_bw", r.bw_fraction},
                                   {"flops", r.flops},
                                   {"gemm_gflop_per_s", r.gemm * 1e-9},
@@ -262,13 +301,15 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
         return 0;
     }
     std::printf("Device: %s — backend %s\n", dev.name.c_str(), b.name().c_str());
-    std::printf("Read bandwidth measured in this run before every row: %.1f-%.1f GB/s\n", bw_min * 1e-9, bw_max * 1e-9);
+    std::printf("Read bandwidth measured in this run before every row and after the last: %.1f-%.1f GB/s\n",
+                bw_min * 1e-9, bw_max * 1e-9);
     if (!busy.empty()) std::printf("Note: %s\n", busy.c_str());
     std::printf(
         "\nDecode attention (one query per sequence, the whole cache visible); ms: median (min-max) of %d "
-        "repeats; read BW and fp32 GEMM rate: measured right before the row; bound: which of K/V bytes / read BW "
-        "and FLOPs / GEMM rate is longer (the roofline)\n\n",
-        kernelPolicy(a.iterations).repeats);
+        "repeats; read BW and fp32 GEMM rate: the higher of the probes right before and right after the row (*: they "
+        "differ by more than %.0f%%, the machine's bandwidth moved during the row); bound: which of K/V bytes / read "
+        "BW and FLOPs / GEMM rate is longer (the roofline)\n\n",
+        kernelPolicy(a.iterations).repeats, 100 * kBandwidthMoved);
     std::printf(
         "| B | Hq/Hkv | g | D | context | cache | K/V bytes | ms | GB/s | read BW GB/s | %% of read BW | bound | %% of "
         "roofline | vs MHA |\n");
@@ -277,11 +318,11 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
         char vs_mha[32] = "-";
         if (r.speedup_vs_mha > 0) std::snprintf(vs_mha, sizeof vs_mha, "%.2fx", r.speedup_vs_mha);
         std::printf(
-            "| %lld | %lld/%lld | %lld | %lld | %lld | %s | %s | %s | %.1f | %.1f | %.0f%% | %s | %.0f%% | %s |\n",
+            "| %lld | %lld/%lld | %lld | %lld | %lld | %s | %s | %s | %.1f | %.1f%s | %.0f%% | %s | %.0f%% | %s |\n",
             (long long)r.batch, (long long)r.hq, (long long)r.hkv, (long long)(r.hq / r.hkv), (long long)r.d,
             (long long)r.ctx, dtypeName(r.dtype), formatBytes(static_cast<int64_t>(r.kv_bytes)).c_str(),
-            spreadText(r.t).c_str(), r.gbps, r.bw * 1e-9, 100 * r.bw_fraction, r.memory_bound ? "memory" : "compute",
-            100 * r.roofline_ms / r.t.median_ms, vs_mha);
+            spreadText(r.t).c_str(), r.gbps, r.bw * 1e-9, r.bw_moved ? "*" : "", 100 * r.bw_fraction,
+            r.memory_bound ? "memory" : "compute", 100 * r.roofline_ms / r.t.median_ms, vs_mha);
     }
     return 0;
 }
