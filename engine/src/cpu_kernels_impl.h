@@ -30,9 +30,14 @@ constexpr int VW = GQA_VW;
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int vi __attribute__((vector_size(VW * 4)));
 
-constexpr int64_t kKeyTile = 64;       // keys per tile at most (a multiple of VW)
-constexpr int64_t kPrefetchTiles = 2;  // how many tiles ahead the software prefetch runs
-constexpr int kAmxPrefetchParts = 3;   // AMX path: a tile's prefetches go out in three parts
+constexpr int64_t kKeyTile = 64;       // keys per tile of the fp32-tile and AMX paths at most (a multiple of VW)
+constexpr int64_t kPrefetchTiles = 2;  // how many tiles ahead the software prefetch runs (direct path: 1)
+// Keys per tile of the direct path, which keeps no tiles in L1: K and V are read in runs of 64 KiB at D 128
+// (16 KiB at 64 keys). Alternating the two streams every 8-16 KiB kept an AMD EPYC (Zen 4) guest's hardware
+// prefetchers from running ahead: MHA and g = 8 decode, 256 keys and the prefetch one tile ahead against 32-64
+// keys and two tiles, +6-9% (21.9 -> 23.7, 21.3 -> 23.2, 15.7 -> 16.7 GB/s, three shapes alternated in one process).
+constexpr int64_t kDirectTile = 256;
+constexpr int kAmxPrefetchParts = 3;  // AMX path: a tile's prefetches go out in three parts
 // Keys per tile so that the fp32 K and V tiles (2 x keys x dp x 4 bytes) stay within 32 KiB of L1.
 inline int64_t keyTile(int64_t dp) {
     return std::clamp<int64_t>((4096 / dp) / VW * VW, VW, kKeyTile);
@@ -409,11 +414,11 @@ struct Scratch {
 // decode: 44% -> 48% of read bandwidth against the fp32 tiles; a bf16 cache goes to the AMX tiles instead,
 // 55% against 50% here).
 
-// s[r * kKeyTile + j] = q_r . K_j for R <= kRB rows (q rows dp apart) and ktp keys; krows padded with a zero row.
+// s[r * ss + j] = q_r . K_j for R <= kRB rows (q rows dp apart) and ktp keys; krows padded with a zero row.
 // RB rows x (VW / RB) keys per transpose-reduce: every widened K chunk feeds RB rows, every q chunk VW / RB keys.
 template <DType T, int RB>
 GQA_HOT void scoresDirectBlock(const float* q, int64_t dp, int64_t nc, const uint16_t* const* krows, int64_t ktp,
-                               float* s, Prefetcher& pf, int pf_lines) {
+                               float* s, int64_t ss, Prefetcher& pf, int pf_lines) {
     constexpr int KB = VW / RB;
     alignas(64) float tmp[VW];
     const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, ktp / KB)));
@@ -430,17 +435,17 @@ GQA_HOT void scoresDirectBlock(const float* q, int64_t dp, int64_t nc, const uin
             for (int i = 0; i < VW; ++i) acc[bitrev(i)] += vload(q + (i / KB) * dp + (c + 1) * VW) * k1[i % KB];
         }
         vstore(tmp, transposeReduce(acc));
-        for (int rr = 0; rr < RB; ++rr) std::memcpy(s + rr * kKeyTile + jb, tmp + rr * KB, sizeof(float) * KB);
+        for (int rr = 0; rr < RB; ++rr) std::memcpy(s + rr * ss + jb, tmp + rr * KB, sizeof(float) * KB);
     }
 }
 
-// s[r * kKeyTile + j] = q_r . K_j for R <= kRB or R = 2 kRB rows (q rows dp apart) and ktp keys; krows padded
+// s[r * ss + j] = q_r . K_j for R <= kRB or R = 2 kRB rows (q rows dp apart) and ktp keys; krows padded
 // with a zero row.
 template <DType T>
 inline void scoresDirect(int64_t R, const float* q, int64_t dp, int64_t nc, const uint16_t* const* krows, int64_t ktp,
-                         float* s, Prefetcher& pf, int pf_lines) {
-    if (R == kRB) return scoresDirectBlock<T, kRB>(q, dp, nc, krows, ktp, s, pf, pf_lines);
-    if (R == 2 * kRB) return scoresDirectBlock<T, 2 * kRB>(q, dp, nc, krows, ktp, s, pf, pf_lines);
+                         float* s, int64_t ss, Prefetcher& pf, int pf_lines) {
+    if (R == kRB) return scoresDirectBlock<T, kRB>(q, dp, nc, krows, ktp, s, ss, pf, pf_lines);
+    if (R == 2 * kRB) return scoresDirectBlock<T, 2 * kRB>(q, dp, nc, krows, ktp, s, ss, pf, pf_lines);
     const int step = std::max(1, static_cast<int>(pf_lines / std::max<int64_t>(1, R * (ktp / VW))));
     for (int64_t r = 0; r < R; ++r)
         for (int64_t jb = 0; jb < ktp; jb += VW) {
@@ -457,7 +462,7 @@ inline void scoresDirect(int64_t R, const float* q, int64_t dp, int64_t nc, cons
                     acc[bitrev(j)] += q1 * x1;
                 }
             }
-            vstore(s + r * kKeyTile + jb, transposeReduce(acc));
+            vstore(s + r * ss + jb, transposeReduce(acc));
         }
 }
 
@@ -485,28 +490,28 @@ GQA_HOT void pvDirect(float* o, int64_t ostride, const float* corr, const float*
         for (int u = 0; u < U; ++u) vstore(o + r * ostride + e0 + u * VW, a[r][u]);
 }
 
-// All nc chunks of NR rows (o rows dp apart, probabilities rows kKeyTile apart), at most 16 accumulators live.
+// All nc chunks of NR rows (o rows dp apart, probabilities rows ss apart), at most 16 accumulators live.
 template <DType T, int NR>
-GQA_HOT void pvDirectRows(float* o, int64_t dp, const float* corr, const float* p, int64_t n,
+GQA_HOT void pvDirectRows(float* o, int64_t dp, const float* corr, const float* p, int64_t ss, int64_t n,
                           const uint16_t* const* vrows, int64_t nc) {
     constexpr int U = NR <= 2 ? 8 : NR <= 4 ? 4 : 2;
     int64_t c = 0;
-    for (; c + U <= nc; c += U) pvDirect<T, NR, U>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
+    for (; c + U <= nc; c += U) pvDirect<T, NR, U>(o, dp, corr, p, ss, n, vrows, c * VW);
     if constexpr (U > 4)
-        for (; c + 4 <= nc; c += 4) pvDirect<T, NR, 4>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
+        for (; c + 4 <= nc; c += 4) pvDirect<T, NR, 4>(o, dp, corr, p, ss, n, vrows, c * VW);
     if constexpr (U > 2)
-        for (; c + 2 <= nc; c += 2) pvDirect<T, NR, 2>(o, dp, corr, p, kKeyTile, n, vrows, c * VW);
+        for (; c + 2 <= nc; c += 2) pvDirect<T, NR, 2>(o, dp, corr, p, ss, n, vrows, c * VW);
 }
 
 template <DType T>
-inline void pvDirectAll(int64_t R, float* o, int64_t dp, const float* corr, const float* p, int64_t n,
+inline void pvDirectAll(int64_t R, float* o, int64_t dp, const float* corr, const float* p, int64_t ss, int64_t n,
                         const uint16_t* const* vrows, int64_t nc) {
     switch (R) {
-        case 1: pvDirectRows<T, 1>(o, dp, corr, p, n, vrows, nc); return;
-        case 2: pvDirectRows<T, 2>(o, dp, corr, p, n, vrows, nc); return;
-        case 3: pvDirectRows<T, 3>(o, dp, corr, p, n, vrows, nc); return;
-        case 4: pvDirectRows<T, 4>(o, dp, corr, p, n, vrows, nc); return;
-        default: pvDirectRows<T, 2 * kRB>(o, dp, corr, p, n, vrows, nc); return;
+        case 1: pvDirectRows<T, 1>(o, dp, corr, p, ss, n, vrows, nc); return;
+        case 2: pvDirectRows<T, 2>(o, dp, corr, p, ss, n, vrows, nc); return;
+        case 3: pvDirectRows<T, 3>(o, dp, corr, p, ss, n, vrows, nc); return;
+        case 4: pvDirectRows<T, 4>(o, dp, corr, p, ss, n, vrows, nc); return;
+        default: pvDirectRows<T, 2 * kRB>(o, dp, corr, p, ss, n, vrows, nc); return;
     }
 }
 
@@ -841,7 +846,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const int64_t off = p.kv_len - p.q_len;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     sc.q.assign(static_cast<size_t>(R * dp), 0.0f);
-    sc.s.resize(static_cast<size_t>(R * kKeyTile));
+    sc.s.resize(static_cast<size_t>(R * std::max(kKeyTile, kDirectTile)));
     sc.corr.resize(static_cast<size_t>(2 * R + VW));
     sc.valid.resize(static_cast<size_t>(R));
     sc.kf.resize(static_cast<size_t>(kKeyTile * dp));
@@ -914,7 +919,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const AmxItem amx_item{p, sc, D, dp, R, rb_n, ncd, kv_base, packed};
 #endif
 
-    const int64_t tile = amx ? kKeyTile : keyTile(dp);  // AMX keeps no fp32 tiles in L1
+    const int64_t tile = amx ? kKeyTile : direct ? kDirectTile : keyTile(dp);  // AMX keeps no fp32 tiles in L1
+    const int64_t ss = direct ? kDirectTile : kKeyTile;                        // row stride of the scores sc.s
+    const int64_t pf_tiles = direct ? 1 : kPrefetchTiles;
     Prefetcher pf;
     int pf_per_tile = 0;
     for (int64_t j0 = k_first; j0 < k_last; j0 += tile) {
@@ -926,7 +933,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         // offsets; V row-major, vf_[j * dp + e].
         {
             // The tile kPrefetchTiles ahead streams in while this one is computed (rows of a head are contiguous).
-            const int64_t next0 = j0 + kPrefetchTiles * tile;
+            const int64_t next0 = j0 + pf_tiles * tile;
             int64_t next_rows = std::min(tile, k_last - next0);
             if (p.kv_ring > 0 && next_rows > 0)
                 next_rows = std::min(next_rows, p.kv_ring - kvSlot(p, next0));  // up to the wrap
@@ -941,8 +948,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         }
         float* const kfs = sc.kf.data();
         float* const vfs = sc.vf_.data();
-        const uint16_t* drows_k[kKeyTile];
-        const uint16_t* drows_v[kKeyTile];
+        const uint16_t* drows_k[kDirectTile];
+        const uint16_t* drows_v[kDirectTile];
         if (direct)
             for (int64_t j = 0; j < ktp; ++j) {
                 drows_k[j] = j < kt ? static_cast<const uint16_t*>(rowAt(p.k, j0 + j)) : sc.zero_row.data();
@@ -981,9 +988,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         if (direct) {
             r_blocked = R;
             if (p.kv_dtype == DType::BF16)
-                scoresDirect<DType::BF16>(R, sc.q.data(), dp, nc, drows_k, ktp, sc.s.data(), pf, pf_per_tile);
+                scoresDirect<DType::BF16>(R, sc.q.data(), dp, nc, drows_k, ktp, sc.s.data(), ss, pf, pf_per_tile);
             else
-                scoresDirect<DType::F16>(R, sc.q.data(), dp, nc, drows_k, ktp, sc.s.data(), pf, pf_per_tile);
+                scoresDirect<DType::F16>(R, sc.q.data(), dp, nc, drows_k, ktp, sc.s.data(), ss, pf, pf_per_tile);
         }
         if (!amx && !direct && R % kRB == 0) {
             r_blocked = R;
@@ -1006,13 +1013,13 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                     }
                     vstore(tmp, transposeReduce(acc));
                     for (int rr = 0; rr < kRB; ++rr)
-                        std::memcpy(sc.s.data() + (r0 + rr) * kKeyTile + jb, tmp + rr * kKB, sizeof(float) * kKB);
+                        std::memcpy(sc.s.data() + (r0 + rr) * ss + jb, tmp + rr * kKB, sizeof(float) * kKB);
                 }
         }
         if (r_blocked == 0 && !amx && !direct) pf.pump(pf_per_tile / 2);
         for (int64_t r = r_blocked; r < R; ++r) {
             const float* qr = sc.q.data() + r * dp;
-            float* sr = sc.s.data() + r * kKeyTile;
+            float* sr = sc.s.data() + r * ss;
             for (int64_t jb = 0; jb < ktp; jb += VW) {
                 vf acc[VW];
                 for (int j = 0; j < VW; ++j) acc[j] = vf{};
@@ -1029,7 +1036,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         // then probabilities and row sums.
         float* mnew = sc.corr.data() + R;  // scratch: new maxima
         for (int64_t r = 0; r < R; ++r) {
-            float* sr = sc.s.data() + r * kKeyTile;
+            float* sr = sc.s.data() + r * ss;
             const int64_t qi = r / g;
             int64_t valid = kt;
             if (p.causal) valid = std::clamp<int64_t>(i0 + qi + off + 1 - j0, 0, kt);
@@ -1057,10 +1064,10 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         for (int64_t r = 0; r < R; ++r) {
             if (sc.valid[static_cast<size_t>(r)] == 0) {
                 sc.corr[static_cast<size_t>(r)] = 1.0f;
-                std::fill(sc.s.data() + r * kKeyTile, sc.s.data() + r * kKeyTile + ktp, 0.0f);
+                std::fill(sc.s.data() + r * ss, sc.s.data() + r * ss + ktp, 0.0f);
                 continue;
             }
-            float* sr = sc.s.data() + r * kKeyTile;
+            float* sr = sc.s.data() + r * ss;
             const float m_new = mnew[r];
             vf sum = vf{};
             for (int64_t jb = 0; jb < ktp; jb += VW) {
@@ -1083,9 +1090,9 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 #endif
         if (direct) {
             if (p.kv_dtype == DType::BF16)
-                pvDirectAll<DType::BF16>(R, o, dp, sc.corr.data(), sc.s.data(), n_vis, drows_v, nc);
+                pvDirectAll<DType::BF16>(R, o, dp, sc.corr.data(), sc.s.data(), ss, n_vis, drows_v, nc);
             else
-                pvDirectAll<DType::F16>(R, o, dp, sc.corr.data(), sc.s.data(), n_vis, drows_v, nc);
+                pvDirectAll<DType::F16>(R, o, dp, sc.corr.data(), sc.s.data(), ss, n_vis, drows_v, nc);
             continue;
         }
         for (int64_t r = 0; r < R;) {
@@ -1096,8 +1103,8 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 nc % 4 == 0) {
                 // Four rows share every V chunk load.
                 for (int64_t c = 0; c < nc; c += 4)
-                    accumulatePV4<4>(o + r * dp + c * VW, dp, &sc.corr[static_cast<size_t>(r)],
-                                     sc.s.data() + r * kKeyTile, kKeyTile, valid, vb + c * VW, dp);
+                    accumulatePV4<4>(o + r * dp + c * VW, dp, &sc.corr[static_cast<size_t>(r)], sc.s.data() + r * ss,
+                                     ss, valid, vb + c * VW, dp);
                 r += 4;
                 continue;
             }
@@ -1105,13 +1112,13 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
                 // Two rows share every V chunk load.
                 for (int64_t c = 0; c < nc; c += 4)
                     accumulatePV2<4>(o + r * dp + c * VW, o + (r + 1) * dp + c * VW, sc.corr[static_cast<size_t>(r)],
-                                     sc.corr[static_cast<size_t>(r + 1)], sc.s.data() + r * kKeyTile,
-                                     sc.s.data() + (r + 1) * kKeyTile, valid, vb + c * VW, dp);
+                                     sc.corr[static_cast<size_t>(r + 1)], sc.s.data() + r * ss,
+                                     sc.s.data() + (r + 1) * ss, valid, vb + c * VW, dp);
                 r += 2;
                 continue;
             }
             float* orow = o + r * dp;
-            const float* sr = sc.s.data() + r * kKeyTile;
+            const float* sr = sc.s.data() + r * ss;
             const float corr = sc.corr[static_cast<size_t>(r)];
             int64_t c = 0;
             for (; c + 8 <= nc; c += 8) accumulatePV<8>(orow + c * VW, corr, sr, valid, vb + c * VW, dp);
