@@ -61,6 +61,9 @@ RepeatPolicy kernelPolicy(int iterations) {
 // Two read-bandwidth probes around a measurement that differ by more than this fraction: the machine's bandwidth
 // moved while it ran.
 constexpr double kBandwidthMoved = 0.25;
+bool bandwidthMoved(double before, double after) {
+    return std::max(before, after) > (1.0 + kBandwidthMoved) * std::min(before, after);
+}
 
 int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string& label) {
     const ModelConfig& c = m.config;
@@ -99,7 +102,7 @@ int benchModel(const BenchArgs& a, Backend& b, const Model& m, const std::string
     auto ceil_after = b.measureCeilings();
     if (!ceil_after) return reportError(ceil_after.error());
     const double bw_before = ceil->mem_bw_bytes_per_s, bw_after = ceil_after->mem_bw_bytes_per_s;
-    const bool bw_moved = std::max(bw_before, bw_after) > (1.0 + kBandwidthMoved) * std::min(bw_before, bw_after);
+    const bool bw_moved = bandwidthMoved(bw_before, bw_after);
     ceil->mem_bw_bytes_per_s = std::max(bw_before, bw_after);
     ceil->gemm_flops_per_s = std::max(ceil->gemm_flops_per_s, ceil_after->gemm_flops_per_s);
     // Every weight matrix and the LM head are read once per step (the embedding only for one row), plus the
@@ -243,7 +246,7 @@ int runDecodeTable(const BenchArgs& a, Backend& b) {
         r.bw_before = before[i].mem_bw_bytes_per_s;
         r.bw_after = before[i + 1].mem_bw_bytes_per_s;
         r.bw = std::max(r.bw_before, r.bw_after);
-        r.bw_moved = r.bw > (1.0 + kBandwidthMoved) * std::min(r.bw_before, r.bw_after);
+        r.bw_moved = bandwidthMoved(r.bw_before, r.bw_after);
         bw_min = i == 0 ? std::min(r.bw_before, r.bw_after) : std::min({bw_min, r.bw_before, r.bw_after});
         bw_max = std::max(bw_max, r.bw);
         r.gbps = r.kv_bytes / (r.t.median_ms * 1e-3) * 1e-9;

@@ -234,14 +234,6 @@ GQA_HOT float f16ToFloatOne(uint16_t h) {
 GQA_HOT vf kvChunk(const uint16_t* src, DType t) {
     return t == DType::BF16 ? bf16Chunk(src) : f16Chunk(src);
 }
-template <DType T>
-GQA_HOT vf kvChunkT(const uint16_t* src) {
-    if constexpr (T == DType::BF16)
-        return bf16Chunk(src);
-    else
-        return f16Chunk(src);
-}
-
 // 2 VW consecutive values of a 16-bit cache row -> two vectors. bf16: the even-indexed values (shifted into the
 // high half) in `a`, the odd ones (masked) in `b`, one instruction per VW floats where a widening takes two; the
 // direct path keeps q and O in that (even, odd) order within every 2 VW block (pairOrder). fp16: the two chunks
@@ -846,7 +838,6 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
     const int64_t off = p.kv_len - p.q_len;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     sc.q.assign(static_cast<size_t>(R * dp), 0.0f);
-    sc.s.resize(static_cast<size_t>(R * std::max(kKeyTile, kDirectTile)));
     sc.corr.resize(static_cast<size_t>(2 * R + VW));
     sc.valid.resize(static_cast<size_t>(R));
     sc.kf.resize(static_cast<size_t>(kKeyTile * dp));
@@ -921,6 +912,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
 
     const int64_t tile = amx ? kKeyTile : direct ? kDirectTile : keyTile(dp);  // AMX keeps no fp32 tiles in L1
     const int64_t ss = direct ? kDirectTile : kKeyTile;                        // row stride of the scores sc.s
+    sc.s.resize(static_cast<size_t>(R * ss));
     const int64_t pf_tiles = direct ? 1 : kPrefetchTiles;
     Prefetcher pf;
     int pf_per_tile = 0;
@@ -932,7 +924,7 @@ void attendItem(const AttnParams& p, int64_t b, int64_t kvh, int64_t i0, int64_t
         // K in chunk-major layout, kf[(c * tile + j) * VW + lane], so the VW keys of one block sit at constant
         // offsets; V row-major, vf_[j * dp + e].
         {
-            // The tile kPrefetchTiles ahead streams in while this one is computed (rows of a head are contiguous).
+            // The tile pf_tiles ahead streams in while this one is computed (rows of a head are contiguous).
             const int64_t next0 = j0 + pf_tiles * tile;
             int64_t next_rows = std::min(tile, k_last - next0);
             if (p.kv_ring > 0 && next_rows > 0)
